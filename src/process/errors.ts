@@ -1,0 +1,139 @@
+// Every failure fleetsh reports is a FleetshError with a `kind`, so policies (retries, failure
+// budgets, exit codes) can tell "the command failed" from "the host was unreachable".
+import type { CommandResult } from './result.js';
+
+/** Why a host could not be used. Each maps to one thing the operator can do. */
+export type ConnectionErrorKind =
+  | 'dns' // the name does not resolve
+  | 'refused' // nothing listens on the port
+  | 'connect-timeout' // no TCP connection or no SSH banner within connectTimeout
+  | 'auth' // every identity was refused, or a key could not be read or decrypted
+  | 'unknown-host-key' // strict policy and the host is not in known_hosts
+  | 'changed-host-key' // known_hosts has another key for this host
+  | 'protocol' // the SSH handshake or a channel failed
+  | 'closed' // the connection was lost while a command was in flight
+  | 'config'; // the target's settings are invalid (bad option, unreadable ssh_config)
+
+export type ErrorKind = 'failed' | 'timeout' | 'cancelled' | 'usage' | ConnectionErrorKind;
+
+export class FleetshError extends Error {
+  readonly kind: ErrorKind;
+  /** The host the error is about, or 'local' for this machine; undefined for usage errors. */
+  readonly host: string | undefined;
+  constructor(kind: ErrorKind, message: string, options: { host?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.kind = kind;
+    this.host = options.host;
+  }
+}
+
+/** A command ran and ended badly: a non-zero exit code, or killed by a signal. */
+export class CommandError extends FleetshError {
+  readonly result: CommandResult;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly command: string;
+  readonly stdout: string;
+  readonly stderr: string;
+  constructor(result: CommandResult) {
+    const how = result.signal ? `was killed by signal ${result.signal}` : `exited with code ${result.exitCode}`;
+    const tail = result.stderrTail.trimEnd();
+    super(
+      'failed',
+      `${result.host}: command ${how}: ${abbreviate(result.command)}` + (tail ? `\nstderr (last lines):\n${tail}` : ''),
+      { host: result.host },
+    );
+    this.result = result;
+    this.exitCode = result.exitCode;
+    this.signal = result.signal;
+    this.command = result.command;
+    this.stdout = result.stdout;
+    this.stderr = result.stderr;
+  }
+}
+
+/** A command ran longer than its timeout and was killed (on the remote host too). */
+export class TimeoutError extends FleetshError {
+  readonly timeoutMs: number;
+  /** What the command printed before it was killed. */
+  readonly result: CommandResult;
+  readonly command: string;
+  constructor(result: CommandResult, timeoutMs: number) {
+    super(
+      'timeout',
+      `${result.host}: command timed out after ${formatMs(timeoutMs)} and was killed: ${abbreviate(result.command)}`,
+      { host: result.host },
+    );
+    this.timeoutMs = timeoutMs;
+    this.result = result;
+    this.command = result.command;
+  }
+}
+
+/** A command was cancelled through an AbortSignal or .kill() before it ended on its own. */
+export class CancelledError extends FleetshError {
+  readonly result: CommandResult | undefined;
+  constructor(host: string, command: string, result?: CommandResult, reason?: unknown) {
+    const why = reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : '';
+    super('cancelled', `${host}: command was cancelled${why}: ${abbreviate(command)}`, { host });
+    this.result = result;
+  }
+}
+
+/** The host could not be reached or used; no command ran (or the connection died under it). */
+export class ConnectionError extends FleetshError {
+  declare readonly kind: ConnectionErrorKind;
+  /** What the operator can do about it, when there is something to do. */
+  readonly hint: string | undefined;
+  constructor(
+    kind: ConnectionErrorKind,
+    host: string,
+    detail: string,
+    options: { hint?: string; cause?: unknown } = {},
+  ) {
+    super(kind, `${host}: ${describeKind(kind)}: ${detail}` + (options.hint ? `\n${options.hint}` : ''), {
+      host,
+      cause: options.cause,
+    });
+    this.hint = options.hint;
+  }
+}
+
+/** Bad input from the caller: a wrong option, an undefined interpolation, a malformed host set. */
+export class UsageError extends FleetshError {
+  constructor(message: string, options: { host?: string; cause?: unknown } = {}) {
+    super('usage', message, options);
+  }
+}
+
+export function isConnectionError(e: unknown): e is ConnectionError {
+  return e instanceof ConnectionError;
+}
+
+const KIND_TEXT: Record<ConnectionErrorKind, string> = {
+  dns: 'host name does not resolve',
+  refused: 'connection refused',
+  'connect-timeout': 'connection timed out',
+  auth: 'authentication failed',
+  'unknown-host-key': 'host key is not known',
+  'changed-host-key': 'HOST KEY HAS CHANGED',
+  protocol: 'SSH protocol error',
+  closed: 'connection lost',
+  config: 'invalid connection settings',
+};
+
+function describeKind(kind: ConnectionErrorKind): string {
+  return KIND_TEXT[kind];
+}
+
+export function abbreviate(command: string, max = 200): string {
+  const oneLine = command.replace(/\s*\n\s*/g, ' ⏎ ');
+  return oneLine.length <= max ? oneLine : oneLine.slice(0, max - 1) + '…';
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  return Number.isInteger(s) ? `${s} s` : `${s.toFixed(1)} s`;
+}

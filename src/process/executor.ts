@@ -1,0 +1,49 @@
+// The seam between the command promise (what to run, how to capture, when to give up) and a
+// transport (this machine, or an SSH connection). A transport only starts a process, feeds it,
+// reports its bytes and its end, and kills it when the signal aborts.
+import type { Readable } from 'node:stream';
+
+export interface ExecRequest {
+  /** The full command line, already quoted, run by a POSIX shell on the target. */
+  command: string;
+  /** Extra environment variables (names already validated). */
+  env?: Record<string, string>;
+  /** Working directory; the transport prefixes `cd DIR &&` or uses spawn's cwd. */
+  cwd?: string;
+  stdin?: string | Buffer | Readable;
+  /** Aborting must kill the process (and its children), then the exec settles with how it ended. */
+  signal: AbortSignal;
+  /** Bytes as they arrive, in order per stream. */
+  onData(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+}
+
+export interface ExecOutcome {
+  exitCode: number | null;
+  /** Signal name without the SIG prefix style normalised to e.g. 'SIGTERM'. */
+  signal: string | null;
+}
+
+export interface Executor {
+  /** The name used in results and errors: 'local', or the host as the user gave it. */
+  readonly host: string;
+  /**
+   * Runs one command. Resolves with the exit status once the process ended and its output was
+   * delivered. Rejects with a ConnectionError when the target cannot be reached or is lost.
+   */
+  exec(request: ExecRequest): Promise<ExecOutcome>;
+}
+
+/**
+ * The reason given to the AbortSignal of an ExecRequest: which signal to send first, and how long to
+ * wait before SIGKILL. Any other abort reason means SIGTERM with the default grace.
+ */
+export class KillRequest {
+  constructor(
+    readonly signal: NodeJS.Signals = 'SIGTERM',
+    readonly graceMs = 2000,
+  ) {}
+}
+
+export function killRequestOf(signal: AbortSignal): KillRequest {
+  return signal.reason instanceof KillRequest ? signal.reason : new KillRequest();
+}

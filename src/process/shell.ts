@@ -1,0 +1,42 @@
+// A shell is a callable tagged template bound to one transport with default options:
+// `$` for this machine, `$.ssh(host)` for a remote one. `.with()` derives a new shell.
+import { buildCommand } from '../command/template.js';
+import { CommandPromise, validateEnv, type CommandOptions } from './command-promise.js';
+import type { Executor } from './executor.js';
+
+export interface Shell {
+  (strings: TemplateStringsArray, ...values: unknown[]): CommandPromise;
+  /** The host this shell runs on: 'local' or the SSH target's name. */
+  readonly host: string;
+  readonly options: Readonly<CommandOptions>;
+  /** A shell with other defaults for its commands (nothrow, timeout, env, cwd, verbose, maxOutput). */
+  with(options: CommandOptions): this;
+  /** A shell whose commands get these environment variables too. */
+  env(vars: Record<string, string | number | boolean | undefined>): this;
+  /** A shell whose commands run in this directory. */
+  cd(dir: string): this;
+}
+
+/**
+ * Makes a shell. `extend` adds transport-specific methods (uploadFile for SSH, ...); it is called
+ * again for each derived shell, so those methods see the derived options.
+ */
+export function makeShell<X extends object>(
+  executor: Executor,
+  options: CommandOptions,
+  extend: (shell: Shell, options: CommandOptions) => X = () => ({}) as X,
+): Shell & X {
+  const run = (strings: TemplateStringsArray, ...values: unknown[]) =>
+    new CommandPromise(executor, buildCommand(strings, values), options);
+  const derive = (patch: CommandOptions) => makeShell(executor, { ...options, ...patch }, extend);
+  const shell = Object.assign(run, {
+    host: executor.host,
+    options: Object.freeze({ ...options }),
+    with: (patch: CommandOptions) =>
+      derive({ ...patch, ...(patch.env ? { env: { ...options.env, ...validateEnv(patch.env, executor.host) } } : {}) }),
+    env: (vars: Record<string, string | number | boolean | undefined>) =>
+      derive({ env: { ...options.env, ...validateEnv(vars, executor.host) } }),
+    cd: (dir: string) => derive({ cwd: dir }),
+  }) as unknown as Shell;
+  return Object.assign(shell, extend(shell, options)) as Shell & X;
+}
