@@ -1,0 +1,43 @@
+// Colours on a terminal only, never when NO_COLOR is set (https://no-color.org); FORCE_COLOR wins
+// over the terminal check so colours can be tested under a pipe.
+
+export interface Palette {
+  enabled: boolean;
+  host(text: string): string;
+  ok(text: string): string;
+  fail(text: string): string;
+  warn(text: string): string;
+  dim(text: string): string;
+  bold(text: string): string;
+}
+
+export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
+  return stream.isTTY === true && env.TERM !== 'dumb';
+}
+
+const sgr = (open: number, close: number) => (text: string) => `\x1b[${open}m${text}\x1b[${close}m`;
+
+/** Distinct, readable colours for host prefixes, picked by a hash of the name so a host keeps its colour. */
+const HOST_COLORS = [36, 33, 35, 32, 34, 96, 93, 95, 92, 94];
+
+export function palette(enabled: boolean): Palette {
+  const id = (text: string) => text;
+  if (!enabled) return { enabled, host: id, ok: id, fail: id, warn: id, dim: id, bold: id };
+  return {
+    enabled,
+    host: (text) => sgr(HOST_COLORS[hash(text) % HOST_COLORS.length]!, 39)(text),
+    ok: sgr(32, 39),
+    fail: sgr(31, 39),
+    warn: sgr(33, 39),
+    dim: sgr(2, 22),
+    bold: sgr(1, 22),
+  };
+}
+
+function hash(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) >>> 0;
+  return h;
+}

@@ -1,0 +1,6 @@
+import { CliUsageError } from '../errors.js';
+
+export async function demoCommand(opts: object): Promise<void> {
+  void [opts];
+  throw new CliUsageError('demo: not available yet');
+}

@@ -1,0 +1,36 @@
+// Ctrl-C during a run: the first stops starting hosts and kills the remote commands in flight (the
+// run then ends with a partial report); the second exits at once.
+import { EXIT } from './exit-codes.js';
+
+export interface Interrupt {
+  /** True once the first Ctrl-C (or SIGTERM) arrived. */
+  readonly interrupted: boolean;
+  /** Stops listening; call when the run is over. */
+  dispose(): void;
+}
+
+export function onInterrupt(cancel: (reason: string) => void, say: (line: string) => void): Interrupt {
+  let interrupted = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (interrupted) {
+      say(`fleetsh: ${signal} again: exiting now; commands still running on hosts may be left behind`);
+      process.exit(EXIT.interrupted);
+    }
+    interrupted = true;
+    say(
+      `fleetsh: interrupted: starting no more hosts, stopping the commands in flight (Ctrl-C again to exit now)`,
+    );
+    cancel(`interrupted by ${signal}`);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    get interrupted() {
+      return interrupted;
+    },
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+// `fleetsh`: the command line over the library. This file only declares the commands and their
+// flags; each action imports its module when it runs, so `fleetsh hosts` never loads ssh2 and
+// start-up stays fast (docs/cli.md lists the exit codes).
+import { Command, CommanderError, Option } from 'commander';
+import { reportError } from './errors.js';
+import { EXIT } from './exit-codes.js';
+import {
+  parseBatches,
+  parseBudget,
+  parseCount,
+  parseDurationFlag,
+  parseFanout,
+  parseMode,
+} from './options.js';
+
+const VERSION = '0.1.0';
+
+/** Flags every command that reaches hosts takes: the selection and how to connect. */
+function selection(cmd: Command, required = true): Command {
+  const w = new Option('-w, --hosts <hosts>', 'host set: web[1-20],db1 @group @failed ^file (! and & too)');
+  if (required) w.makeOptionMandatory();
+  return cmd
+    .addOption(w)
+    .option('-x, --exclude <hosts>', 'hosts to leave out of the selection')
+    .option('-i, --inventory <file>', 'inventory file (default: ./fleetsh.yml when present)');
+}
+
+function connection(cmd: Command): Command {
+  return cmd
+    .option('-l, --user <user>', 'log in as this user (default: ssh_config, inventory, then your name)')
+    .option('-p, --port <port>', 'SSH port', (v) => parseCount(v, '-p/--port', 'a port number'))
+    .option('--identity <file>', 'private key file')
+    .option('-F, --ssh-config <file>', 'ssh_config file (default: ~/.ssh/config)')
+    .option('--known-hosts <file>', 'known_hosts file (default: ~/.ssh/known_hosts)')
+    .option('--connect-timeout <duration>', 'connect timeout, e.g. 10s (default: 10s)', (v) =>
+      parseDurationFlag(v, '--connect-timeout'),
+    );
+}
+
+/** Flags of the commands that run something on many hosts. */
+function execution(cmd: Command): Command {
+  return cmd
+    .option('-f, --fanout <n|adaptive>', 'hosts at once, or adaptive (default: 64)', parseFanout)
+    .option('-t, --timeout <duration>', 'kill each command after this long (on its host)', (v) =>
+      parseDurationFlag(v, '--timeout'),
+    )
+    .option('--deadline <duration>', 'stop the whole run after this long', (v) =>
+      parseDurationFlag(v, '--deadline'),
+    )
+    .option('--retries <n>', 'retry unreachable hosts n times with backoff', (v) =>
+      parseCount(v, '--retries', 'a number of retries', 0),
+    )
+    .option('--retry-failed', 'also retry hosts whose command failed (only for idempotent commands)')
+    .addOption(
+      new Option('--fail-fast', 'stop starting hosts after the first failure').conflicts('maxFailures'),
+    )
+    .option('--max-failures <n|n%>', 'stop starting hosts once more than this many failed', (v) =>
+      parseBudget(v),
+    );
+}
+
+function output(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--stream', 'print lines as they come, prefixed with the host (default)').conflicts(
+        'gather',
+      ),
+    )
+    .addOption(new Option('--gather', 'print only the gathered outputs at the end'))
+    .addOption(
+      new Option('--json', 'print one JSON report at the end').conflicts(['ndjson', 'stream', 'gather']),
+    )
+    .addOption(
+      new Option('--ndjson', 'print one JSON event a line as it happens').conflicts(['stream', 'gather']),
+    )
+    .option('--output-dir <dir>', "write each host's stdout and stderr to DIR/<host>.out and .err")
+    .option('--no-progress', 'no progress line, even on a terminal')
+    .option('--no-color', 'no colours, even on a terminal');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('fleetsh')
+    .description('Run commands across fleets of SSH servers.')
+    .version(VERSION, '-V, --version')
+    .enablePositionalOptions()
+    .showSuggestionAfterError()
+    .configureHelp({ sortOptions: false })
+    .exitOverride();
+
+  const run = program
+    .command('run')
+    .description('run one command on every selected host')
+    .usage('-w HOSTS [options] -- COMMAND...')
+    .argument('<command...>', 'the command line (run by the login shell on each host)')
+    .passThroughOptions();
+  selection(run);
+  execution(run);
+  output(run);
+  connection(run).action(async (words: string[], opts, cmd: Command) => {
+    const { runCommand } = await import('./commands/run.js');
+    await runCommand(words, { ...cmd.optsWithGlobals(), ...opts });
+  });
+
+  const copy = program
+    .command('copy')
+    .description('copy a local file to every selected host (with backup, validation and reload)')
+    .argument('<src>', 'local file')
+    .argument('<dest>', 'remote path')
+    .option('--mode <octal>', 'file mode on the hosts, e.g. 0644', parseMode)
+    .option('--backup', 'keep the previous file as DEST.bak (restored when validation fails)')
+    .option('--validate <command>', 'check the new file on each host; on failure the old one is restored')
+    .option('--reload <command>', 'run after the file changed, e.g. systemctl reload nginx');
+  selection(copy);
+  execution(copy);
+  output(copy);
+  connection(copy).action(async (src: string, dest: string, opts) => {
+    const { copyCommand } = await import('./commands/copy.js');
+    await copyCommand(src, dest, opts);
+  });
+
+  const rolling = program
+    .command('rolling')
+    .description('deploy in batches with a health check between them, stopping at the failure budget')
+    .usage('-w HOSTS --batches 1,10%,100% --health CMD [options] -- COMMAND...')
+    .argument('<command...>', 'the deployment command')
+    .requiredOption('--batches <sizes>', 'batch sizes, e.g. 1,10%,100% (the last repeats)', parseBatches)
+    .option('--health <command>', 'health check run on each host of a batch after the command')
+    .option('--pause <duration>', 'wait between batches', (v) => parseDurationFlag(v, '--pause'))
+    .passThroughOptions();
+  selection(rolling);
+  execution(rolling);
+  output(rolling);
+  connection(rolling).action(async (words: string[], opts) => {
+    const { rollingCommand } = await import('./commands/rolling.js');
+    await rollingCommand(words, opts);
+  });
+
+  const ping = program
+    .command('ping')
+    .description('connect and authenticate: latency and host key type per host');
+  selection(ping);
+  ping
+    .option('-f, --fanout <n|adaptive>', 'hosts at once (default: 64)', parseFanout)
+    .option('--retries <n>', 'retry unreachable hosts n times', (v) =>
+      parseCount(v, '--retries', 'a number', 0),
+    )
+    .option('--json', 'print one JSON report')
+    .option('--no-color', 'no colours');
+  connection(ping).action(async (opts) => {
+    const { pingCommand } = await import('./commands/ping.js');
+    await pingCommand(opts);
+  });
+
+  const hosts = program
+    .command('hosts')
+    .description('expand a host set (one host a line), or fold or count it')
+    .argument('[hosts...]', 'host set(s), the same as -w');
+  selection(hosts, false)
+    .option('--fold', 'print the shortest host set instead: web[1-3,7]')
+    .option('-c, --count', 'print the number of hosts')
+    .option('--json', 'print a JSON array of hosts')
+    .action(async (args: string[], opts) => {
+      const { hostsCommand } = await import('./commands/hosts.js');
+      await hostsCommand(args, opts);
+    });
+
+  program
+    .command('demo')
+    .description('start a local fleet of embedded SSH servers and show what fleetsh does')
+    .option('-n, --count <n>', 'servers in the demo fleet (default: 24)', (v) => parseCount(v, '--count'))
+    .option('--no-progress', 'no progress line')
+    .option('--no-color', 'no colours')
+    .action(async (opts) => {
+      const { demoCommand } = await import('./commands/demo.js');
+      await demoCommand(opts);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander printed its message already; help and --version are not errors.
+      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    // Flag parsers throw CliUsageError, which commander passes through as is.
+    reportError(e);
+  }
+}
+
+await main(process.argv);
