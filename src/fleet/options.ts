@@ -1,0 +1,70 @@
+// The options of a fleet run, one name and one default each, validated at the boundary.
+import { parseDuration, type Duration } from '../process/duration.js';
+import { UsageError } from '../process/errors.js';
+import { resolveBudget, type PolicyOptions } from './policy.js';
+import type { ProgressOptions } from './progress.js';
+import { retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
+import { makeLimit, type ConcurrencyOption, type Limit } from './scheduler.js';
+import type { Connect, Expand } from './target.js';
+
+export interface FleetOptions extends PolicyOptions {
+  /** Hosts at once: a number (default 32), 'adaptive', or { initial, min, max }. */
+  concurrency?: ConcurrencyOption;
+  /** Passed to the transport: how long a connection may take (default: the transport's, 10 s for SSH). */
+  connectTimeout?: Duration;
+  /** Per host and attempt: the host's work is killed after this long and the host is 'timeout'. */
+  timeout?: Duration;
+  /** For the whole run: at the deadline, hosts not started are skipped and those running are killed. */
+  deadline?: Duration;
+  /** Attempts in all, or a retry policy (by default only unreachable hosts are retried). */
+  retries?: number | RetryOptions;
+  /** What stopping for failFast or a budget does to hosts in flight: let them 'finish' (default) or 'kill'. */
+  inFlight?: 'finish' | 'kill';
+  /** Opens a shell on a target; defaults to `$.ssh`. */
+  connect?: Connect;
+  /** Expands host-set expressions among the targets. */
+  expand?: Expand;
+  /** Draw progress on stderr (off by default in the library). */
+  progress?: boolean | ProgressOptions;
+}
+
+export interface ResolvedOptions {
+  limit: Limit;
+  connectTimeout: number | undefined;
+  timeoutMs: number | undefined;
+  deadlineMs: number | undefined;
+  retry: RetryPolicy;
+  inFlight: 'finish' | 'kill';
+  connect: Connect;
+  progress: ProgressOptions | undefined;
+}
+
+const KNOWN = new Set([
+  'concurrency', 'connectTimeout', 'timeout', 'deadline', 'retries', 'inFlight', 'connect', 'expand', 'progress',
+  'failFast', 'maxFailures', 'maxUnreachable',
+]);
+
+export function resolveOptions(options: FleetOptions, extraKnown: readonly string[] = []): ResolvedOptions {
+  for (const name of Object.keys(options)) {
+    if (!KNOWN.has(name) && !extraKnown.includes(name)) throw new UsageError(`unknown fleet option ${JSON.stringify(name)}`);
+  }
+  if (options.inFlight !== undefined && options.inFlight !== 'finish' && options.inFlight !== 'kill') {
+    throw new UsageError(`option inFlight: expected 'finish' or 'kill', got ${JSON.stringify(options.inFlight)}`);
+  }
+  if (!options.connect) {
+    throw new UsageError('no transport: pass options.connect, or use $.fleet() which connects over SSH');
+  }
+  resolveBudget(options.maxFailures, 0, 'maxFailures');
+  resolveBudget(options.maxUnreachable, 0, 'maxUnreachable');
+  const ms = (v: Duration | undefined, name: string) => (v === undefined ? undefined : parseDuration(v, name));
+  return {
+    limit: makeLimit(options.concurrency),
+    connectTimeout: ms(options.connectTimeout, 'connectTimeout'),
+    timeoutMs: ms(options.timeout, 'timeout'),
+    deadlineMs: ms(options.deadline, 'deadline'),
+    retry: retryPolicy(options.retries),
+    inFlight: options.inFlight ?? 'finish',
+    connect: options.connect,
+    progress: options.progress === true ? {} : options.progress || undefined,
+  };
+}

@@ -1,0 +1,364 @@
+// A fleet run: awaitable (resolves to the report, never rejects for host failures), an EventEmitter
+// with the seed's events, and an async iterable of host results as they finish. It starts on the
+// next turn of the event loop, so listeners attached right after creation see every event.
+import { EventEmitter } from 'node:events';
+import { CommandResult } from '../process/result.js';
+import { ConnectionError, FleetshError, formatMs } from '../process/errors.js';
+import {
+  HostTaskError,
+  kindOfError,
+  messageOf,
+  outputOf,
+  skippedResult,
+  statusOfError,
+  type Attempt,
+  type HostResult,
+  type SkipReason,
+} from './host-result.js';
+import { FailurePolicy, type PolicyOptions } from './policy.js';
+import { attachProgress } from './progress.js';
+import { FleetReport } from './report.js';
+import { backoffMs, shouldRetry } from './retry.js';
+import { Window, type Sample } from './scheduler.js';
+import type { ResolvedOptions } from './options.js';
+import type { FleetHost, FleetShell, Target } from './target.js';
+
+export interface TaskContext {
+  host: string;
+  index: number;
+  target: Target;
+  /** 1-based. */
+  attempt: number;
+  /** Aborts when the host times out or the run kills it; the shell given to the task already obeys it. */
+  signal: AbortSignal;
+  /** Streams a line as a `server:output` event (the `run` template wires command output here). */
+  emitLine(stream: 'stdout' | 'stderr', line: string): void;
+}
+
+export type HostTask<T> = (shell: FleetShell, ctx: TaskContext) => PromiseLike<T>;
+
+export interface FleetEvents<T = unknown> {
+  'batch:start': { total: number; concurrency: number };
+  'server:start': { server: string; index: number; attempt: number };
+  /** `result` is the trimmed stdout (as in the seed), or the task's value; `host` is the full record. */
+  'server:success': { server: string; index: number; result: unknown; progress: number; host: HostResult<T> };
+  /** `error` is the message (as in the seed); `cause` the error itself. */
+  'server:error': { server: string; index: number; error: string; progress: number; host: HostResult<T>; cause: unknown };
+  'server:skipped': { server: string; index: number; reason: string; progress: number; host: HostResult<T> };
+  'server:retry': { server: string; index: number; attempt: number; delayMs: number; error: string; kind: string };
+  'server:output': { server: string; index: number; stream: 'stdout' | 'stderr'; line: string };
+  'concurrency:change': { from: number; to: number; reason: string };
+  'batch:complete': { results: HostResult<T>[]; report: FleetReport<T> };
+}
+
+type Listener<T, K extends keyof FleetEvents<T>> = (payload: FleetEvents<T>[K]) => void;
+
+interface HostState {
+  host: FleetHost;
+  shell: FleetShell | undefined;
+  attempts: Attempt[];
+  firstStart: number;
+  lastError: unknown;
+  lastValue: unknown;
+}
+
+/** How long a killed task may take to end before the host is reported without it. */
+const KILL_GRACE_MS = 5000;
+
+export interface FleetRun<T> {
+  on<K extends keyof FleetEvents<T>>(event: K, listener: Listener<T, K>): this;
+  once<K extends keyof FleetEvents<T>>(event: K, listener: Listener<T, K>): this;
+  off<K extends keyof FleetEvents<T>>(event: K, listener: Listener<T, K>): this;
+}
+
+export class FleetRun<T = CommandResult> extends EventEmitter implements PromiseLike<FleetReport<T>>, AsyncIterable<HostResult<T>> {
+  readonly total: number;
+  readonly command: string | null;
+  readonly #hosts: FleetHost[];
+  readonly #task: HostTask<T>;
+  readonly #opts: ResolvedOptions;
+  readonly #policy: FailurePolicy;
+  readonly #window: Window<HostState>;
+  readonly #results: HostResult<T>[] = [];
+  readonly #finished = new Set<string>();
+  readonly #running = new Map<string, number>();
+  readonly #kill = new AbortController(); // kills hosts in flight
+  readonly #stop = new AbortController(); // stops waiting retries
+  #stopping: { kind: SkipReason; reason: string } | undefined;
+  #killKind: SkipReason | undefined;
+  #startedAt = new Date();
+  #t0 = 0;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #pendingCancel: string | undefined;
+  #promise: Promise<FleetReport<T>> | undefined;
+  #wake: (() => void) | undefined;
+  #report: FleetReport<T> | undefined;
+
+  constructor(hosts: FleetHost[], task: HostTask<T>, options: ResolvedOptions & { policy: PolicyOptions }, command: string | null) {
+    super();
+    this.#hosts = hosts;
+    this.#task = task;
+    this.#opts = options;
+    this.total = hosts.length;
+    this.command = command;
+    this.#policy = new FailurePolicy(options.policy, hosts.length);
+    const states = hosts.map((host) => ({ host, shell: undefined, attempts: [], firstStart: 0, lastError: undefined, lastValue: undefined }));
+    this.#window = new Window<HostState>(states, options.limit, (s) => this.#attempt(s));
+    if (options.progress) attachProgress(this, options.progress);
+    setImmediate(() => this.start());
+  }
+
+  /** Starts the run now (it starts by itself on the next turn of the event loop). */
+  start(): this {
+    this.#promise ??= this.#execute();
+    return this;
+  }
+
+  /** Stops starting hosts; in-flight hosts are killed unless `inFlight: 'finish'`. Resolves with the report. */
+  cancel(reason = 'the run was cancelled', options: { inFlight?: 'finish' | 'kill' } = {}): Promise<FleetReport<T>> {
+    const kill = (options.inFlight ?? 'kill') === 'kill';
+    if (this.#promise) this.#halt('cancelled', reason, kill);
+    else {
+      this.#pendingCancel = reason;
+      this.start();
+    }
+    return this.#promise!;
+  }
+
+  /** Results so far, in the order hosts finished. */
+  get results(): readonly HostResult<T>[] {
+    return this.#results;
+  }
+  get completed(): number {
+    return this.#results.length;
+  }
+  /** Hosts in flight and since when (performance.now()). */
+  get running(): ReadonlyMap<string, number> {
+    return this.#running;
+  }
+  get concurrency(): number {
+    return this.#opts.limit.current;
+  }
+  /** The report, once the run has ended. */
+  get report(): FleetReport<T> | undefined {
+    return this.#report;
+  }
+
+  then<A = FleetReport<T>, B = never>(
+    onfulfilled?: ((value: FleetReport<T>) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: any) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.start().#promise!.then(onfulfilled, onrejected);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<HostResult<T>> {
+    this.start();
+    let i = 0;
+    for (;;) {
+      if (i < this.#results.length) {
+        yield this.#results[i++]!;
+        continue;
+      }
+      if (this.#report) return;
+      await new Promise<void>((resolve) => {
+        const prev = this.#wake;
+        this.#wake = () => (prev?.(), resolve());
+      });
+    }
+  }
+
+  async #execute(): Promise<FleetReport<T>> {
+    this.#startedAt = new Date();
+    this.#t0 = performance.now();
+    this.emit('batch:start', { total: this.total, concurrency: this.#opts.limit.current });
+    if (this.#opts.deadlineMs !== undefined) {
+      const ms = this.#opts.deadlineMs;
+      this.#deadlineTimer = setTimeout(() => this.#halt('deadline', `the run's deadline of ${formatMs(ms)} passed`, true), ms);
+    }
+    if (this.#pendingCancel !== undefined) this.#halt('cancelled', this.#pendingCancel, true);
+    if (!this.#stopping) this.#window.pump();
+    await this.#window.done;
+    clearTimeout(this.#deadlineTimer);
+    for (const h of this.#hosts) {
+      // A safety net: a host the engine lost would break "every host exactly once".
+      if (!this.#finished.has(h.name)) this.#finish(skippedResult(h.name, h.index, 'not-reached', 'internal: never scheduled') as HostResult<T>, undefined);
+    }
+    const report = new FleetReport<T>(this.#results, {
+      command: this.command,
+      startedAt: this.#startedAt,
+      wallMs: Math.round(performance.now() - this.#t0),
+      stopped: this.#stopping ? this.#stopping.reason : null,
+      peakConcurrency: this.#window.peak,
+    });
+    this.#report = report;
+    this.emit('batch:complete', { results: report.hosts, report });
+    this.#notify();
+    return report;
+  }
+
+  #halt(kind: SkipReason, reason: string, kill: boolean): void {
+    if (!this.#stopping) {
+      this.#stopping = { kind, reason };
+      for (const s of this.#window.stop()) this.#finish(skippedResult(s.host.name, s.host.index, kind, reason) as HostResult<T>, undefined);
+      this.#stop.abort(reason);
+    }
+    if (kill && !this.#kill.signal.aborted) {
+      this.#killKind = kind;
+      this.#kill.abort(reason);
+    }
+  }
+
+  async #attempt(state: HostState): Promise<void> {
+    const { host } = state;
+    const attempt = state.attempts.length + 1;
+    const started = performance.now();
+    if (attempt === 1) state.firstStart = started;
+    this.#running.set(host.name, started);
+    this.emit('server:start', { server: host.name, index: host.index, attempt });
+
+    const ac = new AbortController();
+    let timedOut = false;
+    const onKill = () => ac.abort(this.#kill.signal.reason);
+    if (this.#kill.signal.aborted) onKill();
+    else this.#kill.signal.addEventListener('abort', onKill, { once: true });
+    const hostTimer =
+      this.#opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => ((timedOut = true), ac.abort(`timed out after ${formatMs(this.#opts.timeoutMs!)}`)), this.#opts.timeoutMs);
+
+    let value: unknown;
+    let error: unknown;
+    let ok = false;
+    try {
+      state.shell ??= this.#opts.connect(host.target, { connectTimeout: this.#opts.connectTimeout });
+      const shell = state.shell.with({ signal: ac.signal });
+      const ctx: TaskContext = {
+        host: host.name,
+        index: host.index,
+        target: host.target,
+        attempt,
+        signal: ac.signal,
+        emitLine: (stream, line) => this.emit('server:output', { server: host.name, index: host.index, stream, line }),
+      };
+      value = await withAbortGrace(Promise.resolve(this.#task(shell, ctx)), ac.signal);
+      ok = true;
+    } catch (e) {
+      error = e;
+    } finally {
+      clearTimeout(hostTimer);
+      this.#kill.signal.removeEventListener('abort', onKill);
+      this.#running.delete(host.name);
+    }
+    const durationMs = Math.round(performance.now() - started);
+
+    let status: Attempt['status'];
+    let kind: Attempt['kind'];
+    let message: string | null = null;
+    let reason: string | null = null;
+    if (ok) {
+      status = 'ok';
+      kind = null;
+    } else if (timedOut) {
+      status = 'timeout';
+      kind = 'timeout';
+      message = `${host.name}: timed out after ${formatMs(this.#opts.timeoutMs!)} (option timeout) and was killed`;
+    } else if (ac.signal.aborted && this.#killKind) {
+      status = this.#killKind === 'deadline' ? 'timeout' : 'failed';
+      kind = this.#killKind === 'deadline' ? 'timeout' : 'cancelled';
+      reason = `killed in flight: ${this.#stopping?.reason ?? String(ac.signal.reason)}`;
+      message = `${host.name}: ${reason}`;
+    } else {
+      status = statusOfError(error);
+      kind = kindOfError(error);
+      message = messageOf(error);
+    }
+    const record: Attempt = { attempt, status, kind, error: message, durationMs, retryInMs: null };
+    state.attempts.push(record);
+    state.lastError = error;
+    state.lastValue = value;
+    this.#observe({ outcome: ok ? 'ok' : slowdown(error, timedOut) ? 'slowdown' : 'failed', durationMs, startedAt: started });
+
+    if (!ok && !timedOut && !ac.signal.aborted && !this.#stopping && shouldRetry(this.#opts.retry, error, attempt)) {
+      const delayMs = backoffMs(this.#opts.retry, attempt);
+      record.retryInMs = delayMs;
+      this.emit('server:retry', { server: host.name, index: host.index, attempt: attempt + 1, delayMs, error: message ?? '', kind: kind ?? '' });
+      this.#window.requeueAfter(state, delayMs, this.#stop.signal, (s) => this.#finishState(s, null));
+      return;
+    }
+    this.#finishState(state, reason);
+  }
+
+  #finishState(state: HostState, reason: string | null): void {
+    const last = state.attempts[state.attempts.length - 1]!;
+    const error = state.lastError;
+    const value = last.status === 'ok' ? state.lastValue : error instanceof HostTaskError ? error.details : null;
+    const result: HostResult<T> = {
+      host: state.host.name,
+      index: state.host.index,
+      status: last.status,
+      success: last.status === 'ok',
+      kind: last.kind,
+      ...outputOf(last.status === 'ok' ? state.lastValue : error),
+      attempts: state.attempts,
+      durationMs: Math.round(performance.now() - state.firstStart),
+      error: last.error,
+      reason: reason ?? (last.retryInMs !== null && this.#stopping ? `retry abandoned: ${this.#stopping.reason}` : null),
+      value: (value instanceof CommandResult ? null : (value as T | null)) ?? null,
+    };
+    this.#finish(result, error);
+  }
+
+  #finish(result: HostResult<T>, cause: unknown): void {
+    if (this.#finished.has(result.host)) throw new Error(`internal: ${result.host} was reported twice`);
+    this.#finished.add(result.host);
+    this.#results.push(result);
+    const progress = this.#results.length / this.total;
+    const base = { server: result.host, index: result.index, progress, host: result };
+    if (result.status === 'ok') {
+      const shown = result.stdout !== null ? result.stdout.trim() : result.value;
+      this.emit('server:success', { ...base, result: shown });
+    } else if (result.status === 'skipped') {
+      this.emit('server:skipped', { ...base, reason: result.reason ?? '' });
+    } else {
+      this.emit('server:error', { ...base, error: result.error ?? result.reason ?? result.status, cause });
+    }
+    this.#notify();
+    if (!this.#stopping && result.status !== 'skipped') {
+      const stop = this.#policy.record(result.host, result.status);
+      if (stop) this.#halt(stop.kind, stop.reason, this.#opts.inFlight === 'kill');
+    }
+  }
+
+  #observe(sample: Sample): void {
+    const change = this.#opts.limit.observe(sample);
+    if (change) this.emit('concurrency:change', change);
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+function slowdown(error: unknown, timedOut: boolean): boolean {
+  if (timedOut) return true;
+  if (error instanceof ConnectionError) return ['connect-timeout', 'closed', 'protocol'].includes(error.kind);
+  return error instanceof FleetshError && error.kind === 'timeout';
+}
+
+/** The task's outcome; once the signal aborts, at most KILL_GRACE_MS more before giving up on it. */
+function withAbortGrace<V>(task: Promise<V>, signal: AbortSignal): Promise<V> {
+  return new Promise<V>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      timer = setTimeout(() => reject(new Error(`the task did not end within ${formatMs(KILL_GRACE_MS)} of being killed`)), KILL_GRACE_MS);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    task.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    });
+  });
+}

@@ -1,0 +1,188 @@
+// The sliding window: a new host starts the moment a slot frees, never in chunks that wait for the
+// slowest. The limit is fixed or adaptive; hosts waiting out a retry backoff hold no slot.
+import { UsageError } from '../process/errors.js';
+
+export interface Sample {
+  /** 'slowdown' for outcomes that suggest load: connect timeouts, lost connections, command timeouts. */
+  outcome: 'ok' | 'failed' | 'slowdown';
+  durationMs: number;
+  /** When the host started (performance.now()); decreases apply once per window of started hosts. */
+  startedAt: number;
+}
+
+export interface Limit {
+  readonly current: number;
+  /** Feeds one finished attempt; returns the new limit when it changed. */
+  observe(sample: Sample): { from: number; to: number; reason: string } | undefined;
+}
+
+export class FixedLimit implements Limit {
+  constructor(readonly current: number) {}
+  observe(): undefined {
+    return undefined;
+  }
+}
+
+export interface AdaptiveOptions {
+  initial?: number;
+  min?: number;
+  max?: number;
+  /** A completion slower than this is a slowdown signal (default: 4 × the fastest seen, at least 1 s). */
+  slowMs?: number;
+}
+
+/**
+ * Grows while hosts answer fast and succeed (doubling per round until the first sign of trouble,
+ * then one per round), and shrinks by 30 % on connect timeouts, lost connections, timeouts and
+ * rising latency, at most once per round: only hosts started after the last decrease can cause
+ * another, as TCP does per round trip.
+ */
+export class AdaptiveLimit implements Limit {
+  current: number;
+  readonly min: number;
+  readonly max: number;
+  readonly #slowMs: number | undefined;
+  #fastest = Infinity;
+  #slowStart = true;
+  #credit = 0;
+  #lastDecreaseAt = -Infinity;
+
+  constructor(options: AdaptiveOptions = {}) {
+    this.min = options.min ?? 1;
+    this.max = options.max ?? 256;
+    this.current = options.initial ?? Math.min(this.max, Math.max(this.min, 8));
+    this.#slowMs = options.slowMs;
+    if (!(this.min >= 1 && this.min <= this.current && this.current <= this.max) || ![this.min, this.max, this.current].every(Number.isInteger)) {
+      throw new UsageError(
+        `option concurrency: adaptive limits must be whole numbers with 1 ≤ min ≤ initial ≤ max, got ${JSON.stringify(options)}`,
+      );
+    }
+  }
+
+  observe(sample: Sample) {
+    const slow = sample.durationMs > this.#threshold();
+    if (sample.outcome === 'ok') this.#fastest = Math.min(this.#fastest, sample.durationMs);
+    if (sample.outcome === 'slowdown' || (sample.outcome === 'ok' && slow)) {
+      if (sample.startedAt < this.#lastDecreaseAt) return undefined;
+      this.#slowStart = false;
+      this.#credit = 0;
+      this.#lastDecreaseAt = performance.now();
+      const to = Math.max(this.min, Math.floor(this.current * 0.7));
+      return this.#set(to, sample.outcome === 'slowdown' ? 'connect timeouts, lost connections or timeouts' : 'rising latency');
+    }
+    if (sample.outcome !== 'ok') return undefined;
+    if (this.#slowStart) return this.#set(Math.min(this.max, this.current + 1), 'hosts answer fast');
+    if (++this.#credit >= this.current) {
+      this.#credit = 0;
+      return this.#set(Math.min(this.max, this.current + 1), 'hosts answer fast');
+    }
+    return undefined;
+  }
+
+  #threshold(): number {
+    if (this.#slowMs !== undefined) return this.#slowMs;
+    return this.#fastest === Infinity ? Infinity : Math.max(1000, 4 * this.#fastest);
+  }
+
+  #set(to: number, reason: string) {
+    const from = this.current;
+    if (to === from) return undefined;
+    this.current = to;
+    return { from, to, reason };
+  }
+}
+
+export type ConcurrencyOption = number | 'adaptive' | AdaptiveOptions;
+
+/** Default width: wide enough to hide handshake latency, narrow enough for a bastion's MaxStartups. */
+export const DEFAULT_CONCURRENCY = 32;
+
+export function makeLimit(option: ConcurrencyOption | undefined): Limit {
+  if (option === undefined) return new FixedLimit(DEFAULT_CONCURRENCY);
+  if (option === 'adaptive') return new AdaptiveLimit();
+  if (typeof option === 'number') {
+    if (!Number.isInteger(option) || option < 1) {
+      throw new UsageError(`option concurrency: expected a whole number ≥ 1, 'adaptive' or { initial, min, max }, got ${option}`);
+    }
+    return new FixedLimit(option);
+  }
+  if (typeof option === 'object' && option !== null) return new AdaptiveLimit(option);
+  throw new UsageError(`option concurrency: expected a whole number ≥ 1, 'adaptive' or { initial, min, max }, got ${JSON.stringify(option)}`);
+}
+
+/**
+ * Hands items to `start` while fewer than the limit are running. `start` resolves when the item's
+ * attempt is over. Items re-enter through `requeue` (a retry) and jump the queue.
+ */
+export class Window<T> {
+  readonly #queue: T[];
+  readonly #start: (item: T) => Promise<void>;
+  #running = 0;
+  #waiting = 0; // items in a backoff, coming back
+  #stopped = false;
+  #idle: (() => void) | undefined;
+  readonly done: Promise<void>;
+  /** The most ever running at once: the tests' and the report's witness that the limit held. */
+  peak = 0;
+
+  constructor(
+    items: T[],
+    readonly limit: Limit,
+    start: (item: T) => Promise<void>,
+  ) {
+    this.#queue = [...items];
+    this.#start = start;
+    this.done = new Promise((resolve) => (this.#idle = resolve));
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  pump(): void {
+    while (!this.#stopped && this.#running < this.limit.current && this.#queue.length > 0) {
+      const item = this.#queue.shift()!;
+      this.#running++;
+      this.peak = Math.max(this.peak, this.#running);
+      void this.#start(item).finally(() => {
+        this.#running--;
+        this.pump();
+      });
+    }
+    this.#checkIdle();
+  }
+
+  /** A retry is on its way back after `ms`; it holds no slot while it waits. */
+  requeueAfter(item: T, ms: number, signal: AbortSignal, onAbandon: (item: T) => void): void {
+    this.#waiting++;
+    const back = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', abandon);
+      this.#waiting--;
+    };
+    const abandon = () => {
+      back();
+      onAbandon(item);
+      this.#checkIdle();
+    };
+    const timer = setTimeout(() => {
+      back();
+      if (this.#stopped) onAbandon(item);
+      else this.#queue.unshift(item);
+      this.pump();
+    }, ms);
+    signal.addEventListener('abort', abandon, { once: true });
+  }
+
+  /** Stops starting items; returns those never started. */
+  stop(): T[] {
+    this.#stopped = true;
+    const rest = this.#queue.splice(0);
+    this.#checkIdle();
+    return rest;
+  }
+
+  #checkIdle(): void {
+    if (this.#running === 0 && this.#waiting === 0 && (this.#queue.length === 0 || this.#stopped)) this.#idle?.();
+  }
+}

@@ -1,0 +1,78 @@
+// What a fleet runs on: the seed's server objects, `user@host:port` strings, or a host-set
+// expression (expanded by a hook, so the inventory stays outside the engine).
+import { UsageError } from '../process/errors.js';
+import type { Shell } from '../process/shell.js';
+
+/** A seed-style server: `{ host, username, port?, privateKey?, ... }`; `name` overrides the report name. */
+export interface ServerObject {
+  host: string;
+  username?: string;
+  port?: number;
+  name?: string;
+  [option: string]: unknown;
+}
+
+export type Target = string | ServerObject;
+
+/** A shell on one host, as the fleet needs it: commands, plus SFTP when the transport has it. */
+export type FleetShell = Shell & {
+  uploadFile?(local: string, remote: string): Promise<unknown>;
+  downloadFile?(remote: string, local: string): Promise<unknown>;
+};
+
+export interface ConnectOptions {
+  connectTimeout?: number;
+}
+
+/** Opens (or reuses) a shell on a target. `$.fleet` defaults to `$.ssh`; tests inject local shells. */
+export type Connect = (target: Target, options: ConnectOptions) => FleetShell;
+
+/** Expands a host-set expression (`web[1-3],db1`, `@web`) into targets; installed by the inventory. */
+export type Expand = (expression: string) => Target[];
+
+export interface FleetHost {
+  /** The name in events and reports: the host as given, with `:port` when a port was given. */
+  name: string;
+  /** The index in the target list, as the seed's events report it. */
+  index: number;
+  target: Target;
+}
+
+const EXPRESSION = /\[[0-9A-Za-z,-]+\]|[,!&]|^@/; // ranges, set operators, @group (not user@host, not [::1])
+
+/** Normalises targets to named hosts; names must be unique so each host is reported once. */
+export function resolveTargets(targets: Target | readonly Target[], expand?: Expand): FleetHost[] {
+  const list = Array.isArray(targets) ? targets : [targets as Target];
+  const flat: Target[] = [];
+  for (const t of list) {
+    if (typeof t === 'string' && EXPRESSION.test(t)) {
+      if (!expand) {
+        throw new UsageError(
+          `target ${JSON.stringify(t)} looks like a host-set expression, but no inventory is loaded to expand it`,
+        );
+      }
+      flat.push(...expand(t));
+    } else flat.push(t);
+  }
+  const seen = new Set<string>();
+  return flat.map((target, index) => {
+    const name = targetName(target);
+    if (seen.has(name)) throw new UsageError(`target ${name} is listed twice; each host runs once per fleet run`);
+    seen.add(name);
+    return { name, index, target };
+  });
+}
+
+export function targetName(target: Target): string {
+  if (typeof target === 'string') {
+    const t = target.trim();
+    if (t === '') throw new UsageError('a fleet target is an empty string');
+    const at = t.lastIndexOf('@');
+    return at >= 0 ? t.slice(at + 1) : t;
+  }
+  if (target === null || typeof target !== 'object' || typeof target.host !== 'string' || target.host === '') {
+    throw new UsageError(`a fleet target must be a string or an object with a host, got ${JSON.stringify(target)}`);
+  }
+  if (typeof target.name === 'string' && target.name !== '') return target.name;
+  return target.port === undefined ? target.host : `${target.host}:${target.port}`;
+}

@@ -1,0 +1,90 @@
+// Fake fleets for unit tests: every "host" is a local shell named after it, with its own folder as
+// working directory and HOST in its environment; some hosts can be made unreachable or flaky.
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { LocalExecutor } from '../../src/local/local-executor.js';
+import { ConnectionError, type ConnectionErrorKind } from '../../src/process/errors.js';
+import type { ExecOutcome, ExecRequest, Executor } from '../../src/process/executor.js';
+import { makeShell } from '../../src/process/shell.js';
+import { targetName, type Connect, type FleetShell, type Target } from '../../src/fleet/target.js';
+
+const local = new LocalExecutor();
+
+export interface FakeHost {
+  /** Fail with this connection error kind (after `delayMs`) on the first `times` attempts (default: always). */
+  unreachable?: { kind: ConnectionErrorKind; delayMs?: number; times?: number };
+}
+
+class FakeExecutor implements Executor {
+  attempts = 0;
+  constructor(
+    readonly host: string,
+    readonly fake: FakeHost,
+  ) {}
+  async exec(req: ExecRequest): Promise<ExecOutcome> {
+    this.attempts++;
+    const u = this.fake.unreachable;
+    if (u && (u.times === undefined || this.attempts <= u.times)) {
+      await new Promise<void>((r, j) => {
+        const t = setTimeout(r, u.delayMs ?? 0);
+        req.signal.addEventListener('abort', () => (clearTimeout(t), j(new ConnectionError('closed', this.host, 'aborted'))), { once: true });
+      });
+      throw new ConnectionError(u.kind, this.host, `fake ${u.kind}`);
+    }
+    return local.exec({ ...req, env: { ...req.env, HOST: this.host } });
+  }
+}
+
+export interface FakeFleet {
+  connect: Connect;
+  root: string;
+  dirOf(host: string): string;
+  executors: Map<string, FakeExecutor>;
+  cleanup(): Promise<void>;
+}
+
+/** A connect function over local shells; `faults` maps host names to their misbehaviour. */
+export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<FakeFleet> {
+  const root = await mkdtemp(join(tmpdir(), 'fleetsh-fleet-'));
+  const executors = new Map<string, FakeExecutor>();
+  const dirOf = (host: string) => join(root, host.replace(/[^\w.-]/g, '_'));
+  const connect: Connect = (target: Target) => {
+    const name = targetName(target);
+    let ex = executors.get(name);
+    if (!ex) executors.set(name, (ex = new FakeExecutor(name, faults[name] ?? {})));
+    const dir = dirOf(name);
+    const executor = ex;
+    return makeShell(executor, { cwd: dir }, () => ({
+      async uploadFile(localPath: string, remote: string) {
+        if (executor.fake.unreachable) throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
+        const to = resolve(dir, remote);
+        await mkdir(dirname(to), { recursive: true });
+        await copyFile(localPath, to);
+      },
+      async downloadFile(remote: string, localPath: string) {
+        if (executor.fake.unreachable) throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
+        await mkdir(dirname(localPath), { recursive: true });
+        await copyFile(resolve(dir, remote), localPath);
+      },
+    })) as FleetShell;
+  };
+  return {
+    connect,
+    root,
+    dirOf,
+    executors,
+    async cleanup() {
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Makes the working folders of these hosts. */
+export async function makeDirs(f: FakeFleet, hosts: string[]): Promise<void> {
+  for (const h of hosts) await mkdir(f.dirOf(h), { recursive: true });
+}
+
+export function names(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+}
