@@ -160,6 +160,7 @@ export function buildProgram(): Command {
     .option('--fold', 'print the shortest host set instead: web[1-3,7]')
     .option('-c, --count', 'print the number of hosts')
     .option('--json', 'print a JSON array of hosts')
+    .option('--groups', "list the inventory's groups and their hosts")
     .action(async (args: string[], opts) => {
       const { hostsCommand } = await import('./commands/hosts.js');
       await hostsCommand(args, opts);

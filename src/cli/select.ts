@@ -1,9 +1,16 @@
-// From `-w HOSTS [-x HOSTS] [-i INVENTORY]` to the list of hosts a command runs on. The host-set
-// syntax and the inventory are the library's; the CLI adds only `@failed` and friends from the state
-// file of the last run, and the ./fleetsh.yml default.
+// From `-w HOSTS [-x HOSTS] [-i INVENTORY]` to the hosts a command runs on and their connection
+// settings. The host-set syntax and the inventory are the library's; the CLI adds `@failed` and
+// friends from the last run's state file, and the ./fleetsh.yml default.
+import { existsSync } from 'node:fs';
 import { HostSet } from '../inventory/hostset.js';
+import {
+  DEFAULT_INVENTORY,
+  loadInventory,
+  type HostSettings,
+  type Inventory,
+} from '../inventory/inventory.js';
 import { CliUsageError } from './errors.js';
-import { LAST_RUN_SETS, loadLastRun, type LastRun, type LastRunSet } from './state.js';
+import { LAST_RUN_SETS, loadLastRun, statePath, type LastRun, type LastRunSet } from './state.js';
 
 export interface SelectOptions {
   hosts?: string;
@@ -13,9 +20,17 @@ export interface SelectOptions {
 
 export interface Selection {
   hosts: HostSet;
+  inventory: Inventory | undefined;
+  /** SSH target options from the inventory for a host (empty without an inventory). */
+  settings(host: string): Record<string, unknown>;
 }
 
 const LAST_RUN_REF = new RegExp(`@(${LAST_RUN_SETS.join('|')})\\b`);
+
+export async function openInventory(path: string | undefined): Promise<Inventory | undefined> {
+  if (path !== undefined) return loadInventory(path);
+  return existsSync(DEFAULT_INVENTORY) ? loadInventory(DEFAULT_INVENTORY) : undefined;
+}
 
 export async function selectHosts(opts: SelectOptions, extra: string[] = []): Promise<Selection> {
   const expression = [opts.hosts, ...extra].filter((e) => e !== undefined && e.trim() !== '').join(',');
@@ -24,16 +39,35 @@ export async function selectHosts(opts: SelectOptions, extra: string[] = []): Pr
   const needsLastRun =
     LAST_RUN_REF.test(expression) || (opts.exclude !== undefined && LAST_RUN_REF.test(opts.exclude));
   const last = needsLastRun ? await loadLastRun() : undefined;
-  const groups = (name: string): Iterable<string> | undefined => {
-    if ((LAST_RUN_SETS as readonly string[]).includes(name)) return lastRunHosts(last, name as LastRunSet);
-    return undefined;
+  const lastRun = (name: string): Iterable<string> | undefined =>
+    (LAST_RUN_SETS as readonly string[]).includes(name) ? lastRunHosts(last, name as LastRunSet) : undefined;
+
+  const inventory = await openInventory(opts.inventory);
+  const parse = (text: string) =>
+    inventory ? inventory.select(text, { groups: lastRun }) : HostSet.parse(text, { groups: lastRun });
+  let hosts = parse(expression);
+  if (opts.exclude) hosts = hosts.difference(parse(opts.exclude));
+  return {
+    hosts,
+    inventory,
+    settings: (host) => (inventory ? sshOptions(inventory.settingsFor(host)) : {}),
   };
-  let hosts = HostSet.parse(expression, { groups });
-  if (opts.exclude) hosts = hosts.difference(HostSet.parse(opts.exclude, { groups }));
-  return { hosts };
+}
+
+/** The inventory's names for connection settings, as `$.ssh` options. */
+function sshOptions(s: HostSettings): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (s.user !== undefined) o.username = s.user;
+  if (s.port !== undefined) o.port = s.port;
+  if (s.identity !== undefined) o.privateKey = s.identity;
+  if (s.jump !== undefined) o.jump = s.jump;
+  if (s.hostKeyPolicy !== undefined) o.hostKeyPolicy = s.hostKeyPolicy;
+  if (s.connectTimeout !== undefined) o.connectTimeout = s.connectTimeout;
+  return o;
 }
 
 function lastRunHosts(last: LastRun | undefined, name: LastRunSet): string[] {
-  if (!last) throw new CliUsageError(`@${name}: there is no previous run to take hosts from`);
+  if (!last)
+    throw new CliUsageError(`@${name}: there is no previous run to take hosts from (no ${statePath()})`);
   return last.sets[name] ?? [];
 }

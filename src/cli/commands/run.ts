@@ -1,6 +1,25 @@
+// `fleetsh run -w HOSTS [flags] -- COMMAND...`: one command line on every selected host.
+import { fleet } from '../../fleet/fleet.js';
+import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
+import { fleetOptions, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
+import { selectHosts, type SelectOptions } from '../select.js';
 
-export async function runCommand(words: string[], opts: object): Promise<void> {
-  void [words];
-  throw new CliUsageError('run: not available yet');
+export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
+
+export async function runCommand(words: string[], flags: RunFlags): Promise<void> {
+  const command = words.join(' ').trim();
+  if (command === '') throw new CliUsageError('run: no command given: fleetsh run -w HOSTS -- COMMAND');
+  const selection = await selectHosts(flags);
+  const { hosts } = selection;
+  const transport = await sshTransport();
+  const targets = targetsFor(hosts.hosts, flags, selection.settings);
+  const f = fleet(targets, { ...fleetOptions(flags), connect: transport.connect });
+  await runJob({
+    label: `run ${command}`,
+    hosts: hosts.hosts,
+    flags,
+    start: (progress) => f.with({ progress }).run`${command}`,
+    cleanup: () => transport.close(),
+  });
 }

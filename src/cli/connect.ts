@@ -1,0 +1,58 @@
+// Targets for the selected hosts and the transport that reaches them: `$.ssh` with the connection
+// flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout) over what ssh_config and the
+// inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
+import type { Connect, FleetShell, ServerObject } from '../fleet/target.js';
+
+export interface ConnectionFlags {
+  user?: string;
+  port?: number;
+  identity?: string;
+  sshConfig?: string;
+  knownHosts?: string;
+  connectTimeout?: number;
+}
+
+/** One target per host: the flags win over the inventory's settings for the host. */
+export function targetsFor(
+  hosts: readonly string[],
+  flags: ConnectionFlags,
+  settings?: (host: string) => object,
+): ServerObject[] {
+  return hosts.map((host) => {
+    const target: ServerObject = { ...(settings?.(host) ?? {}), host, name: host };
+    if (flags.user !== undefined) target.username = flags.user;
+    if (flags.port !== undefined) target.port = flags.port;
+    if (flags.identity !== undefined) target.privateKey = flags.identity;
+    if (flags.sshConfig !== undefined) target.sshConfig = flags.sshConfig;
+    if (flags.knownHosts !== undefined) target.knownHosts = flags.knownHosts;
+    if (flags.connectTimeout !== undefined) target.connectTimeout = flags.connectTimeout;
+    return target;
+  });
+}
+
+export interface Transport {
+  connect: Connect;
+  /** Closes every pooled connection so the process can end at once. */
+  close(): Promise<void>;
+}
+
+type SshFactory = (target: object) => FleetShell;
+
+export async function sshTransport(): Promise<Transport> {
+  const { $ } = await import('../index.js');
+  const dollar = $ as unknown as { ssh?: SshFactory; close?: () => Promise<void> };
+  if (typeof dollar.ssh !== 'function') throw new Error('this build of fleetsh has no SSH transport');
+  const ssh = dollar.ssh.bind($);
+  return {
+    connect: (target, options) => {
+      const { name: _name, ...rest } = typeof target === 'string' ? { host: target, name: target } : target;
+      const t = { ...rest } as Record<string, unknown>;
+      if (options.connectTimeout !== undefined && t.connectTimeout === undefined)
+        t.connectTimeout = options.connectTimeout;
+      return ssh(t);
+    },
+    close: async () => {
+      await dollar.close?.();
+    },
+  };
+}
