@@ -103,7 +103,7 @@ export class FleetReport<T = unknown> {
   throwIfFailed(): this {
     if (this.ok) return this;
     const bad = this.hosts.filter((h) => h.status !== 'ok');
-    const lines = bad.slice(0, 10).map((h) => `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${firstLine(h.error ?? h.reason)}`);
+    const lines = bad.slice(0, 10).map((h) => `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`);
     const more = bad.length > 10 ? `\n  … and ${bad.length - 10} more` : '';
     throw new Error(`${bad.length} of ${this.counts.total} hosts did not succeed:\n${lines.join('\n')}${more}`);
   }
@@ -163,7 +163,7 @@ export class FleetReport<T = unknown> {
       }
       for (const [kind, hosts] of byKind) {
         out.push(`  ${kind}: ${foldHosts(hosts.map((h) => h.host))}`);
-        for (const h of hosts.slice(0, 20)) out.push(`    ${h.host}: ${firstLine(h.error ?? h.reason)}`);
+        for (const h of hosts.slice(0, 20)) out.push(`    ${h.host}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`);
         if (hosts.length > 20) out.push(`    … and ${hosts.length - 20} more`);
       }
     }
@@ -182,4 +182,8 @@ export class FleetReport<T = unknown> {
 function firstLine(text: string | null): string {
   if (!text) return '';
   return text.split('\n')[0]!;
+}
+
+function withoutHost(host: string, line: string): string {
+  return line.startsWith(`${host}: `) ? line.slice(host.length + 2) : line;
 }

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { fleet } from '../../src/fleet/fleet.js';
+import { AdaptiveLimit, FixedLimit, makeLimit, Window } from '../../src/fleet/scheduler.js';
+import { fakeFleet, makeDirs, names, type FakeFleet } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('window', () => {
+  test('never runs more than the limit, starts the next item as soon as one ends', async () => {
+    let running = 0;
+    let peak = 0;
+    const order: number[] = [];
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const w = new Window(items, new FixedLimit(4), async (i) => {
+      running++;
+      peak = Math.max(peak, running);
+      order.push(i);
+      await sleep(i % 3 === 0 ? 30 : 5);
+      running--;
+    });
+    w.pump();
+    await w.done;
+    assert.equal(peak, 4);
+    assert.equal(w.peak, 4);
+    assert.equal(order.length, 30);
+  });
+
+  test('an empty window is done at once; stop returns the items never started', async () => {
+    const empty = new Window<number>([], new FixedLimit(2), async () => {});
+    empty.pump();
+    await empty.done;
+    const w = new Window([1, 2, 3, 4], new FixedLimit(1), () => sleep(20));
+    w.pump();
+    assert.deepEqual(w.stop(), [2, 3, 4]);
+    await w.done;
+  });
+
+  test('makeLimit reads the option', () => {
+    assert.equal(makeLimit(undefined).current, 32);
+    assert.equal(makeLimit(5).current, 5);
+    assert.ok(makeLimit('adaptive') instanceof AdaptiveLimit);
+    assert.equal(makeLimit({ initial: 3, min: 2, max: 9 }).current, 3);
+    assert.throws(() => makeLimit({ initial: 30, max: 9 }), /option concurrency/);
+  });
+});
+
+describe('adaptive limit', () => {
+  test('grows quickly while hosts answer fast, up to max', () => {
+    const l = new AdaptiveLimit({ initial: 2, max: 10 });
+    for (let i = 0; i < 20; i++) l.observe({ outcome: 'ok', durationMs: 50, startedAt: performance.now() });
+    assert.equal(l.current, 10);
+  });
+
+  test('shrinks on slowdowns, once per round, not below min; then grows one per round', () => {
+    const l = new AdaptiveLimit({ initial: 20, min: 2, max: 40 });
+    const before = performance.now() - 1;
+    const first = l.observe({ outcome: 'slowdown', durationMs: 10_000, startedAt: before })!;
+    assert.deepEqual([first.from, first.to], [20, 14]);
+    // hosts started before that decrease do not shrink it again
+    assert.equal(l.observe({ outcome: 'slowdown', durationMs: 10_000, startedAt: before }), undefined);
+    for (let i = 0; i < 10; i++) l.observe({ outcome: 'slowdown', durationMs: 1, startedAt: performance.now() + 1 });
+    assert.equal(l.current, 2);
+    for (let i = 0; i < 2; i++) l.observe({ outcome: 'ok', durationMs: 5, startedAt: performance.now() });
+    assert.equal(l.current, 3, 'after trouble, +1 per round of `current` fast successes');
+  });
+
+  test('rising latency is a slowdown; command failures are not', () => {
+    const l = new AdaptiveLimit({ initial: 10 });
+    l.observe({ outcome: 'ok', durationMs: 100, startedAt: performance.now() });
+    const c = l.current;
+    assert.equal(l.observe({ outcome: 'failed', durationMs: 50, startedAt: performance.now() }), undefined);
+    const slow = l.observe({ outcome: 'ok', durationMs: 5000, startedAt: performance.now() })!;
+    assert.equal(slow.to, Math.floor(c * 0.7));
+    assert.equal(slow.reason, 'rising latency');
+  });
+});
+
+describe('adaptive concurrency in a run', () => {
+  let f: FakeFleet;
+  const hosts = names('h', 60);
+  before(async () => {
+    const faults: Record<string, any> = {};
+    for (const h of hosts.slice(10)) if (Number(h.slice(1)) % 3 === 0) faults[h] = { unreachable: { kind: 'connect-timeout', delayMs: 300 } };
+    f = await fakeFleet(faults);
+    await makeDirs(f, hosts);
+  });
+  after(() => f.cleanup());
+
+  test('grows on a healthy set and shrinks when black holes time out; changes are events', async () => {
+    const run = fleet(hosts, { connect: f.connect, concurrency: { initial: 4, min: 2, max: 16 } }).run`true`;
+    const changes: { from: number; to: number; reason: string }[] = [];
+    run.on('concurrency:change', (c) => changes.push(c));
+    const report = await run;
+    assert.equal(report.counts.total, 60);
+    assert.ok(changes.some((c) => c.to > c.from), 'grew');
+    const shrink = changes.find((c) => c.to < c.from);
+    assert.ok(shrink, 'shrank');
+    assert.match(shrink!.reason, /connect timeouts/);
+    assert.ok(report.peakConcurrency <= 16);
+  });
+});
