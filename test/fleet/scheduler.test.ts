@@ -30,7 +30,7 @@ describe('window', () => {
     const empty = new Window<number>([], new FixedLimit(2), async () => {});
     empty.pump();
     await empty.done;
-    const w = new Window([1, 2, 3, 4], new FixedLimit(1), () => sleep(20));
+    const w = new Window([1, 2, 3, 4], new FixedLimit(1), async () => void (await sleep(20)));
     w.pump();
     assert.deepEqual(w.stop(), [2, 3, 4]);
     await w.done;
