@@ -60,6 +60,14 @@ export function outputMode(flags: OutputFlags): Mode {
   return 'live';
 }
 
+/** An empty selection (`@failed` after a clean run) runs nothing and succeeds, saying so. */
+export function noHosts(flags: OutputFlags & { hosts?: string }): void {
+  process.stderr.write(`fleetsh: no hosts selected by ${JSON.stringify(flags.hosts ?? '')}: nothing to do\n`);
+  if (flags.json || flags.ndjson)
+    process.stdout.write(flags.json ? '{"counts":{"total":0}}\n' : eventLine('exit', { code: 0 }));
+  process.exitCode = EXIT.ok;
+}
+
 export interface JobSpec<T> {
   /** Subcommand and command line, kept with the last run's host sets. */
   label: string;

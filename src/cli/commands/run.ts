@@ -2,7 +2,7 @@
 import { fleet } from '../../fleet/fleet.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
-import { fleetOptions, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
+import { fleetOptions, noHosts, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
@@ -12,6 +12,7 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   if (command === '') throw new CliUsageError('run: no command given: fleetsh run -w HOSTS -- COMMAND');
   const selection = await selectHosts(flags);
   const { hosts } = selection;
+  if (hosts.size === 0) return noHosts(flags);
   const transport = await sshTransport();
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
   const f = fleet(targets, { ...fleetOptions(flags), connect: transport.connect });

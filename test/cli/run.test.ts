@@ -1,0 +1,186 @@
+// `fleetsh run` against real OpenSSH servers: each output mode, the exit statuses, failure budgets,
+// timeouts, and rerunning @failed from the state file.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
+import { ensureBuilt, fleetsh, scratch } from './helpers.js';
+
+describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, () => {
+  let fleet: TestFleet;
+  const tmp = scratch();
+  const env = { FLEETSH_STATE_FILE: tmp.stateFile };
+  /** Connection flags for the harness fleet. */
+  let conn: string[];
+  /** A shell snippet that exits 3 on the given host only (hosts tell themselves apart by address). */
+  const failOn = (name: string) =>
+    `case " $SSH_CONNECTION " in *" ${fleet.host(name).address} "*) echo broken >&2; exit 3;; esac`;
+
+  before(async () => {
+    ensureBuilt();
+    fleet = await startFleet({ healthy: 4, faults: ['dead-port'] });
+    conn = ['-F', fleet.sshConfigPath];
+  });
+  after(async () => {
+    await fleet?.stop();
+    tmp.cleanup();
+  });
+
+  test('default: live lines prefixed with the host, gathered output, summary; exit 0', async () => {
+    const r = await fleetsh(['run', ...conn, '-w', 'h[01-04]', '--', 'echo hello; echo from $(whoami)'], {
+      env,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    for (const h of ['h01', 'h02', 'h03', 'h04']) assert.match(r.stdout, new RegExp(`^${h}: +hello$`, 'm'));
+    assert.match(r.stdout, /^h\[01-04\] \(4\)\nhello\nfrom /m);
+    assert.match(r.stdout, /^4 hosts: 4 ok in .*$/m);
+  });
+
+  test('a command that fails on one host: listed by kind with its stderr, exit 1, @failed reruns it', async () => {
+    const r = await fleetsh(['run', ...conn, '-w', 'h[01-04]', '--', `echo ran; ${failOn('h03')}`], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^failed: h03 \(1\)$/m);
+    assert.match(r.stdout, /h03: command exited with code 3/);
+    assert.match(r.stdout, /^ {4}broken$/m);
+    assert.match(r.stdout, /4 hosts: 3 ok, 1 failed/);
+    assert.match(r.stderr, /^h03: +broken$/m);
+    const state = JSON.parse(readFileSync(tmp.stateFile, 'utf8'));
+    assert.deepEqual(state.sets.failed, ['h03']);
+
+    const again = await fleetsh(['run', ...conn, '-w', '@failed', '--gather', '--', 'echo again'], { env });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /^h03 \(1\)\nagain$/m);
+    assert.match(again.stdout, /^1 host: 1 ok/m);
+    const empty = await fleetsh(['run', ...conn, '-w', '@failed', '--', 'echo again'], { env });
+    assert.equal(empty.code, 0);
+    assert.match(empty.stderr, /no hosts selected/);
+  });
+
+  test('an unreachable host: listed as unreachable (refused), exit 2, @unreachable holds it', async () => {
+    const r = await fleetsh(['run', ...conn, '-w', 'h[01-02],h-dead-port', '--', 'true'], { env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stdout, /^unreachable \(refused\): h-dead-port \(1\)$/m);
+    const hosts = await fleetsh(['hosts', '-w', '@unreachable'], { env });
+    assert.equal(hosts.stdout, 'h-dead-port\n');
+  });
+
+  test('--gather prints only the end; --stream only the live lines and the summary', async () => {
+    const g = await fleetsh(['run', ...conn, '-w', 'h[01-03]', '--gather', '--', 'echo same'], { env });
+    assert.equal(g.code, 0, g.stderr);
+    assert.doesNotMatch(g.stdout, /^h01: /m);
+    assert.match(g.stdout, /^h\[01-03\] \(3\)\nsame$/m);
+    const s = await fleetsh(['run', ...conn, '-w', 'h[01-03]', '--stream', '--', 'echo same'], { env });
+    assert.match(s.stdout, /^h01: +same$/m);
+    assert.doesNotMatch(s.stdout, /^h\[01-03\] \(3\)$/m);
+    assert.match(s.stdout, /^3 hosts: 3 ok/m);
+  });
+
+  test('--json: one document with the report and the exit code', async () => {
+    const r = await fleetsh(
+      ['run', ...conn, '-w', 'h[01-03],h-dead-port', '--json', '--', `echo out; ${failOn('h02')}`],
+      { env },
+    );
+    assert.equal(r.code, 2);
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(doc.counts, { total: 4, ok: 2, failed: 1, timeout: 0, unreachable: 1, skipped: 0 });
+    assert.equal(doc.exitCode, 2);
+    assert.equal(doc.interrupted, false);
+    const h02 = doc.hosts.find((h: { host: string }) => h.host === 'h02');
+    assert.equal(h02.exitCode, 3);
+    assert.equal(h02.stderr, 'broken\n');
+    assert.equal(doc.hosts.find((h: { host: string }) => h.host === 'h-dead-port').kind, 'refused');
+  });
+
+  test('--ndjson: one event a line as it happens, the library event names, then exit', async () => {
+    const r = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--ndjson', '--', 'echo a; echo b >&2'], {
+      env,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const names = events.map((e) => e.event);
+    assert.equal(names[0], 'batch:start');
+    assert.equal(events[0].total, 2);
+    assert.equal(names.filter((n) => n === 'server:start').length, 2);
+    assert.equal(names.filter((n) => n === 'server:success').length, 2);
+    assert.deepEqual(
+      events
+        .filter((e) => e.event === 'server:output' && e.server === 'h01')
+        .map((e) => [e.stream, e.line])
+        .sort(),
+      [
+        ['stderr', 'b'],
+        ['stdout', 'a'],
+      ],
+    );
+    assert.equal(names.at(-2), 'batch:complete');
+    assert.equal(events.at(-2).report.counts.ok, 2);
+    assert.deepEqual([events.at(-1).event, events.at(-1).code], ['exit', 0]);
+  });
+
+  test("--output-dir: each host's stdout and stderr in files", async () => {
+    const dir = join(tmp.dir, 'out');
+    const r = await fleetsh(
+      ['run', ...conn, '-w', 'h[01-02]', '--output-dir', dir, '--gather', '--', 'seq 1 3; echo err >&2'],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    for (const h of ['h01', 'h02']) {
+      assert.equal(readFileSync(join(dir, `${h}.out`), 'utf8'), '1\n2\n3\n');
+      assert.equal(readFileSync(join(dir, `${h}.err`), 'utf8'), 'err\n');
+    }
+    assert.equal(existsSync(join(dir, 'h03.out')), false);
+  });
+
+  test('--timeout: the host is timed out and killed, exit 1', async () => {
+    const r = await fleetsh(['run', ...conn, '-w', 'h01', '--timeout', '500ms', '--', 'sleep 30'], {
+      env,
+      timeoutMs: 20_000,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^timeout: h01 \(1\)$/m);
+    assert.match(r.stdout, /1 timed out/);
+  });
+
+  test('--fail-fast and --max-failures skip the hosts not started', async () => {
+    const ff = await fleetsh(
+      ['run', ...conn, '-w', 'h[01-04]', '-f', '1', '--fail-fast', '--', failOn('h01')],
+      { env },
+    );
+    assert.equal(ff.code, 1, ff.stderr);
+    assert.match(ff.stdout, /^skipped \(fail-fast\): h\[02-04\] \(3\)$/m);
+    const mf = await fleetsh(
+      ['run', ...conn, '-w', 'h[01-04]', '-f', '1', '--max-failures', '1', '--', 'false'],
+      { env },
+    );
+    assert.equal(mf.code, 1);
+    assert.match(mf.stdout, /2 failed, 2 skipped/);
+    const hosts = await fleetsh(['hosts', '--fold', '-w', '@skipped'], { env });
+    assert.equal(hosts.stdout, 'h[03-04]\n');
+  });
+
+  test('-f adaptive runs every host', async () => {
+    const r = await fleetsh(
+      ['run', ...conn, '-w', 'h[01-04]', '-f', 'adaptive', '--gather', '--', 'echo x'],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /4 hosts: 4 ok/);
+  });
+
+  test('colours only when asked on a pipe (FORCE_COLOR), never with NO_COLOR', async () => {
+    const plain = await fleetsh(['run', ...conn, '-w', 'h01', '--', 'echo x'], { env });
+    assert.doesNotMatch(plain.stdout, /\x1b\[/);
+    const forced = await fleetsh(['run', ...conn, '-w', 'h01', '--', 'echo x'], {
+      env: { ...env, NO_COLOR: undefined, FORCE_COLOR: '1' },
+    });
+    assert.match(forced.stdout, /\x1b\[\d+mh01:/);
+    const both = await fleetsh(['run', ...conn, '-w', 'h01', '--', 'echo x'], {
+      env: { ...env, NO_COLOR: '1', FORCE_COLOR: '1' },
+    });
+    assert.doesNotMatch(both.stdout, /\x1b\[/);
+  });
+});
