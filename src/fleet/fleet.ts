@@ -3,11 +3,18 @@
 import { buildCommand } from '../command/template.js';
 import { CommandResult } from '../process/result.js';
 import { resolveOptions, type FleetOptions } from './options.js';
-import { FleetRun, type HostTask } from './run.js';
-import { resolveTargets, type FleetHost, type Target } from './target.js';
+import { FleetRun, type HostTask, type TaskContext } from './run.js';
+import { resolveTargets, type FleetHost, type FleetShell, type Target } from './target.js';
+import type { CommandPromise } from '../process/command-promise.js';
 
 /** A template with only `${command}`: the sole-interpolation rule runs the string as the command line. */
 const SOLE = Object.assign(['', ''], { raw: ['', ''] }) as unknown as TemplateStringsArray;
+
+/** Runs a command line (already built) on a shell, streaming its lines to the run's events. */
+export function runLine(shell: FleetShell, command: string, ctx?: TaskContext): CommandPromise {
+  const p = shell(SOLE, command);
+  return ctx ? p.onLine((stream, line) => ctx.emitLine(stream, line)) : p;
+}
 
 export class Fleet {
   readonly hosts: readonly FleetHost[];
@@ -28,7 +35,7 @@ export class Fleet {
   run(strings: TemplateStringsArray, ...values: unknown[]): FleetRun<CommandResult> {
     const command = buildCommand(strings, values); // a bad value throws here: nothing runs anywhere
     return this.each<CommandResult>(
-      (shell, ctx) => shell(SOLE, command).onLine((stream, line) => ctx.emitLine(stream, line)),
+      (shell, ctx) => runLine(shell, command, ctx),
       command,
     );
   }
