@@ -1,0 +1,726 @@
+// Turning what the user said about a target into concrete connection settings, as OpenSSH does:
+// explicit options first (like ssh's command line), then ssh_config (first obtained value wins),
+// then defaults. Jump hosts are resolved through ssh_config too, each hop as `ssh -J` would.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConnectionError, UsageError } from '../process/errors.js';
+import {
+  checkHostName,
+  computeSshConfig,
+  configCount,
+  configError,
+  configPolicy,
+  configPort,
+  configSeconds,
+  configYesNo,
+  expandEnv,
+  expandTilde,
+  expandTokens,
+  ExpansionError,
+  type ComputedSshConfig,
+  type ConfigEntry,
+  type ConfigSource,
+  type Fail,
+} from './ssh-config.js';
+import { knownHostsNameFor } from './known-hosts.js';
+import type {
+  Duration,
+  HostKeyPolicy,
+  IdentitySource,
+  ResolvedTarget,
+  SshTarget,
+  SshTargetOptions,
+} from './types.js';
+
+/** Where resolution looks; every field defaults to this machine. Tests point it at temporary folders. */
+export interface ResolveContext {
+  /** Default os.homedir(). Used for ~, %d, ~/.ssh/config and the default key and known_hosts files. */
+  homedir?: string;
+  /** Default os.userInfo().username: the remote user when none is given, and %u. */
+  localUser?: string;
+  /** Default process.env: SSH_AUTH_SOCK and ${VAR} in paths. */
+  env?: NodeJS.ProcessEnv;
+  /** Default process.cwd(): relative key and known_hosts paths. */
+  cwd?: string;
+  /** Default '/etc/ssh/ssh_config', read after the user's file; false skips it. */
+  systemConfigFile?: string | false;
+  /** Default /etc/ssh/ssh_known_hosts and /etc/ssh/ssh_known_hosts2 (GlobalKnownHostsFile overrides). */
+  globalKnownHostsFiles?: string[];
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
+/** OpenSSH 9.2's default identity files, in its order, less the types ssh2 cannot use (sk, xmss, dsa). */
+export const DEFAULT_IDENTITY_FILES = ['id_rsa', 'id_ecdsa', 'id_ed25519'];
+const MAX_JUMP_HOPS = 8;
+/** Options a jump host inherits from the target that goes through it, unless the hop sets its own. */
+const INHERITED_BY_HOPS = [
+  'sshConfig',
+  'knownHosts',
+  'hostKeyPolicy',
+  'agent',
+  'connectTimeout',
+  'keepaliveInterval',
+] as const;
+
+/**
+ * Resolve a target (`'user@host:port'` or options) into every concrete setting needed to connect.
+ * Throws UsageError for bad options and ConnectionError 'config' for a bad or unreadable ssh_config.
+ */
+export async function resolveTarget(
+  target: SshTarget,
+  context: ResolveContext = {},
+): Promise<ResolvedTarget> {
+  return resolveInternal(target, fillContext(context), []);
+}
+
+interface FullContext {
+  homedir: string;
+  localUser: string;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  systemConfigFile: string | false;
+  globalKnownHostsFiles: string[];
+  localHostname: string;
+  uid: string;
+}
+
+function fillContext(c: ResolveContext): FullContext {
+  return {
+    homedir: c.homedir ?? os.homedir(),
+    localUser: c.localUser ?? currentUser(),
+    env: c.env ?? process.env,
+    cwd: c.cwd ?? process.cwd(),
+    systemConfigFile: c.systemConfigFile ?? '/etc/ssh/ssh_config',
+    globalKnownHostsFiles: c.globalKnownHostsFiles ?? [
+      '/etc/ssh/ssh_known_hosts',
+      '/etc/ssh/ssh_known_hosts2',
+    ],
+    localHostname: os.hostname(),
+    uid: String(process.getuid?.() ?? ''),
+  };
+}
+
+function currentUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? process.env.LOGNAME ?? 'root';
+  }
+}
+
+/** `chain` holds the hosts being resolved on the way here, to report ProxyJump loops. */
+async function resolveInternal(
+  target: SshTarget,
+  ctx: FullContext,
+  chain: string[],
+): Promise<ResolvedTarget> {
+  const x = validateTargetOptions(target, ctx.homedir, ctx.cwd);
+  const loopKey = x.host.toLowerCase();
+  if (chain.includes(loopKey) || chain.length > MAX_JUMP_HOPS) {
+    throw new ConnectionError(
+      'config',
+      chain[0] ?? x.label,
+      `ProxyJump loop: ${[...chain, loopKey].join(' -> ')}`,
+      {
+        hint: 'Each hop is resolved through ssh_config too; exclude the jump hosts from the Host block that sets ProxyJump (e.g. "Host * !bastion").',
+      },
+    );
+  }
+  const config = await computeSshConfig({
+    label: x.label,
+    host: x.host,
+    user: x.user,
+    localUser: ctx.localUser,
+    homedir: ctx.homedir,
+    sources: configSources(x, ctx),
+  });
+  const get = (key: string): ConfigEntry | undefined => config.values.get(key);
+  const fail = (entry: ConfigEntry, keyword: string, detail: string): ConnectionError =>
+    configError(x.label, entry.file, `${keyword}: ${detail}`);
+
+  const hostNameEntry = get('hostname');
+  const hostname = (
+    hostNameEntry
+      ? expanding(hostNameEntry, 'HostName', fail, () =>
+          expandTokens(hostNameEntry.args[0] ?? '', { h: x.host }),
+        )
+      : x.host
+  ).toLowerCase();
+  if (hostNameEntry) checkHostName(hostname, hostNameEntry, fail);
+  const user = x.user ?? firstArg(get('user')) ?? ctx.localUser;
+  const port = x.port ?? configPort(get('port'), fail) ?? 22;
+  const hostKeyAlias = x.hostKeyAlias ?? firstArg(get('hostkeyalias'));
+
+  const jumpSpecs = x.jump ?? configJump(config, x.label, fail);
+  const jumpString = jumpSpecs ? jumpSpecs.map((h) => (typeof h === 'string' ? h : h.host)).join(',') : '';
+  const tokens = pathTokens(ctx, { host: x.host, hostname, port, user, hostKeyAlias, jumpString });
+  const expandPath = (entry: ConfigEntry, keyword: string, value: string): string =>
+    path.resolve(
+      ctx.cwd,
+      expanding(entry, keyword, fail, () =>
+        expandTokens(expandEnv(expandTilde(value, ctx.homedir, ctx.localUser), ctx.env), tokens),
+      ),
+    );
+
+  const identities = await identitySources(x, config, ctx, expandPath);
+  const userKnownHostsFiles = x.knownHosts ??
+    listOption(get('userknownhostsfile'), 'UserKnownHostsFile', expandPath) ?? [
+      path.join(ctx.homedir, '.ssh', 'known_hosts'),
+      path.join(ctx.homedir, '.ssh', 'known_hosts2'),
+    ];
+  const globalKnownHostsFiles =
+    listOption(get('globalknownhostsfile'), 'GlobalKnownHostsFile', expandPath) ?? ctx.globalKnownHostsFiles;
+
+  const proxy = x.jump === undefined ? config.proxy : undefined;
+  const proxyCommand =
+    proxy?.keyword === 'proxycommand' && proxy.raw.toLowerCase() !== 'none'
+      ? expanding(proxy, 'ProxyCommand', fail, () => expandTokens(proxy.raw, tokens))
+      : undefined;
+  const inherited: Partial<SshTargetOptions> = {};
+  for (const key of INHERITED_BY_HOPS)
+    if (x.raw[key] !== undefined) Object.assign(inherited, { [key]: x.raw[key] });
+  const jump = await resolveChain(jumpSpecs ?? [], inherited, ctx, [...chain, loopKey]);
+
+  const resolved: ResolvedTarget = {
+    label: x.label,
+    host: x.host,
+    hostname,
+    port,
+    user,
+    identities,
+    identitiesOnly: x.identitiesOnly ?? configYesNo(get('identitiesonly'), 'IdentitiesOnly', fail) ?? false,
+    agent: agentSocket(x, get('identityagent'), ctx, expandPath),
+    jump,
+    proxyCommand,
+    knownHostsFiles: [...userKnownHostsFiles, ...globalKnownHostsFiles],
+    userKnownHostsFiles,
+    knownHostsName: hostKeyAlias ?? knownHostsNameFor(hostname, port),
+    hostKeyPolicy: x.hostKeyPolicy ?? configPolicy(get('stricthostkeychecking'), fail) ?? 'strict',
+    hostKeyAlias,
+    hashKnownHosts: configYesNo(get('hashknownhosts'), 'HashKnownHosts', fail) ?? false,
+    connectTimeoutMs:
+      x.connectTimeoutMs ??
+      configSeconds(get('connecttimeout'), 'ConnectTimeout', fail) ??
+      DEFAULT_CONNECT_TIMEOUT_MS,
+    keepaliveIntervalMs:
+      x.keepaliveIntervalMs ??
+      configSeconds(get('serveraliveinterval'), 'ServerAliveInterval', fail) ??
+      DEFAULT_KEEPALIVE_INTERVAL_MS,
+    keepaliveCountMax:
+      configCount(get('serveralivecountmax'), 'ServerAliveCountMax', fail) ?? DEFAULT_KEEPALIVE_COUNT_MAX,
+    maxSessions: x.maxSessions,
+    poolKey: '',
+    configFiles: config.files,
+  };
+  hideSecrets(resolved, x);
+  resolved.poolKey = poolKeyOf(resolved);
+  return resolved;
+}
+
+function configSources(x: ExplicitSettings, ctx: FullContext): ConfigSource[] {
+  if (x.sshConfig === false) return [];
+  if (typeof x.sshConfig === 'string') return [{ path: x.sshConfig, kind: 'user', required: true }];
+  const sources: ConfigSource[] = [
+    { path: path.join(ctx.homedir, '.ssh', 'config'), kind: 'user', required: false },
+  ];
+  if (ctx.systemConfigFile) sources.push({ path: ctx.systemConfigFile, kind: 'system', required: false });
+  return sources;
+}
+
+/** A target's hops: the last hop is reached through the others (`ssh -J a,b c` runs `ssh -J a b`). */
+async function resolveChain(
+  specs: Array<string | SshTargetOptions>,
+  inherited: Partial<SshTargetOptions>,
+  ctx: FullContext,
+  chain: string[],
+): Promise<ResolvedTarget[]> {
+  const last = specs.at(-1);
+  if (last === undefined) return [];
+  const prefix = specs.slice(0, -1);
+  const hop: SshTargetOptions = typeof last === 'string' ? { host: last } : { ...last };
+  for (const [key, value] of Object.entries(inherited)) {
+    if ((hop as unknown as Record<string, unknown>)[key] === undefined) Object.assign(hop, { [key]: value });
+  }
+  if (prefix.length > 0) {
+    if (hop.jump !== undefined || hop.via !== undefined) {
+      throw new UsageError(
+        `jump host ${hop.host}: only the first hop of a jump chain may have its own jump option`,
+        {
+          host: chain[0],
+        },
+      );
+    }
+    hop.jump = prefix;
+  }
+  const resolved = await resolveInternal(hop, ctx, chain);
+  return [...resolved.jump, resolved];
+}
+
+function configJump(
+  config: ComputedSshConfig,
+  label: string,
+  fail: (e: ConfigEntry, k: string, d: string) => ConnectionError,
+): string[] | undefined {
+  const proxy = config.proxy;
+  if (proxy?.keyword !== 'proxyjump') return undefined;
+  const value = proxy.args.join(' ');
+  if (value.toLowerCase() === 'none') return [];
+  const hops = value.split(',');
+  for (const hop of hops) {
+    try {
+      parseTargetString(hop, label);
+    } catch (e) {
+      throw fail(proxy, 'ProxyJump', (e as Error).message);
+    }
+  }
+  return hops;
+}
+
+async function identitySources(
+  x: ExplicitSettings,
+  config: ComputedSshConfig,
+  ctx: FullContext,
+  expandPath: (entry: ConfigEntry, keyword: string, value: string) => string,
+): Promise<IdentitySource[]> {
+  const sources: IdentitySource[] = [];
+  if (x.privateKey && 'path' in x.privateKey) {
+    sources.push({
+      path: x.privateKey.path,
+      origin: 'option',
+      label: `${x.privateKey.path} (privateKey option)`,
+    });
+  } else if (x.privateKey) {
+    const source: IdentitySource = {
+      path: undefined,
+      origin: 'option',
+      label: 'the inline privateKey option',
+    };
+    Object.defineProperty(source, 'key', { value: x.privateKey.key, enumerable: false });
+    sources.push(source);
+  }
+  for (const entry of config.identityFiles) {
+    const file = expandPath(entry, 'IdentityFile', entry.args[0]!);
+    if (sources.some((s) => s.path === file)) continue;
+    sources.push({ path: file, origin: 'config', label: `${file} (IdentityFile in ${entry.file})` });
+  }
+  if (sources.length > 0) return sources;
+  for (const name of DEFAULT_IDENTITY_FILES) {
+    const file = path.join(ctx.homedir, '.ssh', name);
+    const st = await fsp.stat(file).catch(() => undefined);
+    if (st?.isFile()) sources.push({ path: file, origin: 'default', label: `${file} (default identity)` });
+  }
+  return sources;
+}
+
+function agentSocket(
+  x: ExplicitSettings,
+  entry: ConfigEntry | undefined,
+  ctx: FullContext,
+  expandPath: (entry: ConfigEntry, keyword: string, value: string) => string,
+): string | undefined {
+  if (x.agent === false) return undefined;
+  if (typeof x.agent === 'string') return x.agent;
+  const value = entry?.args[0];
+  if (entry && value !== undefined) {
+    if (value.toLowerCase() === 'none') return undefined;
+    if (value === 'SSH_AUTH_SOCK') return ctx.env.SSH_AUTH_SOCK || undefined;
+    if (value.startsWith('$')) return ctx.env[value.slice(1)] || undefined;
+    return expandPath(entry, 'IdentityAgent', value);
+  }
+  return ctx.env.SSH_AUTH_SOCK || undefined;
+}
+
+/** The tokens OpenSSH expands in IdentityFile, UserKnownHostsFile, IdentityAgent and ProxyCommand. */
+function pathTokens(
+  ctx: FullContext,
+  t: {
+    host: string;
+    hostname: string;
+    port: number;
+    user: string;
+    hostKeyAlias: string | undefined;
+    jumpString: string;
+  },
+): Record<string, string> {
+  const port = String(t.port);
+  return {
+    C: createHash('sha1')
+      .update(`${ctx.localHostname}${t.hostname}${port}${t.user}${t.jumpString}`)
+      .digest('hex'),
+    d: ctx.homedir,
+    h: t.hostname,
+    i: ctx.uid,
+    j: t.jumpString,
+    k: t.hostKeyAlias ?? t.host,
+    L: ctx.localHostname.split('.')[0] ?? ctx.localHostname,
+    l: ctx.localHostname,
+    n: t.host,
+    p: port,
+    r: t.user,
+    u: ctx.localUser,
+  };
+}
+
+/** Runs an expansion, turning a bad token or variable into a 'config' error naming the file. */
+function expanding(entry: ConfigEntry, keyword: string, fail: Fail, expand: () => string): string {
+  try {
+    return expand();
+  } catch (e) {
+    if (e instanceof ExpansionError) throw fail(entry, keyword, e.message);
+    throw e;
+  }
+}
+
+function listOption(
+  entry: ConfigEntry | undefined,
+  keyword: string,
+  expandPath: (entry: ConfigEntry, keyword: string, value: string) => string,
+): string[] | undefined {
+  if (!entry || entry.args.length === 0) return undefined;
+  if (entry.args.length === 1 && entry.args[0]!.toLowerCase() === 'none') return [];
+  return entry.args.map((arg) => expandPath(entry, keyword, arg));
+}
+
+function firstArg(entry: ConfigEntry | undefined): string | undefined {
+  return entry?.args[0];
+}
+
+function hideSecrets(resolved: ResolvedTarget, x: ExplicitSettings): void {
+  for (const key of ['password', 'passphrase', 'sudoPassword'] as const) {
+    if (x[key] !== undefined) Object.defineProperty(resolved, key, { value: x[key], enumerable: false });
+  }
+}
+
+/** Per-process key, so secret digests in pool keys cannot be checked against guesses elsewhere. */
+const SECRET_KEY = randomBytes(32);
+
+function digest(data: string | Buffer): string {
+  return createHmac('sha256', SECRET_KEY).update(data).digest('hex').slice(0, 16);
+}
+
+function bracketed(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Everything that makes two connections different, so equal keys can share one. Secrets only as digests. */
+function poolKeyOf(t: ResolvedTarget): string {
+  const ids = t.identities
+    .map((i) => (i.path !== undefined ? i.path : `inline:${digest(i.key ?? '')}`))
+    .join(',');
+  const secrets = [t.password, t.passphrase].map((s) => (s === undefined ? '' : digest(s))).join(':');
+  const parts = [
+    `${t.user}@${bracketed(t.hostname)}:${t.port}`,
+    `id=${ids}${t.identitiesOnly ? ';only' : ''}`,
+    `agent=${t.agent ?? ''}`,
+    `hk=${t.hostKeyPolicy};${t.knownHostsName};${t.knownHostsFiles.join(',')}`,
+  ];
+  if (secrets !== ':') parts.push(`s=${secrets}`);
+  if (t.proxyCommand !== undefined) parts.push(`proxy=${t.proxyCommand}`);
+  const via = t.jump.at(-1);
+  if (via) parts.push(`via=(${via.poolKey})`);
+  return parts.join(' ');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The boundary: target strings and options, validated with messages that name the option and host.
+
+export interface ParsedTargetString {
+  user?: string;
+  host: string;
+  port?: number;
+}
+
+const BAD_HOST_CHARS = /[\s'"`$;&<>|(){}\\,*?!/]/;
+
+/**
+ * `host`, `user@host`, `user@host:port`, `[::1]:2222`, `::1`, `ssh://user@host:port`.
+ * `forHost` names the target in the error when this is a jump host spec.
+ */
+export function parseTargetString(text: string, forHost?: string): ParsedTargetString {
+  const invalid = (why: string): UsageError =>
+    new UsageError(`${forHost ? `${forHost}: ` : ''}invalid SSH target "${text}": ${why}`, { host: forHost });
+  let s = text.trim();
+  if (/^ssh:\/\//i.test(s)) {
+    s = s.slice('ssh://'.length).replace(/\/$/, '');
+    if (/[/?#]/.test(s)) throw invalid('an ssh:// target takes no path');
+  }
+  const at = s.lastIndexOf('@');
+  const user = at === -1 ? undefined : s.slice(0, at);
+  const rest = s.slice(at + 1);
+  let host: string;
+  let portText: string | undefined;
+  if (rest.startsWith('[')) {
+    const end = rest.indexOf(']');
+    if (end === -1) throw invalid('missing "]"');
+    host = rest.slice(1, end);
+    const after = rest.slice(end + 1);
+    if (after !== '' && !after.startsWith(':')) throw invalid(`unexpected "${after}" after "]"`);
+    portText = after === '' ? undefined : after.slice(1);
+  } else if (rest.split(':').length === 2) {
+    [host, portText] = rest.split(':') as [string, string];
+  } else {
+    host = rest; // a name, or a bare IPv6 address (several colons, no port)
+  }
+  if (user !== undefined && (user === '' || user.startsWith('-') || /[\s\x00-\x1f]/.test(user))) {
+    throw invalid(`"${user}" is not a valid user name`);
+  }
+  if (host === '') throw invalid('the host is empty');
+  if (host.startsWith('-') || BAD_HOST_CHARS.test(host) || /[\x00-\x1f]/.test(host)) {
+    throw invalid(`"${host}" is not a valid host name`);
+  }
+  const result: ParsedTargetString = { host };
+  if (user !== undefined) result.user = user;
+  if (portText !== undefined) {
+    const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+    if (!(port >= 1 && port <= 65535)) throw invalid(`port "${portText}" is not a number from 1 to 65535`);
+    result.port = port;
+  }
+  return result;
+}
+
+/** A duration option: a number of milliseconds, or a string with units: '10s', '500ms', '2m', '1h30m'. */
+export function parseDuration(value: Duration, option: string, host?: string): number {
+  const bad = (why: string): UsageError =>
+    new UsageError(`${host ? `${host}: ` : ''}option ${option} ${why}`, host === undefined ? {} : { host });
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0)
+      throw bad(`must be a non-negative number of milliseconds, got ${value}`);
+    return Math.round(value);
+  }
+  if (typeof value !== 'string')
+    throw bad(`must be milliseconds or a string like '10s', got ${describe(value)}`);
+  const text = value.replace(/\s+/g, '').toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(text)) throw bad(`"${value}" needs a unit, e.g. '${text}s' or '${text}ms'`);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) {
+    throw bad(`"${value}" is not a duration (use milliseconds, or e.g. '10s', '500ms', '2m', '1h30m')`);
+  }
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let ms = 0;
+  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(n) * unit[u!]!;
+  return Math.round(ms);
+}
+
+/** Options after validation; undefined means "not given, ask ssh_config". */
+interface ExplicitSettings {
+  raw: SshTargetOptions;
+  label: string;
+  host: string;
+  user?: string;
+  port?: number;
+  privateKey?: { path: string } | { key: Buffer };
+  passphrase?: string;
+  password?: string;
+  sudoPassword?: string;
+  agent?: string | false;
+  jump?: Array<string | SshTargetOptions>;
+  knownHosts?: string[];
+  hostKeyPolicy?: HostKeyPolicy;
+  connectTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  sshConfig?: string | false;
+  identitiesOnly?: boolean;
+  hostKeyAlias?: string;
+  maxSessions?: number;
+}
+
+const OPTION_NAMES = [
+  'host',
+  'username',
+  'user',
+  'port',
+  'privateKey',
+  'passphrase',
+  'password',
+  'agent',
+  'jump',
+  'via',
+  'knownHosts',
+  'hostKeyPolicy',
+  'connectTimeout',
+  'keepaliveInterval',
+  'sshConfig',
+  'identitiesOnly',
+  'hostKeyAlias',
+  'maxSessions',
+  'sudoPassword',
+];
+const POLICIES: HostKeyPolicy[] = ['strict', 'accept-new', 'off'];
+
+function validateTargetOptions(target: SshTarget, homedir: string, cwd: string): ExplicitSettings {
+  let raw: SshTargetOptions;
+  if (typeof target === 'string') raw = { host: target };
+  else if (target !== null && typeof target === 'object' && !Array.isArray(target)) raw = target;
+  else
+    throw new UsageError(
+      `an SSH target must be a string like "user@host:port" or an object with a host, got ${describe(target)}`,
+    );
+  if (typeof raw.host !== 'string' || raw.host.trim() === '') {
+    throw new UsageError(`SSH target option host must be a non-empty string, got ${describe(raw.host)}`);
+  }
+  const parsed = parseTargetString(raw.host);
+  let label = parsed.host;
+  const bad = (option: string, why: string): UsageError =>
+    new UsageError(`${label}: option ${option} ${why}`, { host: label });
+  const local = (p: string, option: string): string => {
+    try {
+      return path.resolve(cwd, expandTilde(p, homedir));
+    } catch (e) {
+      throw bad(option, (e as Error).message);
+    }
+  };
+
+  for (const key of Object.keys(raw)) {
+    if (OPTION_NAMES.includes(key)) continue;
+    const meant = OPTION_NAMES.find((name) => name.toLowerCase() === key.toLowerCase());
+    if (meant) throw bad(key, `is not an option; did you mean ${meant}?`);
+  }
+  const x: ExplicitSettings = { raw, label, host: parsed.host };
+
+  for (const option of ['username', 'user'] as const) {
+    const value = raw[option];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value === '' || /[\s\x00-\x1f]/.test(value) || value.startsWith('-')) {
+      throw bad(option, `must be a user name, got ${describe(value)}`);
+    }
+    if (x.user !== undefined && x.user !== value)
+      throw bad(option, `("${value}") contradicts username "${x.user}"`);
+    x.user = value;
+  }
+  if (parsed.user !== undefined) {
+    if (x.user !== undefined && x.user !== parsed.user) {
+      throw bad('username', `("${x.user}") contradicts the user in host "${raw.host}"`);
+    }
+    x.user = parsed.user;
+  }
+
+  if (raw.port !== undefined) {
+    const port = typeof raw.port === 'string' && /^\d+$/.test(raw.port) ? Number(raw.port) : raw.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw bad('port', `must be an integer from 1 to 65535, got ${describe(raw.port)}`);
+    }
+    if (parsed.port !== undefined && parsed.port !== port) {
+      throw bad('port', `(${port}) contradicts the port in host "${raw.host}"`);
+    }
+    x.port = port;
+  } else if (parsed.port !== undefined) {
+    x.port = parsed.port;
+  }
+  if (x.port !== undefined && x.port !== 22)
+    label = `${label.includes(':') ? `[${label}]` : label}:${x.port}`;
+  x.label = label;
+
+  if (raw.privateKey !== undefined) {
+    const key = raw.privateKey;
+    if (Buffer.isBuffer(key)) x.privateKey = { key };
+    else if (typeof key === 'string' && /-----BEGIN|^PuTTY-User-Key-File/.test(key))
+      x.privateKey = { key: Buffer.from(key) };
+    else if (typeof key === 'string' && key.trim() !== '') x.privateKey = { path: local(key, 'privateKey') };
+    else throw bad('privateKey', 'must be a key file path, or the key text or a Buffer holding it');
+  }
+  for (const option of ['passphrase', 'password', 'sudoPassword'] as const) {
+    const value = raw[option];
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw bad(option, 'must be a string'); // never echo a secret
+    x[option] = value;
+  }
+  if (raw.agent !== undefined) {
+    if (raw.agent !== false && (typeof raw.agent !== 'string' || raw.agent === '')) {
+      throw bad('agent', `must be an ssh-agent socket path or false, got ${describe(raw.agent)}`);
+    }
+    x.agent = raw.agent === false ? false : local(raw.agent, 'agent');
+  }
+  if (raw.jump !== undefined && raw.via !== undefined)
+    throw bad('via', 'and jump are the same option; give one');
+  const jump = raw.jump ?? raw.via;
+  if (jump !== undefined) x.jump = jumpList(jump, raw.jump !== undefined ? 'jump' : 'via', label, bad);
+  if (raw.knownHosts !== undefined) {
+    const files = typeof raw.knownHosts === 'string' ? [raw.knownHosts] : raw.knownHosts;
+    if (!Array.isArray(files) || files.some((f) => typeof f !== 'string' || f === '')) {
+      throw bad('knownHosts', `must be a file path or an array of them, got ${describe(raw.knownHosts)}`);
+    }
+    x.knownHosts = files.map((f) => local(f, 'knownHosts'));
+  }
+  if (raw.hostKeyPolicy !== undefined) {
+    if (!POLICIES.includes(raw.hostKeyPolicy)) {
+      throw bad(
+        'hostKeyPolicy',
+        `must be 'strict', 'accept-new' or 'off', got ${describe(raw.hostKeyPolicy)}`,
+      );
+    }
+    x.hostKeyPolicy = raw.hostKeyPolicy;
+  }
+  if (raw.connectTimeout !== undefined) {
+    x.connectTimeoutMs = parseDuration(raw.connectTimeout, 'connectTimeout', label);
+    if (x.connectTimeoutMs === 0) throw bad('connectTimeout', 'must be more than 0');
+  }
+  if (raw.keepaliveInterval !== undefined) {
+    x.keepaliveIntervalMs = parseDuration(raw.keepaliveInterval, 'keepaliveInterval', label);
+  }
+  if (raw.sshConfig !== undefined) {
+    if (raw.sshConfig !== false && (typeof raw.sshConfig !== 'string' || raw.sshConfig === '')) {
+      throw bad('sshConfig', `must be an ssh_config file path or false, got ${describe(raw.sshConfig)}`);
+    }
+    x.sshConfig = raw.sshConfig === false ? false : local(raw.sshConfig, 'sshConfig');
+  }
+  if (raw.identitiesOnly !== undefined) {
+    if (typeof raw.identitiesOnly !== 'boolean')
+      throw bad('identitiesOnly', `must be true or false, got ${describe(raw.identitiesOnly)}`);
+    x.identitiesOnly = raw.identitiesOnly;
+  }
+  if (raw.hostKeyAlias !== undefined) {
+    if (typeof raw.hostKeyAlias !== 'string' || !/^\S+$/.test(raw.hostKeyAlias)) {
+      throw bad('hostKeyAlias', `must be a name without spaces, got ${describe(raw.hostKeyAlias)}`);
+    }
+    x.hostKeyAlias = raw.hostKeyAlias;
+  }
+  if (raw.maxSessions !== undefined) {
+    if (typeof raw.maxSessions !== 'number' || !Number.isInteger(raw.maxSessions) || raw.maxSessions < 1) {
+      throw bad('maxSessions', `must be a whole number of at least 1, got ${describe(raw.maxSessions)}`);
+    }
+    x.maxSessions = raw.maxSessions;
+  }
+  return x;
+}
+
+/** `'a,b'`, an object, or an array of these, as a flat list of hops; `'none'` or `[]` for none. */
+function jumpList(
+  jump: unknown,
+  option: string,
+  label: string,
+  bad: (option: string, why: string) => UsageError,
+): Array<string | SshTargetOptions> {
+  const items = Array.isArray(jump) ? jump : [jump];
+  const hops: Array<string | SshTargetOptions> = [];
+  for (const item of items) {
+    if (typeof item === 'string') {
+      if (item.trim().toLowerCase() === 'none' && items.length === 1) return [];
+      for (const part of item.split(',')) {
+        parseTargetString(part, label);
+        hops.push(part.trim());
+      }
+    } else if (
+      item !== null &&
+      typeof item === 'object' &&
+      typeof (item as SshTargetOptions).host === 'string'
+    ) {
+      hops.push(item as SshTargetOptions);
+    } else {
+      throw bad(
+        option,
+        `must be a host ("user@bastion:port"), an options object with a host, or an array of them, got ${describe(item)}`,
+      );
+    }
+  }
+  return hops;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
