@@ -2,19 +2,13 @@
 // task; files, health checks and config sync are tasks built on `.each`.
 import { buildCommand } from '../command/template.js';
 import { CommandResult } from '../process/result.js';
+import { syncTask, type SyncOptions, type SyncOutcome } from './config-sync.js';
+import { downloadTask, uploadTask, type TransferOutcome, type UploadOptions } from './files.js';
+import { healthTask, type CheckSpec, type HealthResult } from './health.js';
 import { resolveOptions, type FleetOptions } from './options.js';
-import { FleetRun, type HostTask, type TaskContext } from './run.js';
-import { resolveTargets, type FleetHost, type FleetShell, type Target } from './target.js';
-import type { CommandPromise } from '../process/command-promise.js';
-
-/** A template with only `${command}`: the sole-interpolation rule runs the string as the command line. */
-const SOLE = Object.assign(['', ''], { raw: ['', ''] }) as unknown as TemplateStringsArray;
-
-/** Runs a command line (already built) on a shell, streaming its lines to the run's events. */
-export function runLine(shell: FleetShell, command: string, ctx?: TaskContext): CommandPromise {
-  const p = shell(SOLE, command);
-  return ctx ? p.onLine((stream, line) => ctx.emitLine(stream, line)) : p;
-}
+import { runLine } from './line.js';
+import { FleetRun, type HostTask } from './run.js';
+import { resolveTargets, type FleetHost, type Target } from './target.js';
 
 export class Fleet {
   readonly hosts: readonly FleetHost[];
@@ -45,6 +39,27 @@ export class Fleet {
     // A fresh limit per run: adaptive state is about this run's hosts.
     const resolved = { ...resolveOptions(this.options), policy: this.options };
     return new FleetRun<T>([...this.hosts], task, resolved, label);
+  }
+
+  /** Uploads a file or directory to every host, each file atomically with its SHA-256 checked there. */
+  upload(localPath: string, remotePath: string, options: UploadOptions = {}): FleetRun<TransferOutcome> {
+    return this.each(uploadTask(localPath, remotePath, options), `upload ${localPath} → ${remotePath}`);
+  }
+
+  /** Downloads a file from every host into `localDir/<host>/<name>`. */
+  download(remotePath: string, localDir: string): FleetRun<TransferOutcome> {
+    return this.each(downloadTask(remotePath, localDir), `download ${remotePath} → ${localDir}/<host>/`);
+  }
+
+  /** Runs named checks on every host; a host with a failed check is 'failed', its table in `value`. */
+  health<C extends Record<string, CheckSpec>>(checks: C): FleetRun<HealthResult<C>> {
+    return this.each(healthTask(checks), `health ${Object.keys(checks).join(', ')}`);
+  }
+
+  /** Backs up, uploads atomically, validates (restoring on failure) and reloads configuration files. */
+  syncConfig(options: SyncOptions): FleetRun<SyncOutcome> {
+    const files = Array.isArray(options.files) ? options.files : [options.files];
+    return this.each(syncTask(options), `sync ${files.map((f) => f.remote).join(', ')}`);
   }
 
   /** The same fleet with other options. */

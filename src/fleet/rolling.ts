@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events';
 import { parseDuration, type Duration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
-import { runLine, Fleet } from './fleet.js';
+import { Fleet } from './fleet.js';
+import { runLine } from './line.js';
 import { HostTaskError, skippedResult, type HostResult } from './host-result.js';
 import { foldHosts } from './hostset.js';
 import type { FleetOptions } from './options.js';

@@ -1,0 +1,13 @@
+// Running a command line that is already built (quoted) on a host's shell.
+import type { CommandPromise } from '../process/command-promise.js';
+import type { TaskContext } from './run.js';
+import type { FleetShell } from './target.js';
+
+/** A template with only `${command}`: the sole-interpolation rule runs the string as the command line. */
+const SOLE = Object.assign(['', ''], { raw: ['', ''] }) as unknown as TemplateStringsArray;
+
+/** Runs a command line on a shell; with a context, its lines become the run's `server:output` events. */
+export function runLine(shell: FleetShell, command: string, ctx?: TaskContext): CommandPromise {
+  const p = shell(SOLE, command);
+  return ctx ? p.onLine((stream, line) => ctx.emitLine(stream, line)) : p;
+}

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fleet } from '../../src/fleet/fleet.js';
+import { sha256File } from '../../src/fleet/files.js';
+import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
+
+let f: FakeFleet;
+const hosts = ['web1', 'web2', 'web3'];
+let src: string;
+before(async () => {
+  f = await fakeFleet({ dead: { unreachable: { kind: 'refused' } } });
+  await makeDirs(f, [...hosts, 'dead']);
+  src = join(f.root, '_src');
+  await mkdir(join(src, 'site/css'), { recursive: true });
+  await writeFile(join(src, 'app.conf'), 'listen 80;\n', { mode: 0o640 });
+  await writeFile(join(src, 'site/index.html'), '<h1>hi</h1>\n');
+  await writeFile(join(src, 'site/css/a.css'), 'body{}\n');
+});
+after(() => f.cleanup());
+
+describe('fleet files', () => {
+  test('upload puts a file on every host atomically, with checksums and mode, and no temporary left', async () => {
+    const report = await fleet([...hosts, 'dead'], { connect: f.connect }).upload(join(src, 'app.conf'), 'etc/app.conf');
+    assert.equal(report.counts.ok, 3);
+    assert.equal(report.hosts[3]!.status, 'unreachable');
+    const sum = await sha256File(join(src, 'app.conf'));
+    for (const h of hosts) {
+      assert.equal(await readFile(join(f.dirOf(h), 'etc/app.conf'), 'utf8'), 'listen 80;\n');
+      assert.equal((await stat(join(f.dirOf(h), 'etc/app.conf'))).mode & 0o777, 0o640);
+      assert.deepEqual(await readdir(join(f.dirOf(h), 'etc')), ['app.conf']);
+    }
+    const v = report.hosts[0]!.value!;
+    assert.deepEqual(v.files.map((x) => [x.remote, x.sha256, x.verified, x.bytes]), [['etc/app.conf', sum, true, 11]]);
+  });
+
+  test('upload of a directory puts every file under the remote path', async () => {
+    const report = await fleet(hosts, { connect: f.connect }).upload(join(src, 'site'), 'www');
+    assert.equal(report.counts.ok, 3);
+    assert.equal(await readFile(join(f.dirOf('web2'), 'www/css/a.css'), 'utf8'), 'body{}\n');
+    assert.deepEqual(report.hosts[1]!.value!.files.map((x) => x.remote).sort(), ['www/css/a.css', 'www/index.html']);
+  });
+
+  test('download brings a file from every host into dir/<host>/', async () => {
+    for (const h of hosts) await writeFile(join(f.dirOf(h), 'version'), `v-${h}\n`);
+    const out = join(f.root, '_dl');
+    const report = await fleet(hosts, { connect: f.connect }).download('version', out);
+    assert.equal(report.counts.ok, 3);
+    assert.equal(await readFile(join(out, 'web3', 'version'), 'utf8'), 'v-web3\n');
+    const missing = await fleet(hosts, { connect: f.connect }).download('nope', out);
+    assert.equal(missing.counts.failed, 3);
+    assert.match(missing.hosts[0]!.error!, /web1: nope does not exist/);
+  });
+});
+
+describe('fleet health checks', () => {
+  test('named checks per host with typed values; a failed check fails the host and keeps the table', async () => {
+    await writeFile(join(f.dirOf('web2'), 'disk'), '95\n');
+    for (const h of ['web1', 'web3']) await writeFile(join(f.dirOf(h), 'disk'), '40\n');
+    const report = await fleet(hosts, { connect: f.connect }).health({
+      nginx: 'echo active',
+      disk: { command: 'cat disk', parse: (r) => parseInt(r.stdout, 10), ok: (v: number) => v < 90 },
+      host: async (sh) => (await sh`echo $HOST`).stdout.trim(),
+      down: 'exit 3',
+    });
+    const web1 = report.hosts[0]!.value!;
+    assert.equal(web1.checks.nginx.value, 'active');
+    assert.equal(web1.checks.disk.value, 40);
+    assert.equal(web1.checks.host.value, 'web1');
+    assert.equal(web1.checks.down.ok, false);
+    assert.match(web1.checks.down.error!, /exited with code 3/);
+    assert.equal(report.hosts[1]!.value!.checks.disk.ok, false);
+    assert.equal(report.counts.failed, 3);
+    assert.match(report.hosts[1]!.error!, /web2: unhealthy: disk \(the value failed its test\), down \(exited with code 3\)/);
+    const healthy = await fleet(['web1', 'web3'], { connect: f.connect }).health({ nginx: 'echo active' });
+    assert.equal(healthy.counts.ok, 2);
+    assert.equal(healthy.hosts[0]!.value!.ok, true);
+  });
+});
+
+describe('config sync', () => {
+  test('backs up, uploads, validates; restores the backup where validation fails; reloads where it passes', async () => {
+    for (const h of hosts) {
+      await mkdir(join(f.dirOf(h), 'nginx'), { recursive: true });
+      await writeFile(join(f.dirOf(h), 'nginx/nginx.conf'), 'old\n');
+    }
+    await writeFile(join(f.dirOf('web3'), 'nginx/nginx.conf'), 'new\n'); // already up to date
+    await writeFile(join(f.dirOf('web2'), 'broken'), '');
+    await writeFile(join(src, 'nginx.conf'), 'new\n');
+    await writeFile(join(src, 'extra.conf'), 'extra\n');
+    const report = await fleet(hosts, { connect: f.connect }).syncConfig({
+      files: [
+        { local: join(src, 'nginx.conf'), remote: 'nginx/nginx.conf' },
+        { local: join(src, 'extra.conf'), remote: 'nginx/extra.conf' },
+      ],
+      validate: 'test ! -e broken && grep -q new nginx/nginx.conf',
+      reload: 'touch reloaded',
+    });
+    const [w1, w2, w3] = report.hosts;
+    assert.equal(w1!.status, 'ok');
+    assert.deepEqual(w1!.value!.files.map((x) => x.status), ['updated', 'created']);
+    assert.equal(await readFile(join(f.dirOf('web1'), 'nginx/nginx.conf'), 'utf8'), 'new\n');
+    assert.equal(await readFile(join(f.dirOf('web1'), 'nginx/nginx.conf.fleetsh-backup'), 'utf8'), 'old\n');
+    await stat(join(f.dirOf('web1'), 'reloaded'));
+
+    assert.equal(w2!.status, 'failed');
+    assert.match(w2!.error!, /web2: validation failed, previous files restored/);
+    assert.deepEqual(w2!.value!.files.map((x) => x.status), ['restored', 'removed']);
+    assert.equal(w2!.value!.validated, false);
+    assert.equal(await readFile(join(f.dirOf('web2'), 'nginx/nginx.conf'), 'utf8'), 'old\n');
+    await assert.rejects(stat(join(f.dirOf('web2'), 'nginx/extra.conf')));
+    await assert.rejects(stat(join(f.dirOf('web2'), 'reloaded')));
+
+    assert.equal(w3!.status, 'ok');
+    assert.deepEqual(w3!.value!.files.map((x) => x.status), ['unchanged', 'created']);
+    for (const h of hosts) {
+      const left = (await readdir(join(f.dirOf(h), 'nginx'))).filter((n) => n.includes('.tmp'));
+      assert.deepEqual(left, [], `no temporary file on ${h}`);
+    }
+  });
+});
