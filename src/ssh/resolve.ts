@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConnectionError, UsageError } from '../process/errors.js';
+import { parseDuration } from '../process/duration.js';
 import {
   checkHostName,
   computeSshConfig,
@@ -482,27 +483,7 @@ export function parseTargetString(text: string, forHost?: string): ParsedTargetS
   return result;
 }
 
-/** A duration option: a number of milliseconds, or a string with units: '10s', '500ms', '2m', '1h30m'. */
-export function parseDuration(value: Duration, option: string, host?: string): number {
-  const bad = (why: string): UsageError =>
-    new UsageError(`${host ? `${host}: ` : ''}option ${option} ${why}`, host === undefined ? {} : { host });
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0)
-      throw bad(`must be a non-negative number of milliseconds, got ${value}`);
-    return Math.round(value);
-  }
-  if (typeof value !== 'string')
-    throw bad(`must be milliseconds or a string like '10s', got ${describe(value)}`);
-  const text = value.replace(/\s+/g, '').toLowerCase();
-  if (/^\d+(\.\d+)?$/.test(text)) throw bad(`"${value}" needs a unit, e.g. '${text}s' or '${text}ms'`);
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) {
-    throw bad(`"${value}" is not a duration (use milliseconds, or e.g. '10s', '500ms', '2m', '1h30m')`);
-  }
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let ms = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(n) * unit[u!]!;
-  return Math.round(ms);
-}
+export { parseDuration } from '../process/duration.js';
 
 /** Options after validation; undefined means "not given, ask ssh_config". */
 interface ExplicitSettings {
