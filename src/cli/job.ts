@@ -3,16 +3,15 @@
 import type { FleetOptions } from '../fleet/options.js';
 import type { ProgressOptions } from '../fleet/progress.js';
 import type { FleetReport } from '../fleet/report.js';
-import type { FleetRun } from '../fleet/run.js';
-import { colorEnabled, palette } from './color.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
+import type { HostResult } from '../fleet/host-result.js';
+import { colorEnabled, palette, type Palette } from './color.js';
+import { EXIT, exitCodeFor, type OutcomeCounts } from './exit-codes.js';
 import { onInterrupt } from './interrupt.js';
-import { renderJson } from './render/json.js';
 import { eventLine, streamEvents } from './render/ndjson.js';
 import { writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
 import { renderSummary } from './render/summary.js';
-import { terminal } from './render/terminal.js';
+import { terminal, type Terminal } from './render/terminal.js';
 import { saveLastRun } from './state.js';
 
 export interface ExecutionFlags {
@@ -68,19 +67,34 @@ export function noHosts(flags: OutputFlags & { hosts?: string }): void {
   process.exitCode = EXIT.ok;
 }
 
-export interface JobSpec<T> {
+/** A running job: a fleet run or a rolling deployment. */
+export interface Job<R> extends PromiseLike<R> {
+  on(event: string, listener: (payload: any) => void): unknown;
+  cancel(reason?: string): unknown;
+}
+
+export interface JobSpec<R> {
   /** Subcommand and command line, kept with the last run's host sets. */
   label: string;
   hosts: readonly string[];
   flags: OutputFlags;
-  /** Starts the run with the progress option the flags and the terminal call for. */
-  start(progress: ProgressOptions | undefined): FleetRun<T>;
+  /** Starts the job, drawing progress with these options when they are given. */
+  start(progress: ProgressOptions | undefined): Job<R>;
+  /** Every host's result, once each. */
+  results(report: R): readonly HostResult<unknown>[];
+  /** The end of the job for operators (the default, --stream and --gather). */
+  text(report: R, colors: Palette, opts: { groups: boolean; interrupted: boolean }): string;
+  json(report: R): object;
+  /** Events for --ndjson (default: the fleet run's). */
+  events?: readonly string[];
+  /** Extra live rendering (headers between batches, ...). */
+  live?(job: Job<R>, term: Terminal, colors: Palette): void;
   /** Called once the report is in: close connections and the like. */
   cleanup?(): Promise<void>;
 }
 
-/** Runs a fleet job to its end and sets the exit status; prints the report the flags ask for. */
-export async function runJob<T>(spec: JobSpec<T>): Promise<FleetReport<T>> {
+/** Runs a job to its end and sets the exit status; prints the report the flags ask for. */
+export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   const mode = outputMode(spec.flags);
   const colors = palette(spec.flags.color !== false && colorEnabled(process.stdout));
   const term = terminal();
@@ -90,42 +104,68 @@ export async function runJob<T>(spec: JobSpec<T>): Promise<FleetReport<T>> {
     process.stderr.isTTY
       ? { stream: process.stderr, tty: true }
       : undefined;
-  const run = spec.start(progress);
-  if (progress) {
-    term.progressOn = true;
-    run.on('batch:complete', () => (term.progressOn = false));
+  const job = spec.start(progress);
+  term.progressOn = progress !== undefined;
+  if (mode === 'live' || mode === 'stream') {
+    streamLines(job, spec.hosts, term, colors);
+    spec.live?.(job, term, colors);
   }
-  if (mode === 'live' || mode === 'stream') streamLines(run, spec.hosts, term, colors);
-  if (mode === 'ndjson') streamEvents(run as never, (line) => process.stdout.write(line));
-  const files = spec.flags.outputDir ? writeOutputDir(run, spec.flags.outputDir) : undefined;
+  if (mode === 'ndjson') streamEvents(job, (line) => process.stdout.write(line), spec.events);
+  const files = spec.flags.outputDir ? writeOutputDir(job, spec.flags.outputDir) : undefined;
 
   const interrupt = onInterrupt(
-    (reason) => void run.cancel(reason),
+    (reason) => void job.cancel(reason),
     (line) => term.err(line + '\n'),
   );
-  let report: FleetReport<T>;
+  let report: R;
   try {
-    report = await run;
+    report = await job;
   } finally {
     interrupt.dispose();
     await files?.close();
   }
+  term.progressOn = false;
   await spec.cleanup?.();
 
+  const results = spec.results(report);
   const interrupted = interrupt.interrupted;
-  const code = interrupted ? EXIT.interrupted : exitCodeFor(report.counts);
-  if (mode === 'json') process.stdout.write(renderJson(report, { exitCode: code, interrupted }));
+  const code = interrupted ? EXIT.interrupted : exitCodeFor(countsOf(results));
+  if (mode === 'json')
+    process.stdout.write(
+      JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n',
+    );
   else if (mode === 'ndjson') process.stdout.write(eventLine('exit', { code, interrupted }));
-  else process.stdout.write(renderSummary(report, colors, { groups: mode !== 'stream', interrupted }));
+  else process.stdout.write(spec.text(report, colors, { groups: mode !== 'stream', interrupted }));
 
-  await saveLastRun({ command: spec.label, sets: lastRunSets(report) });
+  await saveLastRun({ command: spec.label, sets: lastRunSets(results) });
   process.exitCode = code;
   return report;
 }
 
-function lastRunSets(report: FleetReport<unknown>) {
+function countsOf(results: readonly HostResult<unknown>[]): OutcomeCounts {
+  const c: OutcomeCounts = {
+    total: results.length,
+    ok: 0,
+    failed: 0,
+    timeout: 0,
+    unreachable: 0,
+    skipped: 0,
+  };
+  for (const h of results) c[h.status]++;
+  return c;
+}
+
+/** The spec parts of a plain fleet run (run, copy). */
+export const fleetRunView = {
+  results: (report: FleetReport<unknown>) => report.hosts,
+  text: (report: FleetReport<unknown>, colors: Palette, opts: { groups: boolean; interrupted: boolean }) =>
+    renderSummary(report, colors, opts),
+  json: (report: FleetReport<unknown>) => report.toJSON(),
+};
+
+function lastRunSets(results: readonly HostResult<unknown>[]) {
   const names = (...statuses: string[]) =>
-    report.hosts.filter((h) => statuses.includes(h.status)).map((h) => h.host);
+    results.filter((h) => statuses.includes(h.status)).map((h) => h.host);
   return {
     ok: names('ok'),
     failed: names('failed', 'timeout'),

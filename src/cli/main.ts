@@ -108,7 +108,7 @@ export function buildProgram(): Command {
     .argument('<src>', 'local file')
     .argument('<dest>', 'remote path')
     .option('--mode <octal>', 'file mode on the hosts, e.g. 0644', parseMode)
-    .option('--backup', 'keep the previous file as DEST.bak (restored when validation fails)')
+    .option('--backup', 'sync: leave unchanged hosts alone, keep the previous file as DEST.fleetsh-backup')
     .option('--validate <command>', 'check the new file on each host; on failure the old one is restored')
     .option('--reload <command>', 'run after the file changed, e.g. systemctl reload nginx');
   selection(copy);

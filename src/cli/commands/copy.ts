@@ -1,6 +1,49 @@
+// `fleetsh copy -w HOSTS SRC DEST [--mode 0644] [--backup --validate CMD --reload CMD]`: the file
+// (or a directory's files) to every host, atomically with its SHA-256 checked on the host. With
+// --backup, --validate or --reload it is a configuration sync: unchanged hosts are left alone,
+// the previous file is kept as a backup and put back when validation fails, reload runs on success.
+import { existsSync } from 'node:fs';
+import { fleet } from '../../fleet/fleet.js';
+import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
+import { fleetOptions, noHosts, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
+import { renderCopy } from '../render/copy.js';
+import { selectHosts, type SelectOptions } from '../select.js';
 
-export async function copyCommand(src: string, dest: string, opts: object): Promise<void> {
-  void [src];
-  throw new CliUsageError('copy: not available yet');
+export type CopyFlags = SelectOptions &
+  ConnectionFlags &
+  ExecutionFlags &
+  OutputFlags & { mode?: number; backup?: boolean; validate?: string; reload?: string };
+
+export async function copyCommand(src: string, dest: string, flags: CopyFlags): Promise<void> {
+  if (!existsSync(src)) throw new CliUsageError(`copy: ${src}: no such file or directory`);
+  const selection = await selectHosts(flags);
+  const { hosts } = selection;
+  if (hosts.size === 0) return noHosts(flags);
+  const transport = await sshTransport();
+  const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
+    ...fleetOptions(flags),
+    connect: transport.connect,
+  });
+  const sync = flags.backup || flags.validate !== undefined || flags.reload !== undefined;
+  const mode = flags.mode !== undefined ? { mode: flags.mode } : {};
+  await runJob({
+    label: `copy ${src} ${dest}`,
+    hosts: hosts.hosts,
+    flags,
+    start: (progress) => {
+      const g = f.with({ progress });
+      return sync
+        ? g.syncConfig({
+            files: { local: src, remote: dest, ...mode },
+            ...(flags.validate !== undefined ? { validate: flags.validate } : {}),
+            ...(flags.reload !== undefined ? { reload: flags.reload } : {}),
+          })
+        : g.upload(src, dest, mode);
+    },
+    results: (report) => report.hosts,
+    text: renderCopy,
+    json: (report) => report.toJSON(),
+    cleanup: () => transport.close(),
+  });
 }

@@ -1,6 +1,69 @@
+// `fleetsh rolling -w HOSTS --batches 1,10%,100% --health CMD [--pause D] [--max-failures N] -- COMMAND`:
+// the command on one batch after another, each host health-checked after it, stopping once more
+// hosts failed than the budget allows (default 0).
+import { attachProgress } from '../../fleet/progress.js';
+import { rolling, type RollingReport } from '../../fleet/rolling.js';
+import type { FleetRun } from '../../fleet/run.js';
+import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
+import { fleetOptions, noHosts, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
+import { NDJSON_EVENTS } from '../render/ndjson.js';
+import { renderRolling, rollingHeaders } from '../render/rolling.js';
+import { selectHosts, type SelectOptions } from '../select.js';
 
-export async function rollingCommand(words: string[], opts: object): Promise<void> {
-  void [words];
-  throw new CliUsageError('rolling: not available yet');
+export type RollingFlags = SelectOptions &
+  ConnectionFlags &
+  ExecutionFlags &
+  OutputFlags & {
+    batches: (number | `${number}%`)[];
+    health?: string;
+    pause?: number;
+  };
+
+export async function rollingCommand(words: string[], flags: RollingFlags): Promise<void> {
+  const command = words.join(' ').trim();
+  if (command === '')
+    throw new CliUsageError(
+      'rolling: no command given: fleetsh rolling -w HOSTS --batches 1,100% -- COMMAND',
+    );
+  if (flags.failFast)
+    throw new CliUsageError('rolling: use --max-failures (default 0: stop at the first failure)');
+  const selection = await selectHosts(flags);
+  const { hosts } = selection;
+  if (hosts.size === 0) return noHosts(flags);
+  const transport = await sshTransport();
+  // Each batch runs all its hosts at once unless -f says otherwise.
+  const options = fleetOptions(flags);
+  if (flags.fanout === undefined) delete options.concurrency;
+  await runJob<RollingReport>({
+    label: `rolling ${command}`,
+    hosts: hosts.hosts,
+    flags,
+    events: [
+      ...NDJSON_EVENTS.filter((e) => e.startsWith('server:')),
+      'rolling:phase',
+      'rolling:batch',
+      'rolling:batch-done',
+      'rolling:stop',
+    ],
+    start: (progress) => {
+      const job = rolling({
+        ...options,
+        connect: transport.connect,
+        phases: [{ name: 'deploy', targets: targetsFor(hosts.hosts, flags, selection.settings), command }],
+        batches: flags.batches,
+        ...(flags.health !== undefined ? { healthCheck: flags.health } : {}),
+        ...(flags.pause !== undefined ? { pause: flags.pause } : {}),
+        maxFailures: flags.maxFailures ?? 0,
+      });
+      if (progress)
+        job.on('rolling:batch', ({ run }: { run: FleetRun<unknown> }) => attachProgress(run, progress));
+      return job;
+    },
+    results: (report) => report.phases.flatMap((p) => p.report.hosts),
+    text: renderRolling,
+    json: (report) => report.toJSON(),
+    live: (job, term, colors) => rollingHeaders(job, term, colors),
+    cleanup: () => transport.close(),
+  });
 }

@@ -2,7 +2,14 @@
 import { fleet } from '../../fleet/fleet.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
-import { fleetOptions, noHosts, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
+import {
+  fleetOptions,
+  fleetRunView,
+  noHosts,
+  runJob,
+  type ExecutionFlags,
+  type OutputFlags,
+} from '../job.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
@@ -20,6 +27,7 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
     label: `run ${command}`,
     hosts: hosts.hosts,
     flags,
+    ...fleetRunView,
     start: (progress) => f.with({ progress }).run`${command}`,
     cleanup: () => transport.close(),
   });

@@ -34,6 +34,7 @@ export function eventLine(event: string, payload: Record<string, unknown>): stri
   const fields: Record<string, unknown> = { event, time: new Date().toISOString() };
   for (const [key, value] of Object.entries(payload)) {
     if (key === 'results' && 'report' in payload) continue; // the report holds them
+    if (key === 'run') continue; // a live object (rolling:batch); its events follow
     if (key === 'cause') {
       if (value instanceof FleetshError) fields.kind ??= value.kind;
       continue; // `error` already has the message

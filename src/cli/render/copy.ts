@@ -1,0 +1,41 @@
+// The end of `fleetsh copy`: hosts gathered by what happened to the file (copied, unchanged,
+// updated with a backup, restored after a failed validation), then failures and the summary line.
+import type { SyncOutcome } from '../../fleet/config-sync.js';
+import type { TransferOutcome } from '../../fleet/files.js';
+import type { FleetReport } from '../../fleet/report.js';
+import { fold } from '../../inventory/fold.js';
+import type { Palette } from '../color.js';
+import { renderSummary } from './summary.js';
+
+type Outcome = TransferOutcome | SyncOutcome;
+
+export function renderCopy(
+  report: FleetReport<unknown>,
+  colors: Palette,
+  opts: { groups: boolean; interrupted: boolean },
+): string {
+  const byWhat = new Map<string, string[]>();
+  for (const h of report.hosts) {
+    if (h.status !== 'ok' || h.value === null) continue;
+    const what = describe(h.value as Outcome);
+    byWhat.set(what, [...(byWhat.get(what) ?? []), h.host]);
+  }
+  const out: string[] = [];
+  for (const [what, hosts] of byWhat) out.push(`${colors.host(fold(hosts))} (${hosts.length}): ${what}`);
+  out.push(renderSummary(report, colors, { ...opts, groups: false }).trimEnd());
+  return out.join('\n') + '\n';
+}
+
+function describe(v: Outcome): string {
+  if ('changed' in v) {
+    const files = v.files
+      .map((f) => `${f.remote} ${f.status}${f.backup ? ` (backup ${f.backup})` : ''}`)
+      .join(', ');
+    const steps = [v.validated ? 'validated' : '', v.reloaded ? 'reloaded' : ''].filter(Boolean).join(', ');
+    return steps ? `${files}; ${steps}` : files;
+  }
+  const f = v.files;
+  if (f.length === 1)
+    return `copied ${f[0]!.remote} (${f[0]!.bytes} bytes, sha256 ${f[0]!.sha256.slice(0, 12)}${f[0]!.verified ? ', verified' : ''})`;
+  return `copied ${f.length} files (${v.bytes} bytes)`;
+}

@@ -1,0 +1,99 @@
+// Ctrl-C during `fleetsh run`: the first SIGINT kills the remote commands in flight (they are gone
+// from the hosts) and prints the partial report with status 130; a second SIGINT exits at once.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
+import { ensureBuilt, fleetsh, scratch, waitFor } from './helpers.js';
+
+/** PIDs of processes whose command line holds `marker` (the harness's sshd runs on this machine). */
+function pids(marker: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+describe('Ctrl-C', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, () => {
+  let fleet: TestFleet;
+  const tmp = scratch();
+  const env = { FLEETSH_STATE_FILE: tmp.stateFile };
+
+  before(async () => {
+    ensureBuilt();
+    fleet = await startFleet({ healthy: 5 });
+  });
+  after(async () => {
+    await fleet?.stop();
+    tmp.cleanup();
+  });
+
+  test('the first SIGINT kills the remote commands and prints the partial report', async () => {
+    // A unique sleep length marks this test's remote processes.
+    const marker = `sleep 777.${process.pid}${Date.now() % 1000}`;
+    let sent = false;
+    const r = await fleetsh(
+      ['run', '-F', fleet.sshConfigPath, '-w', 'h[01-05]', '-f', '3', '--', `echo started; ${marker}`],
+      {
+        env,
+        timeoutMs: 30_000,
+        onSpawn: (child) => {
+          void waitFor(() => pids(marker).length >= 3, 15_000, 'three remote sleeps').then(() => {
+            sent = child.kill('SIGINT');
+          });
+        },
+      },
+    );
+    assert.ok(sent, 'SIGINT was sent');
+    assert.equal(r.code, 130, r.stderr);
+    assert.match(r.stderr, /interrupted: starting no more hosts/);
+    assert.match(r.stdout, /^failed \(cancelled\): .* \(3\)$/m);
+    assert.match(r.stdout, /^skipped \(cancelled\): .* \(2\)$/m);
+    assert.match(r.stdout, /^interrupted: 5 hosts: 0 ok, 3 failed, 2 skipped/m);
+    await waitFor(() => pids(marker).length === 0, 5000, 'the remote sleeps to be gone');
+    const skipped = await fleetsh(['hosts', '-c', '-w', '@skipped'], { env });
+    assert.equal(skipped.stdout, '2\n');
+  });
+
+  test('a second SIGINT exits at once', async () => {
+    const marker = `sleep 778.${process.pid}${Date.now() % 1000}`;
+    const t0 = Date.now();
+    let second = 0;
+    const r = await fleetsh(
+      ['run', '-F', fleet.sshConfigPath, '-w', 'h[01-02]', '--', `trap '' TERM; ${marker}`],
+      {
+        env,
+        timeoutMs: 30_000,
+        onSpawn: (child) => {
+          void waitFor(() => pids(marker).length >= 2, 15_000, 'two remote sleeps').then(() => {
+            child.kill('SIGINT');
+            setTimeout(() => {
+              second = Date.now();
+              child.kill('SIGINT');
+            }, 200);
+          });
+        },
+      },
+    );
+    assert.equal(r.code, 130);
+    assert.ok(
+      second > 0 && Date.now() - second < 2000,
+      `exited ${Date.now() - second} ms after the second SIGINT`,
+    );
+    assert.match(r.stderr, /again: exiting now/);
+    assert.ok(Date.now() - t0 < 20_000);
+    // The first SIGINT's TERM was trapped and fleetsh did not wait for KILL: clean up by pid.
+    for (const pid of pids(marker)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+});

@@ -1,0 +1,103 @@
+// Terminal rendering under a real pseudo-terminal (tmux): the progress line is redrawn in place
+// (never more than one on screen), colours appear on a terminal and not with NO_COLOR, and the
+// final screen holds the report and no progress-bar debris.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
+import { CLI, ensureBuilt, scratch, waitFor } from './helpers.js';
+
+const tmuxAvailable = spawnSync('tmux', ['-V']).status === 0;
+const BAR = /\[[#.]{20}\] \d+\/\d+/g;
+
+function tmux(...args: string[]): string {
+  return execFileSync('tmux', args, { encoding: 'utf8' });
+}
+
+describe(
+  'on a terminal',
+  { skip: (!sshdAvailable() || !tmuxAvailable) && 'needs OpenSSH sshd and tmux' },
+  () => {
+    let fleet: TestFleet;
+    const tmp = scratch();
+    const sessions: string[] = [];
+
+    before(async () => {
+      ensureBuilt();
+      fleet = await startFleet({ healthy: 6 });
+    });
+    after(async () => {
+      for (const s of sessions) spawnSync('tmux', ['kill-session', '-t', s]);
+      await fleet?.stop();
+      tmp.cleanup();
+    });
+
+    /** Starts fleetsh in a 120x30 tmux pane that stays open after it exits; returns the session name. */
+    function start(args: string[], env: Record<string, string>): string {
+      const name = `fleetsh-test-${process.pid}-${sessions.length}`;
+      sessions.push(name);
+      const vars = Object.entries({ FLEETSH_STATE_FILE: tmp.stateFile, TERM: 'xterm-256color', ...env }).map(
+        ([k, v]) => `${k}=${quote(v)}`,
+      );
+      const cmd = `env -u NO_COLOR -u FORCE_COLOR ${vars.join(' ')} ${quote(process.execPath)} ${quote(CLI)} ${args.map(quote).join(' ')}; echo "[exit $?]"`;
+      tmux('new-session', '-d', '-x', '120', '-y', '30', '-s', name, cmd);
+      tmux('set-option', '-t', name, 'remain-on-exit', 'on');
+      return name;
+    }
+    const capture = (name: string, escapes = false) =>
+      tmux('capture-pane', '-p', ...(escapes ? ['-e'] : []), '-t', name);
+
+    test('the progress line updates in place and the final screen is clean', async () => {
+      const name = start(
+        [
+          'run',
+          '-F',
+          fleet.sshConfigPath,
+          '-w',
+          'h[01-06]',
+          '-f',
+          '2',
+          '--',
+          'echo tick; sleep 0.7; echo tock',
+        ],
+        {},
+      );
+      const bars = new Set<string>();
+      await waitFor(
+        () => {
+          const screen = capture(name);
+          const seen = screen.match(BAR) ?? [];
+          assert.ok(seen.length <= 1, `more than one progress line on screen:\n${screen}`);
+          for (const b of seen) bars.add(b);
+          return screen.includes('[exit ');
+        },
+        30_000,
+        'fleetsh to end',
+      );
+      assert.ok(bars.size >= 2, `the progress line changed in place (${[...bars].join(' | ')})`);
+      const screen = capture(name);
+      assert.match(screen, /\[exit 0\]/);
+      assert.doesNotMatch(screen, BAR, 'no progress bar left on the final screen');
+      assert.match(screen, /^6 hosts: 6 ok in /m);
+      assert.match(screen, /^h\[01-06\] \(6\)$/m);
+      // Every live line starts at column 0: nothing was drawn over by the progress line.
+      for (const line of screen.split('\n').filter((l) => /: +(tick|tock)$/.test(l)))
+        assert.match(line, /^h0[1-6]: +t/);
+      assert.match(capture(name, true), /\x1b\[\d+m/, 'colours on a terminal');
+    });
+
+    test('NO_COLOR: no colours on a terminal', async () => {
+      const name = start(['run', '-F', fleet.sshConfigPath, '-w', 'h[01-02]', '--', 'echo x'], {
+        NO_COLOR: '1',
+      });
+      await waitFor(() => capture(name).includes('[exit '), 20_000, 'fleetsh to end');
+      const screen = capture(name, true);
+      assert.match(screen, /2 hosts: 2 ok/);
+      assert.doesNotMatch(screen, /\x1b\[(?!0?m)[\d;]*m/);
+    });
+  },
+);
+
+function quote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
