@@ -1,7 +1,7 @@
 // A fleet run: awaitable (resolves to the report, never rejects for host failures), an EventEmitter
 // with the seed's events, and an async iterable of host results as they finish. It starts on the
 // next turn of the event loop, so listeners attached right after creation see every event.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { CommandResult } from '../process/result.js';
 import { ConnectionError, FleetshError, formatMs } from '../process/errors.js';
 import {
@@ -102,6 +102,7 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     this.total = hosts.length;
     this.command = command;
     this.#policy = new FailurePolicy(options.policy, hosts.length);
+    setMaxListeners(0, this.#kill.signal, this.#stop.signal); // one listener per host in flight or in backoff
     const states = hosts.map((host) => ({ host, shell: undefined, attempts: [], firstStart: 0, lastError: undefined, lastValue: undefined }));
     this.#window = new Window<HostState>(states, options.limit, (s) => this.#attempt(s));
     if (options.progress) attachProgress(this, options.progress);

@@ -1,0 +1,121 @@
+// The fleet engine against real OpenSSH servers from the harness: concurrency measured on the
+// server side, adaptive concurrency against black holes, failure kinds of real faults, and the
+// seed's examples with the seed's host names.
+import assert from 'node:assert/strict';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fleet } from '../../src/fleet/fleet.js';
+import type { Connect } from '../../src/fleet/target.js';
+import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
+import { sshCliConnect } from './ssh-cli.js';
+
+const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
+let tf: TestFleet;
+let connect: Connect;
+let fixture: string;
+const seedNames = ['web1.example.com', 'web2.example.com', 'web3.example.com'];
+
+before(async () => {
+  if (skip) return;
+  tf = await startFleet({
+    healthy: 20,
+    aliases: seedNames,
+    faults: ['dead-port', 'black-hole', 'black-hole', 'refuses-key', 'changed-key'],
+  });
+  connect = sshCliConnect(tf);
+  // Logs "+ address" and "- address" around a sleep: which host ran when, seen from the server side.
+  fixture = join(tf.dir, 'fixture.sh');
+  await writeFile(
+    fixture,
+    '#!/bin/sh\naddr=$(echo "$SSH_CONNECTION" | cut -d" " -f3)\necho "+ $addr" >> "$1"\nsleep "$2"\necho "- $addr" >> "$1"\necho "done on $addr"\n',
+  );
+  await chmod(fixture, 0o755);
+});
+after(() => tf?.stop());
+
+function overlap(log: string): { max: number; hosts: number } {
+  let now = 0;
+  let max = 0;
+  const hosts = new Set<string>();
+  for (const line of log.trim().split('\n')) {
+    now += line.startsWith('+') ? 1 : -1;
+    max = Math.max(max, now);
+    hosts.add(line.slice(2));
+  }
+  return { max, hosts: hosts.size };
+}
+
+describe('fleet against real sshd', { skip }, () => {
+  test('the concurrency limit holds on the server side, and the window stays full', async () => {
+    const log = join(tf.dir, 'concurrency.log');
+    const names = tf.healthy.map((h) => h.name);
+    const report = await fleet(names, { connect, concurrency: 5 }).run`${fixture} ${log} 0.4`;
+    assert.equal(report.counts.ok, 20, report.toText());
+    const o = overlap(await readFile(log, 'utf8'));
+    assert.equal(o.hosts, 20);
+    assert.ok(o.max <= 5, `at most 5 at once on the servers, saw ${o.max}`);
+    assert.ok(o.max >= 4, `a sliding window keeps the limit busy, saw ${o.max}`);
+    assert.equal(report.groups[0]!.similar, true, 'outputs differ only in the address');
+  });
+
+  test('faults are reported by kind, every host once, and unreachable hosts do not hold back the rest', async () => {
+    const names = [...tf.healthy.slice(0, 5), ...tf.hosts.filter((h) => h.personality !== 'healthy')].map((h) => h.name);
+    const t0 = performance.now();
+    const report = await fleet(names, { connect, concurrency: 10, connectTimeout: 1000 }).run`echo ok`;
+    assert.ok(performance.now() - t0 < 6000, `black holes cost the connect timeout, not more: ${performance.now() - t0} ms`);
+    assert.deepEqual(report.hosts.map((h) => h.host), names);
+    const kinds = Object.fromEntries(report.hosts.filter((h) => h.status !== 'ok').map((h) => [tf.host(h.host).personality + ':' + h.host.slice(-1), `${h.status}/${h.kind}`]));
+    assert.equal(report.counts.ok, 5);
+    assert.equal(report.counts.unreachable, 5, report.toText());
+    assert.equal(kinds['dead-port:t'], 'unreachable/refused');
+    assert.equal(report.hosts.find((h) => tf.host(h.host).personality === 'refuses-key')!.kind, 'auth');
+    assert.equal(report.hosts.find((h) => tf.host(h.host).personality === 'changed-key')!.kind, 'changed-host-key');
+    for (const h of report.hosts.filter((x) => tf.host(x.host).personality === 'black-hole')) assert.equal(h.kind, 'connect-timeout');
+  });
+
+  test('adaptive concurrency shrinks against black holes and grows on healthy hosts', async () => {
+    const holes = tf.hosts.filter((h) => h.personality === 'black-hole').map((h) => h.name);
+    const healthy = tf.healthy.map((h) => h.name);
+    // black holes spread among healthy hosts
+    const mixed = [...healthy.slice(0, 6), holes[0]!, ...healthy.slice(6, 12), holes[1]!, ...healthy.slice(12)];
+    const run = fleet(mixed, { connect, connectTimeout: 1000, concurrency: { initial: 8, min: 2, max: 16 } }).run`${fixture} /dev/null 0.2`;
+    const changes: { from: number; to: number; reason: string }[] = [];
+    run.on('concurrency:change', (c) => changes.push(c));
+    await run;
+    assert.ok(changes.some((c) => c.to < c.from && /connect timeouts/.test(c.reason)), JSON.stringify(changes));
+
+    const grow = fleet(healthy, { connect, concurrency: { initial: 2, min: 1, max: 10 } }).run`${fixture} /dev/null 0.1`;
+    const ups: number[] = [];
+    grow.on('concurrency:change', (c) => ups.push(c.to));
+    const report = await grow;
+    assert.ok(ups.length > 0 && Math.max(...ups) > 2, JSON.stringify(ups));
+    assert.ok(report.peakConcurrency > 2);
+  });
+
+  test('the seed examples: events, fail-fast, retries and the report on hosts named as in the seed', async () => {
+    const servers = seedNames.map((host) => ({ host, username: tf.user }));
+    const run = fleet(servers, { connect }).run`uptime`;
+    const lines: string[] = [];
+    run.on('batch:start', ({ total }) => lines.push(`Starting batch operation on ${total} servers`));
+    run.on('server:success', ({ server, progress }) => lines.push(`${server} completed (${(progress * 100).toFixed(1)}%)`));
+    run.on('server:error', ({ server, error }) => lines.push(`${server} failed: ${error}`));
+    run.on('batch:complete', ({ results }) => lines.push(`Batch complete: ${results.filter((r) => r.success).length}/${results.length} successful`));
+    const report = await run;
+    assert.equal(lines[0], 'Starting batch operation on 3 servers');
+    assert.equal(lines.at(-1), 'Batch complete: 3/3 successful');
+    assert.equal(lines.filter((l) => /completed \((33\.3|66\.7|100\.0)%\)$/.test(l)).length, 3);
+    assert.match(report.toText(), /Total servers: 3[\s\S]*Successful: 3 \(100\.0%\)/);
+    assert.ok(report.hosts.every((h) => / up /.test(h.stdout ?? '')));
+
+    // fail-fast on the seed's servers plus a dead one first in line: nothing else starts
+    const dead = tf.hosts.find((h) => h.personality === 'dead-port')!.name;
+    const ff = await fleet([dead, ...seedNames], { connect, concurrency: 1, failFast: true }).run`systemctl is-active nginx || true`;
+    assert.deepEqual(ff.hosts.map((h) => h.status), ['unreachable', 'skipped', 'skipped', 'skipped']);
+
+    // retries: the seed's batchWithRetry, with backoff visible per attempt
+    const rr = await fleet([dead, seedNames[0]!], { connect, retries: { attempts: 3, baseMs: 100, jitter: 0 } }).run`true`;
+    assert.deepEqual(rr.hosts[0]!.attempts.map((a) => a.retryInMs), [100, 200, null]);
+    assert.equal(rr.hosts[1]!.attempts.length, 1);
+  });
+});
