@@ -91,6 +91,8 @@ export interface JobSpec<R> {
   live?(job: Job<R>, term: Terminal, colors: Palette): void;
   /** Called once the report is in: close connections and the like. */
   cleanup?(): Promise<void>;
+  /** Keep the host sets for @failed and friends (default true; the demo does not). */
+  save?: boolean;
 }
 
 /** Runs a job to its end and sets the exit status; prints the report the flags ask for. */
@@ -137,7 +139,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   else if (mode === 'ndjson') process.stdout.write(eventLine('exit', { code, interrupted }));
   else process.stdout.write(spec.text(report, colors, { groups: mode !== 'stream', interrupted }));
 
-  await saveLastRun({ command: spec.label, sets: lastRunSets(results) });
+  if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results) });
   process.exitCode = code;
   return report;
 }
