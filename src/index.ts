@@ -3,16 +3,32 @@ import { RawCommand, raw } from './command/template.js';
 import { quote } from './command/quote.js';
 import { LocalExecutor } from './local/local-executor.js';
 import { makeShell, type Shell } from './process/shell.js';
+import { createSsh, type SshFunction } from './ssh/shell.js';
 
 export interface Dollar extends Shell {
   /** Text inserted into a command line without quoting: ``$`ls ${$.raw('*.log')}` ``. */
   raw(text: string): RawCommand;
   /** Quotes one value as a POSIX shell word. */
   quote(value: string): string;
+  /**
+   * A shell on an SSH host: ``$.ssh('deploy@web1')`uptime` `` or `$.ssh({ host, username, ... })`.
+   * Connections are pooled per target and closed when idle; `$.ssh.configure()` sets the pool.
+   */
+  ssh: SshFunction;
+  /** Closes every pooled SSH connection (also `await using $` ... in a block). */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const local = makeShell(new LocalExecutor(), {});
-export const $: Dollar = Object.assign(local, { raw, quote });
+const ssh = createSsh();
+export const $: Dollar = Object.assign(local, {
+  raw,
+  quote,
+  ssh,
+  close: () => ssh.close(),
+  [Symbol.asyncDispose]: () => ssh.close(),
+});
 
 export { quote } from './command/quote.js';
 export { raw, RawCommand, buildCommand } from './command/template.js';
@@ -32,3 +48,17 @@ export {
   type ErrorKind,
   type ConnectionErrorKind,
 } from './process/errors.js';
+export { createSsh, labelOf, type SshFunction, type SshShell, type SshShellExtras } from './ssh/shell.js';
+export { SshPool, DEFAULT_MAX_HANDSHAKES, DEFAULT_IDLE_TIMEOUT_MS, type SshPoolOptions } from './ssh/pool.js';
+export { SshConnection, DEFAULT_MAX_SESSIONS } from './ssh/connection.js';
+export { SshExecutor } from './ssh/ssh-executor.js';
+export {
+  TransferError,
+  type TransferOptions,
+  type TransferProgress,
+  type TransferResult,
+  type SshTransfers,
+} from './ssh/sftp.js';
+export type { Tunnel, TunnelOptions } from './ssh/tunnel.js';
+export type { SudoTemplate } from './ssh/sudo.js';
+export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy } from './ssh/types.js';

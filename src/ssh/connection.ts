@@ -1,0 +1,572 @@
+// One authenticated SSH connection to one resolved target: the handshake (host key check,
+// authentication), channels under the server's MaxSessions, SFTP sessions, forwarded TCP streams
+// (for hosts behind this one), protocol keepalive, and whether it keeps Node's event loop alive.
+//
+// A connection only keeps the process alive while something uses it (a handshake, a command, a
+// transfer, a connection through it); otherwise its socket is unref'd and an unref'd idle timer
+// closes it, so a script that never calls close() still ends when its work ends.
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import ssh2, { type AnyAuthMethod, type ClientChannel, type ParsedKey, type SFTPWrapper } from 'ssh2';
+import { ConnectionError, formatMs } from '../process/errors.js';
+import { classifyError, isEarlyDrop, type ClassifyContext } from './classify.js';
+import { loadIdentities, type LoadedIdentities } from './identity.js';
+import { knownHostKeyTypes, preferKnownHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+import { Semaphore, type Release } from './semaphore.js';
+import type { ResolvedTarget } from './types.js';
+
+const { Client, OpenSSHAgent } = ssh2;
+type Client = InstanceType<typeof ssh2.Client>;
+
+/** OpenSSH's default MaxSessions. */
+export const DEFAULT_MAX_SESSIONS = 10;
+/** ssh2 1.17's host key algorithms, in its order (reordered per host by known_hosts). */
+const DEFAULT_HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+/** Key exchanges, cheapest first: curve25519 costs a fraction of the others' CPU per handshake. */
+const KEX_ALGORITHMS = [
+  'curve25519-sha256',
+  'curve25519-sha256@libssh.org',
+  'ecdh-sha2-nistp256',
+  'ecdh-sha2-nistp384',
+  'ecdh-sha2-nistp521',
+  'diffie-hellman-group-exchange-sha256',
+  'diffie-hellman-group14-sha256',
+  'diffie-hellman-group16-sha512',
+  'diffie-hellman-group18-sha512',
+];
+
+export interface ConnectionOptions {
+  /** Global cap on handshakes in flight (shared by a pool). */
+  handshakes: Semaphore;
+  /** The connection to the previous hop, when this target is reached through a jump host. */
+  via?: SshConnection;
+  idleTimeoutMs: number;
+  /** Channels at once when the target does not say (its maxSessions); default 10. */
+  maxSessions?: number;
+  /** Called once when the connection is closed for good (the pool forgets it). */
+  onClose?: (conn: SshConnection) => void;
+  /** One-time warnings (hostKeyPolicy 'off', a host key that could not be recorded). */
+  onWarning?: (message: string) => void;
+}
+
+export type ConnectionState = 'new' | 'connecting' | 'ready' | 'closed';
+
+export class SshConnection {
+  readonly target: ResolvedTarget;
+  readonly channels: Semaphore;
+  #opts: ConnectionOptions;
+  #client: Client | undefined;
+  #socket: net.Socket | undefined;
+  #state: ConnectionState = 'new';
+  #ready: Promise<void> | undefined;
+  #closedError: ConnectionError | undefined;
+  #holds = 0;
+  #dependents = 0;
+  #viaHold: Release | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
+  #openChannels = new Set<ClientChannel | SFTPWrapper | Duplex>();
+  #closeListeners = new Set<(err: ConnectionError) => void>();
+
+  constructor(target: ResolvedTarget, opts: ConnectionOptions) {
+    this.target = target;
+    this.#opts = opts;
+    this.channels = new Semaphore(target.maxSessions ?? opts.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    if (opts.via) opts.via.#dependents++;
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+  get label(): string {
+    return this.target.label;
+  }
+  /** Why the connection ended, once it has. */
+  get closedError(): ConnectionError | undefined {
+    return this.#closedError;
+  }
+  /** The ssh2 client, once ready. */
+  get client(): Client {
+    if (!this.#client || this.#state !== 'ready') throw this.#closedError ?? this.#notReady();
+    return this.#client;
+  }
+
+  /** Connects once; concurrent callers share the one handshake. */
+  connect(): Promise<void> {
+    return (this.#ready ??= this.#connect());
+  }
+
+  /**
+   * Keeps the process alive (and the idle timer off) until the returned function is called.
+   * A connection through a jump host holds the jump host's connection in turn.
+   */
+  hold(): Release {
+    if (this.#holds++ === 0) {
+      this.#clearIdle();
+      if (this.#opts.via) this.#viaHold = this.#opts.via.hold();
+      else this.#socket?.ref();
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.#holds === 0) {
+        if (this.#opts.via) {
+          this.#viaHold?.();
+          this.#viaHold = undefined;
+        } else this.#socket?.unref();
+        this.#armIdle();
+      }
+    };
+  }
+
+  /** Called with the reason when the connection ends; returns an unsubscribe function. */
+  onClose(listener: (err: ConnectionError) => void): () => void {
+    if (this.#closedError) {
+      listener(this.#closedError);
+      return () => {};
+    }
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
+  /**
+   * Opens an exec channel under the channel cap. A channel the server refuses (OpenSSH answers
+   * "open failed" past its MaxSessions) is queued again, and the cap learns the server's limit.
+   */
+  async exec(command: string, options: { signal?: AbortSignal; priority?: boolean } = {}): Promise<{ channel: ClientChannel; release: Release }> {
+    const { channel, release } = await this.#openWithRetry<ClientChannel>(
+      (client, cb) => client.exec(command, cb as (err: Error | undefined, ch: ClientChannel) => void),
+      options,
+    );
+    return { channel, release };
+  }
+
+  /** An SFTP session (it counts against the channel cap like any session). */
+  async sftp(options: { signal?: AbortSignal } = {}): Promise<{ sftp: SFTPWrapper; release: Release }> {
+    const { channel, release } = await this.#openWithRetry<SFTPWrapper>(
+      (client, cb) => client.sftp(cb as (err: Error | undefined, sftp: SFTPWrapper) => void),
+      options,
+    );
+    return { sftp: channel, release };
+  }
+
+  /** A TCP stream from the server to host:port (direct-tcpip; not a session, no channel cap). */
+  forwardOut(host: string, port: number): Promise<ClientChannel> {
+    const client = this.client;
+    return new Promise((resolve, reject) => {
+      client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+        if (err) reject(err);
+        else {
+          this.#track(stream);
+          resolve(stream);
+        }
+      });
+    });
+  }
+
+  /** Closes the connection (and, with it, every channel and tunnel on it). */
+  close(): void {
+    this.#finish(new ConnectionError('closed', this.label, 'the connection was closed by this program'));
+  }
+
+  // ---- handshake -----------------------------------------------------------------------------
+
+  async #connect(): Promise<void> {
+    this.#state = 'connecting';
+    const target = this.target;
+    const release = this.hold();
+    try {
+      const identities = await loadIdentities(target);
+      const deadline = performance.now() + target.connectTimeoutMs;
+      let hostKeyAlgorithms = DEFAULT_HOST_KEY_ALGORITHMS;
+      try {
+        const known = await knownHostKeyTypes({ files: target.knownHostsFiles, names: target.knownHostsName });
+        hostKeyAlgorithms = preferKnownHostKeyAlgorithms(known, DEFAULT_HOST_KEY_ALGORITHMS);
+      } catch {
+        // unreadable files are reported by the host key check itself
+      }
+      for (let attempt = 1; ; attempt++) {
+        if (this.#closedError) throw this.#closedError;
+        const slot = await this.#opts.handshakes.acquire();
+        let result: ConnectionError | undefined;
+        try {
+          const remaining = Math.max(1, Math.round(deadline - performance.now()));
+          await this.#handshake(identities, hostKeyAlgorithms, remaining);
+        } catch (e) {
+          result = e as ConnectionError;
+        } finally {
+          slot();
+        }
+        if (!result) break;
+        // A server over its MaxStartups drops new connections before its banner: try again
+        // (with jitter) while the connect timeout allows.
+        const wait = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random());
+        if (isEarlyDrop(result) && performance.now() + wait < deadline - 50 && !this.#closedError) {
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
+        throw result;
+      }
+      this.#state = 'ready';
+      this.#startKeepalive();
+    } catch (e) {
+      const err = e instanceof ConnectionError ? e : classifyError(e, this.#ctx(false));
+      this.#finish(err);
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  #ctx(wasReady: boolean, sawBanner = false): ClassifyContext {
+    const t = this.target;
+    return {
+      label: t.label,
+      hostname: t.hostname,
+      port: t.port,
+      user: t.user,
+      connectTimeoutMs: t.connectTimeoutMs,
+      via: t.jump.map((j) => j.label),
+      sawBanner,
+      wasReady,
+    };
+  }
+
+  #notReady(): ConnectionError {
+    return new ConnectionError('closed', this.label, 'the connection is not ready');
+  }
+
+  /** One attempt: socket (or a stream through the jump host), SSH handshake, authentication. */
+  async #handshake(ids: LoadedIdentities, hostKeyAlgorithms: string[], timeoutMs: number): Promise<void> {
+    const target = this.target;
+    let sock: Duplex;
+    if (this.#opts.via) {
+      const via = this.#opts.via;
+      await via.connect();
+      try {
+        sock = await via.forwardOut(target.hostname, target.port);
+      } catch (e) {
+        throw forwardError(e, target, via.label);
+      }
+    } else {
+      if (target.proxyCommand !== undefined) {
+        throw new ConnectionError('config', target.label, `ProxyCommand is not supported (${target.proxyCommand})`, {
+          hint: 'Use ProxyJump (or the jump option) instead.',
+        });
+      }
+      const socket = net.connect({ host: target.hostname, port: target.port });
+      socket.setNoDelay(true);
+      if (this.#holds === 0) socket.unref();
+      this.#socket = socket;
+      sock = socket;
+    }
+
+    const client = new Client();
+    this.#client = client;
+    let sawBanner = false;
+    let hostKeyError: ConnectionError | undefined;
+    let verdict: HostKeyVerdict | undefined;
+    const tried: string[] = [];
+
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        let ce: ConnectionError;
+        if (hostKeyError) ce = hostKeyError;
+        else {
+          ce = classifyError(err, { ...this.#ctx(false, sawBanner), connectTimeoutMs: target.connectTimeoutMs });
+          if (ce.kind === 'auth') ce = authError(target, ids, tried, ce);
+        }
+        client.removeAllListeners('ready');
+        client.on('error', () => {});
+        client.destroy();
+        sock.destroy();
+        reject(ce);
+      };
+      // Our own timer (not ssh2's readyTimeout) so the message and the retry budget are ours.
+      const timer = setTimeout(() => {
+        const e = new Error('Timed out while waiting for handshake') as Error & { level: string };
+        e.level = 'client-timeout';
+        fail(e);
+      }, timeoutMs);
+      timer.unref();
+      client.on('banner', () => (sawBanner = true));
+      client.on('handshake', () => (sawBanner = true));
+      client.once('ready', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.on('error', (e) => this.#finish(classifyError(e, this.#ctx(true, true))));
+        client.on('close', () => this.#finish(classifyError(new Error('the server closed the connection'), this.#ctx(true, true))));
+        resolve();
+      });
+      client.on('error', fail);
+      client.on('close', () => fail(new Error(sawBanner ? 'the connection closed during the handshake' : 'Connection lost before handshake')));
+
+      const methods = authMethods(target, ids, () => verdict);
+      client.connect({
+        sock: sock as unknown as net.Socket,
+        username: target.user,
+        // ssh2's own readyTimeout would fire after 20 s; ours is the connect timeout.
+        readyTimeout: 0,
+        keepaliveInterval: 0,
+        algorithms: { serverHostKey: hostKeyAlgorithms as never, kex: KEX_ALGORITHMS as never },
+        hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+          sawBanner = true;
+          verifyHostKey(target, key).then(
+            (v) => {
+              verdict = v;
+              if (v.status === 'accepted' && v.warning) this.#opts.onWarning?.(v.warning);
+              verify(true);
+            },
+            (e) => {
+              hostKeyError = e instanceof ConnectionError ? e : classifyError(e, this.#ctx(false, true));
+              verify(false);
+            },
+          );
+        },
+        authHandler: (methodsLeft, _partial, next) => {
+          for (;;) {
+            const m = methods.shift();
+            if (!m) return next(false as never);
+            const wireType = m.method.type === 'agent' ? 'publickey' : m.method.type;
+            if (methodsLeft && !methodsLeft.includes(wireType as never)) continue;
+            if (m.usable && !m.usable()) continue;
+            tried.push(m.label);
+            return next(m.method);
+          }
+        },
+      } as ssh2.ConnectConfig);
+    });
+  }
+
+  // ---- channels ------------------------------------------------------------------------------
+
+  async #openWithRetry<T extends ClientChannel | SFTPWrapper>(
+    open: (client: Client, cb: (err: Error | undefined, ch: T) => void) => void,
+    options: { signal?: AbortSignal; priority?: boolean },
+  ): Promise<{ channel: T; release: Release }> {
+    let lonelyRefusals = 0;
+    for (;;) {
+      const release = await this.channels.acquire(options);
+      if (this.#state !== 'ready') {
+        release();
+        throw this.#closedError ?? this.#notReady();
+      }
+      try {
+        const channel = await new Promise<T>((resolve, reject) => {
+          try {
+            open(this.#client!, (err, ch) => (err ? reject(err) : resolve(ch)));
+          } catch (e) {
+            reject(e);
+          }
+        });
+        this.#track(channel);
+        return { channel, release };
+      } catch (e) {
+        release();
+        if (this.#closedError) throw this.#closedError;
+        if (!isOpenRefused(e)) {
+          throw new ConnectionError('protocol', this.label, `could not open a channel: ${(e as Error).message}`, { cause: e });
+        }
+        const others = this.channels.active;
+        if (others >= 1) {
+          // The server's MaxSessions is below our cap: learn it and wait for a channel to close.
+          if (others < this.channels.limit) this.channels.limit = others;
+          continue;
+        }
+        // Nothing else is open on our side: the server may still be tearing a session down.
+        if (++lonelyRefusals > 20) {
+          throw new ConnectionError('protocol', this.label, `the server refuses to open a session channel (${(e as Error).message})`, {
+            hint: 'Check MaxSessions in its sshd_config.',
+            cause: e,
+          });
+        }
+        await new Promise((r) => setTimeout(r, 10 * lonelyRefusals));
+      }
+    }
+  }
+
+  #track(channel: ClientChannel | SFTPWrapper | Duplex): void {
+    this.#openChannels.add(channel);
+    channel.once('close', () => this.#openChannels.delete(channel));
+  }
+
+  // ---- lifetime ------------------------------------------------------------------------------
+
+  #armIdle(): void {
+    this.#clearIdle();
+    if (this.#holds > 0 || this.#dependents > 0 || this.#state === 'closed') return;
+    if (this.#state !== 'ready') return;
+    this.#idleTimer = setTimeout(() => {
+      this.#finish(new ConnectionError('closed', this.label, `the connection was closed after ${formatMs(this.#opts.idleTimeoutMs)} unused`));
+    }, this.#opts.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  #clearIdle(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  /** SSH protocol keepalive (keepalive@openssh.com with want-reply), on an unref'd timer. */
+  #startKeepalive(): void {
+    const interval = this.target.keepaliveIntervalMs;
+    const client = this.#client as unknown as { _protocol?: { ping(): void }; _callbacks?: Array<() => void> };
+    if (!(interval > 0) || typeof client._protocol?.ping !== 'function' || !Array.isArray(client._callbacks)) return;
+    let unanswered = 0;
+    const max = Math.max(1, this.target.keepaliveCountMax);
+    this.#keepaliveTimer = setInterval(() => {
+      if (this.#state !== 'ready') return;
+      if (unanswered >= max) {
+        this.#finish(
+          new ConnectionError('closed', this.label, `no answer to ${max} SSH keepalives (every ${formatMs(interval)}); the connection was dropped`),
+        );
+        return;
+      }
+      unanswered++;
+      try {
+        client._callbacks!.push(() => (unanswered = 0));
+        client._protocol!.ping();
+      } catch {
+        // the connection is going away; 'close' will say so
+      }
+    }, interval);
+    this.#keepaliveTimer.unref();
+  }
+
+  #finish(err: ConnectionError): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#closedError = err;
+    this.#clearIdle();
+    if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
+    this.channels.rejectAll(err);
+    const client = this.#client;
+    if (client) {
+      client.on('error', () => {});
+      try {
+        client.end();
+      } catch {
+        // already down
+      }
+      // end() waits for the server; do not keep the process alive for that.
+      setTimeout(() => client.destroy(), 1000).unref();
+    }
+    this.#socket?.unref();
+    if (this.#viaHold) {
+      this.#viaHold();
+      this.#viaHold = undefined;
+    }
+    const via = this.#opts.via;
+    if (via) {
+      via.#dependents--;
+      via.#armIdle();
+    }
+    for (const l of this.#closeListeners) l(err);
+    this.#closeListeners.clear();
+    this.#opts.onClose?.(this);
+  }
+}
+
+function isOpenRefused(e: unknown): boolean {
+  const msg = String((e as Error)?.message ?? '');
+  const reason = (e as { reason?: number })?.reason;
+  return /open failed|Channel open failure/i.test(msg) || reason === 1 || reason === 4;
+}
+
+function forwardError(e: unknown, target: ResolvedTarget, viaLabel: string): ConnectionError {
+  const msg = String((e as Error)?.message ?? e);
+  const reason = (e as { reason?: number })?.reason;
+  const where = `${target.hostname}:${target.port} (via ${viaLabel})`;
+  if (reason === 2 || /connect failed|refused/i.test(msg)) {
+    return new ConnectionError('refused', target.label, `jump host ${viaLabel} could not connect to ${target.hostname}:${target.port}: ${msg}`, {
+      cause: e,
+    });
+  }
+  if (/administratively prohibited/i.test(msg) || reason === 1) {
+    return new ConnectionError('protocol', target.label, `jump host ${viaLabel} refused to forward to ${where}: ${msg}`, {
+      hint: 'The jump host needs AllowTcpForwarding yes in its sshd_config.',
+      cause: e,
+    });
+  }
+  return new ConnectionError('protocol', target.label, `could not reach ${where}: ${msg}`, { cause: e });
+}
+
+interface PlannedMethod {
+  method: AnyAuthMethod;
+  label: string;
+  usable?: () => boolean;
+}
+
+/** The order OpenSSH uses: the agent, the identities, then password and keyboard-interactive. */
+function authMethods(target: ResolvedTarget, ids: LoadedIdentities, verdict: () => HostKeyVerdict | undefined): PlannedMethod[] {
+  const username = target.user;
+  const out: PlannedMethod[] = [];
+  if (target.agent) {
+    let agent: string | InstanceType<typeof OpenSSHAgent> = target.agent;
+    if (target.identitiesOnly) {
+      const allowed = [...ids.keys.map((k) => k.publicKey), ...ids.skipped.flatMap((s) => (s.publicKey ? [s.publicKey] : []))];
+      agent = new FilteredAgent(target.agent, allowed);
+    }
+    out.push({ method: { type: 'agent', username, agent } as AnyAuthMethod, label: `ssh-agent (${target.agent})` });
+  }
+  for (const k of ids.keys) {
+    out.push({ method: { type: 'publickey', username, key: k.key as ParsedKey } as AnyAuthMethod, label: k.label });
+  }
+  const password = target.password;
+  if (password !== undefined) {
+    // As OpenSSH: no password to a host whose key could not be trusted.
+    const safe = () => !(verdict()?.status === 'accepted' && (verdict() as { unsafe: boolean }).unsafe);
+    out.push({ method: { type: 'password', username, password } as AnyAuthMethod, label: 'password', usable: safe });
+    out.push({
+      method: {
+        type: 'keyboard-interactive',
+        username,
+        prompt: (_name: string, _instructions: string, _lang: string, prompts: Array<{ prompt: string; echo?: boolean }>, finish: (answers: string[]) => void) =>
+          finish(prompts.map((p) => (!p.echo || /password|passcode/i.test(p.prompt) ? password : ''))),
+      } as AnyAuthMethod,
+      label: 'keyboard-interactive (password)',
+      usable: safe,
+    });
+  }
+  return out;
+}
+
+/** An agent that offers only the listed public keys (IdentitiesOnly). */
+class FilteredAgent extends OpenSSHAgent {
+  readonly #allowed: Buffer[];
+  constructor(socketPath: string, allowed: Buffer[]) {
+    super(socketPath);
+    this.#allowed = allowed;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override getIdentities(cb: (err: any, keys?: any[]) => void): void {
+    super.getIdentities((err, keys) => {
+      if (err || !keys) return cb(err, keys);
+      cb(undefined, keys.filter((k) => this.#allowed.some((a) => a.equals((k as ParsedKey).getPublicSSH()))));
+    });
+  }
+}
+
+function authError(target: ResolvedTarget, ids: LoadedIdentities, tried: string[], cause: ConnectionError): ConnectionError {
+  const parts = [`${target.user}@${target.hostname} refused every identity`];
+  parts.push(tried.length ? `tried: ${tried.join(', ')}` : 'nothing was offered (no agent, usable key or password)');
+  if (ids.skipped.length) parts.push(`skipped: ${ids.skipped.map((s) => `${s.label} (${s.reason})`).join(', ')}`);
+  return new ConnectionError('auth', target.label, parts.join('; '), {
+    hint: 'Check that the public key is in ~/.ssh/authorized_keys of that user on the host, and the user name.',
+    cause: cause.cause,
+  });
+}

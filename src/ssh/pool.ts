@@ -1,0 +1,97 @@
+// The connection pool: one SshConnection per resolved target (its poolKey: user, host, port,
+// identities, host key settings and jump chain), shared by every shell and command that names it.
+// A connection that died is replaced on next use. Handshakes in flight are capped globally so that
+// `Promise.all` over a thousand hosts does not start a thousand key exchanges at once.
+import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
+import { Semaphore } from './semaphore.js';
+import type { ResolvedTarget } from './types.js';
+
+/**
+ * Default cap on SSH handshakes in flight. Measured on a 2-CPU machine against local sshd
+ * (bench/ssh-fanout.ts): throughput stops improving past ~16-32 concurrent key exchanges, while
+ * hundreds at once starve the event loop and trip connect timeouts.
+ */
+export const DEFAULT_MAX_HANDSHAKES = 32;
+/** Unused connections are closed after this long. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+export interface SshPoolOptions {
+  /** Handshakes in flight at once, for all hosts together (default 32). */
+  maxHandshakes?: number;
+  /** Close connections unused for this long (ms, default 60 s). */
+  idleTimeoutMs?: number;
+  /** Channels per connection when the target does not set maxSessions (default 10, OpenSSH's MaxSessions). */
+  maxSessions?: number;
+  /** Where one-time warnings go (default: process.emitWarning). */
+  onWarning?: (message: string) => void;
+}
+
+export class SshPool {
+  readonly handshakes: Semaphore;
+  #idleTimeoutMs: number;
+  #maxSessions: number;
+  #onWarning: (message: string) => void;
+  readonly #connections = new Map<string, SshConnection>();
+  readonly #warned = new Set<string>();
+
+  constructor(options: SshPoolOptions = {}) {
+    this.handshakes = new Semaphore(options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES);
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, { code: 'FLEETSH_SSH' }));
+  }
+
+  /** Changes the pool's settings; they apply to connections made from now on (and the handshake cap at once). */
+  configure(options: SshPoolOptions): void {
+    if (options.maxHandshakes !== undefined) this.handshakes.limit = options.maxHandshakes;
+    if (options.idleTimeoutMs !== undefined) this.#idleTimeoutMs = options.idleTimeoutMs;
+    if (options.maxSessions !== undefined) this.#maxSessions = options.maxSessions;
+    if (options.onWarning !== undefined) this.#onWarning = options.onWarning;
+  }
+
+  /** Connections currently open or opening. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /** The live connection for a target, made (and shared) on first use. Not yet connected: call connect(). */
+  connection(target: ResolvedTarget): SshConnection {
+    const existing = this.#connections.get(target.poolKey);
+    if (existing && existing.state !== 'closed') return existing;
+    const hop = target.jump.at(-1);
+    const via = hop ? this.connection(hop) : undefined;
+    const conn = new SshConnection(target, {
+      handshakes: this.handshakes,
+      via,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      maxSessions: this.#maxSessions,
+      onClose: (c) => {
+        if (this.#connections.get(c.target.poolKey) === c) this.#connections.delete(c.target.poolKey);
+      },
+      onWarning: (m) => this.#warn(m),
+    });
+    this.#connections.set(target.poolKey, conn);
+    return conn;
+  }
+
+  /** A connected connection for the target (handshake shared with concurrent callers). */
+  async connect(target: ResolvedTarget): Promise<SshConnection> {
+    const conn = this.connection(target);
+    await conn.connect();
+    return conn;
+  }
+
+  /** Closes every connection (connections through jump hosts first). */
+  close(): void {
+    const all = [...this.#connections.values()];
+    all.sort((a, b) => b.target.jump.length - a.target.jump.length);
+    for (const c of all) c.close();
+    this.#connections.clear();
+  }
+
+  #warn(message: string): void {
+    if (this.#warned.has(message)) return;
+    this.#warned.add(message);
+    this.#onWarning(message);
+  }
+}

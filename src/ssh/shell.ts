@@ -1,0 +1,119 @@
+// `$.ssh(target)`: a shell (callable tagged template) whose commands run on an SSH target through
+// the pool, plus file transfer, tunnels and sudo on the same pooled connection.
+import { createHash } from 'node:crypto';
+import { makeShell, type Shell } from '../process/shell.js';
+import type { CommandOptions } from '../process/command-promise.js';
+import { UsageError } from '../process/errors.js';
+import { SshPool, type SshPoolOptions } from './pool.js';
+import { resolveTarget, parseTargetString, type ResolveContext } from './resolve.js';
+import { SshExecutor } from './ssh-executor.js';
+import { makeTransfers, type SshTransfers } from './sftp.js';
+import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
+import { makeSudo, type SudoTemplate } from './sudo.js';
+import type { ResolvedTarget, SshTarget, SshTargetOptions } from './types.js';
+
+export interface SshShellExtras extends SshTransfers {
+  /** The target after ssh_config resolution (user, host name, port, identities, jump chain). */
+  resolve(): Promise<ResolvedTarget>;
+  /** Connects now (the handshake is otherwise made by the first command); resolves when ready. */
+  connect(): Promise<void>;
+  /** A local port forward through this host: 127.0.0.1:localPort → remoteHost:remotePort. */
+  tunnel(options: TunnelOptions): Promise<Tunnel>;
+  /** Runs a command with sudo; the password (sudoPassword, else password) goes on stdin, never on a command line. */
+  sudo: SudoTemplate;
+  /** Closes this target's pooled connection (other shells for the same target reconnect on next use). */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export type SshShell = Shell & SshShellExtras;
+
+export interface SshFunction {
+  (target: SshTarget, options?: CommandOptions): SshShell;
+  /** The pool every `$.ssh` shell uses. */
+  readonly pool: SshPool;
+  /** Pool settings: maxHandshakes, idleTimeoutMs, maxSessions, onWarning. */
+  configure(options: SshPoolOptions): void;
+  /** Closes every pooled connection. */
+  close(): Promise<void>;
+}
+
+/** How long a resolution (ssh_config read) is reused for the same target options. */
+const RESOLVE_TTL_MS = 5_000;
+
+export function createSsh(pool = new SshPool(), context: ResolveContext = {}): SshFunction {
+  const cache = new Map<string, { at: number; promise: Promise<ResolvedTarget> }>();
+  const resolveCached = (target: SshTarget): Promise<ResolvedTarget> => {
+    const key = cacheKey(target);
+    const hit = cache.get(key);
+    const now = performance.now();
+    if (hit && now - hit.at < RESOLVE_TTL_MS) return hit.promise;
+    if (cache.size > 10_000) cache.clear();
+    const promise = resolveTarget(target, context);
+    cache.set(key, { at: now, promise });
+    promise.catch(() => cache.delete(key));
+    return promise;
+  };
+
+  const ssh = (target: SshTarget, options: CommandOptions = {}): SshShell => {
+    const label = labelOf(target);
+    let resolved: Promise<ResolvedTarget> | undefined;
+    const resolve = () => (resolved ??= resolveCached(target));
+    // A failed resolution is not kept: the next command reads ssh_config again.
+    const resolveOnce = () =>
+      resolve().catch((e) => {
+        resolved = undefined;
+        throw e;
+      });
+    const executor = new SshExecutor(label, { pool, resolve: resolveOnce });
+    return makeShell(executor, options, (shell, opts) => {
+      const close = async () => {
+        const t = await resolveOnce().catch(() => undefined);
+        if (t) pool.connection(t).close();
+      };
+      const extras: SshShellExtras = {
+        ...makeTransfers(executor),
+        resolve: resolveOnce,
+        connect: async () => {
+          await executor.connection();
+        },
+        tunnel: (o: TunnelOptions) => openTunnel(executor, o),
+        sudo: makeSudo(executor, shell, opts),
+        close,
+        [Symbol.asyncDispose]: close,
+      };
+      return extras;
+    }) as SshShell;
+  };
+
+  return Object.assign(ssh, {
+    pool,
+    configure: (o: SshPoolOptions) => pool.configure(o),
+    close: async () => pool.close(),
+  });
+}
+
+/** The host as the user named it, with `:port` for a port other than 22 (as resolution labels it). */
+export function labelOf(target: SshTarget): string {
+  let raw: SshTargetOptions;
+  if (typeof target === 'string') raw = { host: target };
+  else if (target !== null && typeof target === 'object' && typeof target.host === 'string') raw = target;
+  else {
+    throw new UsageError(
+      `$.ssh(): expected a target like "user@host:port" or { host, username }, got ${target === null ? 'null' : typeof target}`,
+    );
+  }
+  const parsed = parseTargetString(raw.host);
+  const port = raw.port ?? parsed.port;
+  const host = parsed.host;
+  return port !== undefined && Number(port) !== 22 ? `${host.includes(':') ? `[${host}]` : host}:${port}` : host;
+}
+
+function cacheKey(target: SshTarget): string {
+  const json = JSON.stringify(target, (_k, v: unknown) =>
+    v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)
+      ? 'buffer:' + createHash('sha256').update(Buffer.from((v as { data: number[] }).data)).digest('hex')
+      : v,
+  );
+  return createHash('sha256').update(json ?? '').digest('hex');
+}

@@ -1,0 +1,208 @@
+// Runs one command on an SSH target: a pooled connection, one exec channel, the exit status, and a
+// kill that really ends the remote process.
+//
+// Killing, as measured against OpenSSH 9.2: a `signal` channel request makes sshd killpg() the
+// command's session, but only for non-root logins (sshd handles root sessions without privilege
+// separation and refuses to signal them), and ssh2 drops the request once stdin was closed.
+// Closing the channel leaves the command running. So every command exports a random job marker
+// (FLEETSH_JOB) and a kill sends the signal request (on the raw protocol), then, if the command
+// has not ended shortly after, a helper command on a second channel that signals every process
+// group and process carrying the marker in its environment (Linux /proc). SIGTERM first, SIGKILL
+// after the grace period, then the channel is closed.
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ClientChannel } from 'ssh2';
+import { quote } from '../command/quote.js';
+import { CancelledError, ConnectionError, FleetshError } from '../process/errors.js';
+import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
+import type { SshConnection } from './connection.js';
+import type { SshPool } from './pool.js';
+import type { ResolvedTarget } from './types.js';
+
+export const JOB_VAR = 'FLEETSH_JOB';
+/** How long after the signal request the /proc helper is sent if the command is still running. */
+const HELPER_DELAY_MS = 200;
+
+export interface SshContext {
+  pool: SshPool;
+  resolve(): Promise<ResolvedTarget>;
+}
+
+export class SshExecutor implements Executor {
+  readonly host: string;
+  readonly #ctx: SshContext;
+
+  constructor(host: string, ctx: SshContext) {
+    this.host = host;
+    this.#ctx = ctx;
+  }
+
+  target(): Promise<ResolvedTarget> {
+    return this.#ctx.resolve();
+  }
+
+  /** The pooled connection for this target, connected. */
+  async connection(signal?: AbortSignal): Promise<SshConnection> {
+    const target = await this.#ctx.resolve();
+    const conn = this.#ctx.pool.connection(target);
+    await abortable(conn.connect(), signal);
+    return conn;
+  }
+
+  async exec(req: ExecRequest): Promise<ExecOutcome> {
+    const target = await this.#ctx.resolve();
+    for (let attempt = 1; ; attempt++) {
+      const conn = this.#ctx.pool.connection(target);
+      const hold = conn.hold();
+      let opened = false;
+      try {
+        await abortable(conn.connect(), req.signal);
+        const job = randomBytes(9).toString('base64url');
+        const { channel, release } = await conn.exec(wrapCommand(req, job), { signal: req.signal });
+        opened = true;
+        try {
+          return await runChannel(conn, channel, req, job);
+        } finally {
+          release();
+        }
+      } catch (e) {
+        if (req.signal.aborted && !(e instanceof FleetshError)) {
+          throw new CancelledError(this.host, req.command, undefined, 'killed before it started');
+        }
+        // A pooled connection that died while idle: the command never started, so it is safe to
+        // run it on a fresh connection, once. A command that started is never run again.
+        if (!opened && attempt === 1 && e instanceof ConnectionError && e.kind === 'closed' && !req.signal.aborted) {
+          continue;
+        }
+        throw e;
+      } finally {
+        hold();
+      }
+    }
+  }
+}
+
+/** `export FLEETSH_JOB=…; export VAR=…; cd DIR || exit; COMMAND` (env names are validated upstream). */
+export function wrapCommand(req: Pick<ExecRequest, 'command' | 'env' | 'cwd'>, job: string): string {
+  let prefix = `export ${JOB_VAR}=${job}`;
+  for (const [name, value] of Object.entries(req.env ?? {})) prefix += `; export ${name}=${quote(value)}`;
+  if (req.cwd !== undefined) prefix += `; cd ${quote(req.cwd)} || exit`;
+  return `${prefix}\n${req.command}`;
+}
+
+/** A shell script that signals every process (and process group) whose environment has the job marker. */
+export function killerScript(job: string, signal: string): string {
+  const sig = signal.replace(/^SIG/, '');
+  return (
+    `for f in $(grep -lzx ${JOB_VAR}=${job} /proc/[0-9]*/environ 2>/dev/null); do ` +
+    `p=\${f#/proc/}; p=\${p%/environ}; kill -s ${sig} -- -$p 2>/dev/null; kill -s ${sig} $p 2>/dev/null; done; true`
+  );
+}
+
+function runChannel(conn: SshConnection, channel: ClientChannel, req: ExecRequest, job: string): Promise<ExecOutcome> {
+  return new Promise((resolve, reject) => {
+    let exit: ExecOutcome | undefined;
+    let killSignal: string | undefined;
+    const timers: NodeJS.Timeout[] = [];
+
+    channel.on('data', (chunk: Buffer) => req.onData('stdout', chunk));
+    channel.stderr.on('data', (chunk: Buffer) => req.onData('stderr', chunk));
+    channel.on('exit', (code: number | null, signal?: string) => {
+      exit = code !== null && code !== undefined ? { exitCode: code, signal: null } : { exitCode: null, signal: signal ?? 'SIGKILL' };
+    });
+    channel.on('error', () => {}); // reported through 'close'
+
+    // stdin: nothing means end of input at once (as </dev/null locally).
+    const input = req.stdin;
+    if (input === undefined) channel.end();
+    else if (input instanceof Readable) {
+      input.on('error', () => channel.end());
+      input.pipe(channel);
+    } else channel.end(input);
+
+    const helper = (signal: string) => {
+      conn
+        .exec(killerScript(job, signal), { priority: true })
+        .then(({ channel: ch, release }) => {
+          ch.on('close', release);
+          ch.on('data', () => {});
+          ch.stderr.on('data', () => {});
+          ch.end();
+        })
+        .catch(() => {});
+    };
+    const onAbort = () => {
+      const { signal, graceMs } = killRequestOf(req.signal);
+      killSignal = signal;
+      sendSignal(channel, signal);
+      timers.push(setTimeout(() => helper(signal), Math.min(HELPER_DELAY_MS, graceMs)));
+      if (signal !== 'SIGKILL') {
+        timers.push(
+          setTimeout(() => {
+            killSignal = 'SIGKILL';
+            sendSignal(channel, 'SIGKILL');
+            helper('SIGKILL');
+          }, graceMs),
+        );
+      }
+      // Whatever happens remotely, do not wait for the channel for ever.
+      timers.push(setTimeout(() => channel.close(), graceMs + 2000));
+    };
+    if (req.signal.aborted) onAbort();
+    else req.signal.addEventListener('abort', onAbort, { once: true });
+
+    channel.on('close', () => {
+      req.signal.removeEventListener('abort', onAbort);
+      for (const t of timers) clearTimeout(t);
+      if (exit) return resolve(exit);
+      if (killSignal) return resolve({ exitCode: null, signal: killSignal });
+      const lost = conn.closedError;
+      reject(
+        new ConnectionError(
+          'closed',
+          conn.label,
+          lost
+            ? `the connection was lost while the command was running (${lost.message.replace(/^[^:]*: /, '')}); it may or may not have completed on the host`
+            : 'the server closed the channel without an exit status',
+          { cause: lost },
+        ),
+      );
+    });
+  });
+}
+
+/** A `signal` channel request, sent even after stdin was closed (ssh2's Channel.signal drops it then). */
+function sendSignal(channel: ClientChannel, signal: string): void {
+  const name = signal.replace(/^SIG/, '');
+  const ch = channel as unknown as {
+    _client?: { _protocol?: { signal(id: number, name: string): void } };
+    outgoing?: { id: number; state: string };
+  };
+  try {
+    if (ch._client?._protocol && ch.outgoing && (ch.outgoing.state === 'open' || ch.outgoing.state === 'eof')) {
+      ch._client._protocol.signal(ch.outgoing.id, name);
+    } else channel.signal(name);
+  } catch {
+    // the channel is closing anyway
+  }
+}
+
+/** Rejects with the signal's reason when it aborts first. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
