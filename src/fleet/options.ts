@@ -12,6 +12,12 @@ export interface FleetOptions extends PolicyOptions {
   concurrency?: ConcurrencyOption;
   /** Passed to the transport: how long a connection may take (default: the transport's, 10 s for SSH). */
   connectTimeout?: Duration;
+  /**
+   * A host still connecting after this long gives its slot to the next host while it keeps trying,
+   * and takes a slot again once connected (default 1 s; false: hold the slot). Needs a transport
+   * with `connect()`, as `$.ssh` has.
+   */
+  slowConnect?: Duration | false;
   /** Per host and attempt: the host's work is killed after this long and the host is 'timeout'. */
   timeout?: Duration;
   /** For the whole run: at the deadline, hosts not started are skipped and those running are killed. */
@@ -32,6 +38,7 @@ export interface ResolvedOptions {
   limit: Limit;
   connectTimeout: number | undefined;
   timeoutMs: number | undefined;
+  slowConnectMs: number | undefined;
   deadlineMs: number | undefined;
   retry: RetryPolicy;
   inFlight: 'finish' | 'kill';
@@ -40,7 +47,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set([
-  'concurrency', 'connectTimeout', 'timeout', 'deadline', 'retries', 'inFlight', 'connect', 'expand', 'progress',
+  'concurrency', 'connectTimeout', 'slowConnect', 'timeout', 'deadline', 'retries', 'inFlight', 'connect', 'expand', 'progress',
   'failFast', 'maxFailures', 'maxUnreachable',
 ]);
 
@@ -61,6 +68,7 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
     limit: makeLimit(options.concurrency),
     connectTimeout: ms(options.connectTimeout, 'connectTimeout'),
     timeoutMs: ms(options.timeout, 'timeout'),
+    slowConnectMs: options.slowConnect === false ? undefined : (ms(options.slowConnect, 'slowConnect') ?? 1000),
     deadlineMs: ms(options.deadline, 'deadline'),
     retry: retryPolicy(options.retries),
     inFlight: options.inFlight ?? 'finish',

@@ -53,8 +53,19 @@ export interface FleetEvents<T = unknown> {
 
 type Listener<T, K extends keyof FleetEvents<T>> = (payload: FleetEvents<T>[K]) => void;
 
+interface AttemptState {
+  attempt: number;
+  started: number;
+  ac: AbortController;
+  timedOut: boolean;
+  connected: boolean;
+  cleanup(): void;
+}
+
 interface HostState {
   host: FleetHost;
+  /** The attempt in progress (kept while the host waits for a slow connection outside the window). */
+  current: AttemptState | undefined;
   shell: FleetShell | undefined;
   attempts: Attempt[];
   firstStart: number;
@@ -103,7 +114,7 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     this.command = command;
     this.#policy = new FailurePolicy(options.policy, hosts.length);
     setMaxListeners(0, this.#kill.signal, this.#stop.signal); // one listener per host in flight or in backoff
-    const states = hosts.map((host) => ({ host, shell: undefined, attempts: [], firstStart: 0, lastError: undefined, lastValue: undefined }));
+    const states = hosts.map((host) => ({ host, current: undefined, shell: undefined, attempts: [], firstStart: 0, lastError: undefined, lastValue: undefined }));
     this.#window = new Window<HostState>(states, options.limit, (s) => this.#attempt(s));
     if (options.progress) attachProgress(this, options.progress);
     setImmediate(() => this.start());
@@ -211,46 +222,81 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
 
   async #attempt(state: HostState): Promise<void> {
     const { host } = state;
-    const attempt = state.attempts.length + 1;
-    const started = performance.now();
-    if (attempt === 1) state.firstStart = started;
-    this.#running.set(host.name, started);
-    this.emit('server:start', { server: host.name, index: host.index, attempt });
-
-    const ac = new AbortController();
-    let timedOut = false;
-    const onKill = () => ac.abort(this.#kill.signal.reason);
-    if (this.#kill.signal.aborted) onKill();
-    else this.#kill.signal.addEventListener('abort', onKill, { once: true });
-    const hostTimer =
-      this.#opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => ((timedOut = true), ac.abort(`timed out after ${formatMs(this.#opts.timeoutMs!)}`)), this.#opts.timeoutMs);
-
-    let value: unknown;
-    let error: unknown;
-    let ok = false;
+    let a = state.current;
+    if (!a) {
+      // A new attempt (a resumed one, back from a slow connect, keeps its clock and its timer).
+      const attempt = state.attempts.length + 1;
+      const started = performance.now();
+      if (attempt === 1) state.firstStart = started;
+      a = state.current = { attempt, started, ac: new AbortController(), timedOut: false, connected: false, cleanup: () => {} };
+      const cur = a;
+      const onKill = () => cur.ac.abort(this.#kill.signal.reason);
+      if (this.#kill.signal.aborted) onKill();
+      else this.#kill.signal.addEventListener('abort', onKill, { once: true });
+      const ms = this.#opts.timeoutMs;
+      const timer = ms === undefined ? undefined : setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
+      cur.cleanup = () => {
+        clearTimeout(timer);
+        this.#kill.signal.removeEventListener('abort', onKill);
+      };
+      this.#running.set(host.name, started);
+      this.emit('server:start', { server: host.name, index: host.index, attempt });
+    }
+    const cur = a;
     try {
       state.shell ??= this.#opts.connect(host.target, { connectTimeout: this.#opts.connectTimeout });
-      const shell = state.shell.with({ signal: ac.signal });
+      const connect = state.shell.connect;
+      const slowMs = this.#opts.slowConnectMs;
+      if (!cur.connected && slowMs !== undefined && typeof connect === 'function') {
+        // Connect first: a host still connecting after slowConnect gives its slot back while it
+        // keeps trying, so black holes do not hold the window; it comes back when connected.
+        const aborted = new Promise<never>((_, reject) => {
+          const fail = () => reject(cur.ac.signal.reason);
+          if (cur.ac.signal.aborted) fail();
+          else cur.ac.signal.addEventListener('abort', fail, { once: true });
+        });
+        aborted.catch(() => {});
+        const connecting = Promise.race([connect.call(state.shell), aborted]).then(() => (cur.connected = true));
+        let timer: NodeJS.Timeout | undefined;
+        const slow = await Promise.race([connecting.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), slowMs)))]).finally(() =>
+          clearTimeout(timer),
+        );
+        if (slow) {
+          this.#window.park(
+            state,
+            connecting.then(
+              () => true,
+              (e) => (this.#endAttempt(state, false, undefined, e), false),
+            ),
+            (s) => this.#endAttempt(s, false, undefined, new Error(`stopped while connecting: ${this.#stopping?.reason ?? ''}`)),
+          );
+          return;
+        }
+      }
+      const shell = state.shell.with({ signal: cur.ac.signal });
       const ctx: TaskContext = {
         host: host.name,
         index: host.index,
         target: host.target,
-        attempt,
-        signal: ac.signal,
+        attempt: cur.attempt,
+        signal: cur.ac.signal,
         emitLine: (stream, line) => this.emit('server:output', { server: host.name, index: host.index, stream, line }),
       };
-      value = await withAbortGrace(Promise.resolve(this.#task(shell, ctx)), ac.signal);
-      ok = true;
+      const value = await withAbortGrace(Promise.resolve(this.#task(shell, ctx)), cur.ac.signal);
+      this.#endAttempt(state, true, value, undefined);
     } catch (e) {
-      error = e;
-    } finally {
-      clearTimeout(hostTimer);
-      this.#kill.signal.removeEventListener('abort', onKill);
-      this.#running.delete(host.name);
+      this.#endAttempt(state, false, undefined, e);
     }
-    const durationMs = Math.round(performance.now() - started);
+  }
+
+  #endAttempt(state: HostState, ok: boolean, value: unknown, error: unknown): void {
+    const { host } = state;
+    const cur = state.current!;
+    state.current = undefined;
+    cur.cleanup();
+    this.#running.delete(host.name);
+    const durationMs = Math.round(performance.now() - cur.started);
+    const signal = cur.ac.signal;
 
     let status: Attempt['status'];
     let kind: Attempt['kind'];
@@ -259,30 +305,35 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     if (ok) {
       status = 'ok';
       kind = null;
-    } else if (timedOut) {
+    } else if (cur.timedOut) {
       status = 'timeout';
       kind = 'timeout';
       message = `${host.name}: timed out after ${formatMs(this.#opts.timeoutMs!)} (option timeout) and was killed`;
-    } else if (ac.signal.aborted && this.#killKind) {
+    } else if (signal.aborted && this.#killKind) {
       status = this.#killKind === 'deadline' ? 'timeout' : 'failed';
       kind = this.#killKind === 'deadline' ? 'timeout' : 'cancelled';
-      reason = `killed in flight: ${this.#stopping?.reason ?? String(ac.signal.reason)}`;
+      reason = `killed in flight: ${this.#stopping?.reason ?? String(signal.reason)}`;
+      message = `${host.name}: ${reason}`;
+    } else if (!cur.connected && this.#stopping && error instanceof Error && error.message.startsWith('stopped while connecting')) {
+      status = 'failed';
+      kind = 'cancelled';
+      reason = `stopped while connecting: ${this.#stopping.reason}`;
       message = `${host.name}: ${reason}`;
     } else {
       status = statusOfError(error);
       kind = kindOfError(error);
       message = messageOf(error);
     }
-    const record: Attempt = { attempt, status, kind, error: message, durationMs, retryInMs: null };
+    const record: Attempt = { attempt: cur.attempt, status, kind, error: message, durationMs, retryInMs: null };
     state.attempts.push(record);
     state.lastError = error;
     state.lastValue = value;
-    this.#observe({ outcome: ok ? 'ok' : slowdown(error, timedOut) ? 'slowdown' : 'failed', durationMs, startedAt: started });
+    this.#observe({ outcome: ok ? 'ok' : slowdown(error, cur.timedOut) ? 'slowdown' : 'failed', durationMs, startedAt: cur.started });
 
-    if (!ok && !timedOut && !ac.signal.aborted && !this.#stopping && shouldRetry(this.#opts.retry, error, attempt)) {
-      const delayMs = backoffMs(this.#opts.retry, attempt);
+    if (!ok && !cur.timedOut && !signal.aborted && !this.#stopping && shouldRetry(this.#opts.retry, error, cur.attempt)) {
+      const delayMs = backoffMs(this.#opts.retry, cur.attempt);
       record.retryInMs = delayMs;
-      this.emit('server:retry', { server: host.name, index: host.index, attempt: attempt + 1, delayMs, error: message ?? '', kind: kind ?? '' });
+      this.emit('server:retry', { server: host.name, index: host.index, attempt: cur.attempt + 1, delayMs, error: message ?? '', kind: kind ?? '' });
       this.#window.requeueAfter(state, delayMs, this.#stop.signal, (s) => this.#finishState(s, null));
       return;
     }

@@ -174,6 +174,22 @@ export class Window<T> {
     signal.addEventListener('abort', abandon, { once: true });
   }
 
+  /**
+   * The item gives its slot back while `until` settles (a slow connection); it returns to the front
+   * of the queue when `until` is true, or `onStopped` gets it when the window stopped meanwhile.
+   */
+  park(item: T, until: Promise<boolean>, onStopped: (item: T) => void): void {
+    this.#waiting++;
+    void until.then((back) => {
+      this.#waiting--;
+      if (back) {
+        if (this.#stopped) onStopped(item);
+        else this.#queue.unshift(item);
+      }
+      this.pump();
+    });
+  }
+
   /** Stops starting items; returns those never started. */
   stop(): T[] {
     this.#stopped = true;

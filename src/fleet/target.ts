@@ -18,6 +18,8 @@ export type Target = string | ServerObject;
 export type FleetShell = Shell & {
   uploadFile?(local: string, remote: string): Promise<unknown>;
   downloadFile?(remote: string, local: string): Promise<unknown>;
+  /** Connects ahead of the first command (used to let slow connections give up their slot). */
+  connect?(): Promise<void>;
 };
 
 export interface ConnectOptions {

@@ -14,24 +14,34 @@ const local = new LocalExecutor();
 export interface FakeHost {
   /** Fail with this connection error kind (after `delayMs`) on the first `times` attempts (default: always). */
   unreachable?: { kind: ConnectionErrorKind; delayMs?: number; times?: number };
+  /** A healthy host whose connection takes this long. */
+  connectDelayMs?: number;
 }
 
 class FakeExecutor implements Executor {
   attempts = 0;
+  connected = false;
   constructor(
     readonly host: string,
     readonly fake: FakeHost,
   ) {}
-  async exec(req: ExecRequest): Promise<ExecOutcome> {
+  /** One connection attempt: fails as configured, or succeeds after connectDelayMs. */
+  async connect(signal?: AbortSignal): Promise<void> {
     this.attempts++;
     const u = this.fake.unreachable;
-    if (u && (u.times === undefined || this.attempts <= u.times)) {
+    const failing = u && (u.times === undefined || this.attempts <= u.times);
+    const delay = failing ? (u!.delayMs ?? 0) : (this.fake.connectDelayMs ?? 0);
+    if (delay > 0 || failing) {
       await new Promise<void>((r, j) => {
-        const t = setTimeout(r, u.delayMs ?? 0);
-        req.signal.addEventListener('abort', () => (clearTimeout(t), j(new ConnectionError('closed', this.host, 'aborted'))), { once: true });
+        const t = setTimeout(r, delay);
+        signal?.addEventListener('abort', () => (clearTimeout(t), j(new ConnectionError('closed', this.host, 'aborted'))), { once: true });
       });
-      throw new ConnectionError(u.kind, this.host, `fake ${u.kind}`);
     }
+    if (failing) throw new ConnectionError(u!.kind, this.host, `fake ${u!.kind}`);
+    this.connected = true;
+  }
+  async exec(req: ExecRequest): Promise<ExecOutcome> {
+    if (!this.connected) await this.connect(req.signal);
     return local.exec({ ...req, env: { ...req.env, HOST: this.host } });
   }
 }
@@ -56,6 +66,7 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
     const dir = dirOf(name);
     const executor = ex;
     return makeShell(executor, { cwd: dir }, () => ({
+      connect: () => (executor.connected ? Promise.resolve() : executor.connect()),
       async uploadFile(localPath: string, remote: string) {
         if (executor.fake.unreachable) throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
         const to = resolve(dir, remote);

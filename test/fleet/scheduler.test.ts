@@ -100,3 +100,52 @@ describe('adaptive concurrency in a run', () => {
     assert.ok(report.peakConcurrency <= 16);
   });
 });
+
+describe('slow connections give their slot back', () => {
+  let f: FakeFleet;
+  const healthy = names('ok', 16);
+  const holes = names('hole', 4);
+  before(async () => {
+    const faults: Record<string, any> = { slowpoke: { connectDelayMs: 300 } };
+    for (const h of holes) faults[h] = { unreachable: { kind: 'connect-timeout', delayMs: 1000 } };
+    f = await fakeFleet(faults);
+    await makeDirs(f, [...healthy, ...holes, 'slowpoke']);
+  });
+  after(() => f.cleanup());
+
+  test('black holes do not hold the window: healthy hosts run meanwhile, never more than the limit at once', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const log = `${f.root}/park.log`;
+    const run = (slowConnect: number | false) =>
+      fleet([...holes, ...healthy], { connect: f.connect, concurrency: 4, slowConnect }).run`echo +$HOST >> ${log}; sleep 0.25; echo -$HOST >> ${log}`;
+    let t0 = performance.now();
+    const parked = await run(100);
+    const parkedMs = performance.now() - t0;
+    t0 = performance.now();
+    const held = await run(false);
+    const heldMs = performance.now() - t0;
+    assert.equal(parked.counts.unreachable, 4);
+    assert.equal(parked.counts.ok, 16);
+    assert.ok(parkedMs < 1700, `parked: ${parkedMs} ms`);
+    assert.ok(heldMs > 1900, `held: ${heldMs} ms`);
+    let now = 0;
+    let max = 0;
+    for (const l of (await readFile(log, 'utf8')).trim().split('\n')) max = Math.max(max, (now += l.startsWith('+') ? 1 : -1));
+    assert.ok(max <= 4, `at most 4 commands at once, saw ${max}`);
+    assert.equal(parked.byStatus('unreachable')[0]!.kind, 'connect-timeout');
+  });
+
+  test('a slow but healthy host comes back into the window once connected, in one attempt', async () => {
+    const run = fleet(['slowpoke', ...healthy.slice(0, 3)], { connect: f.connect, concurrency: 1, slowConnect: 50 }).run`echo $HOST`;
+    const starts: string[] = [];
+    const order: string[] = [];
+    run.on('server:start', (e) => starts.push(e.server));
+    run.on('server:success', (e) => order.push(e.server));
+    const report = await run;
+    assert.equal(report.counts.ok, 4);
+    assert.equal(starts.filter((s) => s === 'slowpoke').length, 1);
+    assert.equal(report.hosts[0]!.attempts.length, 1);
+    assert.ok(report.hosts[0]!.durationMs >= 300);
+    assert.notEqual(order[0], 'slowpoke', 'others ran while it connected');
+  });
+});
