@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { quote } from '../command/quote.js';
-import { CancelledError, ConnectionError, FleetshError } from '../process/errors.js';
+import { abbreviate, CancelledError, ConnectionError, FleetshError, UsageError } from '../process/errors.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
 import type { SshConnection } from './connection.js';
 import type { SshPool } from './pool.js';
@@ -50,6 +50,11 @@ export class SshExecutor implements Executor {
   }
 
   async exec(req: ExecRequest): Promise<ExecOutcome> {
+    if (req.command.includes('\0')) {
+      throw new UsageError(`${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(req.command)}`, {
+        host: this.host,
+      });
+    }
     const target = await this.#ctx.resolve();
     for (let attempt = 1; ; attempt++) {
       const conn = this.#ctx.pool.connection(target);
