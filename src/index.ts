@@ -4,6 +4,11 @@ import { quote } from './command/quote.js';
 import { LocalExecutor } from './local/local-executor.js';
 import { makeShell, type Shell } from './process/shell.js';
 import { createSsh, type SshFunction } from './ssh/shell.js';
+import { sshConnect } from './fleet/connect.js';
+import { fleet, type Fleet } from './fleet/fleet.js';
+import type { FleetOptions } from './fleet/options.js';
+import { rolling, type RollingOptions, type RollingRun } from './fleet/rolling.js';
+import type { Target } from './fleet/target.js';
 
 export interface Dollar extends Shell {
   /** Text inserted into a command line without quoting: ``$`ls ${$.raw('*.log')}` ``. */
@@ -15,6 +20,13 @@ export interface Dollar extends Shell {
    * Connections are pooled per target and closed when idle; `$.ssh.configure()` sets the pool.
    */
   ssh: SshFunction;
+  /**
+   * Many hosts at once: ``$.fleet(servers, { concurrency: 32 }).run`uptime` `` is awaitable (a report),
+   * an EventEmitter (`server:success`, ...) and an async iterable of host results. See docs/fleet.md.
+   */
+  fleet(targets: Target | readonly Target[], options?: FleetOptions): Fleet;
+  /** A rolling deployment: phases in order, batches like [1, '10%', '100%'], health checks, budgets. */
+  rolling(options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>): RollingRun;
   /** Closes every pooled SSH connection (also `await using $` ... in a block). */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -26,6 +38,9 @@ export const $: Dollar = Object.assign(local, {
   raw,
   quote,
   ssh,
+  fleet: (targets: Target | readonly Target[], options: FleetOptions = {}) => fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
+  rolling: (options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>) =>
+    rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
   close: () => ssh.close(),
   [Symbol.asyncDispose]: () => ssh.close(),
 });
@@ -62,3 +77,4 @@ export {
 export type { Tunnel, TunnelOptions } from './ssh/tunnel.js';
 export type { SudoTemplate } from './ssh/sudo.js';
 export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy } from './ssh/types.js';
+export * from './fleet/index.js';

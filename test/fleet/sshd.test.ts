@@ -2,17 +2,20 @@
 // server side, adaptive concurrency against black holes, failure kinds of real faults, and the
 // seed's examples with the seed's host names.
 import assert from 'node:assert/strict';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fleet } from '../../src/fleet/fleet.js';
-import type { Connect } from '../../src/fleet/target.js';
+import { $ } from '../../src/index.js';
+import type { FleetOptions } from '../../src/fleet/options.js';
+import type { Target } from '../../src/fleet/target.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
-import { sshCliConnect } from './ssh-cli.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 let tf: TestFleet;
-let connect: Connect;
+// $.fleet with its default transport, $.ssh, reading ~/.ssh/config: HOME points at a folder whose
+// .ssh/config is the harness's, so the seed's host names resolve to harness hosts.
+const fleet = (targets: Target[], options: FleetOptions) => $.fleet(targets, options);
+const connect = undefined;
 let fixture: string;
 const seedNames = ['web1.example.com', 'web2.example.com', 'web3.example.com'];
 
@@ -23,7 +26,10 @@ before(async () => {
     aliases: seedNames,
     faults: ['dead-port', 'black-hole', 'black-hole', 'refuses-key', 'changed-key'],
   });
-  connect = sshCliConnect(tf);
+  const home = join(tf.dir, 'home');
+  await mkdir(join(home, '.ssh'), { recursive: true });
+  await copyFile(tf.sshConfigPath, join(home, '.ssh', 'config'));
+  process.env.HOME = home;
   // Logs "+ address" and "- address" around a sleep: which host ran when, seen from the server side.
   fixture = join(tf.dir, 'fixture.sh');
   await writeFile(
@@ -32,7 +38,10 @@ before(async () => {
   );
   await chmod(fixture, 0o755);
 });
-after(() => tf?.stop());
+after(async () => {
+  await $.close();
+  await tf?.stop();
+});
 
 function overlap(log: string): { max: number; hosts: number } {
   let now = 0;
