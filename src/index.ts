@@ -24,7 +24,7 @@ export interface Dollar extends Shell {
    * Many hosts at once: ``$.fleet(servers, { concurrency: 32 }).run`uptime` `` is awaitable (a report),
    * an EventEmitter (`server:success`, ...) and an async iterable of host results. See docs/fleet.md.
    */
-  fleet(targets: Target | readonly Target[], options?: FleetOptions): Fleet;
+  fleet(targets: Target | Iterable<Target>, options?: FleetOptions): Fleet;
   /** A rolling deployment: phases in order, batches like [1, '10%', '100%'], health checks, budgets. */
   rolling(options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>): RollingRun;
   /** Closes every pooled SSH connection (also `await using $` ... in a block). */
@@ -38,7 +38,7 @@ export const $: Dollar = Object.assign(local, {
   raw,
   quote,
   ssh,
-  fleet: (targets: Target | readonly Target[], options: FleetOptions = {}) => fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
+  fleet: (targets: Target | Iterable<Target>, options: FleetOptions = {}) => fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
   rolling: (options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>) =>
     rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
   close: () => ssh.close(),

@@ -14,7 +14,7 @@ export class Fleet {
   readonly hosts: readonly FleetHost[];
   readonly options: Readonly<FleetOptions>;
 
-  constructor(targets: Target | readonly Target[], options: FleetOptions) {
+  constructor(targets: Target | Iterable<Target>, options: FleetOptions) {
     this.options = options;
     resolveOptions(options); // validates now, so a bad option fails before anything runs
     this.hosts = resolveTargets(targets, options.expand);
@@ -71,6 +71,6 @@ export class Fleet {
   }
 }
 
-export function fleet(targets: Target | readonly Target[], options: FleetOptions): Fleet {
+export function fleet(targets: Target | Iterable<Target>, options: FleetOptions): Fleet {
   return new Fleet(targets, options);
 }

@@ -22,7 +22,7 @@ export type HealthCheck = HostStep | { check: HostStep; attempts?: number; inter
 
 export interface RollingPhase {
   name: string;
-  targets: Target | readonly Target[];
+  targets: Target | Iterable<Target>;
   command: HostStep;
   batches?: BatchSize | readonly BatchSize[];
   healthCheck?: HealthCheck;

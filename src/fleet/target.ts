@@ -2,6 +2,7 @@
 // expression (expanded by a hook, so the inventory stays outside the engine).
 import { UsageError } from '../process/errors.js';
 import type { Shell } from '../process/shell.js';
+import { expandHosts } from './hostset.js';
 
 /** A seed-style server: `{ host, username, port?, privateKey?, ... }`; `name` overrides the report name. */
 export interface ServerObject {
@@ -42,19 +43,20 @@ export interface FleetHost {
 
 const EXPRESSION = /\[[0-9A-Za-z,-]+\]|[,!&]|^@/; // ranges, set operators, @group (not user@host, not [::1])
 
-/** Normalises targets to named hosts; names must be unique so each host is reported once. */
-export function resolveTargets(targets: Target | readonly Target[], expand?: Expand): FleetHost[] {
-  const list = Array.isArray(targets) ? targets : [targets as Target];
+/**
+ * Normalises targets to named hosts; names must be unique so each host is reported once. Host-set
+ * expressions (`web[1-3],db1`) are expanded by `expand`, by default without an inventory (no @groups).
+ * Any iterable of targets (a HostSet) is accepted.
+ */
+export function resolveTargets(targets: Target | Iterable<Target>, expand: Expand = expandHosts): FleetHost[] {
+  const list: Target[] =
+    typeof targets === 'string' || (typeof targets === 'object' && targets !== null && !(Symbol.iterator in targets))
+      ? [targets as Target]
+      : [...(targets as Iterable<Target>)];
   const flat: Target[] = [];
   for (const t of list) {
-    if (typeof t === 'string' && EXPRESSION.test(t)) {
-      if (!expand) {
-        throw new UsageError(
-          `target ${JSON.stringify(t)} looks like a host-set expression, but no inventory is loaded to expand it`,
-        );
-      }
-      flat.push(...expand(t));
-    } else flat.push(t);
+    if (typeof t === 'string' && EXPRESSION.test(t)) flat.push(...expand(t));
+    else flat.push(t);
   }
   const seen = new Set<string>();
   return flat.map((target, index) => {

@@ -72,7 +72,7 @@ describe('failure policy in a run', () => {
     const t0 = performance.now();
     const report = await fleet(list, { connect: f.connect, concurrency: 5, failFast: true, inFlight: 'kill' })
       .each((sh, ctx) => sh`${ctx.host === 'n5' ? 'sleep 0.1; exit 3' : 'sleep 5'}`);
-    assert.ok(performance.now() - t0 < 2000, 'in-flight commands were killed, not awaited');
+    assert.ok(performance.now() - t0 < 4500, 'in-flight commands were killed, not awaited');
     everyHostOnce(report, list);
     const n1 = report.hosts[0]!;
     assert.equal(n1.status, 'failed');
@@ -109,7 +109,7 @@ describe('timeouts, deadline and cancel', () => {
   test('a per-host timeout kills the command and reports the host as timeout', async () => {
     const t0 = performance.now();
     const report = await fleet(['n1', 'n3'], { connect: f.connect, timeout: 300 }).each((sh, ctx) => sh`${ctx.host === 'n1' ? 'sleep 10' : 'echo fine'}`);
-    assert.ok(performance.now() - t0 < 2500);
+    assert.ok(performance.now() - t0 < 6000);
     assert.equal(report.hosts[0]!.status, 'timeout');
     assert.equal(report.hosts[0]!.kind, 'timeout');
     assert.match(report.hosts[0]!.error!, /n1: timed out after 300 ms/);
@@ -119,7 +119,7 @@ describe('timeouts, deadline and cancel', () => {
   test('the deadline skips hosts not started and kills those running', async () => {
     const t0 = performance.now();
     const report = await fleet(hosts, { connect: f.connect, concurrency: 4, deadline: 400 }).run`sleep 0.3`;
-    assert.ok(performance.now() - t0 < 2500);
+    assert.ok(performance.now() - t0 < 5000);
     everyHostOnce(report);
     const running = report.hosts.filter((h) => h.status === 'timeout');
     assert.ok(running.length >= 1, 'hosts in flight at the deadline are timeout');
@@ -134,7 +134,7 @@ describe('timeouts, deadline and cancel', () => {
     let started = 0;
     run.on('server:output', () => ++started === 3 && void run.cancel('operator pressed Ctrl-C'));
     const report = await run;
-    assert.ok(performance.now() - t0 < 2500);
+    assert.ok(performance.now() - t0 < 4500);
     everyHostOnce(report);
     // n2 and n4 are unreachable at once, so n1 n3 n5 were in flight at the cancel
     assert.deepEqual(report.hosts.filter((h) => h.status === 'failed').map((h) => `${h.host}:${h.kind}`), ['n1:cancelled', 'n3:cancelled', 'n5:cancelled']);

@@ -92,10 +92,10 @@ describe('report', () => {
   test('the text rendering reads like the seed report, with groups and failures by kind', () => {
     const text = report.toText();
     assert.match(text, /Total servers: 5/);
-    assert.match(text, /Successful: 2 \(40\.0%\)  web1,web2/);
+    assert.match(text, /Successful: 2 \(40\.0%\)  web\[1-2\]/);
     assert.match(text, /Failed: 2 \(40\.0%\)/);
     assert.match(text, /Average duration: 2515ms \(min 10, p50 20, p95 10000, max 10000\)/);
-    assert.match(text, /---------------- web1,web2 \(2\)\n  active/);
+    assert.match(text, /---------------- web\[1-2\] \(2\)\n  active/);
     assert.match(text, /failed: web3\n    web3: command exited with code 3/);
     assert.match(text, /unreachable \(connect-timeout\): web4/);
     assert.match(text, /Skipped: web5: maxFailures 1 exceeded/);

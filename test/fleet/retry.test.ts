@@ -74,8 +74,8 @@ describe('retries in a run', () => {
     const gap1 = s[1]! - s[0]!;
     const gap2 = s[2]! - s[1]!;
     // each gap is the attempt (~20 ms) plus its backoff
-    assert.ok(gap1 >= 165 && gap1 < 400, `first gap ${gap1}`);
-    assert.ok(gap2 >= 315 && gap2 < 600, `second gap ${gap2}`);
+    assert.ok(gap1 >= 165 && gap1 < 1500, `first gap ${gap1}`);
+    assert.ok(gap2 >= 315 && gap2 < 1700, `second gap ${gap2}`);
     assert.ok(flaky.durationMs >= 480, 'the host duration includes backoff');
     assert.equal(report.hosts[1]!.status, 'unreachable');
     assert.equal(report.hosts[1]!.attempts.length, 3, 'refused is retried');
@@ -97,13 +97,13 @@ describe('retries in a run', () => {
   });
 
   test('a retry waiting out its backoff holds no slot, and is abandoned (reported once) on cancel', async () => {
-    const run = fleet(['dead', 'good'], { connect: f.connect, concurrency: 1, retries: { attempts: 5, baseMs: 2000, jitter: 0 } }).run`echo hi`;
+    const run = fleet(['dead', 'good'], { connect: f.connect, concurrency: 1, retries: { attempts: 5, baseMs: 10_000, jitter: 0 } }).run`echo hi`;
     const order: string[] = [];
     run.on('server:start', (e) => order.push(e.server));
     run.on('server:success', () => void run.cancel('enough'));
     const t0 = performance.now();
     const report = await run;
-    assert.ok(performance.now() - t0 < 1500);
+    assert.ok(performance.now() - t0 < 5000, 'the backoff was abandoned, not waited out');
     assert.deepEqual(order, ['dead', 'good'], 'good started while dead waited');
     assert.equal(report.hosts[0]!.status, 'unreachable');
     assert.match(report.hosts[0]!.reason!, /retry abandoned: enough/);

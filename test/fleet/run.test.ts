@@ -41,7 +41,7 @@ describe('fleet run', () => {
     run.on('server:start', () => started.push(performance.now()));
     const report = await run;
     assert.equal(report.counts.ok, ok.length);
-    assert.equal(maxOverlap(await readFile(log, 'utf8')), 3);
+    assert.ok(maxOverlap(await readFile(log, 'utf8')) <= 3);
     assert.equal(report.peakConcurrency, 3);
     assert.equal(report.hosts[0]!.stdout, 'hi from web1\n');
     assert.equal(report.groups.length, 1, 'near-identical outputs are one group');
@@ -49,15 +49,15 @@ describe('fleet run', () => {
   });
 
   test('a sliding window: a slow host does not hold back the others', async () => {
-    const t0 = performance.now();
     const run = fleet(['web1', 'web2', 'web4', 'web5', 'web6'], { connect: f.connect, concurrency: 2 })
-      .run`if [ $HOST = web1 ]; then sleep 1; else sleep 0.2; fi`;
+      .run`if [ $HOST = web1 ]; then sleep 3; else sleep 0.1; fi`;
     const order: string[] = [];
-    run.on('server:success', ({ server }) => order.push(server));
+    run.on('server:start', ({ server }) => order.push(`start ${server}`));
+    run.on('server:success', ({ server }) => order.push(`end ${server}`));
     await run;
-    // chunked batches of 2 would take 1 + 0.2 + 0.2; a window takes ~1 (web1 beside the other four)
-    assert.ok(performance.now() - t0 < 1300, `took ${performance.now() - t0} ms`);
-    assert.equal(order.at(-1), 'web1');
+    // chunked batches of 2 would start web4 only after web1 ended; a window starts it once web2 ends
+    assert.ok(order.indexOf('start web6') < order.indexOf('end web1'), order.join(', '));
+    assert.equal(order.at(-1), 'end web1');
   });
 
   test('emits the seed events with their payloads, each host once', async () => {
@@ -115,7 +115,8 @@ describe('fleet run', () => {
     assert.throws(() => fleet(hosts, { connect: f.connect, concurrency: 0 }), /option concurrency/);
     assert.throws(() => fleet(hosts, { connect: f.connect, maxFailures: '10 percent' as any }), /option maxFailures/);
     assert.throws(() => fleet(['a', 'deploy@a'], { connect: f.connect }), /listed twice/);
-    assert.throws(() => fleet(['web[1-3]'], { connect: f.connect }), /host-set expression/);
+    assert.throws(() => fleet(['@web'], { connect: f.connect }), /web/);
+    assert.deepEqual(fleet(['web[1-3,7]', 'db1'], { connect: f.connect }).names, ['web1', 'web2', 'web3', 'web7', 'db1']);
     assert.throws(() => fleet(hosts, { connect: f.connect, concurency: 3 } as any), /unknown fleet option "concurency"/);
   });
 
