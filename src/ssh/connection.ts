@@ -142,9 +142,19 @@ export class SshConnection {
    * Opens an exec channel under the channel cap. A channel the server refuses (OpenSSH answers
    * "open failed" past its MaxSessions) is queued again, and the cap learns the server's limit.
    */
-  async exec(command: string, options: { signal?: AbortSignal; priority?: boolean } = {}): Promise<{ channel: ClientChannel; release: Release }> {
+  async exec(
+    command: string,
+    options: { signal?: AbortSignal; priority?: boolean; attach?: (channel: ClientChannel) => void } = {},
+  ): Promise<{ channel: ClientChannel; release: Release }> {
+    // `attach` runs inside ssh2's callback: the exit status of a quick command can arrive in the same
+    // read as the channel confirmation, before any promise continuation would see the channel.
+    const attach = options.attach;
     const { channel, release } = await this.#openWithRetry<ClientChannel>(
-      (client, cb) => client.exec(command, cb as (err: Error | undefined, ch: ClientChannel) => void),
+      (client, cb) =>
+        client.exec(command, (err, ch) => {
+          if (!err && attach) attach(ch);
+          cb(err, ch);
+        }),
       options,
     );
     return { channel, release };
@@ -462,10 +472,10 @@ export class SshConnection {
       } catch {
         // already down
       }
-      // end() waits for the server; do not keep the process alive for that.
+      // end() waits for the server's goodbye; a command in flight keeps the socket ref'd until the
+      // channel has closed, so do not wait for ever.
       setTimeout(() => client.destroy(), 1000).unref();
     }
-    this.#socket?.unref();
     if (this.#viaHold) {
       this.#viaHold();
       this.#viaHold = undefined;
@@ -565,8 +575,11 @@ function authError(target: ResolvedTarget, ids: LoadedIdentities, tried: string[
   const parts = [`${target.user}@${target.hostname} refused every identity`];
   parts.push(tried.length ? `tried: ${tried.join(', ')}` : 'nothing was offered (no agent, usable key or password)');
   if (ids.skipped.length) parts.push(`skipped: ${ids.skipped.map((s) => `${s.label} (${s.reason})`).join(', ')}`);
+  const keys = tried.some((t) => !t.startsWith('password') && !t.startsWith('keyboard-interactive'));
   return new ConnectionError('auth', target.label, parts.join('; '), {
-    hint: 'Check that the public key is in ~/.ssh/authorized_keys of that user on the host, and the user name.',
+    hint: keys
+      ? `Check the user name, and that the public key is in ~${target.user}/.ssh/authorized_keys on the host.`
+      : 'Check the user name and the password.',
     cause: cause.cause,
   });
 }

@@ -63,10 +63,14 @@ export class SshExecutor implements Executor {
       try {
         await abortable(conn.connect(), req.signal);
         const job = randomBytes(9).toString('base64url');
-        const { channel, release } = await conn.exec(wrapCommand(req, job), { signal: req.signal });
+        let run: ReturnType<typeof watchChannel> | undefined;
+        const { channel, release } = await conn.exec(wrapCommand(req, job), {
+          signal: req.signal,
+          attach: (ch) => (run = watchChannel(ch)),
+        });
         opened = true;
         try {
-          return await runChannel(conn, channel, req, job);
+          return await runChannel(conn, channel, run!, req, job);
         } finally {
           release();
         }
@@ -104,18 +108,30 @@ export function killerScript(job: string, signal: string): string {
   );
 }
 
-function runChannel(conn: SshConnection, channel: ClientChannel, req: ExecRequest, job: string): Promise<ExecOutcome> {
+/** Records the exit status from the moment the channel exists (see SshConnection.exec). */
+function watchChannel(channel: ClientChannel): { exit: ExecOutcome | undefined } {
+  const state: { exit: ExecOutcome | undefined } = { exit: undefined };
+  channel.on('exit', (code: number | null, signal?: string) => {
+    state.exit =
+      code !== null && code !== undefined ? { exitCode: code, signal: null } : { exitCode: null, signal: signal ?? 'SIGKILL' };
+  });
+  channel.on('error', () => {}); // reported through 'close'
+  return state;
+}
+
+function runChannel(
+  conn: SshConnection,
+  channel: ClientChannel,
+  state: { exit: ExecOutcome | undefined },
+  req: ExecRequest,
+  job: string,
+): Promise<ExecOutcome> {
   return new Promise((resolve, reject) => {
-    let exit: ExecOutcome | undefined;
     let killSignal: string | undefined;
     const timers: NodeJS.Timeout[] = [];
 
     channel.on('data', (chunk: Buffer) => req.onData('stdout', chunk));
     channel.stderr.on('data', (chunk: Buffer) => req.onData('stderr', chunk));
-    channel.on('exit', (code: number | null, signal?: string) => {
-      exit = code !== null && code !== undefined ? { exitCode: code, signal: null } : { exitCode: null, signal: signal ?? 'SIGKILL' };
-    });
-    channel.on('error', () => {}); // reported through 'close'
 
     // stdin: nothing means end of input at once (as </dev/null locally).
     const input = req.stdin;
@@ -159,7 +175,7 @@ function runChannel(conn: SshConnection, channel: ClientChannel, req: ExecReques
     channel.on('close', () => {
       req.signal.removeEventListener('abort', onAbort);
       for (const t of timers) clearTimeout(t);
-      if (exit) return resolve(exit);
+      if (state.exit) return resolve(state.exit);
       if (killSignal) return resolve({ exitCode: null, signal: killSignal });
       const lost = conn.closedError;
       reject(

@@ -1,0 +1,232 @@
+// Every way a host can fail to be usable, against the harness's fault personalities: each gives a
+// ConnectionError of the right kind whose message names the host and never a secret.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ConnectionError } from '../../src/process/errors.js';
+import type { SshFunction } from '../../src/ssh/shell.js';
+import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { directOf, sshFor, targetOf } from './helpers.js';
+
+const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
+const PASSPHRASE = 'correct horse battery staple 7fQ';
+
+describe('ssh connection failures', { skip, concurrency: true }, () => {
+  let fleet: TestFleet;
+  let ssh: SshFunction;
+  let work: string;
+  const messages: string[] = [];
+  before(async () => {
+    fleet = await startFleet({
+      healthy: 2,
+      faults: ['dead-port', 'black-hole', 'slow', 'changed-key', 'refuses-key', 'max-sessions-2', 'max-startups-2', 'password'],
+    });
+    ssh = sshFor(fleet);
+    work = mkdtempSync(path.join(tmpdir(), 'fleetsh-faults-'));
+  });
+  after(async () => {
+    await ssh?.close();
+    await fleet?.stop();
+    // No error message ever carries a password or passphrase.
+    for (const m of messages) {
+      assert.ok(!m.includes(PASSPHRASE), `passphrase leaked: ${m}`);
+      if (fleet?.password) assert.ok(!m.includes(fleet.password.password), `password leaked: ${m}`);
+      assert.ok(!m.includes('wrong-password-Zq9'), `password leaked: ${m}`);
+    }
+  });
+
+  async function failure(p: PromiseLike<unknown>): Promise<ConnectionError> {
+    try {
+      await p;
+    } catch (e) {
+      assert.ok(e instanceof ConnectionError, `expected a ConnectionError, got ${e}`);
+      messages.push(e.message, String(e.stack), JSON.stringify(e));
+      return e;
+    }
+    assert.fail('expected a failure');
+  }
+  const on = (name: string, extra = {}) => ssh(targetOf(fleet, fleet.host(name), extra));
+
+  test('dns: a name that does not resolve', async () => {
+    const e = await failure(ssh({ host: 'no-such-host.invalid', sshConfig: false, connectTimeout: '5s' })`true`);
+    assert.equal(e.kind, 'dns');
+    assert.match(e.message, /^no-such-host\.invalid: host name does not resolve/);
+  });
+
+  test('refused: nothing listens on the port', async () => {
+    const e = await failure(on('h-dead-port')`true`);
+    assert.equal(e.kind, 'refused');
+    assert.match(e.message, /^h-dead-port: connection refused: nothing accepts connections on 127\.[\d.]+:\d+/);
+  });
+
+  test('connect-timeout: a host that accepts TCP and never sends a banner fails after connectTimeout', async () => {
+    const t0 = performance.now();
+    const e = await failure(on('h-black-hole', { connectTimeout: '1500ms' })`true`);
+    const took = performance.now() - t0;
+    assert.equal(e.kind, 'connect-timeout');
+    assert.match(e.message, /^h-black-hole: connection timed out: no SSH server answered on .* within 1\.5 s/);
+    // The upper bound is loose: other tests in this file block the event loop (bcrypt key parsing).
+    assert.ok(took >= 1400 && took < 6000, `took ${took} ms`);
+  });
+
+  test('connect-timeout defaults to 10 s, not ssh2\'s 20 s', async () => {
+    // A pool of its own: the test above shares this host's poolKey (and its shorter timeout).
+    const own = sshFor(fleet);
+    const t0 = performance.now();
+    const e = await failure(own(targetOf(fleet, fleet.host('h-black-hole')))`true`);
+    const took = performance.now() - t0;
+    assert.equal(e.kind, 'connect-timeout');
+    assert.ok(took >= 9500 && took < 13_000, `took ${took} ms`);
+  });
+
+  test('slow: a banner that comes late (but within the timeout) works', async () => {
+    const t0 = performance.now();
+    const r = await on('h-slow')`echo slow-ok`;
+    assert.equal(r.stdout, 'slow-ok\n');
+    assert.ok(performance.now() - t0 >= fleet.slowMs - 100);
+  });
+
+  test('changed-host-key: refused in every policy, naming known_hosts and the line', async () => {
+    for (const hostKeyPolicy of ['strict', 'accept-new', 'off'] as const) {
+      const s = on('h-changed-key', { hostKeyPolicy });
+      if (hostKeyPolicy === 'off') {
+        // 'off' connects (as OpenSSH with StrictHostKeyChecking no) but with a warning, and sends no password.
+        continue;
+      }
+      const e = await failure(s`true`);
+      assert.equal(e.kind, 'changed-host-key');
+      assert.match(e.message, /^h-changed-key: HOST KEY HAS CHANGED/);
+      assert.ok(e.message.includes(fleet.knownHostsPath), e.message);
+      assert.match(e.message, /:\d+/);
+    }
+  });
+
+  test('unknown-host-key: strict refuses with the ssh-keyscan line; accept-new records it, safely with many at once', async () => {
+    const h = fleet.healthy[0]!;
+    const known = path.join(work, 'known_hosts_new');
+    writeFileSync(known, '');
+    const e = await failure(ssh(directOf(fleet, h, { knownHosts: known }))`true`);
+    assert.equal(e.kind, 'unknown-host-key');
+    assert.ok(e.message.includes(`ssh-keyscan -p ${h.port} ${h.address}`), e.message);
+    assert.match(e.message, /accept-new/);
+    // 20 targets (two hosts, ten users' worth of distinct pools) recording at once: one line per host.
+    const pools = Array.from({ length: 10 }, () => sshFor(fleet));
+    try {
+      const results = await Promise.all(
+        pools.flatMap((p) =>
+          fleet.healthy.map((hh) => p(directOf(fleet, hh, { knownHosts: known, hostKeyPolicy: 'accept-new' }))`echo ok`),
+        ),
+      );
+      assert.ok(results.every((r) => r.stdout === 'ok\n'));
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+    const lines = readFileSync(known, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2, lines.join('\n'));
+    // Now strict accepts it.
+    assert.equal((await ssh(directOf(fleet, h, { knownHosts: known }))`echo known`).stdout, 'known\n');
+  });
+
+  test('auth: a refused key names the host, the user and the identities tried', async () => {
+    const e = await failure(on('h-refuses-key')`true`);
+    assert.equal(e.kind, 'auth');
+    assert.match(e.message, new RegExp(`^h-refuses-key: authentication failed: ${fleet.user}@127\\.[\\d.]+ refused every identity`));
+    assert.ok(e.message.includes(fleet.clientKeyPath), e.message);
+  });
+
+  test('auth: a missing key file, an encrypted key without or with a wrong passphrase', async () => {
+    const h = fleet.healthy[1]!;
+    const missing = await failure(ssh(directOf(fleet, h, { privateKey: path.join(work, 'nope') }))`true`);
+    assert.equal(missing.kind, 'auth');
+    assert.match(missing.message, new RegExp(`^${h.address.replace(/\./g, '\\.')}:${h.port}: authentication failed`));
+    assert.ok(missing.message.includes(path.join(work, 'nope')));
+
+    const enc = path.join(work, 'enc_ed25519');
+    execFileSync('cp', [fleet.clientKeyPath, enc]);
+    execFileSync('ssh-keygen', ['-q', '-p', '-f', enc, '-P', '', '-N', PASSPHRASE]);
+    const none = await failure(ssh(directOf(fleet, h, { privateKey: enc }))`true`);
+    assert.equal(none.kind, 'auth');
+    assert.match(none.message, /passphrase/);
+    const wrong = await failure(ssh(directOf(fleet, h, { privateKey: enc, passphrase: 'not-it' }))`true`);
+    assert.equal(wrong.kind, 'auth');
+    assert.ok(!wrong.message.includes('not-it'));
+    const r = await ssh(directOf(fleet, h, { privateKey: enc, passphrase: PASSPHRASE }))`echo unlocked`;
+    assert.equal(r.stdout, 'unlocked\n');
+  });
+
+  test('password login, and a wrong password is an auth error without the password', async () => {
+    const pw = fleet.password!;
+    const r = await on('h-password', { password: pw.password })`id -un`;
+    assert.equal(r.stdout, `${pw.user}\n`);
+    const e = await failure(on('h-password', { password: 'wrong-password-Zq9' })`true`);
+    assert.equal(e.kind, 'auth');
+    assert.match(e.message, /tried: .*password/);
+  });
+
+  test('keyboard-interactive answers the password prompt (server without PasswordAuthentication)', async () => {
+    const pwHost = fleet.host('h-password');
+    const config = readFileSync(pwHost.sshdConfigPath!, 'utf8');
+    const port = pwHost.port + 1;
+    const kbdConfig = path.join(fleet.dir, 'sshd_config.kbd');
+    writeFileSync(
+      kbdConfig,
+      config
+        .replace(/^PasswordAuthentication .*$/m, 'PasswordAuthentication no')
+        // Without PAM, OpenSSH has no keyboard-interactive device that asks for a password.
+        .replace(/^UsePAM .*$/m, 'UsePAM yes')
+        .replace(/^(ListenAddress|Port) .*$/gm, '')
+        .replace(/^PidFile .*$/m, `PidFile ${path.join(fleet.dir, 'kbd.pid')}`) +
+        `\nListenAddress ${pwHost.address}:${port}\n`,
+    );
+    assert.match(readFileSync(kbdConfig, 'utf8'), /PasswordAuthentication no/);
+    const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', kbdConfig], {
+      stdio: 'ignore',
+      env: { ...process.env, FLEETSH_HARNESS: fleet.dir },
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const pw = fleet.password!;
+      const known = path.join(work, 'kh_kbd');
+      writeFileSync(known, '');
+      const target = {
+        host: pwHost.address,
+        port,
+        username: pw.user,
+        password: pw.password,
+        sshConfig: false as const,
+        knownHosts: known,
+        hostKeyPolicy: 'accept-new' as const,
+      };
+      assert.equal((await ssh(target)`id -un`).stdout, `${pw.user}\n`);
+      const e = await failure(ssh({ ...target, password: 'wrong-password-Zq9' })`true`);
+      assert.equal(e.kind, 'auth');
+      assert.match(e.message, /keyboard-interactive/);
+    } finally {
+      sshd.kill('SIGTERM');
+    }
+  });
+
+  test('max-startups-2: many handshakes at once to one server all succeed (dropped ones are retried)', async () => {
+    const pools = Array.from({ length: 8 }, () => sshFor(fleet));
+    try {
+      const results = await Promise.all(pools.map((p) => p(targetOf(fleet, fleet.host('h-max-startups-2')))`echo up`));
+      assert.ok(results.every((r) => r.stdout === 'up\n'));
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  });
+
+  test('max-sessions-2: 200 concurrent commands on one connection queue and all succeed', async () => {
+    const s = on('h-max-sessions-2');
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => s`echo ${i}`));
+    assert.deepEqual(
+      results.map((r) => r.stdout),
+      Array.from({ length: 200 }, (_, i) => `${i}\n`),
+    );
+    const conn = ssh.pool.connection(await s.resolve());
+    assert.ok(conn.channels.limit <= 2, `the cap learned the server's limit (${conn.channels.limit})`);
+  });
+});
