@@ -1,7 +1,7 @@
 // Targets for the selected hosts and the transport that reaches them: `$.ssh` with the connection
 // flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout) over what ssh_config and the
 // inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
-import type { Connect, FleetShell, ServerObject } from '../fleet/target.js';
+import type { Connect, ServerObject } from '../fleet/target.js';
 
 export interface ConnectionFlags {
   user?: string;
@@ -36,23 +36,7 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-type SshFactory = (target: object) => FleetShell;
-
 export async function sshTransport(): Promise<Transport> {
-  const { $ } = await import('../index.js');
-  const dollar = $ as unknown as { ssh?: SshFactory; close?: () => Promise<void> };
-  if (typeof dollar.ssh !== 'function') throw new Error('this build of fleetsh has no SSH transport');
-  const ssh = dollar.ssh.bind($);
-  return {
-    connect: (target, options) => {
-      const { name: _name, ...rest } = typeof target === 'string' ? { host: target, name: target } : target;
-      const t = { ...rest } as Record<string, unknown>;
-      if (options.connectTimeout !== undefined && t.connectTimeout === undefined)
-        t.connectTimeout = options.connectTimeout;
-      return ssh(t);
-    },
-    close: async () => {
-      await dollar.close?.();
-    },
-  };
+  const [{ $ }, { sshConnect }] = await Promise.all([import('../index.js'), import('../fleet/connect.js')]);
+  return { connect: sshConnect($.ssh), close: () => $.close() };
 }

@@ -35,7 +35,7 @@ describe('fleetsh demo', () => {
       r.stdout,
       /\$ fleetsh run -F \S+ --connect-timeout 2s -f 8 -w 'web\[01-24\]' --gather -- 'systemctl is-active app'/,
     );
-    assert.match(r.stdout, /^web\[.*\] \(22\)\nactive$/m, 'the healthy hosts gathered in one group');
+    assert.match(r.stdout, /^web\[.*\] \(22\)\n-+\nactive$/m, 'the healthy hosts gathered in one group');
     assert.match(r.stdout, /^unreachable \(connect-timeout\): web06 \(1\)$/m);
     assert.match(r.stdout, /^24 hosts: 22 ok, 1 failed, 1 unreachable/m);
     assert.match(r.stdout, /^2\. Deploy/m);

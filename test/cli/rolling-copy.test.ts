@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { HostSet } from '../../src/inventory/hostset.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import { ensureBuilt, fleetsh, scratch } from './helpers.js';
 
@@ -71,8 +72,12 @@ describe('fleetsh rolling and copy', { skip: !sshdAvailable() && 'OpenSSH sshd n
     assert.equal(doc.stopped, null);
     assert.equal(doc.failed, 'h04');
     assert.deepEqual(
-      doc.phases[0].batches.map((b: { hosts: string }) => b.hosts),
-      ['h[01-02]', 'h[03-04]', 'h[05-06]'],
+      doc.phases[0].batches.map((b: { hosts: string }) => HostSet.parse(b.hosts).hosts),
+      [
+        ['h01', 'h02'],
+        ['h03', 'h04'],
+        ['h05', 'h06'],
+      ],
     );
   });
 

@@ -33,7 +33,7 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
     });
     assert.equal(r.code, 0, r.stderr);
     for (const h of ['h01', 'h02', 'h03', 'h04']) assert.match(r.stdout, new RegExp(`^${h}: +hello$`, 'm'));
-    assert.match(r.stdout, /^h\[01-04\] \(4\)\nhello\nfrom /m);
+    assert.match(r.stdout, /^-+\nh\[01-04\] \(4\)\n-+\nhello\nfrom /m);
     assert.match(r.stdout, /^4 hosts: 4 ok in .*$/m);
   });
 
@@ -50,7 +50,7 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
 
     const again = await fleetsh(['run', ...conn, '-w', '@failed', '--gather', '--', 'echo again'], { env });
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /^h03 \(1\)\nagain$/m);
+    assert.match(again.stdout, /^h03 \(1\)\n-+\nagain$/m);
     assert.match(again.stdout, /^1 host: 1 ok/m);
     const empty = await fleetsh(['run', ...conn, '-w', '@failed', '--', 'echo again'], { env });
     assert.equal(empty.code, 0);
@@ -69,7 +69,7 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
     const g = await fleetsh(['run', ...conn, '-w', 'h[01-03]', '--gather', '--', 'echo same'], { env });
     assert.equal(g.code, 0, g.stderr);
     assert.doesNotMatch(g.stdout, /^h01: /m);
-    assert.match(g.stdout, /^h\[01-03\] \(3\)\nsame$/m);
+    assert.match(g.stdout, /^h\[01-03\] \(3\)\n-+\nsame$/m);
     const s = await fleetsh(['run', ...conn, '-w', 'h[01-03]', '--stream', '--', 'echo same'], { env });
     assert.match(s.stdout, /^h01: +same$/m);
     assert.doesNotMatch(s.stdout, /^h\[01-03\] \(3\)$/m);

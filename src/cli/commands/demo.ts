@@ -29,7 +29,11 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
   const { slow, failing } = demoPersonalities(count);
   const silent = count >= 8 ? [5] : [];
 
-  say(colors.bold(`fleetsh demo: starting ${count} SSH servers on 127.0.0.1 (embedded in this process, nothing to install)`));
+  say(
+    colors.bold(
+      `fleetsh demo: starting ${count} SSH servers on 127.0.0.1 (embedded in this process, nothing to install)`,
+    ),
+  );
   const t0 = performance.now();
   const demo = await startDemoFleet({ count, slow, failing, silent, connectTimeout: 2 });
   let interrupted = false;
@@ -47,7 +51,15 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
 
     // 1. A fleet run: progress, gathered output, a failure and an unreachable host, by kind.
     step(colors, say, 1, 'Is the app running everywhere? One command on every host, 8 at a time.', [
-      'run', ...base, '-f', '8', '-w', fold(names), '--gather', '--', 'systemctl is-active app',
+      'run',
+      ...base,
+      '-f',
+      '8',
+      '-w',
+      fold(names),
+      '--gather',
+      '--',
+      'systemctl is-active app',
     ]);
     const check = await runJob({
       ...common,
@@ -55,17 +67,34 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       label: 'demo',
       flags: { gather: true, progress: flags.progress, color: flags.color },
       start: (progress) =>
-        fleet(targetsFor(names, conn), { concurrency: 8, connect: transport.connect, progress }).run`systemctl is-active app`,
+        fleet(targetsFor(names, conn), { concurrency: 8, connect: transport.connect, progress })
+          .run`systemctl is-active app`,
     });
     interrupted ||= process.exitCode === EXIT.interrupted;
 
     // 2. A rolling deployment on the reachable hosts, stopping at its failure budget.
     const reachable = check.hosts.filter((h) => h.status !== 'unreachable').map((h) => h.host);
     if (!interrupted) {
-      step(colors, say, 2, `Deploy ${VERSION}: batches of 1, 10%, 25%; health check after each host; stop at the first failure.`, [
-        'rolling', ...base, '-w', fold(reachable), '--batches', '1,10%,25%', '--health', 'health-check.sh', '--max-failures', '0',
-        '--', `deploy.sh --version=${VERSION}`,
-      ]);
+      step(
+        colors,
+        say,
+        2,
+        `Deploy ${VERSION}: batches of 1, 10%, 25%; health check after each host; stop at the first failure.`,
+        [
+          'rolling',
+          ...base,
+          '-w',
+          fold(reachable),
+          '--batches',
+          '1,10%,25%',
+          '--health',
+          'health-check.sh',
+          '--max-failures',
+          '0',
+          '--',
+          `deploy.sh --version=${VERSION}`,
+        ],
+      );
       await runJob<RollingReport>({
         ...common,
         label: 'demo',
@@ -73,12 +102,19 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
         start: (progress) => {
           const job = rolling({
             connect: transport.connect,
-            phases: [{ name: 'deploy', targets: targetsFor(reachable, conn), command: `deploy.sh --version=${VERSION}` }],
+            phases: [
+              {
+                name: 'deploy',
+                targets: targetsFor(reachable, conn),
+                command: `deploy.sh --version=${VERSION}`,
+              },
+            ],
             batches: [1, '10%', '25%'],
             healthCheck: 'health-check.sh',
             maxFailures: 0,
           });
-          if (progress) job.on('rolling:batch', ({ run }: { run: FleetRun<unknown> }) => attachProgress(run, progress));
+          if (progress)
+            job.on('rolling:batch', ({ run }: { run: FleetRun<unknown> }) => attachProgress(run, progress));
           return job;
         },
         results: (report) => report.phases.flatMap((p) => p.report.hosts),
@@ -115,4 +151,3 @@ function step(colors: Palette, say: (t?: string) => void, n: number, title: stri
 function shellWord(w: string): string {
   return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
-

@@ -30,14 +30,14 @@ function renderGroups(report: FleetReport<unknown>, colors: Palette, maxLines: n
     const rule = '-'.repeat(Math.max(3, 16));
     out.push(
       colors.dim(rule),
-      colors.bold(`${g.hosts} (${g.count})${g.similar ? ' similar' : ''}`),
+      colors.bold(`${fold(g.hostList)} (${g.count})${g.similar ? ' similar' : ''}`),
       colors.dim(rule),
     );
     const lines = g.output === '' ? [colors.dim('(no output)')] : g.output.split('\n');
     out.push(...lines.slice(0, maxLines));
     if (lines.length > maxLines) out.push(colors.dim(`… ${lines.length - maxLines} more lines`));
     if (g.similar)
-      for (const v of g.variants) out.push(colors.dim(`  ${v.hosts}: ${v.differences.join(', ')}`));
+      for (const v of g.variants) out.push(colors.dim(`  ${fold(v.hostList)}: ${v.differences.join(', ')}`));
   }
   return out;
 }
