@@ -41,9 +41,9 @@ describe('Ctrl-C', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, (
       ['run', '-F', fleet.sshConfigPath, '-w', 'h[01-05]', '-f', '3', '--', `echo started; ${marker}`],
       {
         env,
-        timeoutMs: 30_000,
+        timeoutMs: 50_000,
         onSpawn: (child) => {
-          void waitFor(() => pids(marker).length >= 3, 15_000, 'three remote sleeps').then(() => {
+          void waitFor(() => pids(marker).length >= 3, 30_000, 'three remote sleeps').then(() => {
             sent = child.kill('SIGINT');
           });
         },
@@ -68,9 +68,9 @@ describe('Ctrl-C', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, (
       ['run', '-F', fleet.sshConfigPath, '-w', 'h[01-02]', '--', `trap '' TERM; ${marker}`],
       {
         env,
-        timeoutMs: 30_000,
+        timeoutMs: 50_000,
         onSpawn: (child) => {
-          void waitFor(() => pids(marker).length >= 2, 15_000, 'two remote sleeps').then(() => {
+          void waitFor(() => pids(marker).length >= 2, 30_000, 'two remote sleeps').then(() => {
             child.kill('SIGINT');
             setTimeout(() => {
               second = Date.now();

@@ -128,7 +128,7 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
     if (!interrupted) {
       say();
       say(colors.bold('Try it on your own servers:'));
-      say('  fleetsh run -w web[01-20].example.com -- uptime');
+      say("  fleetsh run -w 'web[01-20].example.com' -- uptime");
       say('  fleetsh run -w @failed -- systemctl restart app     # the hosts that failed last time');
       say('  fleetsh rolling -w @web --batches 1,10%,100% --health ./health-check.sh -- ./deploy.sh');
     }
