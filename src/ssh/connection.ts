@@ -53,6 +53,8 @@ export interface ConnectionOptions {
   maxSessions?: number;
   /** Called once when the connection is closed for good (the pool forgets it). */
   onClose?: (conn: SshConnection) => void;
+  /** Called when a handshake attempt starts (for statistics). */
+  onHandshake?: () => void;
   /** One-time warnings (hostKeyPolicy 'off', a host key that could not be recorded). */
   onWarning?: (message: string) => void;
 }
@@ -72,6 +74,7 @@ export class SshConnection {
   #dependents = 0;
   #viaHold: Release | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
+  #idleSince = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #openChannels = new Set<ClientChannel | SFTPWrapper | Duplex>();
   #closeListeners = new Set<(err: ConnectionError) => void>();
@@ -207,6 +210,7 @@ export class SshConnection {
       for (let attempt = 1; ; attempt++) {
         if (this.#closedError) throw this.#closedError;
         const slot = await this.#opts.handshakes.acquire();
+        this.#opts.onHandshake?.();
         let result: ConnectionError | undefined;
         try {
           const remaining = Math.max(1, Math.round(deadline - performance.now()));
@@ -416,17 +420,31 @@ export class SshConnection {
 
   // ---- lifetime ------------------------------------------------------------------------------
 
+  /**
+   * Starts the idle countdown. One timer at most, not re-made per command: when it fires early
+   * (the connection was used since), it is set again for the rest of the time.
+   */
   #armIdle(): void {
-    this.#clearIdle();
-    if (this.#holds > 0 || this.#dependents > 0 || this.#state === 'closed') return;
-    if (this.#state !== 'ready') return;
-    this.#idleTimer = setTimeout(() => {
-      this.#finish(new ConnectionError('closed', this.label, `the connection was closed after ${formatMs(this.#opts.idleTimeoutMs)} unused`));
-    }, this.#opts.idleTimeoutMs);
-    this.#idleTimer.unref();
+    this.#idleSince = performance.now();
+    if (this.#idleTimer || this.#state !== 'ready') return;
+    const check = (delay: number) => {
+      this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = undefined;
+        if (this.#state !== 'ready' || this.#holds > 0 || this.#dependents > 0) return;
+        const left = this.#idleSince + this.#opts.idleTimeoutMs - performance.now();
+        if (left > 5) return check(left);
+        this.#finish(new ConnectionError('closed', this.label, `the connection was closed after ${formatMs(this.#opts.idleTimeoutMs)} unused`));
+      }, delay);
+      this.#idleTimer.unref();
+    };
+    check(this.#opts.idleTimeoutMs);
   }
 
   #clearIdle(): void {
+    // Nothing to do per use: the timer checks #holds when it fires, and #armIdle restarts the count.
+  }
+
+  #stopIdle(): void {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
   }
@@ -461,7 +479,7 @@ export class SshConnection {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#closedError = err;
-    this.#clearIdle();
+    this.#stopIdle();
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
     this.channels.rejectAll(err);
     const client = this.#client;
@@ -483,7 +501,7 @@ export class SshConnection {
     const via = this.#opts.via;
     if (via) {
       via.#dependents--;
-      via.#armIdle();
+      if (via.#holds === 0 && via.#dependents === 0) via.#armIdle();
     }
     for (const l of this.#closeListeners) l(err);
     this.#closeListeners.clear();

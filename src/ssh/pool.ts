@@ -33,6 +33,7 @@ export class SshPool {
   #onWarning: (message: string) => void;
   readonly #connections = new Map<string, SshConnection>();
   readonly #warned = new Set<string>();
+  #handshakes = 0;
 
   constructor(options: SshPoolOptions = {}) {
     this.handshakes = new Semaphore(options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES);
@@ -54,6 +55,16 @@ export class SshPool {
     return this.#connections.size;
   }
 
+  /** Counters: handshake attempts so far, connections open or opening, handshakes in flight and queued. */
+  stats(): { handshakes: number; connections: number; handshaking: number; queued: number } {
+    return {
+      handshakes: this.#handshakes,
+      connections: this.#connections.size,
+      handshaking: this.handshakes.active,
+      queued: this.handshakes.waiting,
+    };
+  }
+
   /** The live connection for a target, made (and shared) on first use. Not yet connected: call connect(). */
   connection(target: ResolvedTarget): SshConnection {
     const existing = this.#connections.get(target.poolKey);
@@ -69,6 +80,7 @@ export class SshPool {
         if (this.#connections.get(c.target.poolKey) === c) this.#connections.delete(c.target.poolKey);
       },
       onWarning: (m) => this.#warn(m),
+      onHandshake: () => this.#handshakes++,
     });
     this.#connections.set(target.poolKey, conn);
     return conn;

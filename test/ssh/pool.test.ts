@@ -1,0 +1,95 @@
+// The connection pool against real sshd: one handshake per target however many commands start at
+// once, idle connections closed, 500 hosts through Promise.all with no limit in user code.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { SshFunction } from '../../src/ssh/shell.js';
+import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { sshFor, targetOf } from './helpers.js';
+
+const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
+
+describe('ssh pool', { skip }, () => {
+  let fleet: TestFleet;
+  before(async () => {
+    fleet = await startFleet({ healthy: 3 });
+  });
+  after(async () => {
+    await fleet?.stop();
+  });
+
+  test('concurrent first commands to one host share one handshake; shells for the same target share the connection', async () => {
+    const ssh = sshFor(fleet);
+    try {
+      const h = fleet.healthy[0]!;
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => ssh(targetOf(fleet, h))`echo ${i}`));
+      assert.equal(results.length, 30);
+      assert.equal(ssh.pool.stats().handshakes, 1);
+      assert.equal(ssh.pool.stats().connections, 1);
+      // Another target (another host) is another connection.
+      await ssh(targetOf(fleet, fleet.healthy[1]!))`true`;
+      assert.equal(ssh.pool.stats().handshakes, 2);
+      // The seed's health check: four commands at once on one shell.
+      const s = ssh(targetOf(fleet, h));
+      const checks = await Promise.allSettled([s`echo a`, s`df -h / | tail -1`, s`free | grep Mem`, s`uptime`]);
+      assert.ok(checks.every((c) => c.status === 'fulfilled'));
+      assert.equal(ssh.pool.stats().handshakes, 2);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  test('idle connections close after idleTimeoutMs; the next command reconnects', async () => {
+    const ssh = sshFor(fleet, { idleTimeoutMs: 300 });
+    try {
+      const s = ssh(targetOf(fleet, fleet.healthy[2]!));
+      await s`true`;
+      assert.equal(ssh.pool.stats().connections, 1);
+      // A running command is not idle.
+      await s`sleep 0.6`;
+      assert.equal(ssh.pool.stats().connections, 1);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(ssh.pool.stats().connections, 0);
+      assert.equal((await s`echo again`).stdout, 'again\n');
+      assert.equal(ssh.pool.stats().handshakes, 2);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  test('close() closes the target\'s connection; `await using` closes too', async () => {
+    const ssh = sshFor(fleet);
+    {
+      await using s = ssh(targetOf(fleet, fleet.healthy[0]!));
+      await s`true`;
+      assert.equal(ssh.pool.stats().connections, 1);
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.equal(ssh.pool.stats().connections, 0);
+    await ssh.close();
+  });
+});
+
+describe('ssh pool at scale', { skip }, () => {
+  let fleet: TestFleet;
+  before(async () => {
+    fleet = await startFleet({ healthy: 64 });
+  });
+  after(async () => {
+    await fleet?.stop();
+  });
+
+  test('64 hosts through Promise.all with no limit in user code all succeed (500: test-stress/)', async () => {
+    const ssh = sshFor(fleet);
+    try {
+      const t0 = performance.now();
+      const results = await Promise.allSettled(fleet.healthy.map((h) => ssh(targetOf(fleet, h))`echo ${h.name}`));
+      const failed = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : []));
+      assert.deepEqual(failed, []);
+      assert.equal(ssh.pool.stats().handshakes, 64);
+      const took = performance.now() - t0;
+      process.stderr.write(`# 64 hosts: ${Math.round(took)} ms\n`);
+    } finally {
+      await ssh.close();
+    }
+  });
+});
