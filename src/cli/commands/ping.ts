@@ -1,6 +1,113 @@
-import { CliUsageError } from '../errors.js';
+// `fleetsh ping -w HOSTS`: connect and authenticate to every host, then run `true` over the same
+// connection: the handshake time, one command's round trip, the user and address ssh_config gave,
+// and the host key type known_hosts holds for the host (which the host just proved it has).
+import { fleet } from '../../fleet/fleet.js';
+import { runLine } from '../../fleet/line.js';
+import type { FleetReport } from '../../fleet/report.js';
+import type { FleetShell } from '../../fleet/target.js';
+import { knownHostKeyTypes } from '../../ssh/known-hosts.js';
+import type { SshShell } from '../../ssh/shell.js';
+import type { Palette } from '../color.js';
+import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
+import { fleetOptions, noHosts, runJob } from '../job.js';
+import { renderSummary } from '../render/summary.js';
+import { selectHosts, type SelectOptions } from '../select.js';
 
-export async function pingCommand(opts: object): Promise<void> {
-  void [opts];
-  throw new CliUsageError('ping: not available yet');
+export type PingFlags = SelectOptions &
+  ConnectionFlags & {
+    fanout?: number | 'adaptive';
+    retries?: number;
+    json?: boolean;
+    color?: boolean;
+    progress?: boolean;
+  };
+
+export interface Ping {
+  user: string;
+  address: string;
+  /** Resolution, TCP and SSH handshake, authentication: the host's time less the command's. */
+  connectMs: number;
+  execMs: number;
+  hostKeyType: string | null;
+}
+
+export async function pingCommand(flags: PingFlags): Promise<void> {
+  const selection = await selectHosts(flags);
+  const { hosts } = selection;
+  if (hosts.size === 0) return noHosts(flags);
+  const transport = await sshTransport();
+  const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
+    ...fleetOptions({ fanout: flags.fanout, retries: flags.retries }),
+    connect: transport.connect,
+  });
+  await runJob<FleetReport<Ping>>({
+    label: 'ping',
+    hosts: hosts.hosts,
+    flags: { json: flags.json, gather: !flags.json, color: flags.color, progress: flags.progress },
+    start: (progress) => f.with({ progress }).each<Ping>(ping, 'ping'),
+    results: (report) => report.hosts,
+    text: (report, colors, opts) => renderPings(withConnectTimes(report), colors, opts),
+    json: (report) => withConnectTimes(report).toJSON(),
+    cleanup: () => transport.close(),
+  });
+}
+
+// The fleet engine has the host connected (or connecting) before the task runs, so the handshake is
+// measured as the host's whole time less the command's round trip (withConnectTimes).
+const ping = async (shell: FleetShell): Promise<Ping> => {
+  const ssh = shell as unknown as SshShell;
+  await ssh.connect();
+  const t1 = performance.now();
+  await runLine(shell, 'true');
+  const t2 = performance.now();
+  const target = await ssh.resolve();
+  const types = await knownHostKeyTypes({
+    files: target.knownHostsFiles,
+    names: target.knownHostsName,
+  }).catch(() => []);
+  return {
+    user: target.user,
+    address: `${target.hostname}:${target.port}`,
+    connectMs: 0,
+    execMs: Math.round(t2 - t1),
+    hostKeyType: types[0] ?? null,
+  };
+};
+
+function withConnectTimes(report: FleetReport<Ping>): FleetReport<Ping> {
+  for (const h of report.hosts) {
+    if (h.value)
+      h.value.connectMs = Math.max(0, (h.attempts.at(-1)?.durationMs ?? h.durationMs) - h.value.execMs);
+  }
+  return report;
+}
+
+function renderPings(
+  report: FleetReport<Ping>,
+  colors: Palette,
+  opts: { groups: boolean; interrupted: boolean },
+): string {
+  const rows = report.hosts
+    .filter((h) => h.status === 'ok' && h.value)
+    .map((h) => [
+      h.host,
+      h.value!.user,
+      h.value!.address,
+      `${h.value!.connectMs} ms`,
+      `${h.value!.execMs} ms`,
+      h.value!.hostKeyType ?? '?',
+    ]);
+  const out: string[] = [];
+  if (rows.length > 0) {
+    const head = ['HOST', 'USER', 'ADDRESS', 'CONNECT', 'EXEC', 'HOST KEY'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const pad = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)));
+    out.push(colors.bold(pad(head).join('  ')));
+    for (const r of rows) {
+      const [host, ...rest] = pad(r);
+      out.push([colors.host(host!), ...rest].join('  '));
+    }
+  }
+  out.push(renderSummary(report, colors, { ...opts, groups: false }).trimEnd());
+  return out.join('\n') + '\n';
 }
