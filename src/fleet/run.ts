@@ -73,6 +73,24 @@ interface HostState {
   lastValue: unknown;
 }
 
+/** How often a host in a slow connect checks whether it is slow enough to give its slot back. */
+const CHECK_MS = 250;
+
+/** Recent connect times, to tell a host slow against its peers from a fleet slow everywhere. */
+class ConnectTimes {
+  readonly #recent: number[] = [];
+  add(ms: number): void {
+    this.#recent.push(ms);
+    if (this.#recent.length > 64) this.#recent.shift();
+  }
+  /** Slow means past `floorMs` and past 4 × the median connect time; 3 × `floorMs` before 3 connects are known. */
+  slowAfter(floorMs: number): number {
+    if (this.#recent.length < 3) return 3 * floorMs;
+    const sorted = [...this.#recent].sort((a, b) => a - b);
+    return Math.max(floorMs, 4 * sorted[Math.floor(sorted.length / 2)]!);
+  }
+}
+
 /** How long a killed task may take to end before the host is reported without it. */
 const KILL_GRACE_MS = 5000;
 
@@ -101,6 +119,8 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
   #t0 = 0;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #pendingCancel: string | undefined;
+  readonly #connectTimes = new ConnectTimes();
+  #parked = 0;
   #promise: Promise<FleetReport<T>> | undefined;
   #wake: (() => void) | undefined;
   #report: FleetReport<T> | undefined;
@@ -248,28 +268,43 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
       const connect = state.shell.connect;
       const slowMs = this.#opts.slowConnectMs;
       if (!cur.connected && slowMs !== undefined && typeof connect === 'function') {
-        // Connect first: a host still connecting after slowConnect gives its slot back while it
-        // keeps trying, so black holes do not hold the window; it comes back when connected.
+        // Connect first. A host still connecting when it is slow both by the clock (slowConnect) and
+        // against its peers (4 × the median connect time so far) gives its slot back while it keeps
+        // trying, so black holes do not hold the window; it comes back when connected. On a fleet
+        // that is slow everywhere (a saturated controller) nobody is slow against its peers, and
+        // nobody parks: parking there would only pile up handshakes.
         const aborted = new Promise<never>((_, reject) => {
           const fail = () => reject(cur.ac.signal.reason);
           if (cur.ac.signal.aborted) fail();
           else cur.ac.signal.addEventListener('abort', fail, { once: true });
         });
         aborted.catch(() => {});
-        const connecting = Promise.race([connect.call(state.shell), aborted]).then(() => (cur.connected = true));
-        let timer: NodeJS.Timeout | undefined;
-        const slow = await Promise.race([connecting.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), slowMs)))]).finally(() =>
-          clearTimeout(timer),
-        );
-        if (slow) {
-          this.#window.park(
-            state,
-            connecting.then(
-              () => true,
-              (e) => (this.#endAttempt(state, false, undefined, e), false),
-            ),
-            (s) => this.#endAttempt(s, false, undefined, new Error(`stopped while connecting: ${this.#stopping?.reason ?? ''}`)),
+        const t0 = performance.now();
+        const connecting = Promise.race([connect.call(state.shell), aborted]).then(() => {
+          cur.connected = true;
+          this.#connectTimes.add(performance.now() - t0);
+        });
+        let parked = false;
+        for (;;) {
+          let timer: NodeJS.Timeout | undefined;
+          const wait = Math.max(CHECK_MS, slowMs - (performance.now() - t0));
+          const settled = await Promise.race([connecting.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), wait)))]).finally(() =>
+            clearTimeout(timer),
           );
+          if (settled) break;
+          if (performance.now() - t0 >= this.#connectTimes.slowAfter(slowMs) && this.#parked < this.#opts.limit.current) {
+            parked = true;
+            break;
+          }
+        }
+        if (parked) {
+          this.#parked++;
+          const back = connecting.then(
+            () => true,
+            (e) => (this.#endAttempt(state, false, undefined, e), false),
+          );
+          void back.then(() => this.#parked--);
+          this.#window.park(state, back, (s) => this.#endAttempt(s, false, undefined, new Error(`stopped while connecting: ${this.#stopping?.reason ?? ''}`)));
           return;
         }
       }
