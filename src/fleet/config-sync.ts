@@ -10,9 +10,12 @@ import type { HostTask, TaskContext } from './run.js';
 import type { FleetShell } from './target.js';
 import { stat } from 'node:fs/promises';
 
+/** A path, or a function of the host name for per-host files (`(host) => \`./configs/${host}/app.conf\``). */
+export type HostPath = string | ((host: string) => string);
+
 export interface ConfigFile {
-  local: string;
-  remote: string;
+  local: HostPath;
+  remote: HostPath;
   /** File mode on the host (default: the local file's). */
   mode?: number;
 }
@@ -58,11 +61,22 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
   const files = Array.isArray(options.files) ? options.files : [options.files];
   if (files.length === 0) throw new UsageError('syncConfig: option files: expected at least one { local, remote }');
   const suffix = options.backupSuffix ?? '.fleetsh-backup';
-  let locals: Promise<{ sha256: string; mode: number }[]> | undefined;
+  const cache = new Map<string, Promise<{ sha256: string; mode: number }>>();
+  const localMeta = (path: string) => {
+    let m = cache.get(path);
+    if (!m) cache.set(path, (m = (async () => ({ sha256: await sha256File(path), mode: (await stat(path)).mode & 0o777 }))()));
+    return m;
+  };
   return async (shell, ctx) => {
-    const meta = await (locals ??= Promise.all(
-      files.map(async (f) => ({ sha256: await sha256File(f.local), mode: f.mode ?? ((await stat(f.local)).mode & 0o777) })),
-    ));
+    const paths = files.map((f) => ({
+      local: typeof f.local === 'function' ? f.local(ctx.host) : f.local,
+      remote: typeof f.remote === 'function' ? f.remote(ctx.host) : f.remote,
+      mode: f.mode,
+    }));
+    const meta = await Promise.all(paths.map(async (f) => {
+      const m = await localMeta(f.local);
+      return { sha256: m.sha256, mode: f.mode ?? m.mode };
+    }));
     const outcome: SyncOutcome = { files: [], changed: false, validated: null, reloaded: null, error: null };
     const restore = async () => {
       for (const f of outcome.files) {
@@ -76,8 +90,8 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
       }
     };
     try {
-      for (let i = 0; i < files.length; i++) {
-        const f = files[i]!;
+      for (let i = 0; i < paths.length; i++) {
+        const f = paths[i]!;
         const { sha256, mode } = meta[i]!;
         const current = await remoteSha256(shell, f.remote, ctx);
         if (current === sha256) {

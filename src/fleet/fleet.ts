@@ -59,7 +59,7 @@ export class Fleet {
   /** Backs up, uploads atomically, validates (restoring on failure) and reloads configuration files. */
   syncConfig(options: SyncOptions): FleetRun<SyncOutcome> {
     const files = Array.isArray(options.files) ? options.files : [options.files];
-    return this.each(syncTask(options), `sync ${files.map((f) => f.remote).join(', ')}`);
+    return this.each(syncTask(options), `sync ${files.map((f) => (typeof f.remote === 'string' ? f.remote : '<per host>')).join(', ')}`);
   }
 
   /** The same fleet with other options. */

@@ -1,0 +1,138 @@
+// Fleet operations against real OpenSSH servers from the harness (all hosts share this machine's
+// file system, so per-host files live under hosts/<name>/): config sync with restore, atomic
+// upload, download, health checks, a rolling deployment stopped at its budget, and the deadline and
+// cancel paths killing remote commands.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { $ } from '../../src/index.js';
+import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
+
+const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
+let tf: TestFleet;
+let names: string[];
+let targets: { host: string; sshConfig: string }[];
+const dirOf = (host: string) => join(tf.dir, 'hosts', host);
+
+before(async () => {
+  if (skip) return;
+  tf = await startFleet({ healthy: 8 });
+  names = tf.healthy.map((h) => h.name);
+  targets = names.map((host) => ({ host, sshConfig: tf.sshConfigPath }));
+  for (const h of names) await mkdir(dirOf(h), { recursive: true });
+});
+after(async () => {
+  await $.close();
+  await tf?.stop();
+});
+
+function remoteProcesses(marker: string): string {
+  try {
+    return execFileSync('pgrep', ['-af', marker], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
+describe('fleet operations against real sshd', { skip }, () => {
+  test('config sync restores the backup on the host whose validation fails and reloads the others', async () => {
+    const local = join(tf.dir, 'nginx.conf.new');
+    await writeFile(local, 'worker_processes 4;\n');
+    for (const h of names) await writeFile(join(dirOf(h), 'nginx.conf'), 'worker_processes 1;\n');
+    await writeFile(join(dirOf(names[2]!), 'broken'), '');
+    const report = await $.fleet(targets, { concurrency: 4 }).syncConfig({
+      files: { local, remote: (host) => join(dirOf(host), 'nginx.conf') },
+      validate: (sh, ctx) => sh`test ! -e ${join(dirOf(ctx.host), 'broken')}`,
+      reload: (sh, ctx) => sh`touch ${join(dirOf(ctx.host), 'reloaded')}`,
+    });
+    assert.equal(report.counts.ok, 7, report.toText());
+    const bad = report.hosts[2]!;
+    assert.equal(bad.status, 'failed');
+    assert.match(bad.error!, /validation failed, previous files restored/);
+    assert.equal(bad.value!.files[0]!.status, 'restored');
+    assert.equal(await readFile(join(dirOf(names[2]!), 'nginx.conf'), 'utf8'), 'worker_processes 1;\n');
+    assert.deepEqual((await readdir(dirOf(names[2]!))).sort(), ['broken', 'nginx.conf']);
+    for (const h of names.filter((_, i) => i !== 2)) {
+      assert.equal(await readFile(join(dirOf(h), 'nginx.conf'), 'utf8'), 'worker_processes 4;\n');
+      assert.equal(await readFile(join(dirOf(h), 'nginx.conf.fleetsh-backup'), 'utf8'), 'worker_processes 1;\n');
+      assert.deepEqual((await readdir(dirOf(h))).sort(), ['nginx.conf', 'nginx.conf.fleetsh-backup', 'reloaded']);
+    }
+  });
+
+  test('upload is atomic and verified even when every host writes the same file at once; download gathers per host', async () => {
+    const big = join(tf.dir, 'payload.bin');
+    await writeFile(big, Buffer.alloc(2 * 1024 * 1024, 7));
+    const shared = join(tf.dir, 'shared');
+    await mkdir(shared, { recursive: true });
+    const up = await $.fleet(targets).upload(big, join(shared, 'payload.bin'));
+    assert.equal(up.counts.ok, 8, up.toText());
+    assert.ok(up.hosts.every((h) => h.value!.files[0]!.verified && h.value!.bytes === 2 * 1024 * 1024));
+    assert.deepEqual(await readdir(shared), ['payload.bin'], 'no temporary file left');
+    assert.ok((await readFile(join(shared, 'payload.bin'))).equals(await readFile(big)));
+
+    const out = join(tf.dir, 'gathered');
+    const down = await $.fleet(targets).download(join(shared, 'payload.bin'), out);
+    assert.equal(down.counts.ok, 8, down.toText());
+    assert.deepEqual((await readdir(out)).sort(), [...names].sort());
+  });
+
+  test('health checks: named, concurrent on one connection, typed per host', async () => {
+    const report = await $.fleet(targets).health({
+      shell: 'echo $0',
+      load: { command: "cut -d' ' -f1 /proc/loadavg", parse: (r) => Number(r.stdout), ok: (v: number) => v >= 0 },
+      disk: { command: "df -P / | tail -1 | awk '{print $5}' | tr -d %", parse: (r) => parseInt(r.stdout, 10) },
+      user: async (sh) => (await sh`id -un`).stdout.trim(),
+    });
+    assert.equal(report.counts.ok, 8, report.toText());
+    const v = report.hosts[0]!.value!;
+    assert.equal(typeof v.checks.load.value, 'number');
+    assert.equal(v.checks.user.value, tf.user);
+  });
+
+  test('a rolling deployment stops at its budget; later batches and phases never run', async () => {
+    const log = join(tf.dir, 'rolling.log');
+    const deploy = `echo "$(echo $SSH_CONNECTION | cut -d' ' -f3)" >> ${log}`;
+    const unhealthy = names[3]!;
+    const report = await $.rolling({
+      phases: [
+        { name: 'database', targets: targets.slice(0, 1), command: deploy },
+        { name: 'web', targets: targets.slice(1), command: deploy, batches: [1, '25%', '100%'] },
+        { name: 'late', targets: targets.slice(0, 2).map((t) => ({ ...t, name: `${t.host}-late` })), command: deploy },
+      ],
+      healthCheck: (sh, ctx) => (ctx.host === unhealthy ? sh`exit 1` : sh`true`),
+      maxFailures: 0,
+    });
+    // web has 7 hosts: batches of 1, 1 (25% of 7), then 5; the unhealthy host is in batch 3
+    assert.deepEqual(report.phases.map((p) => p.status), ['done', 'stopped', 'not-started']);
+    assert.deepEqual(report.failed, [unhealthy]);
+    assert.equal(report.done.length, 7);
+    assert.equal(report.notDone.length, 2);
+    const ran = (await readFile(log, 'utf8')).trim().split('\n');
+    assert.equal(ran.length, 8, 'database 1 + web 7; the late phase never ran');
+    assert.match(report.stopped!, /maxFailures 0 exceeded \(1 failed\) in phase web, batch 3/);
+  });
+
+  test('the deadline and cancel kill remote commands and report every host once', async () => {
+    const marker = `fleetsh-deadline-${process.pid}`;
+    const r1 = await $.fleet(targets, { concurrency: 4, deadline: 2500 }).run`sleep 60; echo ${marker}`;
+    assert.deepEqual(r1.hosts.map((h) => h.host), names);
+    assert.equal(r1.counts.timeout + r1.counts.skipped, 8);
+    assert.equal(r1.counts.timeout, 4, r1.toText());
+    assert.match(r1.byStatus('timeout')[0]!.reason!, /deadline/);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(remoteProcesses(marker), '', 'no remote command left running after the deadline');
+
+    const marker2 = `fleetsh-cancel-${process.pid}`;
+    const run = $.fleet(targets, { concurrency: 3 }).run`echo started; sleep 60; echo ${marker2}`;
+    let started = 0;
+    run.on('server:output', () => ++started === 3 && void run.cancel('stop'));
+    const r2 = await run;
+    assert.deepEqual(r2.hosts.map((h) => h.host), names);
+    assert.equal(r2.hosts.filter((h) => h.kind === 'cancelled' && h.status === 'failed').length, 3);
+    assert.equal(r2.counts.skipped, 5);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(remoteProcesses(marker2), '', 'no remote command left running after cancel');
+  });
+});
