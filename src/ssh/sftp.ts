@@ -94,6 +94,8 @@ interface Job {
   deadline: AbortSignal;
   allBytes: number;
   allTotalBytes: number;
+  /** The remote temporary file being written, to remove if the session is cut. */
+  remoteTemp?: string;
 }
 
 export function makeTransfers(executor: SshExecutor): SshTransfers {
@@ -126,6 +128,7 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
     });
     const hold = conn.hold();
     let session: { sftp: SFTPWrapper; release: () => void } | undefined;
+    let job: Job | undefined;
     function abortedError(e: unknown): unknown {
       if (timedOut) return new TransferError('timeout', host, `${what} timed out after ${formatMs(timeoutMs!)}`, local, remote, e);
       if (controller.signal.aborted) return new TransferError('cancelled', host, `${what} was cancelled`, local, remote, e);
@@ -135,13 +138,26 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
       session = await conn.sftp({ signal: controller.signal });
       const sftp = session.sftp;
       const onDeadline = () => sftp.end();
+      if (controller.signal.aborted) throw new Error('aborted');
       controller.signal.addEventListener('abort', onDeadline, { once: true });
       const started = performance.now();
-      const result = await work({ host, sftp, opts, deadline: controller.signal, allBytes: 0, allTotalBytes: 0 });
+      job = { host, sftp, opts, deadline: controller.signal, allBytes: 0, allTotalBytes: 0 };
+      const result = await work(job);
       controller.signal.removeEventListener('abort', onDeadline);
       if (controller.signal.aborted) throw new Error('aborted');
       return { ...result, durationMs: Math.round(performance.now() - started) };
     } catch (e) {
+      // A session cut by the timeout could not remove its temporary file: do it on a fresh one.
+      const temp = job?.remoteTemp;
+      if (temp && controller.signal.aborted) {
+        void conn
+          .sftp()
+          .then(({ sftp, release }) => {
+            sftp.once('close', release);
+            sftp.unlink(temp, () => sftp.end());
+          })
+          .catch(() => {});
+      }
       const a = abortedError(e);
       if (a !== e || e instanceof FleetshError) throw a;
       throw new TransferError('failed', host, `${what} failed: ${describe(e)}`, local, remote, e);
@@ -224,11 +240,15 @@ async function putFile(job: Job, local: string, remote: string, size: number, lo
     typeof opts.mode === 'number' ? opts.mode : opts.mode === 'preserve' || !existing ? localMode : existing.mode & 0o7777;
   const atomic = opts.atomic !== false;
   const dest = atomic ? tempName(remote, true) : remote;
+  if (atomic) job.remoteTemp = dest;
   try {
     await p((cb) => sftp.fastPut(local, dest, { step: progress(job, remote, size), mode, concurrency: 32, chunkSize: 32768 }, cb));
     await p((cb) => sftp.chmod(dest, mode, cb));
     if (existing && opts.mode === undefined) await p((cb) => sftp.chown(dest, existing.uid, existing.gid, cb)).catch(() => {});
+    // Past the deadline, the temporary file must not replace the destination.
+    if (job.deadline.aborted) throw new Error('aborted');
     if (atomic) await p((cb) => sftp.ext_openssh_rename(dest, remote, cb));
+    job.remoteTemp = undefined;
   } catch (e) {
     if (atomic) await p((cb) => sftp.unlink(dest, cb)).catch(() => {});
     throw e;
@@ -247,6 +267,7 @@ async function getFile(job: Job, remote: string, local: string, size: number, re
   try {
     await p((cb) => sftp.fastGet(remote, dest, { step: progress(job, remote, size), concurrency: 32, chunkSize: 32768 }, cb));
     await fsp.chmod(dest, mode);
+    if (job.deadline.aborted) throw new Error('aborted');
     if (atomic) await fsp.rename(dest, local);
   } catch (e) {
     if (atomic) await fsp.rm(dest, { force: true }).catch(() => {});
