@@ -265,7 +265,16 @@ export class SshConnection {
     let sock: Duplex;
     if (this.#opts.via) {
       const via = this.#opts.via;
-      await via.connect();
+      try {
+        await via.connect();
+      } catch (e) {
+        // The target is unreachable for the jump host's reason; say both.
+        const err = e as ConnectionError;
+        throw new ConnectionError(err.kind ?? 'protocol', target.label, `through jump host ${err.message ?? e}`, {
+          hint: err.hint,
+          cause: e,
+        });
+      }
       try {
         sock = await via.forwardOut(target.hostname, target.port);
       } catch (e) {
