@@ -30,6 +30,8 @@ export interface FleetOptions extends PolicyOptions {
   connect?: Connect;
   /** Expands host-set expressions among the targets. */
   expand?: Expand;
+  /** Bytes kept per stream and host (default 1 MiB); past it the host result says `truncated`. */
+  maxOutput?: number;
   /** Draw progress on stderr (off by default in the library). */
   progress?: boolean | ProgressOptions;
 }
@@ -44,11 +46,15 @@ export interface ResolvedOptions {
   inFlight: 'finish' | 'kill';
   connect: Connect;
   progress: ProgressOptions | undefined;
+  maxOutput: number;
 }
+
+/** Per stream and host: a thousand hosts printing without end stay within 2 GiB at worst. */
+export const DEFAULT_FLEET_MAX_OUTPUT = 1024 * 1024;
 
 const KNOWN = new Set([
   'concurrency', 'connectTimeout', 'slowConnect', 'timeout', 'deadline', 'retries', 'inFlight', 'connect', 'expand', 'progress',
-  'failFast', 'maxFailures', 'maxUnreachable',
+  'failFast', 'maxFailures', 'maxUnreachable', 'maxOutput',
 ]);
 
 export function resolveOptions(options: FleetOptions, extraKnown: readonly string[] = []): ResolvedOptions {
@@ -63,6 +69,9 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
   }
   resolveBudget(options.maxFailures, 0, 'maxFailures');
   resolveBudget(options.maxUnreachable, 0, 'maxUnreachable');
+  if (options.maxOutput !== undefined && !(Number.isInteger(options.maxOutput) && options.maxOutput >= 0)) {
+    throw new UsageError(`option maxOutput: expected a byte count, got ${options.maxOutput}`);
+  }
   const ms = (v: Duration | undefined, name: string) => (v === undefined ? undefined : parseDuration(v, name));
   return {
     limit: makeLimit(options.concurrency),
@@ -74,5 +83,6 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
     inFlight: options.inFlight ?? 'finish',
     connect: options.connect,
     progress: options.progress === true ? {} : options.progress || undefined,
+    maxOutput: options.maxOutput ?? DEFAULT_FLEET_MAX_OUTPUT,
   };
 }

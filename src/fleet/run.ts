@@ -202,7 +202,7 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
   async #execute(): Promise<FleetReport<T>> {
     this.#startedAt = new Date();
     this.#t0 = performance.now();
-    this.emit('batch:start', { total: this.total, concurrency: this.#opts.limit.current });
+    this.#emit('batch:start', { total: this.total, concurrency: this.#opts.limit.current });
     if (this.#opts.deadlineMs !== undefined) {
       const ms = this.#opts.deadlineMs;
       this.#deadlineTimer = setTimeout(() => this.#halt('deadline', `the run's deadline of ${formatMs(ms)} passed`, true), ms);
@@ -223,7 +223,7 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
       peakConcurrency: this.#window.peak,
     });
     this.#report = report;
-    this.emit('batch:complete', { results: report.hosts, report });
+    this.#emit('batch:complete', { results: report.hosts, report });
     this.#notify();
     return report;
   }
@@ -260,9 +260,12 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
         this.#kill.signal.removeEventListener('abort', onKill);
       };
       this.#running.set(host.name, started);
-      this.emit('server:start', { server: host.name, index: host.index, attempt });
+      this.#emit('server:start', { server: host.name, index: host.index, attempt });
     }
     const cur = a;
+    let ok = false;
+    let value: unknown;
+    let error: unknown;
     try {
       state.shell ??= this.#opts.connect(host.target, { connectTimeout: this.#opts.connectTimeout });
       const connect = state.shell.connect;
@@ -308,20 +311,21 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
           return;
         }
       }
-      const shell = state.shell.with({ signal: cur.ac.signal });
+      const shell = state.shell.with({ signal: cur.ac.signal, maxOutput: this.#opts.maxOutput });
       const ctx: TaskContext = {
         host: host.name,
         index: host.index,
         target: host.target,
         attempt: cur.attempt,
         signal: cur.ac.signal,
-        emitLine: (stream, line) => this.emit('server:output', { server: host.name, index: host.index, stream, line }),
+        emitLine: (stream, line) => this.#emit('server:output', { server: host.name, index: host.index, stream, line }),
       };
-      const value = await withAbortGrace(Promise.resolve(this.#task(shell, ctx)), cur.ac.signal);
-      this.#endAttempt(state, true, value, undefined);
+      value = await withAbortGrace(Promise.resolve(this.#task(shell, ctx)), cur.ac.signal);
+      ok = true;
     } catch (e) {
-      this.#endAttempt(state, false, undefined, e);
+      error = e;
     }
+    this.#endAttempt(state, ok, value, error);
   }
 
   #endAttempt(state: HostState, ok: boolean, value: unknown, error: unknown): void {
@@ -368,7 +372,7 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     if (!ok && !cur.timedOut && !signal.aborted && !this.#stopping && shouldRetry(this.#opts.retry, error, cur.attempt)) {
       const delayMs = backoffMs(this.#opts.retry, cur.attempt);
       record.retryInMs = delayMs;
-      this.emit('server:retry', { server: host.name, index: host.index, attempt: cur.attempt + 1, delayMs, error: message ?? '', kind: kind ?? '' });
+      this.#emit('server:retry', { server: host.name, index: host.index, attempt: cur.attempt + 1, delayMs, error: message ?? '', kind: kind ?? '' });
       this.#window.requeueAfter(state, delayMs, this.#stop.signal, (s) => this.#finishState(s, null));
       return;
     }
@@ -403,11 +407,11 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     const base = { server: result.host, index: result.index, progress, host: result };
     if (result.status === 'ok') {
       const shown = result.stdout !== null ? result.stdout.trim() : result.value;
-      this.emit('server:success', { ...base, result: shown });
+      this.#emit('server:success', { ...base, result: shown });
     } else if (result.status === 'skipped') {
-      this.emit('server:skipped', { ...base, reason: result.reason ?? '' });
+      this.#emit('server:skipped', { ...base, reason: result.reason ?? '' });
     } else {
-      this.emit('server:error', { ...base, error: result.error ?? result.reason ?? result.status, cause });
+      this.#emit('server:error', { ...base, error: result.error ?? result.reason ?? result.status, cause });
     }
     this.#notify();
     if (!this.#stopping && result.status !== 'skipped') {
@@ -416,9 +420,20 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     }
   }
 
+  /** Emits; a listener that throws does not break the run's bookkeeping: its error is rethrown on its own. */
+  #emit(event: keyof FleetEvents<T>, payload: unknown): void {
+    try {
+      this.emit(event, payload);
+    } catch (e) {
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  }
+
   #observe(sample: Sample): void {
     const change = this.#opts.limit.observe(sample);
-    if (change) this.emit('concurrency:change', change);
+    if (change) this.#emit('concurrency:change', change);
   }
 
   #notify(): void {

@@ -120,6 +120,14 @@ describe('fleet run', () => {
     assert.throws(() => fleet(hosts, { connect: f.connect, concurency: 3 } as any), /unknown fleet option "concurency"/);
   });
 
+  test('output is capped per host and stream, and the result says so', async () => {
+    const report = await fleet(['web1'], { connect: f.connect, maxOutput: 1000 }).run`head -c 5000 /dev/zero | tr '\\0' x`;
+    const h = report.hosts[0]!;
+    assert.equal(h.stdout!.length, 1000);
+    assert.equal(h.truncated, true);
+    assert.throws(() => fleet(['web1'], { connect: f.connect, maxOutput: -1 }), /option maxOutput/);
+  });
+
   test('targets may be seed-style objects and user@host:port strings', async () => {
     const report = await fleet([{ host: 'web1', username: 'deploy' }, 'deploy@web2', { host: 'web4', port: 2222, name: 'web4' }], {
       connect: f.connect,
