@@ -3,7 +3,9 @@
 // seed's examples with the seed's host names.
 import assert from 'node:assert/strict';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { $ } from '../../src/index.js';
 import type { FleetOptions } from '../../src/fleet/options.js';
@@ -126,5 +128,33 @@ describe('fleet against real sshd', { skip }, () => {
     const rr = await fleet([dead, seedNames[0]!], { connect, retries: { attempts: 3, baseMs: 100, jitter: 0 } }).run`true`;
     assert.deepEqual(rr.hosts[0]!.attempts.map((a) => a.retryInMs), [100, 200, null]);
     assert.equal(rr.hosts[1]!.attempts.length, 1);
+  });
+
+  test('a script with a fleet run ends by itself soon after its last host, without close()', async () => {
+    const repo = resolve(fileURLToPath(import.meta.url), '../../..');
+    const script = join(tf.dir, 'seed-fleet.mts');
+    await writeFile(
+      script,
+      `import { $ } from ${JSON.stringify(join(repo, 'src/index.ts'))};\n` +
+        `const servers = ${JSON.stringify(seedNames.map((host) => ({ host, username: tf.user })))};\n` +
+        "const report = await $.fleet(servers, { progress: true }).run`uptime`;\n" +
+        'console.log(`done ${report.counts.ok}/${report.counts.total} ${Math.round(performance.now())}`);\n',
+    );
+    const out = await new Promise<{ stdout: string; exitedAt: number }>((done, fail) => {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const t0 = performance.now();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('error', fail);
+      child.on('close', () => (clearTimeout(timer), done({ stdout, exitedAt: performance.now() - t0 })));
+    });
+    const m = /done 3\/3 (\d+)/.exec(out.stdout);
+    assert.ok(m, out.stdout);
+    // the child's clock starts with the child: its last line's time against its exit, both ≈ since spawn
+    assert.ok(out.exitedAt - Number(m[1]) < 2500, `exited ${Math.round(out.exitedAt - Number(m[1]))} ms after its last line`);
   });
 });
