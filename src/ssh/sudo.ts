@@ -18,7 +18,9 @@ export function sudoCommand(command: string, user = 'root'): string {
   return (
     `IFS= read -r __fleetsh_pw || true; ` +
     `if [ -n "$__fleetsh_pw" ]; then printf '%s\\n' "$__fleetsh_pw" | sudo -S -p '' -v -u ${quote(user)} 2>/dev/null; fi; ` +
-    `unset __fleetsh_pw; exec sudo -n -u ${quote(user)} -- /bin/sh -c ${inner}`
+    // Not `exec`: both sudo runs must have this shell as parent (sudo's credential cache without a
+    // terminal is per parent process).
+    `unset __fleetsh_pw; sudo -n -u ${quote(user)} -- /bin/sh -c ${inner}; exit $?`
   );
 }
 
