@@ -36,7 +36,12 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** `$.ssh` without the rest of the public surface (tunnels, fleet helpers): ~20 ms less to load. */
 export async function sshTransport(): Promise<Transport> {
-  const [{ $ }, { sshConnect }] = await Promise.all([import('../index.js'), import('../fleet/connect.js')]);
-  return { connect: sshConnect($.ssh), close: () => $.close() };
+  const [{ createSsh }, { sshConnect }] = await Promise.all([
+    import('../ssh/shell.js'),
+    import('../fleet/connect.js'),
+  ]);
+  const ssh = createSsh();
+  return { connect: sshConnect(ssh), close: () => ssh.close() };
 }

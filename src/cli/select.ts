@@ -3,12 +3,7 @@
 // friends from the last run's state file, and the ./fleetsh.yml default.
 import { existsSync } from 'node:fs';
 import { HostSet } from '../inventory/hostset.js';
-import {
-  DEFAULT_INVENTORY,
-  loadInventory,
-  type HostSettings,
-  type Inventory,
-} from '../inventory/inventory.js';
+import type { HostSettings, Inventory } from '../inventory/inventory.js';
 import { CliUsageError } from './errors.js';
 import { LAST_RUN_SETS, loadLastRun, statePath, type LastRun, type LastRunSet } from './state.js';
 
@@ -27,10 +22,15 @@ export interface Selection {
 
 const LAST_RUN_REF = new RegExp(`@(${LAST_RUN_SETS.join('|')})\\b`);
 
+/** The inventory module loads a YAML parser: imported only when there is an inventory to read. */
 export async function openInventory(path: string | undefined): Promise<Inventory | undefined> {
-  if (path !== undefined) return loadInventory(path);
-  return existsSync(DEFAULT_INVENTORY) ? loadInventory(DEFAULT_INVENTORY) : undefined;
+  if (path === undefined && !existsSync(DEFAULT_INVENTORY)) return undefined;
+  const { loadInventory } = await import('../inventory/inventory.js');
+  return loadInventory(path ?? DEFAULT_INVENTORY);
 }
+
+/** The inventory read when no -i is given (the library's DEFAULT_INVENTORY). */
+const DEFAULT_INVENTORY = 'fleetsh.yml';
 
 export async function selectHosts(opts: SelectOptions, extra: string[] = []): Promise<Selection> {
   const expression = [opts.hosts, ...extra].filter((e) => e !== undefined && e.trim() !== '').join(',');
