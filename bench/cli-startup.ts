@@ -5,17 +5,21 @@
 //   npx tsc -p tsconfig.build.json && node --import tsx bench/cli-startup.ts [runs]
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
 const runs = Number(process.argv[2] ?? 15);
+const scratch = mkdtempSync(join(tmpdir(), 'fleetsh-bench-'));
+const STATE = join(scratch, 'last-run.json');
 
 function spawnMs(args: string[], until?: Promise<number>): Promise<{ exitMs: number; firstMs?: number }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, args, {
       stdio: 'ignore',
-      env: { ...process.env, FLEETSH_STATE_FILE: '/dev/null' },
+      env: { ...process.env, FLEETSH_STATE_FILE: STATE },
     });
     let first: number | undefined;
     until?.then((t) => (first = t - t0));
@@ -68,3 +72,4 @@ for (let i = 0; i < runs; i++) {
 console.log(`node -e 0:                 ${stats(bare)}`);
 console.log(`fleetsh --version:         ${stats(version)}`);
 console.log(`fleetsh run → first connection: ${first.length ? stats(first) : 'no connection seen'}`);
+rmSync(scratch, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // The host sets of the last run, so `-w @failed` reruns what failed. One small JSON file:
 // $FLEETSH_STATE_FILE, else $XDG_STATE_HOME/fleetsh/last-run.json, else ~/.local/state/fleetsh/last-run.json.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliUsageError } from './errors.js';
@@ -29,6 +29,13 @@ export async function saveLastRun(run: Omit<LastRun, 'version' | 'at'>): Promise
   const path = statePath();
   const data: LastRun = { version: 1, at: new Date().toISOString(), ...run };
   try {
+    // A path that is not a regular file (FLEETSH_STATE_FILE=/dev/null to keep nothing) is written
+    // to as it is: renaming over it would replace a device with a file.
+    const existing = await lstat(path).catch(() => undefined);
+    if (existing && !existing.isFile()) {
+      await writeFile(path, JSON.stringify(data) + '\n');
+      return;
+    }
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(data, null, 2) + '\n');
