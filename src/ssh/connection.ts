@@ -67,6 +67,8 @@ export class SshConnection {
   #opts: ConnectionOptions;
   #client: Client | undefined;
   #socket: net.Socket | undefined;
+  /** What the SSH protocol runs over: the TCP socket, or a forwarded stream through the jump host. */
+  #transport: Duplex | undefined;
   #state: ConnectionState = 'new';
   #ready: Promise<void> | undefined;
   #closedError: ConnectionError | undefined;
@@ -295,6 +297,7 @@ export class SshConnection {
 
     const client = new Client();
     this.#client = client;
+    this.#transport = sock;
     let sawBanner = false;
     let hostKeyError: ConnectionError | undefined;
     let verdict: HostKeyVerdict | undefined;
@@ -471,6 +474,7 @@ export class SshConnection {
         this.#finish(
           new ConnectionError('closed', this.label, `no answer to ${max} SSH keepalives (every ${formatMs(interval)}); the connection was dropped`),
         );
+        this.#transport?.destroy(); // the server does not answer: no goodbye to wait for
         return;
       }
       unanswered++;
@@ -500,8 +504,9 @@ export class SshConnection {
         // already down
       }
       // end() waits for the server's goodbye; a command in flight keeps the socket ref'd until the
-      // channel has closed, so do not wait for ever.
-      setTimeout(() => client.destroy(), 1000).unref();
+      // channel has closed, so do not wait for ever (ssh2's destroy() does nothing after end()).
+      const transport = this.#transport;
+      setTimeout(() => transport?.destroy(), 1000).unref();
     }
     if (this.#viaHold) {
       this.#viaHold();

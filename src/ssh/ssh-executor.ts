@@ -183,7 +183,7 @@ function runChannel(
           'closed',
           conn.label,
           lost
-            ? `the connection was lost while the command was running (${lost.message.replace(/^[^:]*: /, '')}); it may or may not have completed on the host`
+            ? `the connection was lost while the command was running (${lost.message.replace(/^[^:]*: (connection lost: )?/, '').split('\n')[0]}); it may or may not have completed on the host`
             : 'the server closed the channel without an exit status',
           { cause: lost },
         ),

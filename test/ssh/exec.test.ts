@@ -208,4 +208,37 @@ describe('ssh exec', { skip }, () => {
     assert.match(err.message, /connection lost/);
     assert.equal((await s`echo back`).stdout, 'back\n');
   });
+
+  test('SSH keepalive notices a server that stopped answering: the running command fails with kind closed', async () => {
+    const own = sshFor(fleet);
+    const s = own(targetOf(fleet, fleet.healthy[1]!, { keepaliveInterval: '200ms' }));
+    const mark = `k${process.pid}x${Date.now()}`;
+    await s`true`;
+    const running = s`sleep 30`.env({ MARK: mark }).then(
+      () => undefined,
+      (e) => e,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    // Freeze (SIGSTOP) the sshd process serving that connection: TCP stays up, nothing answers.
+    const other = sshFor(fleet);
+    let frozen = '';
+    try {
+      frozen = (
+        await other(targetOf(fleet, fleet.healthy[1]!))`for f in $(grep -lzx MARK=${mark} /proc/[0-9]*/environ); do p=\${f#/proc/}; p=\${p%/environ}; while [ "$p" -gt 1 ]; do case "$(tr '\\0' ' ' < /proc/$p/cmdline)" in "sshd: "*) kill -STOP $p; echo $p; break;; esac; p=$(cut -d' ' -f4 /proc/$p/stat); done; done`
+      ).stdout.trim();
+      assert.ok(frozen, 'found the sshd process to freeze');
+      const t0 = performance.now();
+      const err = await running;
+      assert.ok(err instanceof ConnectionError, String(err));
+      assert.equal(err.kind, 'closed');
+      assert.match(err.message, /keepalive/);
+      assert.ok(performance.now() - t0 < 5000);
+    } finally {
+      for (const pid of new Set(frozen.split(/\s+/).filter(Boolean))) {
+        await other(targetOf(fleet, fleet.healthy[1]!))`kill -KILL ${pid}`.nothrow();
+      }
+      await other.close();
+      await own.close();
+    }
+  });
 });
