@@ -51,7 +51,14 @@ function rawOne(h: FleetHost, user: string, key: Buffer): Promise<void> {
       }),
     );
     c.on('error', reject);
-    c.connect({ host: h.address, port: h.port, username: user, privateKey: key, hostVerifier: () => true, readyTimeout: 20_000 });
+    c.connect({
+      host: h.address,
+      port: h.port,
+      username: user,
+      privateKey: key,
+      hostVerifier: () => true,
+      readyTimeout: 20_000,
+    });
   });
 }
 
@@ -121,8 +128,12 @@ if (N > 0) {
     const sw = median(sl.map((r) => r.wall));
     const sc = median(sl.map((r) => r.cpu));
     console.log(`fan-out to ${N} hosts at width ${WIDTH}, median of ${RUNS}:`);
-    console.log(`  wall: raw ssh2 ${rw.toFixed(0)} ms, $.ssh loop ${sw.toFixed(0)} ms, $.fleet ${fw.toFixed(0)} ms; fleet/raw ${(fw / rw).toFixed(2)}, fleet/$.ssh loop ${(fw / sw).toFixed(2)}`);
-    console.log(`  CPU:  raw ssh2 ${rc.toFixed(0)} ms, $.ssh loop ${sc.toFixed(0)} ms, $.fleet ${fc.toFixed(0)} ms; fleet/raw ${(fc / rc).toFixed(2)}, fleet/$.ssh loop ${(fc / sc).toFixed(2)}`);
+    console.log(
+      `  wall: raw ssh2 ${rw.toFixed(0)} ms, $.ssh loop ${sw.toFixed(0)} ms, $.fleet ${fw.toFixed(0)} ms; fleet/raw ${(fw / rw).toFixed(2)}, fleet/$.ssh loop ${(fw / sw).toFixed(2)}`,
+    );
+    console.log(
+      `  CPU:  raw ssh2 ${rc.toFixed(0)} ms, $.ssh loop ${sc.toFixed(0)} ms, $.fleet ${fc.toFixed(0)} ms; fleet/raw ${(fc / rc).toFixed(2)}, fleet/$.ssh loop ${(fc / sc).toFixed(2)}`,
+    );
   } finally {
     await tf.stop();
   }
@@ -133,18 +144,29 @@ if (M > 0) {
   const tf = await startFleet({ healthy: M - holes, faults: Array(holes).fill('black-hole') });
   try {
     let healthyOk = 0;
-    const healthyOnly = await measure(async () => (healthyOk = (await fleetRun(tf, tf.healthy, { connectTimeout: CONNECT_TIMEOUT })).counts.ok));
+    const healthyOnly = await measure(
+      async () =>
+        (healthyOk = (await fleetRun(tf, tf.healthy, { connectTimeout: CONNECT_TIMEOUT })).counts.ok),
+    );
     // black holes spread evenly among the healthy hosts
     const mixed: FleetHost[] = [];
     const bh = tf.hosts.filter((h) => h.personality === 'black-hole');
     tf.healthy.forEach((h, i) => (mixed.push(h), i % 9 === 8 && bh.length && mixed.push(bh.shift()!)));
     mixed.push(...bh);
     let counts = {} as Record<string, number>;
-    const withHoles = await measure(async () => (counts = (await fleetRun(tf, mixed, { connectTimeout: CONNECT_TIMEOUT })).counts));
-    console.log(`${M} hosts, ${holes} black holes, connectTimeout ${CONNECT_TIMEOUT} ms, width ${WIDTH}, maxHandshakes ${MAX_HANDSHAKES ?? 'default'}:`);
+    const withHoles = await measure(
+      async () => (counts = (await fleetRun(tf, mixed, { connectTimeout: CONNECT_TIMEOUT })).counts),
+    );
+    console.log(
+      `${M} hosts, ${holes} black holes, connectTimeout ${CONNECT_TIMEOUT} ms, width ${WIDTH}, maxHandshakes ${MAX_HANDSHAKES ?? 'default'}:`,
+    );
     console.log(`  healthy hosts alone: ${healthyOnly.wall.toFixed(0)} ms (${healthyOk}/${M - holes} ok)`);
-    console.log(`  with the black holes: ${withHoles.wall.toFixed(0)} ms (${counts.ok} ok, ${counts.unreachable} unreachable)`);
-    console.log(`  excess over the healthy run: ${(withHoles.wall - healthyOnly.wall).toFixed(0)} ms (target ≤ ${CONNECT_TIMEOUT} ms, the connect timeout)`);
+    console.log(
+      `  with the black holes: ${withHoles.wall.toFixed(0)} ms (${counts.ok} ok, ${counts.unreachable} unreachable)`,
+    );
+    console.log(
+      `  excess over the healthy run: ${(withHoles.wall - healthyOnly.wall).toFixed(0)} ms (target ≤ ${CONNECT_TIMEOUT} ms, the connect timeout)`,
+    );
   } finally {
     await tf.stop();
   }

@@ -59,12 +59,17 @@ async function runStep(step: Step, shell: FleetShell, ctx: TaskContext): Promise
 /** The per-host task of `fleet.syncConfig(options)`. */
 export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
   const files = Array.isArray(options.files) ? options.files : [options.files];
-  if (files.length === 0) throw new UsageError('syncConfig: option files: expected at least one { local, remote }');
+  if (files.length === 0)
+    throw new UsageError('syncConfig: option files: expected at least one { local, remote }');
   const suffix = options.backupSuffix ?? '.fleetsh-backup';
   const cache = new Map<string, Promise<{ sha256: string; mode: number }>>();
   const localMeta = (path: string) => {
     let m = cache.get(path);
-    if (!m) cache.set(path, (m = (async () => ({ sha256: await sha256File(path), mode: (await stat(path)).mode & 0o777 }))()));
+    if (!m)
+      cache.set(
+        path,
+        (m = (async () => ({ sha256: await sha256File(path), mode: (await stat(path)).mode & 0o777 }))()),
+      );
     return m;
   };
   return async (shell, ctx) => {
@@ -73,10 +78,12 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
       remote: typeof f.remote === 'function' ? f.remote(ctx.host) : f.remote,
       mode: f.mode,
     }));
-    const meta = await Promise.all(paths.map(async (f) => {
-      const m = await localMeta(f.local);
-      return { sha256: m.sha256, mode: f.mode ?? m.mode };
-    }));
+    const meta = await Promise.all(
+      paths.map(async (f) => {
+        const m = await localMeta(f.local);
+        return { sha256: m.sha256, mode: f.mode ?? m.mode };
+      }),
+    );
     const outcome: SyncOutcome = { files: [], changed: false, validated: null, reloaded: null, error: null };
     const restore = async () => {
       for (const f of outcome.files) {
@@ -109,7 +116,11 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
       await restore().catch(() => {});
       outcome.error = messageOf(e);
       if (e instanceof Error && 'kind' in e && (e as { kind: string }).kind !== 'failed') throw e;
-      throw new HostTaskError(ctx.host, `config sync failed, previous files restored: ${outcome.error.replace(`${ctx.host}: `, '')}`, outcome);
+      throw new HostTaskError(
+        ctx.host,
+        `config sync failed, previous files restored: ${outcome.error.replace(`${ctx.host}: `, '')}`,
+        outcome,
+      );
     }
     if (!outcome.changed) return outcome;
     if (options.validate) {
@@ -120,7 +131,11 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
         outcome.validated = false;
         outcome.error = messageOf(e).replace(`${ctx.host}: `, '');
         await restore();
-        throw new HostTaskError(ctx.host, `validation failed, previous files restored: ${outcome.error.split('\n')[0]}`, outcome);
+        throw new HostTaskError(
+          ctx.host,
+          `validation failed, previous files restored: ${outcome.error.split('\n')[0]}`,
+          outcome,
+        );
       }
     }
     if (options.reload) {
@@ -130,7 +145,11 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
       } catch (e) {
         outcome.reloaded = false;
         outcome.error = messageOf(e).replace(`${ctx.host}: `, '');
-        throw new HostTaskError(ctx.host, `new configuration is in place and valid, but reload failed: ${outcome.error.split('\n')[0]}`, outcome);
+        throw new HostTaskError(
+          ctx.host,
+          `new configuration is in place and valid, but reload failed: ${outcome.error.split('\n')[0]}`,
+          outcome,
+        );
       }
     }
     return outcome;

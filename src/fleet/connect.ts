@@ -21,7 +21,8 @@ export function sshConnect(ssh: SshFactory): Connect {
   return (target, options) => {
     if (typeof target === 'string' && options.connectTimeout === undefined) return ssh(target);
     const { name: _name, ...rest } = typeof target === 'string' ? parseTargetString(target) : target;
-    if (options.connectTimeout !== undefined && rest.connectTimeout === undefined) rest.connectTimeout = options.connectTimeout;
+    if (options.connectTimeout !== undefined && rest.connectTimeout === undefined)
+      rest.connectTimeout = options.connectTimeout;
     return ssh(rest);
   };
 }

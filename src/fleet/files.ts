@@ -50,14 +50,19 @@ function sumOf(path: string): string {
 }
 
 /** The SHA-256 of a file on the host, or null when there is no such file. */
-export async function remoteSha256(shell: FleetShell, path: string, ctx?: TaskContext): Promise<string | null> {
+export async function remoteSha256(
+  shell: FleetShell,
+  path: string,
+  ctx?: TaskContext,
+): Promise<string | null> {
   const out = (await runLine(shell, sumOf(path), ctx)).stdout.trim();
   return out === '' ? null : out;
 }
 
 function needSftp(shell: FleetShell, host: string, what: 'uploadFile' | 'downloadFile') {
   const f = shell[what];
-  if (typeof f !== 'function') throw new UsageError(`${host}: this transport cannot transfer files (${what} is missing)`);
+  if (typeof f !== 'function')
+    throw new UsageError(`${host}: this transport cannot transfer files (${what} is missing)`);
   return f.bind(shell);
 }
 
@@ -104,7 +109,13 @@ async function listLocal(root: string): Promise<{ files: LocalFile[]; isDir: boo
   const st = await stat(root).catch(() => {
     throw new UsageError(`upload: local path ${root} does not exist`);
   });
-  if (!st.isDirectory()) return { isDir: false, files: [{ local: root, rel: '', bytes: st.size, mode: st.mode & 0o777, sha256: await sha256File(root) }] };
+  if (!st.isDirectory())
+    return {
+      isDir: false,
+      files: [
+        { local: root, rel: '', bytes: st.size, mode: st.mode & 0o777, sha256: await sha256File(root) },
+      ],
+    };
   const files: LocalFile[] = [];
   const walk = async (dir: string) => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -112,7 +123,13 @@ async function listLocal(root: string): Promise<{ files: LocalFile[]; isDir: boo
       if (entry.isDirectory()) await walk(p);
       else if (entry.isFile()) {
         const s = await stat(p);
-        files.push({ local: p, rel: relative(root, p).split(sep).join('/'), bytes: s.size, mode: s.mode & 0o777, sha256: await sha256File(p) });
+        files.push({
+          local: p,
+          rel: relative(root, p).split(sep).join('/'),
+          bytes: s.size,
+          mode: s.mode & 0o777,
+          sha256: await sha256File(p),
+        });
       }
     }
   };
@@ -121,7 +138,11 @@ async function listLocal(root: string): Promise<{ files: LocalFile[]; isDir: boo
 }
 
 /** The per-host task of `fleet.upload(local, remote)`: a file, or a directory's files under `remote`. */
-export function uploadTask(localPath: string, remotePath: string, options: UploadOptions = {}): HostTask<TransferOutcome> {
+export function uploadTask(
+  localPath: string,
+  remotePath: string,
+  options: UploadOptions = {},
+): HostTask<TransferOutcome> {
   let listing: Promise<{ files: LocalFile[]; isDir: boolean }> | undefined;
   return async (shell, ctx) => {
     const { files, isDir } = await (listing ??= listLocal(localPath));
@@ -132,11 +153,23 @@ export function uploadTask(localPath: string, remotePath: string, options: Uploa
     const done: FileTransfer[] = [];
     for (const f of files) {
       try {
-        const verified = await putAtomic(shell, ctx, f.local, target(f), f.sha256, options.mode ?? f.mode, options.verify !== false);
+        const verified = await putAtomic(
+          shell,
+          ctx,
+          f.local,
+          target(f),
+          f.sha256,
+          options.mode ?? f.mode,
+          options.verify !== false,
+        );
         done.push({ local: f.local, remote: target(f), bytes: f.bytes, sha256: f.sha256, verified });
       } catch (e) {
         if (e instanceof Error && /checksum mismatch/.test(e.message)) {
-          throw new HostTaskError(ctx.host, `upload of ${target(f)} failed its checksum; the file was not replaced`, { files: done, bytes: sum(done) });
+          throw new HostTaskError(
+            ctx.host,
+            `upload of ${target(f)} failed its checksum; the file was not replaced`,
+            { files: done, bytes: sum(done) },
+          );
         }
         throw e;
       }
@@ -154,10 +187,18 @@ export function downloadTask(remotePath: string, localDir: string): HostTask<Tra
     const tmp = `${to}.fleetsh-${randomBytes(4).toString('hex')}.tmp`;
     try {
       const expected = await remoteSha256(shell, remotePath, ctx);
-      if (expected === null) throw new HostTaskError(ctx.host, `${remotePath} does not exist or is not a file`, { files: [], bytes: 0 });
+      if (expected === null)
+        throw new HostTaskError(ctx.host, `${remotePath} does not exist or is not a file`, {
+          files: [],
+          bytes: 0,
+        });
       await download(remotePath, tmp);
       const got = await sha256File(tmp);
-      if (got !== expected) throw new HostTaskError(ctx.host, `download of ${remotePath} failed its checksum`, { files: [], bytes: 0 });
+      if (got !== expected)
+        throw new HostTaskError(ctx.host, `download of ${remotePath} failed its checksum`, {
+          files: [],
+          bytes: 0,
+        });
       await rename(tmp, to);
       const bytes = (await stat(to)).size;
       return { files: [{ local: to, remote: remotePath, bytes, sha256: got, verified: true }], bytes };

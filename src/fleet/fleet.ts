@@ -28,10 +28,7 @@ export class Fleet {
   /** Runs one command on every host: ``fleet.run`systemctl is-active nginx` ``. */
   run(strings: TemplateStringsArray, ...values: unknown[]): FleetRun<CommandResult> {
     const command = buildCommand(strings, values); // a bad value throws here: nothing runs anywhere
-    return this.each<CommandResult>(
-      (shell, ctx) => runLine(shell, command, ctx),
-      command,
-    );
+    return this.each<CommandResult>((shell, ctx) => runLine(shell, command, ctx), command);
   }
 
   /** Runs a task per host, under the fleet's scheduling, policies, retries and timeouts. */
@@ -59,7 +56,10 @@ export class Fleet {
   /** Backs up, uploads atomically, validates (restoring on failure) and reloads configuration files. */
   syncConfig(options: SyncOptions): FleetRun<SyncOutcome> {
     const files = Array.isArray(options.files) ? options.files : [options.files];
-    return this.each(syncTask(options), `sync ${files.map((f) => (typeof f.remote === 'string' ? f.remote : '<per host>')).join(', ')}`);
+    return this.each(
+      syncTask(options),
+      `sync ${files.map((f) => (typeof f.remote === 'string' ? f.remote : '<per host>')).join(', ')}`,
+    );
   }
 
   /** The same fleet with other options. */

@@ -23,7 +23,8 @@ export interface OutputGroup {
   variants: OutputVariant[];
 }
 
-const TIME = /\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b/g;
+const TIME =
+  /\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b/g;
 const NUMBER = /\d+(?:\.\d+)?/g;
 
 function escapeRegExp(s: string): string {
@@ -102,12 +103,24 @@ export function gather(items: readonly GatherInput[], options: { similar?: boole
       hostList,
       count: hostList.length,
       similar: true,
-      variants: members.map((m) => ({ hosts: foldHosts(m.hosts), hostList: m.hosts, output: m.output, differences: m.values })),
+      variants: members.map((m) => ({
+        hosts: foldHosts(m.hosts),
+        hostList: m.hosts,
+        output: m.output,
+        differences: m.values,
+      })),
     });
   }
   return groups.sort((a, b) => b.count - a.count || a.hostList[0]!.localeCompare(b.hostList[0]!));
 }
 
 function exactGroup(output: string, hosts: string[]): OutputGroup {
-  return { output, hosts: foldHosts(hosts), hostList: hosts, count: hosts.length, similar: false, variants: [] };
+  return {
+    output,
+    hosts: foldHosts(hosts),
+    hostList: hosts,
+    count: hosts.length,
+    similar: false,
+    variants: [],
+  };
 }

@@ -13,7 +13,11 @@ import type { FleetShell } from './target.js';
  */
 export type CheckSpec =
   | string
-  | { command: string; parse?: (result: CommandResult) => unknown; ok?: (value: any, result: CommandResult) => boolean }
+  | {
+      command: string;
+      parse?: (result: CommandResult) => unknown;
+      ok?: (value: any, result: CommandResult) => boolean;
+    }
   | ((shell: FleetShell, ctx: TaskContext) => PromiseLike<unknown>);
 
 export type CheckValue<S> = S extends { parse: (r: CommandResult) => infer V }
@@ -40,7 +44,12 @@ export const CHECKS_AT_ONCE = 4;
 
 async function runCheck(spec: CheckSpec, shell: FleetShell, ctx: TaskContext): Promise<CheckResult<unknown>> {
   const t0 = performance.now();
-  const done = (ok: boolean, value: unknown, error: string | null) => ({ ok, value, error, durationMs: Math.round(performance.now() - t0) });
+  const done = (ok: boolean, value: unknown, error: string | null) => ({
+    ok,
+    value,
+    error,
+    durationMs: Math.round(performance.now() - t0),
+  });
   try {
     if (typeof spec === 'function') {
       const v = await spec(shell, ctx);
@@ -76,7 +85,12 @@ export function healthTask<C extends Record<string, CheckSpec>>(checks: C): Host
     const ordered = Object.fromEntries(names.map((n) => [n, out[n]!])) as HealthResult<C>['checks'];
     const failed = names.filter((n) => !out[n]!.ok);
     const result = { ok: failed.length === 0, checks: ordered };
-    if (failed.length > 0) throw new HostTaskError(ctx.host, `unhealthy: ${failed.map((n) => `${n} (${out[n]!.error})`).join(', ')}`, result);
+    if (failed.length > 0)
+      throw new HostTaskError(
+        ctx.host,
+        `unhealthy: ${failed.map((n) => `${n} (${out[n]!.error})`).join(', ')}`,
+        result,
+      );
     return result;
   };
 }

@@ -65,12 +65,16 @@ export function messageOf(e: unknown): string {
 }
 
 /** Output fields of a host result, from a command result (or an error that carries one). */
-export function outputOf(value: unknown): Pick<HostResult, 'exitCode' | 'signal' | 'stdout' | 'stderr' | 'truncated'> {
+export function outputOf(
+  value: unknown,
+): Pick<HostResult, 'exitCode' | 'signal' | 'stdout' | 'stderr' | 'truncated'> {
   const result =
     value instanceof CommandResult
       ? value
-      : value !== null && typeof value === 'object' && (value as { result?: unknown }).result instanceof CommandResult
-        ? ((value as { result: CommandResult }).result)
+      : value !== null &&
+          typeof value === 'object' &&
+          (value as { result?: unknown }).result instanceof CommandResult
+        ? (value as { result: CommandResult }).result
         : undefined;
   if (!result) return { exitCode: null, signal: null, stdout: null, stderr: null, truncated: false };
   return {
@@ -82,7 +86,12 @@ export function outputOf(value: unknown): Pick<HostResult, 'exitCode' | 'signal'
   };
 }
 
-export function skippedResult(host: string, index: number, kind: SkipReason, reason: string): HostResult<never> {
+export function skippedResult(
+  host: string,
+  index: number,
+  kind: SkipReason,
+  reason: string,
+): HostResult<never> {
   return {
     host,
     index,

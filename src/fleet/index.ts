@@ -1,13 +1,31 @@
 // The fleet engine's public surface.
 export { Fleet, fleet } from './fleet.js';
 export { FleetRun, type FleetEvents, type HostTask, type TaskContext } from './run.js';
-export { FleetReport, percentile, type Counts, type Durations, type HostSets, type Percentages } from './report.js';
+export {
+  FleetReport,
+  percentile,
+  type Counts,
+  type Durations,
+  type HostSets,
+  type Percentages,
+} from './report.js';
 export { gather, type OutputGroup, type OutputVariant } from './gather.js';
-export { HostTaskError, type Attempt, type HostResult, type HostStatus, type SkipReason } from './host-result.js';
+export {
+  HostTaskError,
+  type Attempt,
+  type HostResult,
+  type HostStatus,
+  type SkipReason,
+} from './host-result.js';
 export type { FleetOptions } from './options.js';
 export type { Budget, PolicyOptions } from './policy.js';
 export type { RetryOptions, RetryOn } from './retry.js';
-export { AdaptiveLimit, DEFAULT_CONCURRENCY, type AdaptiveOptions, type ConcurrencyOption } from './scheduler.js';
+export {
+  AdaptiveLimit,
+  DEFAULT_CONCURRENCY,
+  type AdaptiveOptions,
+  type ConcurrencyOption,
+} from './scheduler.js';
 export { attachProgress, renderBar, renderPlain, type ProgressOptions } from './progress.js';
 export {
   rolling,
@@ -24,4 +42,11 @@ export {
 export { sha256File, type FileTransfer, type TransferOutcome, type UploadOptions } from './files.js';
 export { type CheckSpec, type CheckResult, type HealthResult } from './health.js';
 export { type ConfigFile, type SyncOptions, type SyncOutcome, type FileSync } from './config-sync.js';
-export { targetName, type Target, type ServerObject, type Connect, type FleetShell, type Expand } from './target.js';
+export {
+  targetName,
+  type Target,
+  type ServerObject,
+  type Connect,
+  type FleetShell,
+  type Expand,
+} from './target.js';

@@ -53,16 +53,31 @@ export interface ResolvedOptions {
 export const DEFAULT_FLEET_MAX_OUTPUT = 1024 * 1024;
 
 const KNOWN = new Set([
-  'concurrency', 'connectTimeout', 'slowConnect', 'timeout', 'deadline', 'retries', 'inFlight', 'connect', 'expand', 'progress',
-  'failFast', 'maxFailures', 'maxUnreachable', 'maxOutput',
+  'concurrency',
+  'connectTimeout',
+  'slowConnect',
+  'timeout',
+  'deadline',
+  'retries',
+  'inFlight',
+  'connect',
+  'expand',
+  'progress',
+  'failFast',
+  'maxFailures',
+  'maxUnreachable',
+  'maxOutput',
 ]);
 
 export function resolveOptions(options: FleetOptions, extraKnown: readonly string[] = []): ResolvedOptions {
   for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name) && !extraKnown.includes(name)) throw new UsageError(`unknown fleet option ${JSON.stringify(name)}`);
+    if (!KNOWN.has(name) && !extraKnown.includes(name))
+      throw new UsageError(`unknown fleet option ${JSON.stringify(name)}`);
   }
   if (options.inFlight !== undefined && options.inFlight !== 'finish' && options.inFlight !== 'kill') {
-    throw new UsageError(`option inFlight: expected 'finish' or 'kill', got ${JSON.stringify(options.inFlight)}`);
+    throw new UsageError(
+      `option inFlight: expected 'finish' or 'kill', got ${JSON.stringify(options.inFlight)}`,
+    );
   }
   if (!options.connect) {
     throw new UsageError('no transport: pass options.connect, or use $.fleet() which connects over SSH');
@@ -72,12 +87,14 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
   if (options.maxOutput !== undefined && !(Number.isInteger(options.maxOutput) && options.maxOutput >= 0)) {
     throw new UsageError(`option maxOutput: expected a byte count, got ${options.maxOutput}`);
   }
-  const ms = (v: Duration | undefined, name: string) => (v === undefined ? undefined : parseDuration(v, name));
+  const ms = (v: Duration | undefined, name: string) =>
+    v === undefined ? undefined : parseDuration(v, name);
   return {
     limit: makeLimit(options.concurrency),
     connectTimeout: ms(options.connectTimeout, 'connectTimeout'),
     timeoutMs: ms(options.timeout, 'timeout'),
-    slowConnectMs: options.slowConnect === false ? undefined : (ms(options.slowConnect, 'slowConnect') ?? 1000),
+    slowConnectMs:
+      options.slowConnect === false ? undefined : (ms(options.slowConnect, 'slowConnect') ?? 1000),
     deadlineMs: ms(options.deadline, 'deadline'),
     retry: retryPolicy(options.retries),
     inFlight: options.inFlight ?? 'finish',

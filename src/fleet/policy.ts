@@ -22,11 +22,15 @@ export interface StopDecision {
 export function resolveBudget(budget: Budget | undefined, total: number, name: string): number {
   if (budget === undefined) return Infinity;
   if (typeof budget === 'number') {
-    if (!Number.isInteger(budget) || budget < 0) throw new UsageError(`option ${name}: expected a count ≥ 0 or 'n%', got ${budget}`);
+    if (!Number.isInteger(budget) || budget < 0)
+      throw new UsageError(`option ${name}: expected a count ≥ 0 or 'n%', got ${budget}`);
     return budget;
   }
   const m = typeof budget === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(budget) : null;
-  if (!m || Number(m[1]) > 100) throw new UsageError(`option ${name}: expected a count or a percentage such as '10%', got ${JSON.stringify(budget)}`);
+  if (!m || Number(m[1]) > 100)
+    throw new UsageError(
+      `option ${name}: expected a count or a percentage such as '10%', got ${JSON.stringify(budget)}`,
+    );
   return Math.floor((Number(m[1]) / 100) * total + 1e-9);
 }
 
@@ -51,7 +55,11 @@ export class FailurePolicy {
     if (status === 'unreachable' && this.#separate) {
       this.unreachable++;
       if (this.unreachable > this.maxUnreachable) {
-        return this.#stop(host, status, `maxUnreachable ${this.maxUnreachable} exceeded (${this.unreachable} unreachable)`);
+        return this.#stop(
+          host,
+          status,
+          `maxUnreachable ${this.maxUnreachable} exceeded (${this.unreachable} unreachable)`,
+        );
       }
       return undefined;
     }

@@ -72,7 +72,8 @@ export class FleetReport<T = unknown> {
     for (const s of STATUSES) {
       const names = this.hosts.filter((h) => h.status === s).map((h) => h.host);
       counts[s] = names.length;
-      percentages[s] = this.hosts.length === 0 ? 0 : Math.round((names.length / this.hosts.length) * 1000) / 10;
+      percentages[s] =
+        this.hosts.length === 0 ? 0 : Math.round((names.length / this.hosts.length) * 1000) / 10;
       sets[s] = foldHosts(names);
     }
     this.counts = counts;
@@ -80,7 +81,9 @@ export class FleetReport<T = unknown> {
     this.sets = sets;
     this.durations = durationsOf(this.hosts.filter((h) => h.status !== 'skipped').map((h) => h.durationMs));
     this.groups = gather(
-      this.hosts.filter((h) => h.stdout !== null).map((h) => ({ host: h.host, output: h.stdout!.replace(/\n$/, '') })),
+      this.hosts
+        .filter((h) => h.stdout !== null)
+        .map((h) => ({ host: h.host, output: h.stdout!.replace(/\n$/, '') })),
     );
     this.command = meta.command;
     this.startedAt = meta.startedAt;
@@ -103,9 +106,16 @@ export class FleetReport<T = unknown> {
   throwIfFailed(): this {
     if (this.ok) return this;
     const bad = this.hosts.filter((h) => h.status !== 'ok');
-    const lines = bad.slice(0, 10).map((h) => `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`);
+    const lines = bad
+      .slice(0, 10)
+      .map(
+        (h) =>
+          `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`,
+      );
     const more = bad.length > 10 ? `\n  … and ${bad.length - 10} more` : '';
-    throw new Error(`${bad.length} of ${this.counts.total} hosts did not succeed:\n${lines.join('\n')}${more}`);
+    throw new Error(
+      `${bad.length} of ${this.counts.total} hosts did not succeed:\n${lines.join('\n')}${more}`,
+    );
   }
 
   toJSON() {
@@ -120,7 +130,11 @@ export class FleetReport<T = unknown> {
       durations: this.durations,
       sets: this.sets,
       groups: this.groups.map((g) => ({ ...g, variants: g.variants.map((v) => ({ ...v })) })),
-      hosts: this.hosts.map((h) => ({ ...h, attempts: h.attempts.map((a) => ({ ...a })), value: h.value ?? null })),
+      hosts: this.hosts.map((h) => ({
+        ...h,
+        attempts: h.attempts.map((a) => ({ ...a })),
+        value: h.value ?? null,
+      })),
     };
   }
 
@@ -163,7 +177,8 @@ export class FleetReport<T = unknown> {
       }
       for (const [kind, hosts] of byKind) {
         out.push(`  ${kind}: ${foldHosts(hosts.map((h) => h.host))}`);
-        for (const h of hosts.slice(0, 20)) out.push(`    ${h.host}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`);
+        for (const h of hosts.slice(0, 20))
+          out.push(`    ${h.host}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`);
         if (hosts.length > 20) out.push(`    … and ${hosts.length - 20} more`);
       }
     }

@@ -30,7 +30,12 @@ export interface RetryPolicy {
 }
 
 /** Connection failures that another try may cure. Auth, host keys, DNS and config will not. */
-const TRANSIENT: ReadonlySet<ConnectionErrorKind> = new Set(['refused', 'connect-timeout', 'protocol', 'closed']);
+const TRANSIENT: ReadonlySet<ConnectionErrorKind> = new Set([
+  'refused',
+  'connect-timeout',
+  'protocol',
+  'closed',
+]);
 
 export function retryPolicy(options: number | RetryOptions | undefined): RetryPolicy {
   const o: RetryOptions = typeof options === 'number' ? { attempts: options } : (options ?? {});
@@ -54,7 +59,9 @@ export function retryPolicy(options: number | RetryOptions | undefined): RetryPo
     throw new UsageError(`option retries.jitter: expected a fraction between 0 and 1, got ${o.jitter}`);
   }
   if (typeof policy.on !== 'function' && !['unreachable', 'failed', 'any'].includes(policy.on)) {
-    throw new UsageError(`option retries.on: expected 'unreachable', 'failed', 'any' or a function, got ${String(o.on)}`);
+    throw new UsageError(
+      `option retries.on: expected 'unreachable', 'failed', 'any' or a function, got ${String(o.on)}`,
+    );
   }
   return policy;
 }

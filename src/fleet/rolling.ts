@@ -107,8 +107,11 @@ export class RollingReport {
       out.push(`Phase ${p.name}: ${p.status}`);
       for (const b of p.batches) {
         const c = b.report.counts;
-        out.push(`  batch ${b.number}: ${b.hosts}: ${c.ok} ok${c.total - c.ok ? `, ${c.total - c.ok} not ok` : ''}`);
-        for (const h of b.report.hosts.filter((x) => x.status !== 'ok')) out.push(`    ${h.host}: ${h.status}: ${(h.error ?? h.reason ?? '').split('\n')[0]}`);
+        out.push(
+          `  batch ${b.number}: ${b.hosts}: ${c.ok} ok${c.total - c.ok ? `, ${c.total - c.ok} not ok` : ''}`,
+        );
+        for (const h of b.report.hosts.filter((x) => x.status !== 'ok'))
+          out.push(`    ${h.host}: ${h.status}: ${(h.error ?? h.reason ?? '').split('\n')[0]}`);
       }
     }
     out.push(`Done: ${foldHosts(this.done) || '(none)'}`);
@@ -129,11 +132,15 @@ export function batchSizes(n: number, sizes: BatchSize | readonly BatchSize[] = 
     const s = list[Math.min(i, list.length - 1)]!;
     let size: number;
     if (typeof s === 'number') {
-      if (!Number.isInteger(s) || s < 1) throw new UsageError(`option batches: expected sizes ≥ 1 or percentages, got ${s}`);
+      if (!Number.isInteger(s) || s < 1)
+        throw new UsageError(`option batches: expected sizes ≥ 1 or percentages, got ${s}`);
       size = s;
     } else {
       const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(String(s));
-      if (!m || Number(m[1]) <= 0) throw new UsageError(`option batches: expected sizes ≥ 1 or percentages such as '10%', got ${JSON.stringify(s)}`);
+      if (!m || Number(m[1]) <= 0)
+        throw new UsageError(
+          `option batches: expected sizes ≥ 1 or percentages such as '10%', got ${JSON.stringify(s)}`,
+        );
       size = Math.max(1, Math.floor((Number(m[1]) * n) / 100 + 1e-9));
     }
     size = Math.min(size, left);
@@ -164,7 +171,11 @@ export async function checkHealth(health: HealthCheck, shell: FleetShell, ctx: T
     }
     if (i < attempts) await new Promise((r) => setTimeout(r, interval));
   }
-  throw new HostTaskError(ctx.host, `health check failed${attempts > 1 ? ` ${attempts} times` : ''}: ${why}`, null);
+  throw new HostTaskError(
+    ctx.host,
+    `health check failed${attempts > 1 ? ` ${attempts} times` : ''}: ${why}`,
+    null,
+  );
 }
 
 export interface RollingEvents {
@@ -217,12 +228,21 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
 
     for (const phase of phases) {
       const hosts = resolveTargets(phase.targets, o.expand);
-      const record: PhaseRecord = { name: phase.name, status: 'not-started', batches: [], report: undefined! };
+      const record: PhaseRecord = {
+        name: phase.name,
+        status: 'not-started',
+        batches: [],
+        report: undefined!,
+      };
       records.push(record);
       const results: HostResult[] = [];
       if (!stopped) {
         record.status = 'done';
-        this.emit('rolling:phase', { phase: phase.name, hosts: foldHosts(hosts.map((h) => h.name)), total: hosts.length });
+        this.emit('rolling:phase', {
+          phase: phase.name,
+          hosts: foldHosts(hosts.map((h) => h.name)),
+          total: hosts.length,
+        });
         const health = phase.healthCheck ?? healthCheck;
         const pauseMs = phase.pause ?? pause;
         let offset = 0;
@@ -230,20 +250,37 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
         for (let b = 0; b < sizes.length && !stopped; b++) {
           const batch = hosts.slice(offset, offset + sizes[b]!);
           offset += batch.length;
-          if (b > 0 && pauseMs !== undefined) await new Promise((r) => setTimeout(r, parseDuration(pauseMs, 'pause')));
+          if (b > 0 && pauseMs !== undefined)
+            await new Promise((r) => setTimeout(r, parseDuration(pauseMs, 'pause')));
           if (this.#cancelled) {
             stopped = this.#cancelled;
             offset -= batch.length;
             break;
           }
-          const report = await this.#batch(phase, b + 1, batch.map((h) => h.target), health, healthCheckAfter ?? 'host', fleetOptions, budget - failures);
+          const report = await this.#batch(
+            phase,
+            b + 1,
+            batch.map((h) => h.target),
+            health,
+            healthCheckAfter ?? 'host',
+            fleetOptions,
+            budget - failures,
+          );
           for (const h of report.hosts) results.push({ ...h, index: batch[h.index]!.index });
-          record.batches.push({ phase: phase.name, number: b + 1, hosts: foldHosts(batch.map((h) => h.name)), hostList: batch.map((h) => h.name), report });
+          record.batches.push({
+            phase: phase.name,
+            number: b + 1,
+            hosts: foldHosts(batch.map((h) => h.name)),
+            hostList: batch.map((h) => h.name),
+            report,
+          });
           failures += report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').length;
           this.emit('rolling:batch-done', { phase: phase.name, batch: b + 1, report });
           if (this.#cancelled) stopped = this.#cancelled;
           else if (failures > budget) {
-            const bad = foldHosts(report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').map((h) => h.host));
+            const bad = foldHosts(
+              report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').map((h) => h.host),
+            );
             stopped = `maxFailures ${budget} exceeded (${failures} failed) in phase ${phase.name}, batch ${b + 1}: ${bad}`;
           }
         }
@@ -251,10 +288,12 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
           record.status = 'stopped';
           this.emit('rolling:stop', { reason: stopped });
         }
-        for (const h of hosts.slice(offset)) results.push(skippedResult(h.name, h.index, 'budget', `not started: ${stopped}`));
+        for (const h of hosts.slice(offset))
+          results.push(skippedResult(h.name, h.index, 'budget', `not started: ${stopped}`));
         // hosts of the last batch that the batch run itself skipped keep their own reason
       } else {
-        for (const h of hosts) results.push(skippedResult(h.name, h.index, 'budget', `phase not started: ${stopped}`));
+        for (const h of hosts)
+          results.push(skippedResult(h.name, h.index, 'budget', `phase not started: ${stopped}`));
       }
       record.report = new FleetReport(results, {
         command: typeof phase.command === 'string' ? phase.command : null,
@@ -278,28 +317,52 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     options: FleetOptions,
     budgetLeft: number,
   ): Promise<FleetReport<unknown>> {
-    const fleet = new Fleet(targets, { concurrency: targets.length, ...options, maxFailures: Math.max(0, budgetLeft) });
-    const run = fleet.each(async (shell, ctx) => {
-      const value = await runStep(phase.command, shell, ctx);
-      if (health && after === 'host') await checkHealth(health, shell, ctx);
-      return value;
-    }, typeof phase.command === 'string' ? phase.command : null);
+    const fleet = new Fleet(targets, {
+      concurrency: targets.length,
+      ...options,
+      maxFailures: Math.max(0, budgetLeft),
+    });
+    const run = fleet.each(
+      async (shell, ctx) => {
+        const value = await runStep(phase.command, shell, ctx);
+        if (health && after === 'host') await checkHealth(health, shell, ctx);
+        return value;
+      },
+      typeof phase.command === 'string' ? phase.command : null,
+    );
     this.#current = run;
-    for (const e of ['server:start', 'server:success', 'server:error', 'server:skipped', 'server:retry', 'server:output']) {
+    for (const e of [
+      'server:start',
+      'server:success',
+      'server:error',
+      'server:skipped',
+      'server:retry',
+      'server:output',
+    ]) {
       run.on(e as 'server:start', (p) => this.emit(e, { ...p, phase: phase.name, batch: number }));
     }
     this.emit('rolling:batch', { phase: phase.name, batch: number, hosts: foldHosts(fleet.names), run });
     let report = await run;
     if (health && after === 'batch' && !this.#cancelled) {
       const okHosts = report.hosts.filter((h) => h.status === 'ok').map((h) => targets[h.index]!);
-      const check = await new Fleet(okHosts, { concurrency: okHosts.length || 1, ...options }).each((shell, ctx) => checkHealth(health, shell, ctx));
+      const check = await new Fleet(okHosts, { concurrency: okHosts.length || 1, ...options }).each(
+        (shell, ctx) => checkHealth(health, shell, ctx),
+      );
       const verdict = new Map(check.hosts.map((h) => [h.host, h]));
       report = new FleetReport(
         report.hosts.map((h) => {
           const c = verdict.get(h.host);
-          return c && c.status !== 'ok' ? { ...h, status: c.status, success: false, kind: c.kind, error: c.error } : h;
+          return c && c.status !== 'ok'
+            ? { ...h, status: c.status, success: false, kind: c.kind, error: c.error }
+            : h;
         }),
-        { command: report.command, startedAt: report.startedAt, wallMs: report.wallMs + check.wallMs, stopped: report.stopped, peakConcurrency: report.peakConcurrency },
+        {
+          command: report.command,
+          startedAt: report.startedAt,
+          wallMs: report.wallMs + check.wallMs,
+          stopped: report.stopped,
+          peakConcurrency: report.peakConcurrency,
+        },
       );
     }
     return report;
@@ -307,17 +370,24 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
 }
 
 function validate(o: RollingOptions): void {
-  if (!Array.isArray(o.phases) || o.phases.length === 0) throw new UsageError('rolling: option phases: expected at least one phase');
+  if (!Array.isArray(o.phases) || o.phases.length === 0)
+    throw new UsageError('rolling: option phases: expected at least one phase');
   for (const p of o.phases) {
     if (!p || typeof p.name !== 'string') throw new UsageError('rolling: each phase needs a name');
-    if (typeof p.command !== 'string' && typeof p.command !== 'function') throw new UsageError(`rolling: phase ${p.name} needs a command (a string or a function)`);
+    if (typeof p.command !== 'string' && typeof p.command !== 'function')
+      throw new UsageError(`rolling: phase ${p.name} needs a command (a string or a function)`);
     resolveTargets(p.targets, o.expand);
     batchSizes(100, p.batches ?? o.batches);
   }
   if (o.healthCheckAfter !== undefined && o.healthCheckAfter !== 'host' && o.healthCheckAfter !== 'batch') {
-    throw new UsageError(`rolling: option healthCheckAfter: expected 'host' or 'batch', got ${JSON.stringify(o.healthCheckAfter)}`);
+    throw new UsageError(
+      `rolling: option healthCheckAfter: expected 'host' or 'batch', got ${JSON.stringify(o.healthCheckAfter)}`,
+    );
   }
-  if (!o.connect) throw new UsageError('rolling: no transport: pass options.connect, or use $.rolling() which connects over SSH');
+  if (!o.connect)
+    throw new UsageError(
+      'rolling: no transport: pass options.connect, or use $.rolling() which connects over SSH',
+    );
 }
 
 export function rolling(options: RollingOptions): RollingRun {

@@ -43,9 +43,23 @@ export interface FleetEvents<T = unknown> {
   /** `result` is the trimmed stdout (as in the seed), or the task's value; `host` is the full record. */
   'server:success': { server: string; index: number; result: unknown; progress: number; host: HostResult<T> };
   /** `error` is the message (as in the seed); `cause` the error itself. */
-  'server:error': { server: string; index: number; error: string; progress: number; host: HostResult<T>; cause: unknown };
+  'server:error': {
+    server: string;
+    index: number;
+    error: string;
+    progress: number;
+    host: HostResult<T>;
+    cause: unknown;
+  };
   'server:skipped': { server: string; index: number; reason: string; progress: number; host: HostResult<T> };
-  'server:retry': { server: string; index: number; attempt: number; delayMs: number; error: string; kind: string };
+  'server:retry': {
+    server: string;
+    index: number;
+    attempt: number;
+    delayMs: number;
+    error: string;
+    kind: string;
+  };
   'server:output': { server: string; index: number; stream: 'stdout' | 'stderr'; line: string };
   'concurrency:change': { from: number; to: number; reason: string };
   'batch:complete': { results: HostResult<T>[]; report: FleetReport<T> };
@@ -100,7 +114,10 @@ export interface FleetRun<T> {
   off<K extends keyof FleetEvents<T>>(event: K, listener: Listener<T, K>): this;
 }
 
-export class FleetRun<T = CommandResult> extends EventEmitter implements PromiseLike<FleetReport<T>>, AsyncIterable<HostResult<T>> {
+export class FleetRun<T = CommandResult>
+  extends EventEmitter
+  implements PromiseLike<FleetReport<T>>, AsyncIterable<HostResult<T>>
+{
   readonly total: number;
   readonly command: string | null;
   readonly #hosts: FleetHost[];
@@ -125,7 +142,12 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
   #wake: (() => void) | undefined;
   #report: FleetReport<T> | undefined;
 
-  constructor(hosts: FleetHost[], task: HostTask<T>, options: ResolvedOptions & { policy: PolicyOptions }, command: string | null) {
+  constructor(
+    hosts: FleetHost[],
+    task: HostTask<T>,
+    options: ResolvedOptions & { policy: PolicyOptions },
+    command: string | null,
+  ) {
     super();
     this.#hosts = hosts;
     this.#task = task;
@@ -134,7 +156,15 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     this.command = command;
     this.#policy = new FailurePolicy(options.policy, hosts.length);
     setMaxListeners(0, this.#kill.signal, this.#stop.signal); // one listener per host in flight or in backoff
-    const states = hosts.map((host) => ({ host, current: undefined, shell: undefined, attempts: [], firstStart: 0, lastError: undefined, lastValue: undefined }));
+    const states = hosts.map((host) => ({
+      host,
+      current: undefined,
+      shell: undefined,
+      attempts: [],
+      firstStart: 0,
+      lastError: undefined,
+      lastValue: undefined,
+    }));
     this.#window = new Window<HostState>(states, options.limit, (s) => this.#attempt(s));
     if (options.progress) attachProgress(this, options.progress);
     setImmediate(() => this.start());
@@ -147,7 +177,10 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
   }
 
   /** Stops starting hosts; in-flight hosts are killed unless `inFlight: 'finish'`. Resolves with the report. */
-  cancel(reason = 'the run was cancelled', options: { inFlight?: 'finish' | 'kill' } = {}): Promise<FleetReport<T>> {
+  cancel(
+    reason = 'the run was cancelled',
+    options: { inFlight?: 'finish' | 'kill' } = {},
+  ): Promise<FleetReport<T>> {
     const kill = (options.inFlight ?? 'kill') === 'kill';
     if (this.#promise) this.#halt('cancelled', reason, kill);
     else {
@@ -205,7 +238,10 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     this.#emit('batch:start', { total: this.total, concurrency: this.#opts.limit.current });
     if (this.#opts.deadlineMs !== undefined) {
       const ms = this.#opts.deadlineMs;
-      this.#deadlineTimer = setTimeout(() => this.#halt('deadline', `the run's deadline of ${formatMs(ms)} passed`, true), ms);
+      this.#deadlineTimer = setTimeout(
+        () => this.#halt('deadline', `the run's deadline of ${formatMs(ms)} passed`, true),
+        ms,
+      );
     }
     if (this.#pendingCancel !== undefined) this.#halt('cancelled', this.#pendingCancel, true);
     if (!this.#stopping) this.#window.pump();
@@ -213,7 +249,11 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
     clearTimeout(this.#deadlineTimer);
     for (const h of this.#hosts) {
       // A safety net: a host the engine lost would break "every host exactly once".
-      if (!this.#finished.has(h.name)) this.#finish(skippedResult(h.name, h.index, 'not-reached', 'internal: never scheduled') as HostResult<T>, undefined);
+      if (!this.#finished.has(h.name))
+        this.#finish(
+          skippedResult(h.name, h.index, 'not-reached', 'internal: never scheduled') as HostResult<T>,
+          undefined,
+        );
     }
     const report = new FleetReport<T>(this.#results, {
       command: this.command,
@@ -231,7 +271,8 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
   #halt(kind: SkipReason, reason: string, kill: boolean): void {
     if (!this.#stopping) {
       this.#stopping = { kind, reason };
-      for (const s of this.#window.stop()) this.#finish(skippedResult(s.host.name, s.host.index, kind, reason) as HostResult<T>, undefined);
+      for (const s of this.#window.stop())
+        this.#finish(skippedResult(s.host.name, s.host.index, kind, reason) as HostResult<T>, undefined);
       this.#stop.abort(reason);
     }
     if (kill && !this.#kill.signal.aborted) {
@@ -248,13 +289,23 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
       const attempt = state.attempts.length + 1;
       const started = performance.now();
       if (attempt === 1) state.firstStart = started;
-      a = state.current = { attempt, started, ac: new AbortController(), timedOut: false, connected: false, cleanup: () => {} };
+      a = state.current = {
+        attempt,
+        started,
+        ac: new AbortController(),
+        timedOut: false,
+        connected: false,
+        cleanup: () => {},
+      };
       const cur = a;
       const onKill = () => cur.ac.abort(this.#kill.signal.reason);
       if (this.#kill.signal.aborted) onKill();
       else this.#kill.signal.addEventListener('abort', onKill, { once: true });
       const ms = this.#opts.timeoutMs;
-      const timer = ms === undefined ? undefined : setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
+      const timer =
+        ms === undefined
+          ? undefined
+          : setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
       cur.cleanup = () => {
         clearTimeout(timer);
         this.#kill.signal.removeEventListener('abort', onKill);
@@ -291,11 +342,15 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
         for (;;) {
           let timer: NodeJS.Timeout | undefined;
           const wait = Math.max(CHECK_MS, slowMs - (performance.now() - t0));
-          const settled = await Promise.race([connecting.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), wait)))]).finally(() =>
-            clearTimeout(timer),
-          );
+          const settled = await Promise.race([
+            connecting.then(() => true),
+            new Promise<boolean>((r) => (timer = setTimeout(() => r(false), wait))),
+          ]).finally(() => clearTimeout(timer));
           if (settled) break;
-          if (performance.now() - t0 >= this.#connectTimes.slowAfter(slowMs) && this.#parked < this.#opts.limit.current) {
+          if (
+            performance.now() - t0 >= this.#connectTimes.slowAfter(slowMs) &&
+            this.#parked < this.#opts.limit.current
+          ) {
             parked = true;
             break;
           }
@@ -307,7 +362,14 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
             (e) => (this.#endAttempt(state, false, undefined, e), false),
           );
           void back.then(() => this.#parked--);
-          this.#window.park(state, back, (s) => this.#endAttempt(s, false, undefined, new Error(`stopped while connecting: ${this.#stopping?.reason ?? ''}`)));
+          this.#window.park(state, back, (s) =>
+            this.#endAttempt(
+              s,
+              false,
+              undefined,
+              new Error(`stopped while connecting: ${this.#stopping?.reason ?? ''}`),
+            ),
+          );
           return;
         }
       }
@@ -318,7 +380,8 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
         target: host.target,
         attempt: cur.attempt,
         signal: cur.ac.signal,
-        emitLine: (stream, line) => this.#emit('server:output', { server: host.name, index: host.index, stream, line }),
+        emitLine: (stream, line) =>
+          this.#emit('server:output', { server: host.name, index: host.index, stream, line }),
       };
       value = await withAbortGrace(Promise.resolve(this.#task(shell, ctx)), cur.ac.signal);
       ok = true;
@@ -353,7 +416,12 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
       kind = this.#killKind === 'deadline' ? 'timeout' : 'cancelled';
       reason = `killed in flight: ${this.#stopping?.reason ?? String(signal.reason)}`;
       message = `${host.name}: ${reason}`;
-    } else if (!cur.connected && this.#stopping && error instanceof Error && error.message.startsWith('stopped while connecting')) {
+    } else if (
+      !cur.connected &&
+      this.#stopping &&
+      error instanceof Error &&
+      error.message.startsWith('stopped while connecting')
+    ) {
       status = 'failed';
       kind = 'cancelled';
       reason = `stopped while connecting: ${this.#stopping.reason}`;
@@ -363,16 +431,40 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
       kind = kindOfError(error);
       message = messageOf(error);
     }
-    const record: Attempt = { attempt: cur.attempt, status, kind, error: message, durationMs, retryInMs: null };
+    const record: Attempt = {
+      attempt: cur.attempt,
+      status,
+      kind,
+      error: message,
+      durationMs,
+      retryInMs: null,
+    };
     state.attempts.push(record);
     state.lastError = error;
     state.lastValue = value;
-    this.#observe({ outcome: ok ? 'ok' : slowdown(error, cur.timedOut) ? 'slowdown' : 'failed', durationMs, startedAt: cur.started });
+    this.#observe({
+      outcome: ok ? 'ok' : slowdown(error, cur.timedOut) ? 'slowdown' : 'failed',
+      durationMs,
+      startedAt: cur.started,
+    });
 
-    if (!ok && !cur.timedOut && !signal.aborted && !this.#stopping && shouldRetry(this.#opts.retry, error, cur.attempt)) {
+    if (
+      !ok &&
+      !cur.timedOut &&
+      !signal.aborted &&
+      !this.#stopping &&
+      shouldRetry(this.#opts.retry, error, cur.attempt)
+    ) {
       const delayMs = backoffMs(this.#opts.retry, cur.attempt);
       record.retryInMs = delayMs;
-      this.#emit('server:retry', { server: host.name, index: host.index, attempt: cur.attempt + 1, delayMs, error: message ?? '', kind: kind ?? '' });
+      this.#emit('server:retry', {
+        server: host.name,
+        index: host.index,
+        attempt: cur.attempt + 1,
+        delayMs,
+        error: message ?? '',
+        kind: kind ?? '',
+      });
       this.#window.requeueAfter(state, delayMs, this.#stop.signal, (s) => this.#finishState(s, null));
       return;
     }
@@ -382,7 +474,8 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
   #finishState(state: HostState, reason: string | null): void {
     const last = state.attempts[state.attempts.length - 1]!;
     const error = state.lastError;
-    const value = last.status === 'ok' ? state.lastValue : error instanceof HostTaskError ? error.details : null;
+    const value =
+      last.status === 'ok' ? state.lastValue : error instanceof HostTaskError ? error.details : null;
     const result: HostResult<T> = {
       host: state.host.name,
       index: state.host.index,
@@ -393,7 +486,9 @@ export class FleetRun<T = CommandResult> extends EventEmitter implements Promise
       attempts: state.attempts,
       durationMs: Math.round(performance.now() - state.firstStart),
       error: last.error,
-      reason: reason ?? (last.retryInMs !== null && this.#stopping ? `retry abandoned: ${this.#stopping.reason}` : null),
+      reason:
+        reason ??
+        (last.retryInMs !== null && this.#stopping ? `retry abandoned: ${this.#stopping.reason}` : null),
       value: (value instanceof CommandResult ? null : (value as T | null)) ?? null,
     };
     this.#finish(result, error);
@@ -454,7 +549,10 @@ function withAbortGrace<V>(task: Promise<V>, signal: AbortSignal): Promise<V> {
   return new Promise<V>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      timer = setTimeout(() => reject(new Error(`the task did not end within ${formatMs(KILL_GRACE_MS)} of being killed`)), KILL_GRACE_MS);
+      timer = setTimeout(
+        () => reject(new Error(`the task did not end within ${formatMs(KILL_GRACE_MS)} of being killed`)),
+        KILL_GRACE_MS,
+      );
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });

@@ -52,7 +52,10 @@ export class AdaptiveLimit implements Limit {
     this.max = options.max ?? 256;
     this.current = options.initial ?? Math.min(this.max, Math.max(this.min, 8));
     this.#slowMs = options.slowMs;
-    if (!(this.min >= 1 && this.min <= this.current && this.current <= this.max) || ![this.min, this.max, this.current].every(Number.isInteger)) {
+    if (
+      !(this.min >= 1 && this.min <= this.current && this.current <= this.max) ||
+      ![this.min, this.max, this.current].every(Number.isInteger)
+    ) {
       throw new UsageError(
         `option concurrency: adaptive limits must be whole numbers with 1 ≤ min ≤ initial ≤ max, got ${JSON.stringify(options)}`,
       );
@@ -68,7 +71,10 @@ export class AdaptiveLimit implements Limit {
       this.#credit = 0;
       this.#lastDecreaseAt = performance.now();
       const to = Math.max(this.min, Math.floor(this.current * 0.7));
-      return this.#set(to, sample.outcome === 'slowdown' ? 'connect timeouts, lost connections or timeouts' : 'rising latency');
+      return this.#set(
+        to,
+        sample.outcome === 'slowdown' ? 'connect timeouts, lost connections or timeouts' : 'rising latency',
+      );
     }
     if (sample.outcome !== 'ok') return undefined;
     if (this.#slowStart) return this.#set(Math.min(this.max, this.current + 1), 'hosts answer fast');
@@ -102,12 +108,16 @@ export function makeLimit(option: ConcurrencyOption | undefined): Limit {
   if (option === 'adaptive') return new AdaptiveLimit();
   if (typeof option === 'number') {
     if (!Number.isInteger(option) || option < 1) {
-      throw new UsageError(`option concurrency: expected a whole number ≥ 1, 'adaptive' or { initial, min, max }, got ${option}`);
+      throw new UsageError(
+        `option concurrency: expected a whole number ≥ 1, 'adaptive' or { initial, min, max }, got ${option}`,
+      );
     }
     return new FixedLimit(option);
   }
   if (typeof option === 'object' && option !== null) return new AdaptiveLimit(option);
-  throw new UsageError(`option concurrency: expected a whole number ≥ 1, 'adaptive' or { initial, min, max }, got ${JSON.stringify(option)}`);
+  throw new UsageError(
+    `option concurrency: expected a whole number ≥ 1, 'adaptive' or { initial, min, max }, got ${JSON.stringify(option)}`,
+  );
 }
 
 /**
@@ -199,6 +209,7 @@ export class Window<T> {
   }
 
   #checkIdle(): void {
-    if (this.#running === 0 && this.#waiting === 0 && (this.#queue.length === 0 || this.#stopped)) this.#idle?.();
+    if (this.#running === 0 && this.#waiting === 0 && (this.#queue.length === 0 || this.#stopped))
+      this.#idle?.();
   }
 }

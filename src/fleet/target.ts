@@ -48,9 +48,13 @@ const EXPRESSION = /\[[0-9A-Za-z,-]+\]|[,!&]|^@/; // ranges, set operators, @gro
  * expressions (`web[1-3],db1`) are expanded by `expand`, by default without an inventory (no @groups).
  * Any iterable of targets (a HostSet) is accepted.
  */
-export function resolveTargets(targets: Target | Iterable<Target>, expand: Expand = expandHosts): FleetHost[] {
+export function resolveTargets(
+  targets: Target | Iterable<Target>,
+  expand: Expand = expandHosts,
+): FleetHost[] {
   const list: Target[] =
-    typeof targets === 'string' || (typeof targets === 'object' && targets !== null && !(Symbol.iterator in targets))
+    typeof targets === 'string' ||
+    (typeof targets === 'object' && targets !== null && !(Symbol.iterator in targets))
       ? [targets as Target]
       : [...(targets as Iterable<Target>)];
   const flat: Target[] = [];
@@ -61,7 +65,8 @@ export function resolveTargets(targets: Target | Iterable<Target>, expand: Expan
   const seen = new Set<string>();
   return flat.map((target, index) => {
     const name = targetName(target);
-    if (seen.has(name)) throw new UsageError(`target ${name} is listed twice; each host runs once per fleet run`);
+    if (seen.has(name))
+      throw new UsageError(`target ${name} is listed twice; each host runs once per fleet run`);
     seen.add(name);
     return { name, index, target };
   });
@@ -74,8 +79,15 @@ export function targetName(target: Target): string {
     const at = t.lastIndexOf('@');
     return at >= 0 ? t.slice(at + 1) : t;
   }
-  if (target === null || typeof target !== 'object' || typeof target.host !== 'string' || target.host === '') {
-    throw new UsageError(`a fleet target must be a string or an object with a host, got ${JSON.stringify(target)}`);
+  if (
+    target === null ||
+    typeof target !== 'object' ||
+    typeof target.host !== 'string' ||
+    target.host === ''
+  ) {
+    throw new UsageError(
+      `a fleet target must be a string or an object with a host, got ${JSON.stringify(target)}`,
+    );
   }
   if (typeof target.name === 'string' && target.name !== '') return target.name;
   return target.port === undefined ? target.host : `${target.host}:${target.port}`;

@@ -31,7 +31,13 @@ test('every host is reported exactly once on every path', async () => {
       fc.record({
         concurrency: fc.integer({ min: 1, max: 6 }),
         failFast: fc.boolean(),
-        maxFailures: fc.option(fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom('10%', '50%') as fc.Arbitrary<`${number}%`>), { nil: undefined }),
+        maxFailures: fc.option(
+          fc.oneof(
+            fc.integer({ min: 0, max: 4 }),
+            fc.constantFrom('10%', '50%') as fc.Arbitrary<`${number}%`>,
+          ),
+          { nil: undefined },
+        ),
         maxUnreachable: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
         inFlight: fc.constantFrom('finish', 'kill') as fc.Arbitrary<'finish' | 'kill'>,
         attempts: fc.integer({ min: 1, max: 3 }),
@@ -46,7 +52,10 @@ test('every host is reported exactly once on every path', async () => {
         const connect: Connect = (target) => {
           const name = String(target);
           const b = hosts[Number(name.slice(1))]!;
-          const shell = makeShell({ host: name, exec: async () => ({ exitCode: 0, signal: null }) }, {}) as FleetShell;
+          const shell = makeShell(
+            { host: name, exec: async () => ({ exitCode: 0, signal: null }) },
+            {},
+          ) as FleetShell;
           shell.connect = async () => {
             await sleep(b.connectMs);
             if (b.outcome === 'unreachable') throw new ConnectionError('refused', name, 'fake');
@@ -75,7 +84,8 @@ test('every host is reported exactly once on every path', async () => {
             tries.set(ctx.host, n);
             if (b.outcome === 'unreachable') throw new ConnectionError('refused', ctx.host, 'fake');
             await sleep(b.outcome === 'hang' ? 300 : b.ms, ctx.signal);
-            if (b.outcome === 'fail' || (b.outcome === 'flaky' && n === 1)) throw new HostTaskError(ctx.host, 'fake failure', null);
+            if (b.outcome === 'fail' || (b.outcome === 'flaky' && n === 1))
+              throw new HostTaskError(ctx.host, 'fake failure', null);
             return n;
           } finally {
             running--;
@@ -92,7 +102,10 @@ test('every host is reported exactly once on every path', async () => {
         })();
         const report = await run;
         await iterating;
-        assert.deepEqual(report.hosts.map((h) => h.host), names);
+        assert.deepEqual(
+          report.hosts.map((h) => h.host),
+          names,
+        );
         assert.deepEqual([...iterated].sort(), [...names].sort());
         for (const n of names) assert.equal(finals.get(n), 1, `${n} got ${finals.get(n)} final events`);
         const c = report.counts;

@@ -22,7 +22,10 @@ after(() => f.cleanup());
 
 describe('fleet files', () => {
   test('upload puts a file on every host atomically, with checksums and mode, and no temporary left', async () => {
-    const report = await fleet([...hosts, 'dead'], { connect: f.connect }).upload(join(src, 'app.conf'), 'etc/app.conf');
+    const report = await fleet([...hosts, 'dead'], { connect: f.connect }).upload(
+      join(src, 'app.conf'),
+      'etc/app.conf',
+    );
     assert.equal(report.counts.ok, 3);
     assert.equal(report.hosts[3]!.status, 'unreachable');
     const sum = await sha256File(join(src, 'app.conf'));
@@ -32,14 +35,20 @@ describe('fleet files', () => {
       assert.deepEqual(await readdir(join(f.dirOf(h), 'etc')), ['app.conf']);
     }
     const v = report.hosts[0]!.value!;
-    assert.deepEqual(v.files.map((x) => [x.remote, x.sha256, x.verified, x.bytes]), [['etc/app.conf', sum, true, 11]]);
+    assert.deepEqual(
+      v.files.map((x) => [x.remote, x.sha256, x.verified, x.bytes]),
+      [['etc/app.conf', sum, true, 11]],
+    );
   });
 
   test('upload of a directory puts every file under the remote path', async () => {
     const report = await fleet(hosts, { connect: f.connect }).upload(join(src, 'site'), 'www');
     assert.equal(report.counts.ok, 3);
     assert.equal(await readFile(join(f.dirOf('web2'), 'www/css/a.css'), 'utf8'), 'body{}\n');
-    assert.deepEqual(report.hosts[1]!.value!.files.map((x) => x.remote).sort(), ['www/css/a.css', 'www/index.html']);
+    assert.deepEqual(report.hosts[1]!.value!.files.map((x) => x.remote).sort(), [
+      'www/css/a.css',
+      'www/index.html',
+    ]);
   });
 
   test('download brings a file from every host into dir/<host>/', async () => {
@@ -72,7 +81,10 @@ describe('fleet health checks', () => {
     assert.match(web1.checks.down.error!, /exited with code 3/);
     assert.equal(report.hosts[1]!.value!.checks.disk.ok, false);
     assert.equal(report.counts.failed, 3);
-    assert.match(report.hosts[1]!.error!, /web2: unhealthy: disk \(the value failed its test\), down \(exited with code 3\)/);
+    assert.match(
+      report.hosts[1]!.error!,
+      /web2: unhealthy: disk \(the value failed its test\), down \(exited with code 3\)/,
+    );
     const healthy = await fleet(['web1', 'web3'], { connect: f.connect }).health({ nginx: 'echo active' });
     assert.equal(healthy.counts.ok, 2);
     assert.equal(healthy.hosts[0]!.value!.ok, true);
@@ -99,21 +111,30 @@ describe('config sync', () => {
     });
     const [w1, w2, w3] = report.hosts;
     assert.equal(w1!.status, 'ok');
-    assert.deepEqual(w1!.value!.files.map((x) => x.status), ['updated', 'created']);
+    assert.deepEqual(
+      w1!.value!.files.map((x) => x.status),
+      ['updated', 'created'],
+    );
     assert.equal(await readFile(join(f.dirOf('web1'), 'nginx/nginx.conf'), 'utf8'), 'new\n');
     assert.equal(await readFile(join(f.dirOf('web1'), 'nginx/nginx.conf.fleetsh-backup'), 'utf8'), 'old\n');
     await stat(join(f.dirOf('web1'), 'reloaded'));
 
     assert.equal(w2!.status, 'failed');
     assert.match(w2!.error!, /web2: validation failed, previous files restored/);
-    assert.deepEqual(w2!.value!.files.map((x) => x.status), ['restored', 'removed']);
+    assert.deepEqual(
+      w2!.value!.files.map((x) => x.status),
+      ['restored', 'removed'],
+    );
     assert.equal(w2!.value!.validated, false);
     assert.equal(await readFile(join(f.dirOf('web2'), 'nginx/nginx.conf'), 'utf8'), 'old\n');
     await assert.rejects(stat(join(f.dirOf('web2'), 'nginx/extra.conf')));
     await assert.rejects(stat(join(f.dirOf('web2'), 'reloaded')));
 
     assert.equal(w3!.status, 'ok');
-    assert.deepEqual(w3!.value!.files.map((x) => x.status), ['unchanged', 'created']);
+    assert.deepEqual(
+      w3!.value!.files.map((x) => x.status),
+      ['unchanged', 'created'],
+    );
     for (const h of hosts) {
       const left = (await readdir(join(f.dirOf(h), 'nginx'))).filter((n) => n.includes('.tmp'));
       assert.deepEqual(left, [], `no temporary file on ${h}`);

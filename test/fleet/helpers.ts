@@ -34,7 +34,11 @@ class FakeExecutor implements Executor {
     if (delay > 0 || failing) {
       await new Promise<void>((r, j) => {
         const t = setTimeout(r, delay);
-        signal?.addEventListener('abort', () => (clearTimeout(t), j(new ConnectionError('closed', this.host, 'aborted'))), { once: true });
+        signal?.addEventListener(
+          'abort',
+          () => (clearTimeout(t), j(new ConnectionError('closed', this.host, 'aborted'))),
+          { once: true },
+        );
       });
     }
     if (failing) throw new ConnectionError(u!.kind, this.host, `fake ${u!.kind}`);
@@ -68,13 +72,15 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
     return makeShell(executor, { cwd: dir }, () => ({
       connect: () => (executor.connected ? Promise.resolve() : executor.connect()),
       async uploadFile(localPath: string, remote: string) {
-        if (executor.fake.unreachable) throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
+        if (executor.fake.unreachable)
+          throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
         const to = resolve(dir, remote);
         await mkdir(dirname(to), { recursive: true });
         await copyFile(localPath, to);
       },
       async downloadFile(remote: string, localPath: string) {
-        if (executor.fake.unreachable) throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
+        if (executor.fake.unreachable)
+          throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
         await mkdir(dirname(localPath), { recursive: true });
         await copyFile(resolve(dir, remote), localPath);
       },

@@ -17,7 +17,10 @@ before(async () => {
 after(() => f.cleanup());
 
 function everyHostOnce(report: FleetReport, expected = hosts) {
-  assert.deepEqual(report.hosts.map((h) => h.host), expected);
+  assert.deepEqual(
+    report.hosts.map((h) => h.host),
+    expected,
+  );
   const c = report.counts;
   assert.equal(c.ok + c.failed + c.timeout + c.unreachable + c.skipped, c.total);
   assert.equal(c.total, expected.length);
@@ -48,14 +51,21 @@ describe('budgets', () => {
 
 describe('failure policy in a run', () => {
   test('continue-on-error is the default: every host runs', async () => {
-    const report = await fleet(hosts, { connect: f.connect, concurrency: 20 }).each((sh, ctx) => sh`${cmd(ctx.host)}`);
+    const report = await fleet(hosts, { connect: f.connect, concurrency: 20 }).each(
+      (sh, ctx) => sh`${cmd(ctx.host)}`,
+    );
     everyHostOnce(report);
-    assert.deepEqual([report.counts.ok, report.counts.failed, report.counts.unreachable, report.counts.skipped], [16, 2, 2, 0]);
+    assert.deepEqual(
+      [report.counts.ok, report.counts.failed, report.counts.unreachable, report.counts.skipped],
+      [16, 2, 2, 0],
+    );
   });
 
   test('failFast lets hosts in flight finish by default, and skips the rest with a reason', async () => {
     const list = hosts.filter((h) => h !== 'n2' && h !== 'n4');
-    const report = await fleet(list, { connect: f.connect, concurrency: 5, failFast: true }).each((sh, ctx) => sh`${cmd(ctx.host)}`);
+    const report = await fleet(list, { connect: f.connect, concurrency: 5, failFast: true }).each(
+      (sh, ctx) => sh`${cmd(ctx.host)}`,
+    );
     everyHostOnce(report, list);
     // the window holds n1 n3 n5 n6 n7: n5 fails at once, the others were in flight and finish
     assert.equal(report.hosts.find((h) => h.host === 'n5')!.status, 'failed');
@@ -70,8 +80,12 @@ describe('failure policy in a run', () => {
   test("failFast with inFlight: 'kill' kills hosts in flight", async () => {
     const list = hosts.filter((h) => h !== 'n2' && h !== 'n4');
     const t0 = performance.now();
-    const report = await fleet(list, { connect: f.connect, concurrency: 5, failFast: true, inFlight: 'kill' })
-      .each((sh, ctx) => sh`${ctx.host === 'n5' ? 'sleep 0.1; exit 3' : 'sleep 5'}`);
+    const report = await fleet(list, {
+      connect: f.connect,
+      concurrency: 5,
+      failFast: true,
+      inFlight: 'kill',
+    }).each((sh, ctx) => sh`${ctx.host === 'n5' ? 'sleep 0.1; exit 3' : 'sleep 5'}`);
     assert.ok(performance.now() - t0 < 4500, 'in-flight commands were killed, not awaited');
     everyHostOnce(report, list);
     const n1 = report.hosts[0]!;
@@ -82,22 +96,37 @@ describe('failure policy in a run', () => {
   });
 
   test('a count budget stops after more than n failures', async () => {
-    const report = await fleet(hosts, { connect: f.connect, concurrency: 1, maxFailures: 2 }).each((sh, ctx) => sh`${cmd(ctx.host)}`.timeout(2000));
+    const report = await fleet(hosts, { connect: f.connect, concurrency: 1, maxFailures: 2 }).each(
+      (sh, ctx) => sh`${cmd(ctx.host)}`.timeout(2000),
+    );
     everyHostOnce(report);
     // in order: n2 unreachable (1), n4 unreachable (2), n5 failed (3 > 2): stop
     assert.equal(report.hosts.find((h) => h.host === 'n5')!.status, 'failed');
     assert.equal(report.hosts.find((h) => h.host === 'n6')!.status, 'skipped');
     assert.equal(report.counts.skipped, 15);
-    assert.match(report.byStatus('skipped')[0]!.reason!, /maxFailures 2 exceeded \(3 failed\), the last being n5/);
+    assert.match(
+      report.byStatus('skipped')[0]!.reason!,
+      /maxFailures 2 exceeded \(3 failed\), the last being n5/,
+    );
   });
 
   test('a percentage budget with unreachable hosts counted separately', async () => {
     const each = (sh: any, ctx: any) => sh`${ctx.host === 'n1' ? 'sleep 0.2' : cmd(ctx.host)}`;
     // 10% of 20 = 2 failures allowed; unreachable hosts have their own budget of 5
-    const r1 = await fleet(hosts, { connect: f.connect, concurrency: 1, maxFailures: '10%', maxUnreachable: 5 }).each(each);
+    const r1 = await fleet(hosts, {
+      connect: f.connect,
+      concurrency: 1,
+      maxFailures: '10%',
+      maxUnreachable: 5,
+    }).each(each);
     everyHostOnce(r1);
     assert.equal(r1.counts.skipped, 0, 'two failures and two unreachable are within budgets');
-    const r2 = await fleet(hosts, { connect: f.connect, concurrency: 1, maxFailures: '10%', maxUnreachable: 1 }).each(each);
+    const r2 = await fleet(hosts, {
+      connect: f.connect,
+      concurrency: 1,
+      maxFailures: '10%',
+      maxUnreachable: 1,
+    }).each(each);
     everyHostOnce(r2);
     assert.equal(r2.hosts.find((h) => h.host === 'n4')!.status, 'unreachable');
     assert.equal(r2.hosts.find((h) => h.host === 'n5')!.status, 'skipped');
@@ -108,7 +137,9 @@ describe('failure policy in a run', () => {
 describe('timeouts, deadline and cancel', () => {
   test('a per-host timeout kills the command and reports the host as timeout', async () => {
     const t0 = performance.now();
-    const report = await fleet(['n1', 'n3'], { connect: f.connect, timeout: 300 }).each((sh, ctx) => sh`${ctx.host === 'n1' ? 'sleep 10' : 'echo fine'}`);
+    const report = await fleet(['n1', 'n3'], { connect: f.connect, timeout: 300 }).each(
+      (sh, ctx) => sh`${ctx.host === 'n1' ? 'sleep 10' : 'echo fine'}`,
+    );
     assert.ok(performance.now() - t0 < 6000);
     assert.equal(report.hosts[0]!.status, 'timeout');
     assert.equal(report.hosts[0]!.kind, 'timeout');
@@ -137,7 +168,10 @@ describe('timeouts, deadline and cancel', () => {
     assert.ok(performance.now() - t0 < 4500);
     everyHostOnce(report);
     // n2 and n4 are unreachable at once, so n1 n3 n5 were in flight at the cancel
-    assert.deepEqual(report.hosts.filter((h) => h.status === 'failed').map((h) => `${h.host}:${h.kind}`), ['n1:cancelled', 'n3:cancelled', 'n5:cancelled']);
+    assert.deepEqual(
+      report.hosts.filter((h) => h.status === 'failed').map((h) => `${h.host}:${h.kind}`),
+      ['n1:cancelled', 'n3:cancelled', 'n5:cancelled'],
+    );
     assert.equal(report.counts.skipped, 15);
     assert.equal(report.byStatus('skipped')[0]!.reason, 'operator pressed Ctrl-C');
   });

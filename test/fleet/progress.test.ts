@@ -19,7 +19,18 @@ function sink(isTTY: boolean) {
   return { stream, text: () => chunks.join('') };
 }
 
-const state = { total: 40, done: 10, ok: 9, bad: 1, elapsedMs: 5000, running: [['web11', 2100], ['web12', 400]] as [string, number][], concurrency: 2 };
+const state = {
+  total: 40,
+  done: 10,
+  ok: 9,
+  bad: 1,
+  elapsedMs: 5000,
+  running: [
+    ['web11', 2100],
+    ['web12', 400],
+  ] as [string, number][],
+  concurrency: 2,
+};
 
 describe('progress', () => {
   test('ETA is the average pace times what is left', () => {
@@ -29,14 +40,23 @@ describe('progress', () => {
   });
 
   test('the terminal bar shows done/total, percent, ETA and the running hosts, longest first', () => {
-    assert.equal(renderBar(state), '[#####...............] 10/40 25% ok 9 fail 1 ETA 15s | running: web11 2.1s web12 0.4s');
-    const narrow = renderBar({ ...state, running: names('web', 30).map((h) => [h, 1000] as [string, number]) }, 80);
+    assert.equal(
+      renderBar(state),
+      '[#####...............] 10/40 25% ok 9 fail 1 ETA 15s | running: web11 2.1s web12 0.4s',
+    );
+    const narrow = renderBar(
+      { ...state, running: names('web', 30).map((h) => [h, 1000] as [string, number]) },
+      80,
+    );
     assert.ok(narrow.length <= 80);
     assert.match(narrow, /\+\d+$/);
   });
 
   test('plain lines elsewhere', () => {
-    assert.equal(renderPlain(state), 'fleet: 10/40 (25.0%) done, 9 ok, 1 not ok, 2 running, elapsed 5 s, ETA 15 s');
+    assert.equal(
+      renderPlain(state),
+      'fleet: 10/40 (25.0%) done, 9 ok, 1 not ok, 2 running, elapsed 5 s, ETA 15 s',
+    );
   });
 
   describe('attached to a run', () => {
@@ -49,7 +69,11 @@ describe('progress', () => {
 
     test('redraws one line on a terminal and ends with a summary line', async () => {
       const s = sink(true);
-      await fleet(names('h', 6), { connect: f.connect, concurrency: 2, progress: { stream: s.stream, intervalMs: 20 } }).run`sleep 0.1`;
+      await fleet(names('h', 6), {
+        connect: f.connect,
+        concurrency: 2,
+        progress: { stream: s.stream, intervalMs: 20 },
+      }).run`sleep 0.1`;
       const text = s.text();
       assert.match(text, /\r\x1b\[K\[[#.]{20}\] \d\/6/);
       assert.match(text, /running: h\d/);
@@ -58,7 +82,11 @@ describe('progress', () => {
 
     test('prints periodic plain lines when not a terminal', async () => {
       const s = sink(false);
-      await fleet(names('h', 6), { connect: f.connect, concurrency: 2, progress: { stream: s.stream, intervalMs: 50 } }).run`sleep 0.1`;
+      await fleet(names('h', 6), {
+        connect: f.connect,
+        concurrency: 2,
+        progress: { stream: s.stream, intervalMs: 50 },
+      }).run`sleep 0.1`;
       const lines = s.text().trim().split('\n');
       assert.ok(lines.length >= 2);
       assert.ok(lines.every((l) => l.startsWith('fleet: ')));

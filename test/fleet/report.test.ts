@@ -6,8 +6,22 @@ import { durationsOf, FleetReport, percentile } from '../../src/fleet/report.js'
 
 function host(name: string, index: number, patch: Partial<HostResult>): HostResult {
   return {
-    host: name, index, status: 'ok', success: true, kind: null, exitCode: 0, signal: null, stdout: '', stderr: '',
-    truncated: false, attempts: [], durationMs: 10, error: null, reason: null, value: null, ...patch,
+    host: name,
+    index,
+    status: 'ok',
+    success: true,
+    kind: null,
+    exitCode: 0,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    truncated: false,
+    attempts: [],
+    durationMs: 10,
+    error: null,
+    reason: null,
+    value: null,
+    ...patch,
   };
 }
 
@@ -18,10 +32,13 @@ describe('gather', () => {
       { host: 'web2', output: 'inactive' },
       { host: 'web3', output: 'active' },
     ]);
-    assert.deepEqual(groups.map((g) => [g.output, g.hostList, g.count, g.similar]), [
-      ['active', ['web1', 'web3'], 2, false],
-      ['inactive', ['web2'], 1, false],
-    ]);
+    assert.deepEqual(
+      groups.map((g) => [g.output, g.hostList, g.count, g.similar]),
+      [
+        ['active', ['web1', 'web3'], 2, false],
+        ['inactive', ['web2'], 1, false],
+      ],
+    );
   });
 
   test('outputs differing only in the host name, numbers or times are near-identical, with the differences', () => {
@@ -36,17 +53,29 @@ describe('gather', () => {
     assert.equal(g.similar, true);
     assert.equal(g.output, '{host} {time} up {n} days, load average: {n}');
     assert.equal(g.count, 3);
-    assert.deepEqual(g.variants.map((v) => v.differences), [
-      ['web1', '10:14:01', '3', '0.10'],
-      ['web2', '10:14:02', '12', '0.25'],
-      ['web3', '10:14:02', '12', '0.25'],
-    ]);
+    assert.deepEqual(
+      g.variants.map((v) => v.differences),
+      [
+        ['web1', '10:14:01', '3', '0.10'],
+        ['web2', '10:14:02', '12', '0.25'],
+        ['web3', '10:14:02', '12', '0.25'],
+      ],
+    );
     assert.equal(groups[1]!.output, 'nginx: not found');
   });
 
   test('normalise finds the address and ISO timestamps too', () => {
     assert.equal(normalise('127.0.0.5 at 2026-11-27T06:28:46Z', '127.0.0.5:22').pattern, '{host} at {time}');
-    assert.equal(gather([{ host: 'a', output: 'x1' }, { host: 'b', output: 'x2' }], { similar: false }).length, 2);
+    assert.equal(
+      gather(
+        [
+          { host: 'a', output: 'x1' },
+          { host: 'b', output: 'x2' },
+        ],
+        { similar: false },
+      ).length,
+      2,
+    );
   });
 });
 
@@ -54,22 +83,54 @@ describe('report', () => {
   const hosts = [
     host('web1', 0, { stdout: 'active\n', durationMs: 10 }),
     host('web2', 1, { stdout: 'active\n', durationMs: 20 }),
-    host('web3', 2, { status: 'failed', success: false, kind: 'failed', exitCode: 3, stdout: 'inactive\n', durationMs: 30, error: 'web3: command exited with code 3: systemctl is-active nginx' }),
-    host('web4', 3, { status: 'unreachable', success: false, kind: 'connect-timeout', exitCode: null, stdout: null, stderr: null, durationMs: 10_000, error: 'web4: connection timed out: after 10 s' }),
-    skippedResult('web5', 4, 'budget', 'maxFailures 1 exceeded (2 failed), the last being web4 (unreachable)'),
+    host('web3', 2, {
+      status: 'failed',
+      success: false,
+      kind: 'failed',
+      exitCode: 3,
+      stdout: 'inactive\n',
+      durationMs: 30,
+      error: 'web3: command exited with code 3: systemctl is-active nginx',
+    }),
+    host('web4', 3, {
+      status: 'unreachable',
+      success: false,
+      kind: 'connect-timeout',
+      exitCode: null,
+      stdout: null,
+      stderr: null,
+      durationMs: 10_000,
+      error: 'web4: connection timed out: after 10 s',
+    }),
+    skippedResult(
+      'web5',
+      4,
+      'budget',
+      'maxFailures 1 exceeded (2 failed), the last being web4 (unreachable)',
+    ),
   ];
   const report = new FleetReport(hosts.reverse(), {
-    command: 'systemctl is-active nginx', startedAt: new Date(0), wallMs: 10_050, stopped: 'maxFailures 1 exceeded', peakConcurrency: 4,
+    command: 'systemctl is-active nginx',
+    startedAt: new Date(0),
+    wallMs: 10_050,
+    stopped: 'maxFailures 1 exceeded',
+    peakConcurrency: 4,
   });
 
   test('counts, percentages, durations and sets', () => {
-    assert.deepEqual(report.hosts.map((h) => h.host), ['web1', 'web2', 'web3', 'web4', 'web5']);
+    assert.deepEqual(
+      report.hosts.map((h) => h.host),
+      ['web1', 'web2', 'web3', 'web4', 'web5'],
+    );
     assert.deepEqual(report.counts, { total: 5, ok: 2, failed: 1, timeout: 0, unreachable: 1, skipped: 1 });
     assert.deepEqual(report.percentages, { ok: 40, failed: 20, timeout: 0, unreachable: 20, skipped: 20 });
     assert.deepEqual(report.durations, { min: 10, avg: 2515, p50: 20, p95: 10_000, max: 10_000 });
     assert.equal(report.sets.skipped, 'web5');
     assert.equal(report.ok, false);
-    assert.throws(() => report.throwIfFailed(), /3 of 5 hosts did not succeed:\n  web3: failed \(failed\): command exited with code 3/);
+    assert.throws(
+      () => report.throwIfFailed(),
+      /3 of 5 hosts did not succeed:\n  web3: failed \(failed\): command exited with code 3/,
+    );
   });
 
   test('percentiles are nearest-rank', () => {
@@ -81,10 +142,38 @@ describe('report', () => {
 
   test('toJSON has every field, null when absent, and round-trips through JSON', () => {
     const json = JSON.parse(JSON.stringify(report));
-    assert.deepEqual(Object.keys(json).sort(), ['command', 'counts', 'durations', 'groups', 'hosts', 'peakConcurrency', 'percentages', 'sets', 'startedAt', 'stopped', 'wallMs']);
+    assert.deepEqual(Object.keys(json).sort(), [
+      'command',
+      'counts',
+      'durations',
+      'groups',
+      'hosts',
+      'peakConcurrency',
+      'percentages',
+      'sets',
+      'startedAt',
+      'stopped',
+      'wallMs',
+    ]);
     const keys = Object.keys(json.hosts[0]).sort();
     for (const h of json.hosts) assert.deepEqual(Object.keys(h).sort(), keys);
-    assert.deepEqual(keys, ['attempts', 'durationMs', 'error', 'exitCode', 'host', 'index', 'kind', 'reason', 'signal', 'status', 'stderr', 'stdout', 'success', 'truncated', 'value']);
+    assert.deepEqual(keys, [
+      'attempts',
+      'durationMs',
+      'error',
+      'exitCode',
+      'host',
+      'index',
+      'kind',
+      'reason',
+      'signal',
+      'status',
+      'stderr',
+      'stdout',
+      'success',
+      'truncated',
+      'value',
+    ]);
     assert.equal(json.hosts[4].stdout, null);
     assert.equal(json.startedAt, '1970-01-01T00:00:00.000Z');
   });

@@ -46,14 +46,30 @@ describe('rolling deployment', () => {
     run.on('rolling:batch', (b) => batches.push(`${b.phase}#${b.batch}:${b.hosts}`));
     const report = await run;
     assert.equal(report.ok, true);
-    assert.deepEqual(batches.slice(0, 5), ['database#1:db1', 'api#1:api1', 'api#2:api2', 'web#1:web1', 'web#2:web2']);
+    assert.deepEqual(batches.slice(0, 5), [
+      'database#1:db1',
+      'api#1:api1',
+      'api#2:api2',
+      'web#1:web1',
+      'web#2:web2',
+    ]);
     assert.equal(batches.length, 6);
     const l = await lines();
-    assert.deepEqual(l.slice(0, 6), ['deploy db1', 'health db1', 'deploy api1', 'health api1', 'deploy api2', 'health api2']);
+    assert.deepEqual(l.slice(0, 6), [
+      'deploy db1',
+      'health db1',
+      'deploy api1',
+      'health api1',
+      'deploy api2',
+      'health api2',
+    ]);
     assert.equal(l.length, 26);
     assert.equal(report.done.length, 13);
     assert.deepEqual(report.notDone, []);
-    assert.match(report.toText(), /Phase web: done\n  batch 1: web1: 1 ok\n  batch 2: web2: 1 ok\n  batch 3: /);
+    assert.match(
+      report.toText(),
+      /Phase web: done\n  batch 1: web1: 1 ok\n  batch 2: web2: 1 ok\n  batch 3: /,
+    );
   });
 
   test('stops at its budget, leaving later batches and phases untouched, and says why', async () => {
@@ -73,8 +89,15 @@ describe('rolling deployment', () => {
     assert.deepEqual(report.notDone, [...web.slice(4), ...api]);
     assert.match(report.stopped!, /maxFailures 0 exceeded \(1 failed\) in phase web, batch 2: web3/);
     const l = await lines();
-    assert.deepEqual(l.sort(), ['deploy web1', 'deploy web2', 'deploy web3', 'deploy web4'], 'later batches never ran');
-    assert.deepEqual(report.phases.map((p) => p.status), ['stopped', 'not-started']);
+    assert.deepEqual(
+      l.sort(),
+      ['deploy web1', 'deploy web2', 'deploy web3', 'deploy web4'],
+      'later batches never ran',
+    );
+    assert.deepEqual(
+      report.phases.map((p) => p.status),
+      ['stopped', 'not-started'],
+    );
     const web3 = report.phases[0]!.report.hosts[2]!;
     assert.equal(web3.status, 'failed');
     assert.match(web3.error!, /web3: health check failed/);
@@ -86,7 +109,7 @@ describe('rolling deployment', () => {
     assert.equal(json.notDone, 'api[1-2],web[5-10]');
   });
 
-  test("a budget allows failures; health checks can run per batch; pause waits between batches", async () => {
+  test('a budget allows failures; health checks can run per batch; pause waits between batches', async () => {
     const t0 = performance.now();
     const report = await rolling({
       connect: f.connect,

@@ -37,7 +37,8 @@ describe('fleet run', () => {
     const ok = hosts.filter((h) => h !== 'web3' && h !== 'web7');
     const log = join(f.root, 'window.log');
     const started: number[] = [];
-    const run = fleet(ok, { connect: f.connect, concurrency: 3 }).run`echo +$HOST >> ${log}; sleep 0.1; echo -$HOST >> ${log}; echo hi from $HOST`;
+    const run = fleet(ok, { connect: f.connect, concurrency: 3 })
+      .run`echo +$HOST >> ${log}; sleep 0.1; echo -$HOST >> ${log}; echo hi from $HOST`;
     run.on('server:start', () => started.push(performance.now()));
     const report = await run;
     assert.equal(report.counts.ok, ok.length);
@@ -63,7 +64,14 @@ describe('fleet run', () => {
   test('emits the seed events with their payloads, each host once', async () => {
     const run = fleet(hosts, { connect: f.connect, concurrency: 4 }).run`echo up $HOST`;
     const events: Record<string, any[]> = {};
-    for (const e of ['batch:start', 'server:start', 'server:success', 'server:error', 'server:output', 'batch:complete']) {
+    for (const e of [
+      'batch:start',
+      'server:start',
+      'server:success',
+      'server:error',
+      'server:output',
+      'batch:complete',
+    ]) {
       run.on(e as any, (p: any) => (events[e] ??= []).push(p));
     }
     const report = await run;
@@ -78,8 +86,13 @@ describe('fleet run', () => {
     const e = events['server:error']!.find((p) => p.server === 'web3');
     assert.equal(typeof e.error, 'string');
     assert.match(e.error, /web3: connection refused/);
-    assert.deepEqual(events['server:output']!.find((p) => p.server === 'web1'), { server: 'web1', index: 0, stream: 'stdout', line: 'up web1' });
-    const progresses = [...events['server:success']!, ...events['server:error']!].map((p) => p.progress).sort();
+    assert.deepEqual(
+      events['server:output']!.find((p) => p.server === 'web1'),
+      { server: 'web1', index: 0, stream: 'stdout', line: 'up web1' },
+    );
+    const progresses = [...events['server:success']!, ...events['server:error']!]
+      .map((p) => p.progress)
+      .sort();
     assert.equal(progresses.at(-1), 1);
     assert.equal(events['batch:complete']!.length, 1);
     const { results } = events['batch:complete']![0];
@@ -91,7 +104,8 @@ describe('fleet run', () => {
 
   test('is an async iterable of host results as they finish', async () => {
     const seen: string[] = [];
-    for await (const r of fleet(hosts.slice(0, 5), { connect: f.connect }).run`true`) seen.push(`${r.host}:${r.status}`);
+    for await (const r of fleet(hosts.slice(0, 5), { connect: f.connect }).run`true`)
+      seen.push(`${r.host}:${r.status}`);
     assert.equal(seen.length, 5);
     assert.ok(seen.includes('web3:unreachable'));
   });
@@ -113,15 +127,28 @@ describe('fleet run', () => {
 
   test('validates options and targets at the boundary', () => {
     assert.throws(() => fleet(hosts, { connect: f.connect, concurrency: 0 }), /option concurrency/);
-    assert.throws(() => fleet(hosts, { connect: f.connect, maxFailures: '10 percent' as any }), /option maxFailures/);
+    assert.throws(
+      () => fleet(hosts, { connect: f.connect, maxFailures: '10 percent' as any }),
+      /option maxFailures/,
+    );
     assert.throws(() => fleet(['a', 'deploy@a'], { connect: f.connect }), /listed twice/);
     assert.throws(() => fleet(['@web'], { connect: f.connect }), /web/);
-    assert.deepEqual(fleet(['web[1-3,7]', 'db1'], { connect: f.connect }).names, ['web1', 'web2', 'web3', 'web7', 'db1']);
-    assert.throws(() => fleet(hosts, { connect: f.connect, concurency: 3 } as any), /unknown fleet option "concurency"/);
+    assert.deepEqual(fleet(['web[1-3,7]', 'db1'], { connect: f.connect }).names, [
+      'web1',
+      'web2',
+      'web3',
+      'web7',
+      'db1',
+    ]);
+    assert.throws(
+      () => fleet(hosts, { connect: f.connect, concurency: 3 } as any),
+      /unknown fleet option "concurency"/,
+    );
   });
 
   test('output is capped per host and stream, and the result says so', async () => {
-    const report = await fleet(['web1'], { connect: f.connect, maxOutput: 1000 }).run`head -c 5000 /dev/zero | tr '\\0' x`;
+    const report = await fleet(['web1'], { connect: f.connect, maxOutput: 1000 })
+      .run`head -c 5000 /dev/zero | tr '\\0' x`;
     const h = report.hosts[0]!;
     assert.equal(h.stdout!.length, 1000);
     assert.equal(h.truncated, true);
@@ -129,9 +156,15 @@ describe('fleet run', () => {
   });
 
   test('targets may be seed-style objects and user@host:port strings', async () => {
-    const report = await fleet([{ host: 'web1', username: 'deploy' }, 'deploy@web2', { host: 'web4', port: 2222, name: 'web4' }], {
-      connect: f.connect,
-    }).run`echo $HOST`;
-    assert.deepEqual(report.hosts.map((h) => h.stdout), ['web1\n', 'web2\n', 'web4\n']);
+    const report = await fleet(
+      [{ host: 'web1', username: 'deploy' }, 'deploy@web2', { host: 'web4', port: 2222, name: 'web4' }],
+      {
+        connect: f.connect,
+      },
+    ).run`echo $HOST`;
+    assert.deepEqual(
+      report.hosts.map((h) => h.stdout),
+      ['web1\n', 'web2\n', 'web4\n'],
+    );
   });
 });

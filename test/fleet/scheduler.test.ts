@@ -59,7 +59,8 @@ describe('adaptive limit', () => {
     assert.deepEqual([first.from, first.to], [20, 14]);
     // hosts started before that decrease do not shrink it again
     assert.equal(l.observe({ outcome: 'slowdown', durationMs: 10_000, startedAt: before }), undefined);
-    for (let i = 0; i < 10; i++) l.observe({ outcome: 'slowdown', durationMs: 1, startedAt: performance.now() + 1 });
+    for (let i = 0; i < 10; i++)
+      l.observe({ outcome: 'slowdown', durationMs: 1, startedAt: performance.now() + 1 });
     assert.equal(l.current, 2);
     for (let i = 0; i < 2; i++) l.observe({ outcome: 'ok', durationMs: 5, startedAt: performance.now() });
     assert.equal(l.current, 3, 'after trouble, +1 per round of `current` fast successes');
@@ -81,7 +82,9 @@ describe('adaptive concurrency in a run', () => {
   const hosts = names('h', 60);
   before(async () => {
     const faults: Record<string, any> = {};
-    for (const h of hosts.slice(10)) if (Number(h.slice(1)) % 3 === 0) faults[h] = { unreachable: { kind: 'connect-timeout', delayMs: 300 } };
+    for (const h of hosts.slice(10))
+      if (Number(h.slice(1)) % 3 === 0)
+        faults[h] = { unreachable: { kind: 'connect-timeout', delayMs: 300 } };
     f = await fakeFleet(faults);
     await makeDirs(f, hosts);
   });
@@ -93,7 +96,10 @@ describe('adaptive concurrency in a run', () => {
     run.on('concurrency:change', (c) => changes.push(c));
     const report = await run;
     assert.equal(report.counts.total, 60);
-    assert.ok(changes.some((c) => c.to > c.from), 'grew');
+    assert.ok(
+      changes.some((c) => c.to > c.from),
+      'grew',
+    );
     const shrink = changes.find((c) => c.to < c.from);
     assert.ok(shrink, 'shrank');
     assert.match(shrink!.reason, /connect timeouts/);
@@ -118,7 +124,8 @@ describe('slow connections give their slot back', () => {
     const log = `${f.root}/park.log`;
     // the black holes come first; how many healthy hosts finished before the first black hole gave up?
     const run = async (slowConnect: number | false) => {
-      const r = fleet([...holes, ...healthy], { connect: f.connect, concurrency: 4, slowConnect }).run`echo +$HOST >> ${log}; sleep 0.1; echo -$HOST >> ${log}`;
+      const r = fleet([...holes, ...healthy], { connect: f.connect, concurrency: 4, slowConnect })
+        .run`echo +$HOST >> ${log}; sleep 0.1; echo -$HOST >> ${log}`;
       let okBefore = -1;
       let ok = 0;
       r.on('server:success', () => ok++);
@@ -133,13 +140,18 @@ describe('slow connections give their slot back', () => {
     assert.equal(whileHeld, 0, 'without slowConnect, black holes hold every slot');
     let now = 0;
     let max = 0;
-    for (const l of (await readFile(log, 'utf8')).trim().split('\n')) max = Math.max(max, (now += l.startsWith('+') ? 1 : -1));
+    for (const l of (await readFile(log, 'utf8')).trim().split('\n'))
+      max = Math.max(max, (now += l.startsWith('+') ? 1 : -1));
     assert.ok(max <= 4, `at most 4 commands at once, saw ${max}`);
     assert.equal(parked.byStatus('unreachable')[0]!.kind, 'connect-timeout');
   });
 
   test('a slow but healthy host comes back into the window once connected, in one attempt', async () => {
-    const run = fleet(['slowpoke', ...healthy.slice(0, 3)], { connect: f.connect, concurrency: 1, slowConnect: 50 }).run`echo $HOST`;
+    const run = fleet(['slowpoke', ...healthy.slice(0, 3)], {
+      connect: f.connect,
+      concurrency: 1,
+      slowConnect: 50,
+    }).run`echo $HOST`;
     const starts: string[] = [];
     const order: string[] = [];
     run.on('server:start', (e) => starts.push(e.server));

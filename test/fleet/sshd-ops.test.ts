@@ -56,8 +56,15 @@ describe('fleet operations against real sshd', { skip }, () => {
     assert.deepEqual((await readdir(dirOf(names[2]!))).sort(), ['broken', 'nginx.conf']);
     for (const h of names.filter((_, i) => i !== 2)) {
       assert.equal(await readFile(join(dirOf(h), 'nginx.conf'), 'utf8'), 'worker_processes 4;\n');
-      assert.equal(await readFile(join(dirOf(h), 'nginx.conf.fleetsh-backup'), 'utf8'), 'worker_processes 1;\n');
-      assert.deepEqual((await readdir(dirOf(h))).sort(), ['nginx.conf', 'nginx.conf.fleetsh-backup', 'reloaded']);
+      assert.equal(
+        await readFile(join(dirOf(h), 'nginx.conf.fleetsh-backup'), 'utf8'),
+        'worker_processes 1;\n',
+      );
+      assert.deepEqual((await readdir(dirOf(h))).sort(), [
+        'nginx.conf',
+        'nginx.conf.fleetsh-backup',
+        'reloaded',
+      ]);
     }
   });
 
@@ -81,8 +88,15 @@ describe('fleet operations against real sshd', { skip }, () => {
   test('health checks: named, concurrent on one connection, typed per host', async () => {
     const report = await $.fleet(targets).health({
       shell: 'echo $0',
-      load: { command: "cut -d' ' -f1 /proc/loadavg", parse: (r) => Number(r.stdout), ok: (v: number) => v >= 0 },
-      disk: { command: "df -P / | tail -1 | awk '{print $5}' | tr -d %", parse: (r) => parseInt(r.stdout, 10) },
+      load: {
+        command: "cut -d' ' -f1 /proc/loadavg",
+        parse: (r) => Number(r.stdout),
+        ok: (v: number) => v >= 0,
+      },
+      disk: {
+        command: "df -P / | tail -1 | awk '{print $5}' | tr -d %",
+        parse: (r) => parseInt(r.stdout, 10),
+      },
       user: async (sh) => (await sh`id -un`).stdout.trim(),
     });
     assert.equal(report.counts.ok, 8, report.toText());
@@ -99,13 +113,20 @@ describe('fleet operations against real sshd', { skip }, () => {
       phases: [
         { name: 'database', targets: targets.slice(0, 1), command: deploy },
         { name: 'web', targets: targets.slice(1), command: deploy, batches: [1, '25%', '100%'] },
-        { name: 'late', targets: targets.slice(0, 2).map((t) => ({ ...t, name: `${t.host}-late` })), command: deploy },
+        {
+          name: 'late',
+          targets: targets.slice(0, 2).map((t) => ({ ...t, name: `${t.host}-late` })),
+          command: deploy,
+        },
       ],
       healthCheck: (sh, ctx) => (ctx.host === unhealthy ? sh`exit 1` : sh`true`),
       maxFailures: 0,
     });
     // web has 7 hosts: batches of 1, 1 (25% of 7), then 5; the unhealthy host is in batch 3
-    assert.deepEqual(report.phases.map((p) => p.status), ['done', 'stopped', 'not-started']);
+    assert.deepEqual(
+      report.phases.map((p) => p.status),
+      ['done', 'stopped', 'not-started'],
+    );
     assert.deepEqual(report.failed, [unhealthy]);
     assert.equal(report.done.length, 7);
     assert.equal(report.notDone.length, 2);
@@ -117,7 +138,10 @@ describe('fleet operations against real sshd', { skip }, () => {
   test('the deadline and cancel kill remote commands and report every host once', async () => {
     const marker = `fleetsh-deadline-${process.pid}`;
     const r1 = await $.fleet(targets, { concurrency: 4, deadline: 2500 }).run`sleep 60; echo ${marker}`;
-    assert.deepEqual(r1.hosts.map((h) => h.host), names);
+    assert.deepEqual(
+      r1.hosts.map((h) => h.host),
+      names,
+    );
     assert.equal(r1.counts.timeout + r1.counts.skipped, 8);
     assert.equal(r1.counts.timeout, 4, r1.toText());
     assert.match(r1.byStatus('timeout')[0]!.reason!, /deadline/);
@@ -129,7 +153,10 @@ describe('fleet operations against real sshd', { skip }, () => {
     let started = 0;
     run.on('server:output', () => ++started === 3 && void run.cancel('stop'));
     const r2 = await run;
-    assert.deepEqual(r2.hosts.map((h) => h.host), names);
+    assert.deepEqual(
+      r2.hosts.map((h) => h.host),
+      names,
+    );
     assert.equal(r2.hosts.filter((h) => h.kind === 'cancelled' && h.status === 'failed').length, 3);
     assert.equal(r2.counts.skipped, 5);
     await new Promise((r) => setTimeout(r, 500));

@@ -71,32 +71,59 @@ describe('fleet against real sshd', { skip }, () => {
   });
 
   test('faults are reported by kind, every host once, and unreachable hosts do not hold back the rest', async () => {
-    const names = [...tf.healthy.slice(0, 5), ...tf.hosts.filter((h) => h.personality !== 'healthy')].map((h) => h.name);
+    const names = [...tf.healthy.slice(0, 5), ...tf.hosts.filter((h) => h.personality !== 'healthy')].map(
+      (h) => h.name,
+    );
     const t0 = performance.now();
     const report = await fleet(names, { connect, concurrency: 10, connectTimeout: 1000 }).run`echo ok`;
-    assert.ok(performance.now() - t0 < 10_000, `black holes cost the connect timeout, not more: ${performance.now() - t0} ms`);
-    assert.deepEqual(report.hosts.map((h) => h.host), names);
-    const kinds = Object.fromEntries(report.hosts.filter((h) => h.status !== 'ok').map((h) => [tf.host(h.host).personality + ':' + h.host.slice(-1), `${h.status}/${h.kind}`]));
+    assert.ok(
+      performance.now() - t0 < 10_000,
+      `black holes cost the connect timeout, not more: ${performance.now() - t0} ms`,
+    );
+    assert.deepEqual(
+      report.hosts.map((h) => h.host),
+      names,
+    );
+    const kinds = Object.fromEntries(
+      report.hosts
+        .filter((h) => h.status !== 'ok')
+        .map((h) => [tf.host(h.host).personality + ':' + h.host.slice(-1), `${h.status}/${h.kind}`]),
+    );
     assert.equal(report.counts.ok, 5);
     assert.equal(report.counts.unreachable, 5, report.toText());
     assert.equal(kinds['dead-port:t'], 'unreachable/refused');
     assert.equal(report.hosts.find((h) => tf.host(h.host).personality === 'refuses-key')!.kind, 'auth');
-    assert.equal(report.hosts.find((h) => tf.host(h.host).personality === 'changed-key')!.kind, 'changed-host-key');
-    for (const h of report.hosts.filter((x) => tf.host(x.host).personality === 'black-hole')) assert.equal(h.kind, 'connect-timeout');
+    assert.equal(
+      report.hosts.find((h) => tf.host(h.host).personality === 'changed-key')!.kind,
+      'changed-host-key',
+    );
+    for (const h of report.hosts.filter((x) => tf.host(x.host).personality === 'black-hole'))
+      assert.equal(h.kind, 'connect-timeout');
   });
 
   test('adaptive concurrency shrinks against black holes and grows on healthy hosts', async () => {
     const holes = tf.hosts.filter((h) => h.personality === 'black-hole').map((h) => h.name);
     const healthy = tf.healthy.map((h) => h.name);
     // black holes spread among healthy hosts
-    const mixed = [...healthy.slice(0, 6), holes[0]!, ...healthy.slice(6, 12), holes[1]!, ...healthy.slice(12)];
-    const run = fleet(mixed, { connect, connectTimeout: 1000, concurrency: { initial: 8, min: 2, max: 16 } }).run`${fixture} /dev/null 0.2`;
+    const mixed = [
+      ...healthy.slice(0, 6),
+      holes[0]!,
+      ...healthy.slice(6, 12),
+      holes[1]!,
+      ...healthy.slice(12),
+    ];
+    const run = fleet(mixed, { connect, connectTimeout: 1000, concurrency: { initial: 8, min: 2, max: 16 } })
+      .run`${fixture} /dev/null 0.2`;
     const changes: { from: number; to: number; reason: string }[] = [];
     run.on('concurrency:change', (c) => changes.push(c));
     await run;
-    assert.ok(changes.some((c) => c.to < c.from && /connect timeouts/.test(c.reason)), JSON.stringify(changes));
+    assert.ok(
+      changes.some((c) => c.to < c.from && /connect timeouts/.test(c.reason)),
+      JSON.stringify(changes),
+    );
 
-    const grow = fleet(healthy, { connect, concurrency: { initial: 2, min: 1, max: 10 } }).run`${fixture} /dev/null 0.1`;
+    const grow = fleet(healthy, { connect, concurrency: { initial: 2, min: 1, max: 10 } })
+      .run`${fixture} /dev/null 0.1`;
     const ups: number[] = [];
     grow.on('concurrency:change', (c) => ups.push(c.to));
     const report = await grow;
@@ -109,9 +136,13 @@ describe('fleet against real sshd', { skip }, () => {
     const run = fleet(servers, { connect }).run`uptime`;
     const lines: string[] = [];
     run.on('batch:start', ({ total }) => lines.push(`Starting batch operation on ${total} servers`));
-    run.on('server:success', ({ server, progress }) => lines.push(`${server} completed (${(progress * 100).toFixed(1)}%)`));
+    run.on('server:success', ({ server, progress }) =>
+      lines.push(`${server} completed (${(progress * 100).toFixed(1)}%)`),
+    );
     run.on('server:error', ({ server, error }) => lines.push(`${server} failed: ${error}`));
-    run.on('batch:complete', ({ results }) => lines.push(`Batch complete: ${results.filter((r) => r.success).length}/${results.length} successful`));
+    run.on('batch:complete', ({ results }) =>
+      lines.push(`Batch complete: ${results.filter((r) => r.success).length}/${results.length} successful`),
+    );
     const report = await run;
     assert.equal(lines[0], 'Starting batch operation on 3 servers');
     assert.equal(lines.at(-1), 'Batch complete: 3/3 successful');
@@ -121,12 +152,22 @@ describe('fleet against real sshd', { skip }, () => {
 
     // fail-fast on the seed's servers plus a dead one first in line: nothing else starts
     const dead = tf.hosts.find((h) => h.personality === 'dead-port')!.name;
-    const ff = await fleet([dead, ...seedNames], { connect, concurrency: 1, failFast: true }).run`systemctl is-active nginx || true`;
-    assert.deepEqual(ff.hosts.map((h) => h.status), ['unreachable', 'skipped', 'skipped', 'skipped']);
+    const ff = await fleet([dead, ...seedNames], { connect, concurrency: 1, failFast: true })
+      .run`systemctl is-active nginx || true`;
+    assert.deepEqual(
+      ff.hosts.map((h) => h.status),
+      ['unreachable', 'skipped', 'skipped', 'skipped'],
+    );
 
     // retries: the seed's batchWithRetry, with backoff visible per attempt
-    const rr = await fleet([dead, seedNames[0]!], { connect, retries: { attempts: 3, baseMs: 100, jitter: 0 } }).run`true`;
-    assert.deepEqual(rr.hosts[0]!.attempts.map((a) => a.retryInMs), [100, 200, null]);
+    const rr = await fleet([dead, seedNames[0]!], {
+      connect,
+      retries: { attempts: 3, baseMs: 100, jitter: 0 },
+    }).run`true`;
+    assert.deepEqual(
+      rr.hosts[0]!.attempts.map((a) => a.retryInMs),
+      [100, 200, null],
+    );
     assert.equal(rr.hosts[1]!.attempts.length, 1);
   });
 
@@ -137,7 +178,7 @@ describe('fleet against real sshd', { skip }, () => {
       script,
       `import { $ } from ${JSON.stringify(join(repo, 'src/index.ts'))};\n` +
         `const servers = ${JSON.stringify(seedNames.map((host) => ({ host, username: tf.user })))};\n` +
-        "const report = await $.fleet(servers, { progress: true }).run`uptime`;\n" +
+        'const report = await $.fleet(servers, { progress: true }).run`uptime`;\n' +
         'console.log(`done ${report.counts.ok}/${report.counts.total} ${Math.round(performance.now())}`);\n',
     );
     const out = await new Promise<{ stdout: string; exitedAt: number }>((done, fail) => {
@@ -155,6 +196,9 @@ describe('fleet against real sshd', { skip }, () => {
     const m = /done 3\/3 (\d+)/.exec(out.stdout);
     assert.ok(m, out.stdout);
     // the child's clock starts with the child: its last line's time against its exit, both ≈ since spawn
-    assert.ok(out.exitedAt - Number(m[1]) < 2500, `exited ${Math.round(out.exitedAt - Number(m[1]))} ms after its last line`);
+    assert.ok(
+      out.exitedAt - Number(m[1]) < 2500,
+      `exited ${Math.round(out.exitedAt - Number(m[1]))} ms after its last line`,
+    );
   });
 });
