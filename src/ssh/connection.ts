@@ -201,7 +201,8 @@ export class SshConnection {
     const release = this.hold();
     try {
       const identities = await loadIdentities(target);
-      const deadline = performance.now() + target.connectTimeoutMs;
+      // The connect timeout counts from the first attempt, not from the wait for a handshake slot.
+      let deadline = Infinity;
       let hostKeyAlgorithms = DEFAULT_HOST_KEY_ALGORITHMS;
       try {
         const known = await knownHostKeyTypes({ files: target.knownHostsFiles, names: target.knownHostsName });
@@ -212,6 +213,7 @@ export class SshConnection {
       for (let attempt = 1; ; attempt++) {
         if (this.#closedError) throw this.#closedError;
         const slot = await this.#opts.handshakes.acquire();
+        if (deadline === Infinity) deadline = performance.now() + target.connectTimeoutMs;
         this.#opts.onHandshake?.();
         let result: ConnectionError | undefined;
         try {

@@ -20,6 +20,10 @@ import type { SshPool } from './pool.js';
 import type { ResolvedTarget } from './types.js';
 
 export const JOB_VAR = 'FLEETSH_JOB';
+/** Job markers: random per process, then a counter (a random draw per command costs more than it buys). */
+const JOB_PREFIX = randomBytes(6).toString('hex');
+let jobCounter = 0;
+const nextJobId = () => `${JOB_PREFIX}${(jobCounter++).toString(36)}`;
 /** How long after the signal request the /proc helper is sent if the command is still running. */
 const HELPER_DELAY_MS = 200;
 
@@ -62,7 +66,7 @@ export class SshExecutor implements Executor {
       let opened = false;
       try {
         await abortable(conn.connect(), req.signal);
-        const job = randomBytes(9).toString('base64url');
+        const job = nextJobId();
         let run: ReturnType<typeof watchChannel> | undefined;
         const { channel, release } = await conn.exec(wrapCommand(req, job), {
           signal: req.signal,
