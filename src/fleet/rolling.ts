@@ -1,6 +1,7 @@
 // Rolling deployment: phases in order (database, then api, then web), each in batches such as
 // [1, '10%', '100%'], a health check after each host or batch, an optional pause between batches,
 // and a stop when the failure budget is exceeded, with a report of what was done, what was not, and why.
+export { RollingReport, type BatchRecord, type PhaseRecord } from './rolling-report.js';
 import { EventEmitter } from 'node:events';
 import { parseDuration, type Duration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
@@ -11,6 +12,7 @@ import { foldHosts } from './hostset.js';
 import type { FleetOptions } from './options.js';
 import { resolveBudget, type Budget } from './policy.js';
 import { FleetReport } from './report.js';
+import { RollingReport, type BatchRecord, type PhaseRecord } from './rolling-report.js';
 import type { FleetRun, TaskContext } from './run.js';
 import { resolveTargets, type FleetShell, type Target } from './target.js';
 
@@ -40,86 +42,6 @@ export interface RollingOptions extends Omit<FleetOptions, 'failFast' | 'maxUnre
   pause?: Duration;
   /** Hosts that may fail over the whole deployment before it stops (default 0). */
   maxFailures?: Budget;
-}
-
-export interface BatchRecord {
-  phase: string;
-  number: number;
-  hosts: string;
-  hostList: string[];
-  report: FleetReport<unknown>;
-}
-
-export interface PhaseRecord {
-  name: string;
-  status: 'done' | 'stopped' | 'not-started';
-  batches: BatchRecord[];
-  /** Every host of the phase once, untouched ones skipped with the reason. */
-  report: FleetReport<unknown>;
-}
-
-export class RollingReport {
-  constructor(
-    readonly phases: PhaseRecord[],
-    readonly stopped: string | null,
-    readonly wallMs: number,
-  ) {}
-
-  get ok(): boolean {
-    return this.stopped === null && this.phases.every((p) => p.report.ok);
-  }
-  #hostsWhere(pred: (h: HostResult) => boolean): string[] {
-    return this.phases.flatMap((p) => p.report.hosts.filter(pred).map((h) => h.host));
-  }
-  /** Hosts where the step (and health check) succeeded. */
-  get done(): string[] {
-    return this.#hostsWhere((h) => h.status === 'ok');
-  }
-  /** Hosts that were tried and failed, timed out or were unreachable. */
-  get failed(): string[] {
-    return this.#hostsWhere((h) => h.status !== 'ok' && h.status !== 'skipped');
-  }
-  /** Hosts never touched. */
-  get notDone(): string[] {
-    return this.#hostsWhere((h) => h.status === 'skipped');
-  }
-
-  toJSON() {
-    return {
-      ok: this.ok,
-      stopped: this.stopped,
-      wallMs: this.wallMs,
-      done: foldHosts(this.done),
-      failed: foldHosts(this.failed),
-      notDone: foldHosts(this.notDone),
-      phases: this.phases.map((p) => ({
-        name: p.name,
-        status: p.status,
-        batches: p.batches.map((b) => ({ number: b.number, hosts: b.hosts, counts: b.report.counts })),
-        report: p.report.toJSON(),
-      })),
-    };
-  }
-
-  toText(): string {
-    const out = ['Rolling Deployment Report', '========================='];
-    for (const p of this.phases) {
-      out.push(`Phase ${p.name}: ${p.status}`);
-      for (const b of p.batches) {
-        const c = b.report.counts;
-        out.push(
-          `  batch ${b.number}: ${b.hosts}: ${c.ok} ok${c.total - c.ok ? `, ${c.total - c.ok} not ok` : ''}`,
-        );
-        for (const h of b.report.hosts.filter((x) => x.status !== 'ok'))
-          out.push(`    ${h.host}: ${h.status}: ${(h.error ?? h.reason ?? '').split('\n')[0]}`);
-      }
-    }
-    out.push(`Done: ${foldHosts(this.done) || '(none)'}`);
-    if (this.failed.length) out.push(`Failed: ${foldHosts(this.failed)}`);
-    if (this.notDone.length) out.push(`Not done: ${foldHosts(this.notDone)}`);
-    if (this.stopped) out.push(`Stopped: ${this.stopped}`);
-    return out.join('\n');
-  }
 }
 
 /** Splits `n` hosts into batches: sizes as counts or percentages of n (at least 1); the last size repeats. */

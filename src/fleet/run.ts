@@ -3,14 +3,11 @@
 // next turn of the event loop, so listeners attached right after creation see every event.
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { CommandResult } from '../process/result.js';
-import { ConnectionError, FleetshError, formatMs } from '../process/errors.js';
+import { formatMs } from '../process/errors.js';
 import {
   HostTaskError,
-  kindOfError,
-  messageOf,
   outputOf,
   skippedResult,
-  statusOfError,
   type Attempt,
   type HostResult,
   type SkipReason,
@@ -20,6 +17,8 @@ import { attachProgress } from './progress.js';
 import { FleetReport } from './report.js';
 import { backoffMs, shouldRetry } from './retry.js';
 import { Window, type Sample } from './scheduler.js';
+import { ConnectTimes, connectOrPark } from './slow-connect.js';
+import { classifyAttempt, slowdown, StoppedWhileConnecting, withAbortGrace } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
 import type { FleetHost, FleetShell, Target } from './target.js';
 
@@ -86,27 +85,6 @@ interface HostState {
   lastError: unknown;
   lastValue: unknown;
 }
-
-/** How often a host in a slow connect checks whether it is slow enough to give its slot back. */
-const CHECK_MS = 250;
-
-/** Recent connect times, to tell a host slow against its peers from a fleet slow everywhere. */
-class ConnectTimes {
-  readonly #recent: number[] = [];
-  add(ms: number): void {
-    this.#recent.push(ms);
-    if (this.#recent.length > 64) this.#recent.shift();
-  }
-  /** Slow means past `floorMs` and past 4 × the median connect time; 3 × `floorMs` before 3 connects are known. */
-  slowAfter(floorMs: number): number {
-    if (this.#recent.length < 3) return 3 * floorMs;
-    const sorted = [...this.#recent].sort((a, b) => a - b);
-    return Math.max(floorMs, 4 * sorted[Math.floor(sorted.length / 2)]!);
-  }
-}
-
-/** How long a killed task may take to end before the host is reported without it. */
-const KILL_GRACE_MS = 5000;
 
 export interface FleetRun<T> {
   on<K extends keyof FleetEvents<T>>(event: K, listener: Listener<T, K>): this;
@@ -322,56 +300,28 @@ export class FleetRun<T = CommandResult>
       const connect = state.shell.connect;
       const slowMs = this.#opts.slowConnectMs;
       if (!cur.connected && slowMs !== undefined && typeof connect === 'function') {
-        // Connect first. A host still connecting when it is slow both by the clock (slowConnect) and
-        // against its peers (4 × the median connect time so far) gives its slot back while it keeps
-        // trying, so black holes do not hold the window; it comes back when connected. On a fleet
-        // that is slow everywhere (a saturated controller) nobody is slow against its peers, and
-        // nobody parks: parking there would only pile up handshakes.
-        const aborted = new Promise<never>((_, reject) => {
-          const fail = () => reject(cur.ac.signal.reason);
-          if (cur.ac.signal.aborted) fail();
-          else cur.ac.signal.addEventListener('abort', fail, { once: true });
-        });
-        aborted.catch(() => {});
-        const t0 = performance.now();
-        const connecting = Promise.race([connect.call(state.shell), aborted]).then(() => {
-          cur.connected = true;
-          this.#connectTimes.add(performance.now() - t0);
-        });
-        let parked = false;
-        for (;;) {
-          let timer: NodeJS.Timeout | undefined;
-          const wait = Math.max(CHECK_MS, slowMs - (performance.now() - t0));
-          const settled = await Promise.race([
-            connecting.then(() => true),
-            new Promise<boolean>((r) => (timer = setTimeout(() => r(false), wait))),
-          ]).finally(() => clearTimeout(timer));
-          if (settled) break;
-          if (
-            performance.now() - t0 >= this.#connectTimes.slowAfter(slowMs) &&
-            this.#parked < this.#opts.limit.current
-          ) {
-            parked = true;
-            break;
-          }
-        }
-        if (parked) {
+        const shell = state.shell;
+        const outcome = await connectOrPark(
+          () => connect.call(shell),
+          cur.ac.signal,
+          slowMs,
+          this.#connectTimes,
+          () => this.#parked < this.#opts.limit.current,
+        );
+        if (outcome.parked) {
+          // Out of the window while it connects; back to the front of the queue once connected.
           this.#parked++;
-          const back = connecting.then(
-            () => true,
+          const back = outcome.connecting.then(
+            () => (cur.connected = true),
             (e) => (this.#endAttempt(state, false, undefined, e), false),
           );
           void back.then(() => this.#parked--);
-          this.#window.park(state, back, (s) =>
-            this.#endAttempt(
-              s,
-              false,
-              undefined,
-              new Error(`stopped while connecting: ${this.#stopping?.reason ?? ''}`),
-            ),
-          );
+          const stopped = (s: HostState) =>
+            this.#endAttempt(s, false, undefined, new StoppedWhileConnecting());
+          this.#window.park(state, back, stopped);
           return;
         }
+        cur.connected = true;
       }
       const shell = state.shell.with({ signal: cur.ac.signal, maxOutput: this.#opts.maxOutput });
       const ctx: TaskContext = {
@@ -400,37 +350,15 @@ export class FleetRun<T = CommandResult>
     const durationMs = Math.round(performance.now() - cur.started);
     const signal = cur.ac.signal;
 
-    let status: Attempt['status'];
-    let kind: Attempt['kind'];
-    let message: string | null = null;
-    let reason: string | null = null;
-    if (ok) {
-      status = 'ok';
-      kind = null;
-    } else if (cur.timedOut) {
-      status = 'timeout';
-      kind = 'timeout';
-      message = `${host.name}: timed out after ${formatMs(this.#opts.timeoutMs!)} (option timeout) and was killed`;
-    } else if (signal.aborted && this.#killKind) {
-      status = this.#killKind === 'deadline' ? 'timeout' : 'failed';
-      kind = this.#killKind === 'deadline' ? 'timeout' : 'cancelled';
-      reason = `killed in flight: ${this.#stopping?.reason ?? String(signal.reason)}`;
-      message = `${host.name}: ${reason}`;
-    } else if (
-      !cur.connected &&
-      this.#stopping &&
-      error instanceof Error &&
-      error.message.startsWith('stopped while connecting')
-    ) {
-      status = 'failed';
-      kind = 'cancelled';
-      reason = `stopped while connecting: ${this.#stopping.reason}`;
-      message = `${host.name}: ${reason}`;
-    } else {
-      status = statusOfError(error);
-      kind = kindOfError(error);
-      message = messageOf(error);
-    }
+    const { status, kind, message, reason } = classifyAttempt({
+      host: host.name,
+      ok,
+      error,
+      timedOutAfter: cur.timedOut ? this.#opts.timeoutMs! : undefined,
+      killedBy: signal.aborted && this.#killKind ? this.#killKind : undefined,
+      stopReason: this.#stopping?.reason ?? (signal.aborted ? String(signal.reason) : undefined),
+      stoppedWhileConnecting: !cur.connected && error instanceof StoppedWhileConnecting,
+    });
     const record: Attempt = {
       attempt: cur.attempt,
       status,
@@ -536,29 +464,4 @@ export class FleetRun<T = CommandResult>
     this.#wake = undefined;
     wake?.();
   }
-}
-
-function slowdown(error: unknown, timedOut: boolean): boolean {
-  if (timedOut) return true;
-  if (error instanceof ConnectionError) return ['connect-timeout', 'closed', 'protocol'].includes(error.kind);
-  return error instanceof FleetshError && error.kind === 'timeout';
-}
-
-/** The task's outcome; once the signal aborts, at most KILL_GRACE_MS more before giving up on it. */
-function withAbortGrace<V>(task: Promise<V>, signal: AbortSignal): Promise<V> {
-  return new Promise<V>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      timer = setTimeout(
-        () => reject(new Error(`the task did not end within ${formatMs(KILL_GRACE_MS)} of being killed`)),
-        KILL_GRACE_MS,
-      );
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    task.then(resolve, reject).finally(() => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    });
-  });
 }
