@@ -120,14 +120,20 @@ async function main(): Promise<void> {
         }),
       );
       await ssh.close();
-      rows.push({ name: `round ${round} cold fan-out (${HOSTS} hosts, width ${WIDTH})`, raw: rawCold, lib: libCold });
+      rows.push({
+        name: `round ${round} cold fan-out (${HOSTS} hosts, width ${WIDTH})`,
+        raw: rawCold,
+        lib: libCold,
+      });
       rows.push({ name: `round ${round} warm: ${COMMANDS} commands/host`, raw: rawWarm, lib: libWarm });
     }
   } finally {
     await fleet.stop();
   }
   const f = (n: number) => n.toFixed(0).padStart(7);
-  console.log(`\n${'case'.padEnd(48)} ${'raw ms'.padStart(7)} ${'lib ms'.padStart(7)}  wall×  ${'rawCPU'.padStart(7)} ${'libCPU'.padStart(7)}  cpu×`);
+  console.log(
+    `\n${'case'.padEnd(48)} ${'raw ms'.padStart(7)} ${'lib ms'.padStart(7)}  wall×  ${'rawCPU'.padStart(7)} ${'libCPU'.padStart(7)}  cpu×`,
+  );
   for (const r of rows) {
     console.log(
       `${r.name.padEnd(48)} ${f(r.raw.wallMs)} ${f(r.lib.wallMs)}  ${(r.lib.wallMs / r.raw.wallMs).toFixed(2)}  ${f(r.raw.cpuMs)} ${f(r.lib.cpuMs)}  ${(r.lib.cpuMs / r.raw.cpuMs).toFixed(2)}`,

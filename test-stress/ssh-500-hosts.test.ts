@@ -21,8 +21,12 @@ describe('ssh pool at scale', { skip }, () => {
     const ssh = sshFor(fleet);
     try {
       const t0 = performance.now();
-      const results = await Promise.allSettled(fleet.healthy.map((h) => ssh(targetOf(fleet, h))`echo ${h.name}`));
-      const failed = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : []));
+      const results = await Promise.allSettled(
+        fleet.healthy.map((h) => ssh(targetOf(fleet, h))`echo ${h.name}`),
+      );
+      const failed = results.flatMap((r) =>
+        r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : [],
+      );
       assert.deepEqual(failed, []);
       assert.equal(ssh.pool.stats().handshakes, 500);
       const took = performance.now() - t0;

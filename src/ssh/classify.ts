@@ -28,13 +28,21 @@ export function classifyError(err: unknown, ctx: ClassifyContext): ConnectionErr
   const e = err as NodeJS.ErrnoException & { level?: string };
   const code = e?.code;
   const message = String(e?.message ?? err);
-  const where = `${ctx.hostname}:${ctx.port}` + (ctx.via && ctx.via.length ? ` (via ${ctx.via.join(' -> ')})` : '');
+  const where =
+    `${ctx.hostname}:${ctx.port}` + (ctx.via && ctx.via.length ? ` (via ${ctx.via.join(' -> ')})` : '');
 
   if (ctx.wasReady) {
     if (/keepalive/i.test(message)) {
-      return new ConnectionError('closed', ctx.label, `no answer to SSH keepalives from ${where}; the connection was dropped`, { cause: err });
+      return new ConnectionError(
+        'closed',
+        ctx.label,
+        `no answer to SSH keepalives from ${where}; the connection was dropped`,
+        { cause: err },
+      );
     }
-    return new ConnectionError('closed', ctx.label, `the connection to ${where} was lost (${message})`, { cause: err });
+    return new ConnectionError('closed', ctx.label, `the connection to ${where} was lost (${message})`, {
+      cause: err,
+    });
   }
   if (code && DNS_CODES.has(code)) {
     return new ConnectionError('dns', ctx.label, `cannot resolve ${ctx.hostname} (${code})`, {
@@ -50,16 +58,25 @@ export function classifyError(err: unknown, ctx: ClassifyContext): ConnectionErr
   }
   if (code === 'ETIMEDOUT' || e?.level === 'client-timeout' || /timed out/i.test(message)) {
     const stage = ctx.sawBanner ? 'the SSH handshake did not finish' : 'no SSH server answered';
-    return new ConnectionError('connect-timeout', ctx.label, `${stage} on ${where} within ${formatMs(ctx.connectTimeoutMs)}`, {
-      hint: 'Is the host up and the port reachable (firewall)? Raise connectTimeout for slow links.',
+    return new ConnectionError(
+      'connect-timeout',
+      ctx.label,
+      `${stage} on ${where} within ${formatMs(ctx.connectTimeoutMs)}`,
+      {
+        hint: 'Is the host up and the port reachable (firewall)? Raise connectTimeout for slow links.',
+        cause: err,
+      },
+    );
+  }
+  if (code && UNREACHABLE_CODES.has(code)) {
+    return new ConnectionError('connect-timeout', ctx.label, `${where} is unreachable (${code})`, {
       cause: err,
     });
   }
-  if (code && UNREACHABLE_CODES.has(code)) {
-    return new ConnectionError('connect-timeout', ctx.label, `${where} is unreachable (${code})`, { cause: err });
-  }
   if (e?.level === 'client-authentication' || /authentication methods failed/i.test(message)) {
-    return new ConnectionError('auth', ctx.label, `${ctx.user}@${ctx.hostname} refused every identity`, { cause: err });
+    return new ConnectionError('auth', ctx.label, `${ctx.user}@${ctx.hostname} refused every identity`, {
+      cause: err,
+    });
   }
   if (code === 'ECONNRESET' || code === 'EPIPE' || /lost before handshake/i.test(message)) {
     const stage = ctx.sawBanner ? 'during the SSH handshake' : 'before the SSH handshake';
@@ -70,7 +87,9 @@ export function classifyError(err: unknown, ctx: ClassifyContext): ConnectionErr
       cause: err,
     });
   }
-  return new ConnectionError('protocol', ctx.label, `SSH handshake with ${where} failed: ${message}`, { cause: err });
+  return new ConnectionError('protocol', ctx.label, `SSH handshake with ${where} failed: ${message}`, {
+    cause: err,
+  });
 }
 
 /** True for failures worth another handshake attempt within the connect timeout (MaxStartups drops). */

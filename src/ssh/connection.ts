@@ -11,7 +11,12 @@ import ssh2, { type AnyAuthMethod, type ClientChannel, type ParsedKey, type SFTP
 import { ConnectionError, formatMs } from '../process/errors.js';
 import { classifyError, isEarlyDrop, type ClassifyContext } from './classify.js';
 import { loadIdentities, type LoadedIdentities } from './identity.js';
-import { knownHostKeyTypes, preferKnownHostKeyAlgorithms, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
+import {
+  knownHostKeyTypes,
+  preferKnownHostKeyAlgorithms,
+  verifyHostKey,
+  type HostKeyVerdict,
+} from './known-hosts.js';
 import { Semaphore, type Release } from './semaphore.js';
 import type { ResolvedTarget } from './types.js';
 
@@ -205,7 +210,10 @@ export class SshConnection {
       let deadline = Infinity;
       let hostKeyAlgorithms = DEFAULT_HOST_KEY_ALGORITHMS;
       try {
-        const known = await knownHostKeyTypes({ files: target.knownHostsFiles, names: target.knownHostsName });
+        const known = await knownHostKeyTypes({
+          files: target.knownHostsFiles,
+          names: target.knownHostsName,
+        });
         hostKeyAlgorithms = preferKnownHostKeyAlgorithms(known, DEFAULT_HOST_KEY_ALGORITHMS);
       } catch {
         // unreadable files are reported by the host key check itself
@@ -274,10 +282,15 @@ export class SshConnection {
       } catch (e) {
         // The target is unreachable for the jump host's reason; say both.
         const err = e as ConnectionError;
-        throw new ConnectionError(err.kind ?? 'protocol', target.label, `through jump host ${err.message ?? e}`, {
-          hint: err.hint,
-          cause: e,
-        });
+        throw new ConnectionError(
+          err.kind ?? 'protocol',
+          target.label,
+          `through jump host ${err.message ?? e}`,
+          {
+            hint: err.hint,
+            cause: e,
+          },
+        );
       }
       try {
         sock = await via.forwardOut(target.hostname, target.port);
@@ -286,9 +299,14 @@ export class SshConnection {
       }
     } else {
       if (target.proxyCommand !== undefined) {
-        throw new ConnectionError('config', target.label, `ProxyCommand is not supported (${target.proxyCommand})`, {
-          hint: 'Use ProxyJump (or the jump option) instead.',
-        });
+        throw new ConnectionError(
+          'config',
+          target.label,
+          `ProxyCommand is not supported (${target.proxyCommand})`,
+          {
+            hint: 'Use ProxyJump (or the jump option) instead.',
+          },
+        );
       }
       const socket = net.connect({ host: target.hostname, port: target.port });
       socket.setNoDelay(true);
@@ -314,7 +332,10 @@ export class SshConnection {
         let ce: ConnectionError;
         if (hostKeyError) ce = hostKeyError;
         else {
-          ce = classifyError(err, { ...this.#ctx(false, sawBanner), connectTimeoutMs: target.connectTimeoutMs });
+          ce = classifyError(err, {
+            ...this.#ctx(false, sawBanner),
+            connectTimeoutMs: target.connectTimeoutMs,
+          });
           if (ce.kind === 'auth') ce = authError(target, ids, tried, ce);
         }
         client.removeAllListeners('ready');
@@ -337,12 +358,25 @@ export class SshConnection {
         settled = true;
         clearTimeout(timer);
         client.on('error', (e) => this.#finish(classifyError(e, this.#ctx(true, true))));
-        client.on('close', () => this.#finish(classifyError(new Error('the server closed the connection'), this.#ctx(true, true))));
+        client.on('close', () =>
+          this.#finish(classifyError(new Error('the server closed the connection'), this.#ctx(true, true))),
+        );
         resolve();
       });
       client.on('error', fail);
-      client.on('close', () => fail(new Error(sawBanner ? 'the connection closed during the handshake' : 'Connection lost before handshake')));
+      client.on('close', () =>
+        fail(
+          new Error(
+            sawBanner ? 'the connection closed during the handshake' : 'Connection lost before handshake',
+          ),
+        ),
+      );
 
+      if (target.hostKeyPolicy === 'off') {
+        this.#opts.onWarning?.(
+          "fleetsh: hostKeyPolicy 'off': SSH host keys are not verified, so these connections can be intercepted",
+        );
+      }
       const methods = authMethods(target, ids, () => verdict);
       client.connect({
         sock: sock as unknown as net.Socket,
@@ -407,7 +441,12 @@ export class SshConnection {
         release();
         if (this.#closedError) throw this.#closedError;
         if (!isOpenRefused(e)) {
-          throw new ConnectionError('protocol', this.label, `could not open a channel: ${(e as Error).message}`, { cause: e });
+          throw new ConnectionError(
+            'protocol',
+            this.label,
+            `could not open a channel: ${(e as Error).message}`,
+            { cause: e },
+          );
         }
         const others = this.channels.active;
         if (others >= 1) {
@@ -417,10 +456,15 @@ export class SshConnection {
         }
         // Nothing else is open on our side: the server may still be tearing a session down.
         if (++lonelyRefusals > 20) {
-          throw new ConnectionError('protocol', this.label, `the server refuses to open a session channel (${(e as Error).message})`, {
-            hint: 'Check MaxSessions in its sshd_config.',
-            cause: e,
-          });
+          throw new ConnectionError(
+            'protocol',
+            this.label,
+            `the server refuses to open a session channel (${(e as Error).message})`,
+            {
+              hint: 'Check MaxSessions in its sshd_config.',
+              cause: e,
+            },
+          );
         }
         await new Promise((r) => setTimeout(r, 10 * lonelyRefusals));
       }
@@ -447,7 +491,13 @@ export class SshConnection {
         if (this.#state !== 'ready' || this.#holds > 0 || this.#dependents > 0) return;
         const left = this.#idleSince + this.#opts.idleTimeoutMs - performance.now();
         if (left > 5) return check(left);
-        this.#finish(new ConnectionError('closed', this.label, `the connection was closed after ${formatMs(this.#opts.idleTimeoutMs)} unused`));
+        this.#finish(
+          new ConnectionError(
+            'closed',
+            this.label,
+            `the connection was closed after ${formatMs(this.#opts.idleTimeoutMs)} unused`,
+          ),
+        );
       }, delay);
       this.#idleTimer.unref();
     };
@@ -466,15 +516,23 @@ export class SshConnection {
   /** SSH protocol keepalive (keepalive@openssh.com with want-reply), on an unref'd timer. */
   #startKeepalive(): void {
     const interval = this.target.keepaliveIntervalMs;
-    const client = this.#client as unknown as { _protocol?: { ping(): void }; _callbacks?: Array<() => void> };
-    if (!(interval > 0) || typeof client._protocol?.ping !== 'function' || !Array.isArray(client._callbacks)) return;
+    const client = this.#client as unknown as {
+      _protocol?: { ping(): void };
+      _callbacks?: Array<() => void>;
+    };
+    if (!(interval > 0) || typeof client._protocol?.ping !== 'function' || !Array.isArray(client._callbacks))
+      return;
     let unanswered = 0;
     const max = Math.max(1, this.target.keepaliveCountMax);
     this.#keepaliveTimer = setInterval(() => {
       if (this.#state !== 'ready') return;
       if (unanswered >= max) {
         this.#finish(
-          new ConnectionError('closed', this.label, `no answer to ${max} SSH keepalives (every ${formatMs(interval)}); the connection was dropped`),
+          new ConnectionError(
+            'closed',
+            this.label,
+            `no answer to ${max} SSH keepalives (every ${formatMs(interval)}); the connection was dropped`,
+          ),
         );
         this.#transport?.destroy(); // the server does not answer: no goodbye to wait for
         return;
@@ -536,15 +594,25 @@ function forwardError(e: unknown, target: ResolvedTarget, viaLabel: string): Con
   const reason = (e as { reason?: number })?.reason;
   const where = `${target.hostname}:${target.port} (via ${viaLabel})`;
   if (reason === 2 || /connect failed|refused/i.test(msg)) {
-    return new ConnectionError('refused', target.label, `jump host ${viaLabel} could not connect to ${target.hostname}:${target.port}: ${msg}`, {
-      cause: e,
-    });
+    return new ConnectionError(
+      'refused',
+      target.label,
+      `jump host ${viaLabel} could not connect to ${target.hostname}:${target.port}: ${msg}`,
+      {
+        cause: e,
+      },
+    );
   }
   if (/administratively prohibited/i.test(msg) || reason === 1) {
-    return new ConnectionError('protocol', target.label, `jump host ${viaLabel} refused to forward to ${where}: ${msg}`, {
-      hint: 'The jump host needs AllowTcpForwarding yes in its sshd_config.',
-      cause: e,
-    });
+    return new ConnectionError(
+      'protocol',
+      target.label,
+      `jump host ${viaLabel} refused to forward to ${where}: ${msg}`,
+      {
+        hint: 'The jump host needs AllowTcpForwarding yes in its sshd_config.',
+        cause: e,
+      },
+    );
   }
   return new ConnectionError('protocol', target.label, `could not reach ${where}: ${msg}`, { cause: e });
 }
@@ -556,31 +624,53 @@ interface PlannedMethod {
 }
 
 /** The order OpenSSH uses: the agent, the identities, then password and keyboard-interactive. */
-function authMethods(target: ResolvedTarget, ids: LoadedIdentities, verdict: () => HostKeyVerdict | undefined): PlannedMethod[] {
+function authMethods(
+  target: ResolvedTarget,
+  ids: LoadedIdentities,
+  verdict: () => HostKeyVerdict | undefined,
+): PlannedMethod[] {
   const username = target.user;
   const out: PlannedMethod[] = [];
   if (target.agent) {
     let agent: string | InstanceType<typeof OpenSSHAgent> = target.agent;
     if (target.identitiesOnly) {
-      const allowed = [...ids.keys.map((k) => k.publicKey), ...ids.skipped.flatMap((s) => (s.publicKey ? [s.publicKey] : []))];
+      const allowed = [
+        ...ids.keys.map((k) => k.publicKey),
+        ...ids.skipped.flatMap((s) => (s.publicKey ? [s.publicKey] : [])),
+      ];
       agent = new FilteredAgent(target.agent, allowed);
     }
-    out.push({ method: { type: 'agent', username, agent } as AnyAuthMethod, label: `ssh-agent (${target.agent})` });
+    out.push({
+      method: { type: 'agent', username, agent } as AnyAuthMethod,
+      label: `ssh-agent (${target.agent})`,
+    });
   }
   for (const k of ids.keys) {
-    out.push({ method: { type: 'publickey', username, key: k.key as ParsedKey } as AnyAuthMethod, label: k.label });
+    out.push({
+      method: { type: 'publickey', username, key: k.key as ParsedKey } as AnyAuthMethod,
+      label: k.label,
+    });
   }
   const password = target.password;
   if (password !== undefined) {
     // As OpenSSH: no password to a host whose key could not be trusted.
     const safe = () => !(verdict()?.status === 'accepted' && (verdict() as { unsafe: boolean }).unsafe);
-    out.push({ method: { type: 'password', username, password } as AnyAuthMethod, label: 'password', usable: safe });
+    out.push({
+      method: { type: 'password', username, password } as AnyAuthMethod,
+      label: 'password',
+      usable: safe,
+    });
     out.push({
       method: {
         type: 'keyboard-interactive',
         username,
-        prompt: (_name: string, _instructions: string, _lang: string, prompts: Array<{ prompt: string; echo?: boolean }>, finish: (answers: string[]) => void) =>
-          finish(prompts.map((p) => (!p.echo || /password|passcode/i.test(p.prompt) ? password : ''))),
+        prompt: (
+          _name: string,
+          _instructions: string,
+          _lang: string,
+          prompts: Array<{ prompt: string; echo?: boolean }>,
+          finish: (answers: string[]) => void,
+        ) => finish(prompts.map((p) => (!p.echo || /password|passcode/i.test(p.prompt) ? password : ''))),
       } as AnyAuthMethod,
       label: 'keyboard-interactive (password)',
       usable: safe,
@@ -600,15 +690,26 @@ class FilteredAgent extends OpenSSHAgent {
   override getIdentities(cb: (err: any, keys?: any[]) => void): void {
     super.getIdentities((err, keys) => {
       if (err || !keys) return cb(err, keys);
-      cb(undefined, keys.filter((k) => this.#allowed.some((a) => a.equals((k as ParsedKey).getPublicSSH()))));
+      cb(
+        undefined,
+        keys.filter((k) => this.#allowed.some((a) => a.equals((k as ParsedKey).getPublicSSH()))),
+      );
     });
   }
 }
 
-function authError(target: ResolvedTarget, ids: LoadedIdentities, tried: string[], cause: ConnectionError): ConnectionError {
+function authError(
+  target: ResolvedTarget,
+  ids: LoadedIdentities,
+  tried: string[],
+  cause: ConnectionError,
+): ConnectionError {
   const parts = [`${target.user}@${target.hostname} refused every identity`];
-  parts.push(tried.length ? `tried: ${tried.join(', ')}` : 'nothing was offered (no agent, usable key or password)');
-  if (ids.skipped.length) parts.push(`skipped: ${ids.skipped.map((s) => `${s.label} (${s.reason})`).join(', ')}`);
+  parts.push(
+    tried.length ? `tried: ${tried.join(', ')}` : 'nothing was offered (no agent, usable key or password)',
+  );
+  if (ids.skipped.length)
+    parts.push(`skipped: ${ids.skipped.map((s) => `${s.label} (${s.reason})`).join(', ')}`);
   const keys = tried.some((t) => !t.startsWith('password') && !t.startsWith('keyboard-interactive'));
   return new ConnectionError('auth', target.label, parts.join('; '), {
     hint: keys

@@ -54,7 +54,14 @@ export interface SshTransfers {
 export class TransferError extends FleetshError {
   readonly localPath: string;
   readonly remotePath: string;
-  constructor(kind: 'failed' | 'timeout' | 'cancelled', host: string, message: string, local: string, remote: string, cause?: unknown) {
+  constructor(
+    kind: 'failed' | 'timeout' | 'cancelled',
+    host: string,
+    message: string,
+    local: string,
+    remote: string,
+    cause?: unknown,
+  ) {
     super(kind, `${host}: ${message}`, { host, cause });
     this.localPath = local;
     this.remotePath = remote;
@@ -130,8 +137,17 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
     let session: { sftp: SFTPWrapper; release: () => void } | undefined;
     let job: Job | undefined;
     function abortedError(e: unknown): unknown {
-      if (timedOut) return new TransferError('timeout', host, `${what} timed out after ${formatMs(timeoutMs!)}`, local, remote, e);
-      if (controller.signal.aborted) return new TransferError('cancelled', host, `${what} was cancelled`, local, remote, e);
+      if (timedOut)
+        return new TransferError(
+          'timeout',
+          host,
+          `${what} timed out after ${formatMs(timeoutMs!)}`,
+          local,
+          remote,
+          e,
+        );
+      if (controller.signal.aborted)
+        return new TransferError('cancelled', host, `${what} was cancelled`, local, remote, e);
       return e;
     }
     try {
@@ -226,25 +242,54 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
   };
 }
 
-function progress(job: Job, file: string, size: number): ((total: number, nb: number, fsize: number) => void) | undefined {
+function progress(
+  job: Job,
+  file: string,
+  size: number,
+): ((total: number, nb: number, fsize: number) => void) | undefined {
   const on = job.opts.onProgress;
   if (!on) return undefined;
   const base = job.allBytes;
-  return (total) => on({ path: file, bytes: total, totalBytes: size, allBytes: base + total, allTotalBytes: job.allTotalBytes });
+  return (total) =>
+    on({
+      path: file,
+      bytes: total,
+      totalBytes: size,
+      allBytes: base + total,
+      allTotalBytes: job.allTotalBytes,
+    });
 }
 
-async function putFile(job: Job, local: string, remote: string, size: number, localMode: number): Promise<void> {
+async function putFile(
+  job: Job,
+  local: string,
+  remote: string,
+  size: number,
+  localMode: number,
+): Promise<void> {
   const { sftp, opts } = job;
   const existing = await p<Stats>((cb) => sftp.stat(remote, cb)).catch(() => undefined);
   const mode =
-    typeof opts.mode === 'number' ? opts.mode : opts.mode === 'preserve' || !existing ? localMode : existing.mode & 0o7777;
+    typeof opts.mode === 'number'
+      ? opts.mode
+      : opts.mode === 'preserve' || !existing
+        ? localMode
+        : existing.mode & 0o7777;
   const atomic = opts.atomic !== false;
   const dest = atomic ? tempName(remote, true) : remote;
   if (atomic) job.remoteTemp = dest;
   try {
-    await p((cb) => sftp.fastPut(local, dest, { step: progress(job, remote, size), mode, concurrency: 32, chunkSize: 32768 }, cb));
+    await p((cb) =>
+      sftp.fastPut(
+        local,
+        dest,
+        { step: progress(job, remote, size), mode, concurrency: 32, chunkSize: 32768 },
+        cb,
+      ),
+    );
     await p((cb) => sftp.chmod(dest, mode, cb));
-    if (existing && opts.mode === undefined) await p((cb) => sftp.chown(dest, existing.uid, existing.gid, cb)).catch(() => {});
+    if (existing && opts.mode === undefined)
+      await p((cb) => sftp.chown(dest, existing.uid, existing.gid, cb)).catch(() => {});
     // Past the deadline, the temporary file must not replace the destination.
     if (job.deadline.aborted) throw new Error('aborted');
     if (atomic) await p((cb) => sftp.ext_openssh_rename(dest, remote, cb));
@@ -254,18 +299,42 @@ async function putFile(job: Job, local: string, remote: string, size: number, lo
     throw e;
   }
   job.allBytes += size;
-  if (size === 0) job.opts.onProgress?.({ path: remote, bytes: 0, totalBytes: 0, allBytes: job.allBytes, allTotalBytes: job.allTotalBytes });
+  if (size === 0)
+    job.opts.onProgress?.({
+      path: remote,
+      bytes: 0,
+      totalBytes: 0,
+      allBytes: job.allBytes,
+      allTotalBytes: job.allTotalBytes,
+    });
 }
 
-async function getFile(job: Job, remote: string, local: string, size: number, remoteMode: number): Promise<void> {
+async function getFile(
+  job: Job,
+  remote: string,
+  local: string,
+  size: number,
+  remoteMode: number,
+): Promise<void> {
   const { sftp, opts } = job;
   const existing = await fsp.stat(local).catch(() => undefined);
   const mode =
-    typeof opts.mode === 'number' ? opts.mode : opts.mode === 'preserve' || !existing ? remoteMode : existing.mode & 0o7777;
+    typeof opts.mode === 'number'
+      ? opts.mode
+      : opts.mode === 'preserve' || !existing
+        ? remoteMode
+        : existing.mode & 0o7777;
   const atomic = opts.atomic !== false;
   const dest = atomic ? tempName(local, false) : local;
   try {
-    await p((cb) => sftp.fastGet(remote, dest, { step: progress(job, remote, size), concurrency: 32, chunkSize: 32768 }, cb));
+    await p((cb) =>
+      sftp.fastGet(
+        remote,
+        dest,
+        { step: progress(job, remote, size), concurrency: 32, chunkSize: 32768 },
+        cb,
+      ),
+    );
     await fsp.chmod(dest, mode);
     if (job.deadline.aborted) throw new Error('aborted');
     if (atomic) await fsp.rename(dest, local);
@@ -321,7 +390,8 @@ async function walkRemote(sftp: SFTPWrapper, root: string, rel = ''): Promise<En
     if (item.filename === '.' || item.filename === '..') continue;
     const r = rel ? `${rel}/${item.filename}` : item.filename;
     let st = item.attrs;
-    if (st.isSymbolicLink()) st = await p<Stats>((cb) => sftp.stat(path.posix.join(root, r), cb)).catch(() => st);
+    if (st.isSymbolicLink())
+      st = await p<Stats>((cb) => sftp.stat(path.posix.join(root, r), cb)).catch(() => st);
     if (st.isDirectory()) {
       out.push({ rel: r, dir: true, size: 0, mode: st.mode & 0o7777 });
       out.push(...(await walkRemote(sftp, root, r)));

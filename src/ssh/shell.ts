@@ -116,14 +116,24 @@ export function labelOf(target: SshTarget): string {
   const parsed = parseTargetString(raw.host);
   const port = raw.port ?? parsed.port;
   const host = parsed.host;
-  return port !== undefined && Number(port) !== 22 ? `${host.includes(':') ? `[${host}]` : host}:${port}` : host;
+  return port !== undefined && Number(port) !== 22
+    ? `${host.includes(':') ? `[${host}]` : host}:${port}`
+    : host;
 }
 
 function cacheKey(target: SshTarget): string {
   const json = JSON.stringify(target, (_k, v: unknown) =>
-    v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)
-      ? 'buffer:' + createHash('sha256').update(Buffer.from((v as { data: number[] }).data)).digest('hex')
+    v &&
+    typeof v === 'object' &&
+    (v as { type?: string }).type === 'Buffer' &&
+    Array.isArray((v as { data?: unknown }).data)
+      ? 'buffer:' +
+        createHash('sha256')
+          .update(Buffer.from((v as { data: number[] }).data))
+          .digest('hex')
       : v,
   );
-  return createHash('sha256').update(json ?? '').digest('hex');
+  return createHash('sha256')
+    .update(json ?? '')
+    .digest('hex');
 }

@@ -55,9 +55,12 @@ export class SshExecutor implements Executor {
 
   async exec(req: ExecRequest): Promise<ExecOutcome> {
     if (req.command.includes('\0')) {
-      throw new UsageError(`${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(req.command)}`, {
-        host: this.host,
-      });
+      throw new UsageError(
+        `${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(req.command)}`,
+        {
+          host: this.host,
+        },
+      );
     }
     const target = await this.#ctx.resolve();
     for (let attempt = 1; ; attempt++) {
@@ -84,7 +87,13 @@ export class SshExecutor implements Executor {
         }
         // A pooled connection that died while idle: the command never started, so it is safe to
         // run it on a fresh connection, once. A command that started is never run again.
-        if (!opened && attempt === 1 && e instanceof ConnectionError && e.kind === 'closed' && !req.signal.aborted) {
+        if (
+          !opened &&
+          attempt === 1 &&
+          e instanceof ConnectionError &&
+          e.kind === 'closed' &&
+          !req.signal.aborted
+        ) {
           continue;
         }
         throw e;
@@ -117,7 +126,9 @@ function watchChannel(channel: ClientChannel): { exit: ExecOutcome | undefined }
   const state: { exit: ExecOutcome | undefined } = { exit: undefined };
   channel.on('exit', (code: number | null, signal?: string) => {
     state.exit =
-      code !== null && code !== undefined ? { exitCode: code, signal: null } : { exitCode: null, signal: signal ?? 'SIGKILL' };
+      code !== null && code !== undefined
+        ? { exitCode: code, signal: null }
+        : { exitCode: null, signal: signal ?? 'SIGKILL' };
   });
   channel.on('error', () => {}); // reported through 'close'
   return state;
@@ -204,7 +215,11 @@ function sendSignal(channel: ClientChannel, signal: string): void {
     outgoing?: { id: number; state: string };
   };
   try {
-    if (ch._client?._protocol && ch.outgoing && (ch.outgoing.state === 'open' || ch.outgoing.state === 'eof')) {
+    if (
+      ch._client?._protocol &&
+      ch.outgoing &&
+      (ch.outgoing.state === 'open' || ch.outgoing.state === 'eof')
+    ) {
       ch._client._protocol.signal(ch.outgoing.id, name);
     } else channel.signal(name);
   } catch {

@@ -29,9 +29,15 @@ export async function openTunnel(executor: SshExecutor, options: TunnelOptions):
   const remoteHost = options.remoteHost ?? '127.0.0.1';
   const remotePort = options.remotePort;
   const localHost = options.localHost ?? '127.0.0.1';
-  for (const [name, port, min] of [['remotePort', remotePort, 1], ['localPort', options.localPort ?? 0, 0]] as const) {
+  for (const [name, port, min] of [
+    ['remotePort', remotePort, 1],
+    ['localPort', options.localPort ?? 0, 0],
+  ] as const) {
     if (!Number.isInteger(port) || port < min || port > 65535) {
-      throw new UsageError(`${host}: tunnel option ${name} must be a port number, got ${JSON.stringify(port)}`, { host });
+      throw new UsageError(
+        `${host}: tunnel option ${name} must be a port number, got ${JSON.stringify(port)}`,
+        { host },
+      );
     }
   }
   const conn = await executor.connection();
@@ -63,7 +69,10 @@ export async function openTunnel(executor: SshExecutor, options: TunnelOptions):
     });
   } catch (e) {
     hold();
-    throw new UsageError(`${host}: cannot listen on ${localHost}:${options.localPort ?? 0} for a tunnel: ${(e as Error).message}`, { host });
+    throw new UsageError(
+      `${host}: cannot listen on ${localHost}:${options.localPort ?? 0} for a tunnel: ${(e as Error).message}`,
+      { host },
+    );
   }
   let closed: Promise<void> | undefined;
   const close = () =>

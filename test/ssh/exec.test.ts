@@ -41,7 +41,10 @@ describe('ssh exec', { skip }, () => {
       assert.ok(e instanceof CommandError);
       assert.equal(e.kind, 'failed');
       assert.equal(e.exitCode, 3);
-      assert.match(e.message, new RegExp(`^${fleet.healthy[0]!.name}: command exited with code 3: echo boom`));
+      assert.match(
+        e.message,
+        new RegExp(`^${fleet.healthy[0]!.name}: command exited with code 3: echo boom`),
+      );
       assert.match(e.message, /boom/);
       return true;
     });
@@ -54,7 +57,10 @@ describe('ssh exec', { skip }, () => {
     const r = await host()`kill -TERM $$`.nothrow();
     assert.equal(r.exitCode, null);
     assert.equal(r.signal, 'SIGTERM');
-    await assert.rejects(host()`kill -KILL $$`, (e: CommandError) => e.signal === 'SIGKILL' && /killed by signal SIGKILL/.test(e.message));
+    await assert.rejects(
+      host()`kill -KILL $$`,
+      (e: CommandError) => e.signal === 'SIGKILL' && /killed by signal SIGKILL/.test(e.message),
+    );
   });
 
   test('interpolations are quoted; a lone string value is the command line', async () => {
@@ -75,7 +81,10 @@ describe('ssh exec', { skip }, () => {
     assert.throws(() => host().env({ 'BAD NAME': 'x' }), UsageError);
     const n = host().with({ nothrow: true });
     assert.equal((await n`exit 2`).exitCode, 2);
-    await assert.rejects(host().cd('/no/such/dir')`true`, (e: CommandError) => /no\/such\/dir/.test(e.stderr) || /No such file/.test(e.message));
+    await assert.rejects(
+      host().cd('/no/such/dir')`true`,
+      (e: CommandError) => /no\/such\/dir/.test(e.stderr) || /No such file/.test(e.message),
+    );
   });
 
   test('stdin: a string, a buffer and a stream; no stdin is end of input', async () => {
@@ -116,12 +125,15 @@ describe('ssh exec', { skip }, () => {
     const s = host(1);
     const marker = `fleetsh-timeout-${process.pid}`;
     const t0 = performance.now();
-    await assert.rejects(s`sh -c 'sleep 300; : ${marker}' & sleep 301; : ${marker}`.timeout('400ms'), (e: TimeoutError) => {
-      assert.ok(e instanceof TimeoutError);
-      assert.equal(e.kind, 'timeout');
-      assert.match(e.message, /timed out after 400 ms and was killed/);
-      return true;
-    });
+    await assert.rejects(
+      s`sh -c 'sleep 300; : ${marker}' & sleep 301; : ${marker}`.timeout('400ms'),
+      (e: TimeoutError) => {
+        assert.ok(e instanceof TimeoutError);
+        assert.equal(e.kind, 'timeout');
+        assert.match(e.message, /timed out after 400 ms and was killed/);
+        return true;
+      },
+    );
     assert.ok(performance.now() - t0 < 3000, 'the timeout does not wait for the command');
     // Give the kill a moment to land, then look for the processes on the host.
     let left = '';
@@ -151,7 +163,10 @@ describe('ssh exec', { skip }, () => {
   test('an AbortSignal cancels a running command', async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort('enough'), 200);
-    await assert.rejects(host()`sleep 30`.cancelSignal(ac.signal), (e: Error & { kind: string }) => e.kind === 'cancelled');
+    await assert.rejects(
+      host()`sleep 30`.cancelSignal(ac.signal),
+      (e: Error & { kind: string }) => e.kind === 'cancelled',
+    );
   });
 
   test('string targets: user@address:port', async () => {
@@ -187,18 +202,18 @@ describe('ssh exec', { skip }, () => {
     const s = host(0);
     await s`true`;
     const mark = `m${process.pid}x${Date.now()}`;
-    const running = s`echo started; sleep 20`
-      .env({ MARK: mark })
-      .then(
-        () => undefined,
-        (e) => e,
-      );
+    const running = s`echo started; sleep 20`.env({ MARK: mark }).then(
+      () => undefined,
+      (e) => e,
+    );
     await new Promise((r) => setTimeout(r, 300));
     // From another pool's connection, kill -9 the sshd process serving ours (the first "sshd: "
     // ancestor of the process carrying our marker), as a crash or a cut network would.
     const other = sshFor(fleet);
     try {
-      await other(targetOf(fleet, fleet.healthy[0]!))`for f in $(grep -lzx MARK=${mark} /proc/[0-9]*/environ); do p=\${f#/proc/}; p=\${p%/environ}; while [ "$p" -gt 1 ]; do case "$(tr '\\0' ' ' < /proc/$p/cmdline)" in "sshd: "*) kill -9 $p; break;; esac; p=$(cut -d' ' -f4 /proc/$p/stat); done; done`;
+      await other(
+        targetOf(fleet, fleet.healthy[0]!),
+      )`for f in $(grep -lzx MARK=${mark} /proc/[0-9]*/environ); do p=\${f#/proc/}; p=\${p%/environ}; while [ "$p" -gt 1 ]; do case "$(tr '\\0' ' ' < /proc/$p/cmdline)" in "sshd: "*) kill -9 $p; break;; esac; p=$(cut -d' ' -f4 /proc/$p/stat); done; done`;
     } finally {
       await other.close();
     }
@@ -224,7 +239,9 @@ describe('ssh exec', { skip }, () => {
     let frozen = '';
     try {
       frozen = (
-        await other(targetOf(fleet, fleet.healthy[1]!))`for f in $(grep -lzx MARK=${mark} /proc/[0-9]*/environ); do p=\${f#/proc/}; p=\${p%/environ}; while [ "$p" -gt 1 ]; do case "$(tr '\\0' ' ' < /proc/$p/cmdline)" in "sshd: "*) kill -STOP $p; echo $p; break;; esac; p=$(cut -d' ' -f4 /proc/$p/stat); done; done`
+        await other(
+          targetOf(fleet, fleet.healthy[1]!),
+        )`for f in $(grep -lzx MARK=${mark} /proc/[0-9]*/environ); do p=\${f#/proc/}; p=\${p%/environ}; while [ "$p" -gt 1 ]; do case "$(tr '\\0' ' ' < /proc/$p/cmdline)" in "sshd: "*) kill -STOP $p; echo $p; break;; esac; p=$(cut -d' ' -f4 /proc/$p/stat); done; done`
       ).stdout.trim();
       assert.ok(frozen, 'found the sshd process to freeze');
       const t0 = performance.now();

@@ -22,7 +22,16 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   before(async () => {
     fleet = await startFleet({
       healthy: 2,
-      faults: ['dead-port', 'black-hole', 'slow', 'changed-key', 'refuses-key', 'max-sessions-2', 'max-startups-2', 'password'],
+      faults: [
+        'dead-port',
+        'black-hole',
+        'slow',
+        'changed-key',
+        'refuses-key',
+        'max-sessions-2',
+        'max-startups-2',
+        'password',
+      ],
     });
     ssh = sshFor(fleet);
     work = mkdtempSync(path.join(tmpdir(), 'fleetsh-faults-'));
@@ -51,7 +60,9 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   const on = (name: string, extra = {}) => ssh(targetOf(fleet, fleet.host(name), extra));
 
   test('dns: a name that does not resolve', async () => {
-    const e = await failure(ssh({ host: 'no-such-host.invalid', sshConfig: false, connectTimeout: '5s' })`true`);
+    const e = await failure(
+      ssh({ host: 'no-such-host.invalid', sshConfig: false, connectTimeout: '5s' })`true`,
+    );
     assert.equal(e.kind, 'dns');
     assert.match(e.message, /^no-such-host\.invalid: host name does not resolve/);
   });
@@ -59,7 +70,10 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   test('refused: nothing listens on the port', async () => {
     const e = await failure(on('h-dead-port')`true`);
     assert.equal(e.kind, 'refused');
-    assert.match(e.message, /^h-dead-port: connection refused: nothing accepts connections on 127\.[\d.]+:\d+/);
+    assert.match(
+      e.message,
+      /^h-dead-port: connection refused: nothing accepts connections on 127\.[\d.]+:\d+/,
+    );
   });
 
   test('connect-timeout: a host that accepts TCP and never sends a banner fails after connectTimeout', async () => {
@@ -67,12 +81,15 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     const e = await failure(on('h-black-hole', { connectTimeout: '1500ms' })`true`);
     const took = performance.now() - t0;
     assert.equal(e.kind, 'connect-timeout');
-    assert.match(e.message, /^h-black-hole: connection timed out: no SSH server answered on .* within 1\.5 s/);
+    assert.match(
+      e.message,
+      /^h-black-hole: connection timed out: no SSH server answered on .* within 1\.5 s/,
+    );
     // The upper bound is loose: other tests in this file block the event loop (bcrypt key parsing).
     assert.ok(took >= 1400 && took < 6000, `took ${took} ms`);
   });
 
-  test('connect-timeout defaults to 10 s, not ssh2\'s 20 s', async () => {
+  test("connect-timeout defaults to 10 s, not ssh2's 20 s", async () => {
     // A pool of its own: the test above shares this host's poolKey (and its shorter timeout).
     const own = sshFor(fleet);
     const t0 = performance.now();
@@ -93,7 +110,25 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     for (const hostKeyPolicy of ['strict', 'accept-new', 'off'] as const) {
       const s = on('h-changed-key', { hostKeyPolicy });
       if (hostKeyPolicy === 'off') {
-        // 'off' connects (as OpenSSH with StrictHostKeyChecking no) but with a warning, and sends no password.
+        // 'off' connects (as OpenSSH with StrictHostKeyChecking no), with warnings, and sends no password.
+        const warnings: string[] = [];
+        const lax = sshFor(fleet, { onWarning: (m) => warnings.push(m) });
+        try {
+          const target = targetOf(fleet, fleet.host('h-changed-key'), { hostKeyPolicy });
+          assert.equal((await lax(target)`echo connected`).stdout, 'connected\n');
+          await lax(target)`true`;
+          assert.ok(
+            warnings.some((w) => /hostKeyPolicy 'off'/.test(w)),
+            warnings.join('\n'),
+          );
+          assert.ok(
+            warnings.some((w) => /HOST KEY HAS CHANGED/.test(w)),
+            warnings.join('\n'),
+          );
+          assert.equal(new Set(warnings).size, warnings.length, 'each warning once');
+        } finally {
+          await lax.close();
+        }
         continue;
       }
       const e = await failure(s`true`);
@@ -117,7 +152,9 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     try {
       const results = await Promise.all(
         pools.flatMap((p) =>
-          fleet.healthy.map((hh) => p(directOf(fleet, hh, { knownHosts: known, hostKeyPolicy: 'accept-new' }))`echo ok`),
+          fleet.healthy.map(
+            (hh) => p(directOf(fleet, hh, { knownHosts: known, hostKeyPolicy: 'accept-new' }))`echo ok`,
+          ),
         ),
       );
       assert.ok(results.every((r) => r.stdout === 'ok\n'));
@@ -133,7 +170,10 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   test('auth: a refused key names the host, the user and the identities tried', async () => {
     const e = await failure(on('h-refuses-key')`true`);
     assert.equal(e.kind, 'auth');
-    assert.match(e.message, new RegExp(`^h-refuses-key: authentication failed: ${fleet.user}@127\\.[\\d.]+ refused every identity`));
+    assert.match(
+      e.message,
+      new RegExp(`^h-refuses-key: authentication failed: ${fleet.user}@127\\.[\\d.]+ refused every identity`),
+    );
     assert.ok(e.message.includes(fleet.clientKeyPath), e.message);
   });
 
@@ -141,7 +181,10 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     const h = fleet.healthy[1]!;
     const missing = await failure(ssh(directOf(fleet, h, { privateKey: path.join(work, 'nope') }))`true`);
     assert.equal(missing.kind, 'auth');
-    assert.match(missing.message, new RegExp(`^${h.address.replace(/\./g, '\\.')}:${h.port}: authentication failed`));
+    assert.match(
+      missing.message,
+      new RegExp(`^${h.address.replace(/\./g, '\\.')}:${h.port}: authentication failed`),
+    );
     assert.ok(missing.message.includes(path.join(work, 'nope')));
 
     const enc = path.join(work, 'enc_ed25519');
@@ -212,7 +255,9 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   test('max-startups-2: many handshakes at once to one server all succeed (dropped ones are retried)', async () => {
     const pools = Array.from({ length: 8 }, () => sshFor(fleet));
     try {
-      const results = await Promise.all(pools.map((p) => p(targetOf(fleet, fleet.host('h-max-startups-2')))`echo up`));
+      const results = await Promise.all(
+        pools.map((p) => p(targetOf(fleet, fleet.host('h-max-startups-2')))`echo up`),
+      );
       assert.ok(results.every((r) => r.stdout === 'up\n'));
     } finally {
       await Promise.all(pools.map((p) => p.close()));

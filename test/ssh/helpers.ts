@@ -14,12 +14,20 @@ export function sshFor(fleet: TestFleet, pool: SshPoolOptions = {}): SshFunction
   });
 }
 
-export function targetOf(fleet: TestFleet, host: FleetHost, extra: Partial<SshTargetOptions> = {}): SshTargetOptions {
+export function targetOf(
+  fleet: TestFleet,
+  host: FleetHost,
+  extra: Partial<SshTargetOptions> = {},
+): SshTargetOptions {
   return { host: host.name, sshConfig: fleet.sshConfigPath, ...extra };
 }
 
 /** Direct options, without ssh_config: address, port, user, key and known_hosts. */
-export function directOf(fleet: TestFleet, host: FleetHost, extra: Partial<SshTargetOptions> = {}): SshTargetOptions {
+export function directOf(
+  fleet: TestFleet,
+  host: FleetHost,
+  extra: Partial<SshTargetOptions> = {},
+): SshTargetOptions {
   return {
     host: host.address,
     port: host.port,

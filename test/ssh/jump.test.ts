@@ -60,7 +60,10 @@ describe('ssh jump hosts and tunnels', { skip }, () => {
     });
     const t0 = performance.now();
     const hole = ssh(targetOf(fleet, fleet.host('h-black-hole'), { jump: name(0), connectTimeout: '1s' }));
-    await assert.rejects(hole`true`, (e: ConnectionError) => e.kind === 'connect-timeout' && /^h-black-hole: /.test(e.message));
+    await assert.rejects(
+      hole`true`,
+      (e: ConnectionError) => e.kind === 'connect-timeout' && /^h-black-hole: /.test(e.message),
+    );
     assert.ok(performance.now() - t0 < 5000);
     const badBastion = ssh(targetOf(fleet, fleet.healthy[3]!, { jump: 'h-dead-port' }));
     await assert.rejects(badBastion`true`, (e: ConnectionError) => {
@@ -72,7 +75,10 @@ describe('ssh jump hosts and tunnels', { skip }, () => {
 
   test('a command timeout through a jump kills the remote command', async () => {
     const s = ssh(targetOf(fleet, fleet.healthy[2]!, { jump: [name(0), name(1)] }));
-    await assert.rejects(s`sleep 304`.timeout('300ms'), (e: Error & { kind: string }) => e.kind === 'timeout');
+    await assert.rejects(
+      s`sleep 304`.timeout('300ms'),
+      (e: Error & { kind: string }) => e.kind === 'timeout',
+    );
     let left = '';
     for (let i = 0; i < 20; i++) {
       left = (await s`pgrep -f ${'sleep 30[4]'} || true`).stdout.trim();

@@ -21,7 +21,9 @@ describe('ssh pool', { skip }, () => {
     const ssh = sshFor(fleet);
     try {
       const h = fleet.healthy[0]!;
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => ssh(targetOf(fleet, h))`echo ${i}`));
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => ssh(targetOf(fleet, h))`echo ${i}`),
+      );
       assert.equal(results.length, 30);
       assert.equal(ssh.pool.stats().handshakes, 1);
       assert.equal(ssh.pool.stats().connections, 1);
@@ -30,7 +32,12 @@ describe('ssh pool', { skip }, () => {
       assert.equal(ssh.pool.stats().handshakes, 2);
       // The seed's health check: four commands at once on one shell.
       const s = ssh(targetOf(fleet, h));
-      const checks = await Promise.allSettled([s`echo a`, s`df -h / | tail -1`, s`free | grep Mem`, s`uptime`]);
+      const checks = await Promise.allSettled([
+        s`echo a`,
+        s`df -h / | tail -1`,
+        s`free | grep Mem`,
+        s`uptime`,
+      ]);
       assert.ok(checks.every((c) => c.status === 'fulfilled'));
       assert.equal(ssh.pool.stats().handshakes, 2);
     } finally {
@@ -56,7 +63,7 @@ describe('ssh pool', { skip }, () => {
     }
   });
 
-  test('close() closes the target\'s connection; `await using` closes too', async () => {
+  test("close() closes the target's connection; `await using` closes too", async () => {
     const ssh = sshFor(fleet);
     {
       await using s = ssh(targetOf(fleet, fleet.healthy[0]!));
@@ -82,8 +89,12 @@ describe('ssh pool at scale', { skip }, () => {
     const ssh = sshFor(fleet);
     try {
       const t0 = performance.now();
-      const results = await Promise.allSettled(fleet.healthy.map((h) => ssh(targetOf(fleet, h))`echo ${h.name}`));
-      const failed = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : []));
+      const results = await Promise.allSettled(
+        fleet.healthy.map((h) => ssh(targetOf(fleet, h))`echo ${h.name}`),
+      );
+      const failed = results.flatMap((r) =>
+        r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : [],
+      );
       assert.deepEqual(failed, []);
       assert.equal(ssh.pool.stats().handshakes, 64);
       const took = performance.now() - t0;

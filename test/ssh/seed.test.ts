@@ -31,7 +31,10 @@ describe('seed examples', { skip }, () => {
       path.join(project, 'node_modules', 'fleetsh', 'package.json'),
       JSON.stringify({ name: 'fleetsh', type: 'module', exports: './index.ts' }),
     );
-    writeFileSync(path.join(project, 'node_modules', 'fleetsh', 'index.ts'), `export * from ${JSON.stringify(path.join(repo, 'src/index.ts'))};\n`);
+    writeFileSync(
+      path.join(project, 'node_modules', 'fleetsh', 'index.ts'),
+      `export * from ${JSON.stringify(path.join(repo, 'src/index.ts'))};\n`,
+    );
     writeFileSync(path.join(project, 'package.json'), JSON.stringify({ type: 'module' }));
     home = path.join(project, 'home');
     mkdirSync(path.join(home, '.ssh'), { recursive: true });
@@ -43,7 +46,10 @@ describe('seed examples', { skip }, () => {
   });
 
   /** Runs a script in the project; resolves with its output and when it exited. */
-  function run(name: string, code: string): Promise<{ stdout: string; stderr: string; code: number | null; exitedAt: number }> {
+  function run(
+    name: string,
+    code: string,
+  ): Promise<{ stdout: string; stderr: string; code: number | null; exitedAt: number }> {
     const file = path.join(project, `${name}.ts`);
     writeFileSync(file, code);
     return new Promise((resolve, reject) => {
@@ -65,7 +71,11 @@ describe('seed examples', { skip }, () => {
     });
   }
   const servers = () =>
-    JSON.stringify(fleet.healthy.map((h) => ({ host: h.name, username: fleet.user })), null, 2);
+    JSON.stringify(
+      fleet.healthy.map((h) => ({ host: h.name, username: fleet.user })),
+      null,
+      2,
+    );
 
   test('simple parallel execution; the script exits by itself within 1 s of its last command', async () => {
     const r = await run(
@@ -90,7 +100,8 @@ console.log('LAST', Date.now());
 `,
     );
     assert.equal(r.code, 0, r.stderr);
-    for (const h of fleet.healthy) assert.match(r.stdout, new RegExp(`^${h.name.replace(/\./g, '\\.')}: .*load average`, 'm'));
+    for (const h of fleet.healthy)
+      assert.match(r.stdout, new RegExp(`^${h.name.replace(/\./g, '\\.')}: .*load average`, 'm'));
     const last = Number(/LAST (\d+)/.exec(r.stdout)![1]);
     assert.ok(r.exitedAt - last < 1000, `exited ${r.exitedAt - last} ms after its last command`);
   });
@@ -255,7 +266,10 @@ console.log('SYNC', JSON.stringify(await syncConfiguration(servers, [${JSON.stri
       const dist = JSON.parse(/DIST (.*)/.exec(r.stdout)![1]!);
       assert.equal(dist[0].value.successful, 1);
       assert.match(dist[0].value.files[1].error, /missing-file/);
-      assert.equal(readFileSync(path.join(remoteDir, 'pkg.json'), 'utf8'), JSON.stringify({ type: 'module' }));
+      assert.equal(
+        readFileSync(path.join(remoteDir, 'pkg.json'), 'utf8'),
+        JSON.stringify({ type: 'module' }),
+      );
       const sync = JSON.parse(/SYNC (.*)/.exec(r.stdout)![1]!);
       // No nginx on the test hosts: validation fails and the backup is put back.
       assert.deepEqual(sync[0].changes, [{ file: configFile, success: false, error: 'Validation failed' }]);

@@ -2,7 +2,16 @@
 // progress, parent directories, whole directories, timeouts, and errors that name host and paths.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -100,13 +109,19 @@ describe('ssh file transfer', { skip }, () => {
     await assert.rejects(s.uploadFile(src, deep), (e: TransferError) => {
       assert.ok(e instanceof TransferError);
       assert.equal(e.kind, 'failed');
-      assert.ok(e.message.startsWith(`${fleet.healthy[0]!.name}: upload of ${src} to ${deep} failed`), e.message);
+      assert.ok(
+        e.message.startsWith(`${fleet.healthy[0]!.name}: upload of ${src} to ${deep} failed`),
+        e.message,
+      );
       assert.match(e.message, /no such file/i);
       return true;
     });
     await s.uploadFile(src, deep, { mkdirs: true });
     assert.equal(readFileSync(deep, 'utf8'), 'small');
-    await assert.rejects(s.downloadFile(path.join(remote, 'missing'), path.join(local, 'x')), /no such file/i);
+    await assert.rejects(
+      s.downloadFile(path.join(remote, 'missing'), path.join(local, 'x')),
+      /no such file/i,
+    );
     await assert.rejects(s.uploadFile(path.join(local, 'missing'), path.join(remote, 'x')), /missing/);
   });
 
@@ -125,7 +140,10 @@ describe('ssh file transfer', { skip }, () => {
     const back = path.join(local, 'tree-back');
     const down = await s.downloadDirectory(dst, back);
     assert.equal(down.files, 3);
-    assert.equal(sha(readFileSync(path.join(back, 'sub', 'b.bin'))), sha(readFileSync(path.join(tree, 'sub', 'b.bin'))));
+    assert.equal(
+      sha(readFileSync(path.join(back, 'sub', 'b.bin'))),
+      sha(readFileSync(path.join(tree, 'sub', 'b.bin'))),
+    );
     assert.equal(statSync(path.join(back, 'sub', 'deeper', 'c.sh')).mode & 0o777, 0o755);
   });
 
@@ -134,11 +152,14 @@ describe('ssh file transfer', { skip }, () => {
     writeFileSync(src, randomBytes(30 * 1024 * 1024));
     const dir = path.join(remote, 'to');
     mkdirSync(dir);
-    await assert.rejects(s.uploadFile(src, path.join(dir, 'timeout.bin'), { timeout: 20 }), (e: TransferError) => {
-      assert.equal(e.kind, 'timeout');
-      assert.match(e.message, /timed out after 20 ms/);
-      return true;
-    });
+    await assert.rejects(
+      s.uploadFile(src, path.join(dir, 'timeout.bin'), { timeout: 20 }),
+      (e: TransferError) => {
+        assert.equal(e.kind, 'timeout');
+        assert.match(e.message, /timed out after 20 ms/);
+        return true;
+      },
+    );
     await new Promise((r) => setTimeout(r, 300));
     // Neither the target nor the partial temporary file (removed on a fresh session).
     assert.deepEqual(readdirSync(dir), []);

@@ -57,7 +57,9 @@ describe('ssh sudo', { skip }, () => {
     rmSync(bin, { recursive: true, force: true });
   });
   const shell = (extra = {}) =>
-    ssh(targetOf(fleet, fleet.healthy[0]!, { sudoPassword: PASSWORD, ...extra })).env({ PATH: `${bin}:/usr/bin:/bin` });
+    ssh(targetOf(fleet, fleet.healthy[0]!, { sudoPassword: PASSWORD, ...extra })).env({
+      PATH: `${bin}:/usr/bin:/bin`,
+    });
 
   test('the command runs through sudo; the password is in no process list and the rest of stdin reaches the command', async () => {
     const s = shell();
