@@ -66,7 +66,15 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
   };
 
   const ssh = (target: SshTarget, options: CommandOptions = {}): SshShell => {
-    const label = labelOf(target);
+    // A bad target does not throw here: its commands reject (with the UsageError from resolution),
+    // so one typo in a list of hosts does not break a Promise.allSettled over all of them.
+    let label: string;
+    try {
+      label = labelOf(target);
+    } catch {
+      label =
+        typeof target === 'string' ? target : String((target as { host?: unknown } | null)?.host ?? target);
+    }
     let resolved: Promise<ResolvedTarget> | undefined;
     const resolve = () => (resolved ??= resolveCached(target));
     // A failed resolution is not kept: the next command reads ssh_config again.

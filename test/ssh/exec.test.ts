@@ -169,6 +169,17 @@ describe('ssh exec', { skip }, () => {
     );
   });
 
+  test('a malformed target rejects its commands instead of throwing from $.ssh()', async () => {
+    const s = ssh('bad host name');
+    await assert.rejects(
+      s`true`,
+      (e: UsageError) => e instanceof UsageError && /invalid SSH target/.test(e.message),
+    );
+    const settled = await Promise.allSettled([host()`echo ok`, ssh({ host: '' })`true`]);
+    assert.equal(settled[0].status, 'fulfilled');
+    assert.equal(settled[1].status, 'rejected');
+  });
+
   test('string targets: user@address:port', async () => {
     const h = fleet.healthy[2]!;
     const s = ssh(`${fleet.user}@${h.address}:${h.port}`);
