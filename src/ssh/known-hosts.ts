@@ -114,10 +114,38 @@ export function knownHostsNameFor(hostname: string, port: number): string {
   return port === 22 ? hostname : `[${hostname}]:${port}`;
 }
 
-const fileCache = new Map<string, { stamp: string; parsed: ParsedKnownHosts }>();
+// The parse promise is cached, so a thousand hosts checked at once share one read of the file.
+const fileCache = new Map<string, { stamp: string; parsed: Promise<IndexedKnownHosts> }>();
+
+/** Entries whose host field is a plain list of names, by name; the rest (patterns, hashed) scanned. */
+interface IndexedKnownHosts extends ParsedKnownHosts {
+  byName: Map<string, KnownHostEntry[]>;
+  scanned: KnownHostEntry[];
+}
+
+function indexKnownHosts(parsed: ParsedKnownHosts): IndexedKnownHosts {
+  const byName = new Map<string, KnownHostEntry[]>();
+  const scanned: KnownHostEntry[] = [];
+  for (const entry of parsed.entries) {
+    if (entry.hosts.startsWith('|') || /[*?!]/.test(entry.hosts)) {
+      scanned.push(entry);
+      continue;
+    }
+    for (const name of new Set(entry.hosts.toLowerCase().split(','))) {
+      const list = byName.get(name);
+      if (list) list.push(entry);
+      else byName.set(name, [entry]);
+    }
+  }
+  return { ...parsed, byName, scanned };
+}
 
 /** A known_hosts file, parsed (cached while its inode, size and mtime stay). Undefined if missing. */
 export async function readKnownHosts(file: string): Promise<ParsedKnownHosts | undefined> {
+  return readIndexed(file);
+}
+
+async function readIndexed(file: string): Promise<IndexedKnownHosts | undefined> {
   let st;
   try {
     st = await fsp.stat(file);
@@ -126,12 +154,13 @@ export async function readKnownHosts(file: string): Promise<ParsedKnownHosts | u
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw e;
   }
-  if (!st.isFile()) return { entries: [], invalid: [] }; // /dev/null and the like
+  if (!st.isFile()) return indexKnownHosts({ entries: [], invalid: [] }); // /dev/null and the like
   const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
   const cached = fileCache.get(file);
   if (cached?.stamp === stamp) return cached.parsed;
-  const parsed = parseKnownHosts(await fsp.readFile(file, 'utf8'), file);
+  const parsed = fsp.readFile(file, 'utf8').then((text) => indexKnownHosts(parseKnownHosts(text, file)));
   fileCache.set(file, { stamp, parsed });
+  parsed.catch(() => fileCache.delete(file));
   return parsed;
 }
 
@@ -143,16 +172,20 @@ async function matchingEntries(
   const entries: KnownHostEntry[] = [];
   const unreadable: Array<{ file: string; reason: string }> = [];
   for (const file of files) {
-    let parsed: ParsedKnownHosts | undefined;
+    let parsed: IndexedKnownHosts | undefined;
     try {
-      parsed = await readKnownHosts(file);
+      parsed = await readIndexed(file);
     } catch (e) {
       unreadable.push({ file, reason: (e as Error).message });
       continue;
     }
-    for (const entry of parsed?.entries ?? []) {
-      if (wanted.some((name) => entryMatchesName(entry.hosts, name))) entries.push(entry);
+    if (!parsed) continue;
+    const found = new Set<KnownHostEntry>();
+    for (const name of wanted) for (const entry of parsed.byName.get(name) ?? []) found.add(entry);
+    for (const entry of parsed.scanned) {
+      if (wanted.some((name) => entryMatchesName(entry.hosts, name))) found.add(entry);
     }
+    entries.push(...[...found].sort((a, b) => a.line - b.line)); // file order, as OpenSSH reads it
   }
   return { entries, unreadable };
 }

@@ -5,7 +5,6 @@ import { makeShell, type Shell } from '../process/shell.js';
 import type { CommandOptions } from '../process/command-promise.js';
 import { UsageError } from '../process/errors.js';
 import { SshPool, type SshPoolOptions } from './pool.js';
-import { Semaphore } from './semaphore.js';
 import { resolveTarget, parseTargetString, type ResolveContext } from './resolve.js';
 import { SshExecutor } from './ssh-executor.js';
 import { makeTransfers, type SshTransfers } from './sftp.js';
@@ -44,22 +43,13 @@ const RESOLVE_TTL_MS = 5_000;
 
 export function createSsh(pool = new SshPool(), context: ResolveContext = {}): SshFunction {
   const cache = new Map<string, { at: number; promise: Promise<ResolvedTarget> }>();
-  const resolutions = new Semaphore(2);
   const resolveCached = (target: SshTarget): Promise<ResolvedTarget> => {
     const key = cacheKey(target);
     const hit = cache.get(key);
     const now = performance.now();
     if (hit && now - hit.at < RESOLVE_TTL_MS) return hit.promise;
     if (cache.size > 10_000) cache.clear();
-    // Resolution is mostly synchronous parsing; a few at a time is as fast as all at once, and it lets
-    // the first one fill ssh_config's parse cache before a thousand others each parse the file cold.
-    const promise = resolutions.acquire().then(async (release) => {
-      try {
-        return await resolveTarget(target, context);
-      } finally {
-        release();
-      }
-    });
+    const promise = resolveTarget(target, context);
     cache.set(key, { at: now, promise });
     promise.catch(() => cache.delete(key));
     return promise;

@@ -334,7 +334,8 @@ function rawValue(line: Directive): string {
     .trim();
 }
 
-const parsedCache = new Map<string, { stamp: string; lines: Line[] }>();
+// The parse, not only its result, is cached: a thousand targets resolved at once share one read.
+const parsedCache = new Map<string, { stamp: string; lines: Promise<Line[]> }>();
 
 async function loadConfigFile(file: string, label: string, required: boolean): Promise<Line[] | undefined> {
   let stamp: string;
@@ -349,20 +350,24 @@ async function loadConfigFile(file: string, label: string, required: boolean): P
   }
   const cached = parsedCache.get(file);
   if (cached?.stamp === stamp) return cached.lines;
+  const lines = readAndParse(file, label);
+  parsedCache.set(file, { stamp, lines });
+  lines.catch(() => parsedCache.delete(file));
+  return lines;
+}
+
+async function readAndParse(file: string, label: string): Promise<Line[]> {
   let text: string;
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (e) {
     throw configError(label, file, `cannot read it: ${(e as Error).message}`, e);
   }
-  let lines: Line[];
   try {
-    lines = [...parse(text)];
+    return [...parse(text)];
   } catch (e) {
     throw configError(label, file, `cannot parse it: ${(e as Error).message}`, e);
   }
-  parsedCache.set(file, { stamp, lines });
-  return lines;
 }
 
 // Typed readers for the values resolution uses; a bad value is a 'config' error (via `fail`) naming the file.
