@@ -220,17 +220,27 @@ export class SshConnection {
       }
       for (let attempt = 1; ; attempt++) {
         if (this.#closedError) throw this.#closedError;
-        const slot = await this.#opts.handshakes.acquire();
         if (deadline === Infinity) deadline = performance.now() + target.connectTimeoutMs;
-        this.#opts.onHandshake?.();
         let result: ConnectionError | undefined;
+        // A handshake slot is taken only once the server has spoken: a host that never sends its
+        // banner (a black hole) waits out its connect timeout without holding one.
+        let sock: Duplex | undefined;
         try {
-          const remaining = Math.max(1, Math.round(deadline - performance.now()));
-          await this.#handshake(identities, hostKeyAlgorithms, remaining);
+          sock = await this.#openTransport(Math.max(1, Math.round(deadline - performance.now())));
         } catch (e) {
           result = e as ConnectionError;
-        } finally {
-          slot();
+        }
+        if (sock) {
+          const slot = await this.#opts.handshakes.acquire();
+          this.#opts.onHandshake?.();
+          try {
+            // The wait for a slot is ours, not the server's: the handshake gets a full connect timeout.
+            await this.#handshake(sock, identities, hostKeyAlgorithms, target.connectTimeoutMs);
+          } catch (e) {
+            result = e as ConnectionError;
+          } finally {
+            slot();
+          }
         }
         if (!result) break;
         // A server over its MaxStartups drops new connections before its banner: try again
@@ -271,8 +281,11 @@ export class SshConnection {
     return new ConnectionError('closed', this.label, 'the connection is not ready');
   }
 
-  /** One attempt: socket (or a stream through the jump host), SSH handshake, authentication. */
-  async #handshake(ids: LoadedIdentities, hostKeyAlgorithms: string[], timeoutMs: number): Promise<void> {
+  /**
+   * Opens the byte stream to the server (a socket, or a stream through the jump host) and waits for
+   * its first bytes, the SSH banner. Those bytes are put back for ssh2 to read.
+   */
+  async #openTransport(timeoutMs: number): Promise<Duplex> {
     const target = this.target;
     let sock: Duplex;
     if (this.#opts.via) {
@@ -315,9 +328,42 @@ export class SshConnection {
       sock = socket;
     }
 
+    return await new Promise<Duplex>((resolve, reject) => {
+      const done = (err?: unknown) => {
+        clearTimeout(timer);
+        sock.off('data', onData).off('error', done).off('close', onClose);
+        if (err === undefined) return resolve(sock);
+        sock.destroy();
+        reject(err instanceof ConnectionError ? err : classifyError(err, this.#ctx(false, false)));
+      };
+      const onData = (chunk: Buffer) => {
+        sock.pause();
+        sock.unshift(chunk);
+        done();
+      };
+      const onClose = () => done(new Error('Connection lost before handshake'));
+      const timer = setTimeout(() => {
+        const e = new Error('Timed out while waiting for handshake') as Error & { level: string };
+        e.level = 'client-timeout';
+        done(e);
+      }, timeoutMs);
+      timer.unref();
+      sock.on('data', onData).on('error', done).on('close', onClose);
+    });
+  }
+
+  /** One attempt's SSH handshake and authentication on a stream whose server has sent its banner. */
+  async #handshake(
+    sock: Duplex,
+    ids: LoadedIdentities,
+    hostKeyAlgorithms: string[],
+    timeoutMs: number,
+  ): Promise<void> {
+    const target = this.target;
     const client = new Client();
     this.#client = client;
     this.#transport = sock;
+    // The first bytes may be a refusal ("Exceeded MaxStartups") rather than an SSH banner: ssh2 tells.
     let sawBanner = false;
     let hostKeyError: ConnectionError | undefined;
     let verdict: HostKeyVerdict | undefined;
