@@ -38,7 +38,8 @@ export const $: Dollar = Object.assign(local, {
   raw,
   quote,
   ssh,
-  fleet: (targets: Target | Iterable<Target>, options: FleetOptions = {}) => fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
+  fleet: (targets: Target | Iterable<Target>, options: FleetOptions = {}) =>
+    fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
   rolling: (options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>) =>
     rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
   close: () => ssh.close(),
@@ -47,7 +48,12 @@ export const $: Dollar = Object.assign(local, {
 
 export { quote } from './command/quote.js';
 export { raw, RawCommand, buildCommand } from './command/template.js';
-export { CommandPromise, type CommandOptions, type LineListener, type Stdin } from './process/command-promise.js';
+export {
+  CommandPromise,
+  type CommandOptions,
+  type LineListener,
+  type Stdin,
+} from './process/command-promise.js';
 export { CommandResult } from './process/result.js';
 export { DEFAULT_MAX_OUTPUT } from './process/capture.js';
 export { parseDuration, type Duration } from './process/duration.js';
@@ -78,3 +84,19 @@ export type { Tunnel, TunnelOptions } from './ssh/tunnel.js';
 export type { SudoTemplate } from './ssh/sudo.js';
 export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy } from './ssh/types.js';
 export * from './fleet/index.js';
+export { HostSet, expand, type HostSetOptions } from './inventory/hostset.js';
+export { fold } from './inventory/fold.js';
+export { HostSetError, InventoryError, type InventoryIssue } from './inventory/errors.js';
+export type { Inventory, HostSettings, InventoryOptions } from './inventory/inventory.js';
+
+/**
+ * Reads an inventory file (YAML, default ./fleetsh.yml). The YAML parser loads only when this is
+ * called, so `import 'fleetsh'` stays quick for scripts without an inventory.
+ */
+export async function loadInventory(
+  path?: string,
+  options?: import('./inventory/inventory.js').InventoryOptions,
+): Promise<import('./inventory/inventory.js').Inventory> {
+  const { loadInventory: load } = await import('./inventory/inventory.js');
+  return load(path, options);
+}

@@ -1,0 +1,131 @@
+// The README's library examples, as written there, against harness sshd hosts named like the
+// README's (web1.prod ... and db1.prod), resolved through ~/.ssh/config as a user's would be.
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { $, fold, HostSet } from '../src/index.js';
+import { sshdAvailable, startFleet, type TestFleet } from './harness/fleet.js';
+
+const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
+let tf: TestFleet;
+const names = [...Array.from({ length: 5 }, (_, i) => `web${i + 1}.prod`), 'db1.prod', 'api1.prod'];
+
+before(async () => {
+  if (skip) return;
+  tf = await startFleet({ healthy: names.length, aliases: names });
+  const home = join(tf.dir, 'home');
+  await mkdir(join(home, '.ssh'), { recursive: true });
+  await copyFile(tf.sshConfigPath, join(home, '.ssh', 'config'));
+  process.env.HOME = home;
+  // The deployment scripts of the README's rolling example.
+  const bin = join(tf.dir, 'bin');
+  await mkdir(bin);
+  const script = async (name: string, body: string) => {
+    await writeFile(join(bin, name), `#!/bin/sh\n${body}\n`);
+    await chmod(join(bin, name), 0o755);
+  };
+  await script('migrate.sh', 'echo "migrated to $1"');
+  await script('deploy-api.sh', 'echo "api $1"');
+  await script('deploy-web.sh', 'echo "web $1"');
+  await script(
+    'health-check.sh',
+    'case "$SSH_CONNECTION" in *"$BAD "*) echo unhealthy >&2; exit 1;; esac; echo healthy',
+  );
+  process.env.PATH_FOR_TEST = bin;
+});
+after(async () => {
+  await $.close();
+  await tf?.stop();
+});
+
+describe('README examples', { skip }, () => {
+  test('one host, one command, and quoting', async () => {
+    const r = await $`echo hello`;
+    assert.equal(r.stdout, 'hello\n');
+    const ssh = $.ssh({ host: 'web1.prod', username: tf.user });
+    const up = await ssh`uptime`;
+    assert.match(up.stdout, /load average/);
+    assert.equal(up.exitCode, 0);
+    const file = join(tf.dir, 'my file.conf');
+    await ssh`echo x > ${file}`;
+    await ssh`cp ${file} ${file}.backup`;
+    assert.equal((await ssh`cat ${file + '.backup'}`).stdout, 'x\n');
+    assert.equal((await ssh`printf '%s|' ${['a b', 'c']}`).stdout, 'a b|c|');
+    assert.equal((await ssh`${'echo piped | tr a-z A-Z'}`).stdout, 'PIPED\n');
+    assert.equal((await ssh`cd ${tf.dir} && ls ${$.raw('*.conf')}`).stdout, 'my file.conf\n');
+  });
+
+  test('a fleet over a host-set expression, with its report', async () => {
+    const report = await $.fleet(['web[1-5].prod', 'db1.prod'], { concurrency: 32, retries: 3 })
+      .run`echo nginx active`;
+    assert.equal(report.counts.total, 6);
+    assert.equal(report.counts.ok, 6);
+    assert.equal(report.groups.length, 1);
+    assert.equal(report.groups[0]!.hosts, 'db1.prod,web[1-5].prod');
+    const text = report.toText();
+    assert.match(text, /Total servers: 6/);
+    assert.match(text, /Successful: 6 \(100\.0%\)/);
+  });
+
+  test('events, iteration, sets and budgets of a fleet run', async () => {
+    const servers = names.slice(0, 5).map((host) => ({ host, username: tf.user }));
+    const run = $.fleet(servers, {
+      concurrency: 32,
+      timeout: '2m',
+      deadline: '15m',
+      maxFailures: '10%',
+      retries: { attempts: 3, on: 'unreachable' },
+    })
+      .run`case $(hostname -I 2>/dev/null; echo "$SSH_CONNECTION") in *'${tf.healthy[3]!.address} '*) exit 4;; esac; echo deployed`;
+    const seen: string[] = [];
+    run.on('server:success', ({ server, progress }) => seen.push(`ok ${server} ${progress > 0}`));
+    run.on('server:error', ({ server, error }) => seen.push(`error ${server} ${typeof error}`));
+    const finished: string[] = [];
+    for await (const host of run) finished.push(host.host);
+    const report = await run;
+    assert.equal(finished.length, 5);
+    assert.equal(seen.length, 5);
+    assert.ok(seen.includes('error web4.prod string'));
+    assert.deepEqual(report.counts, { total: 5, ok: 4, failed: 1, timeout: 0, unreachable: 0, skipped: 0 });
+    assert.equal(report.sets.failed, 'web4.prod');
+    assert.equal(report.groups[0]!.hosts, 'web[1-3,5].prod');
+  });
+
+  test('a rolling deployment stops at its budget and says why', async () => {
+    const bin = process.env.PATH_FOR_TEST!;
+    const version = '2.4.0';
+    const envs = { production: { database: ['db1.prod'], api: ['api1.prod'], web: names.slice(0, 5) } };
+    const deployment = await $.rolling({
+      phases: [
+        {
+          name: 'database',
+          targets: envs.production.database,
+          command: `${bin}/migrate.sh --version=${version}`,
+        },
+        { name: 'api', targets: envs.production.api, command: `${bin}/deploy-api.sh --version=${version}` },
+        {
+          name: 'web',
+          targets: envs.production.web,
+          command: `${bin}/deploy-web.sh --version=${version}`,
+          batches: [1, '10%', '100%'],
+        },
+      ],
+      healthCheck: `BAD=${tf.healthy[1]!.address} ${bin}/health-check.sh`, // web2 is unhealthy
+      maxFailures: 0,
+    });
+    assert.equal(deployment.stopped !== null && deployment.stopped !== undefined, true);
+    const text = deployment.toText();
+    assert.match(text, /web2\.prod/);
+    // Batches of the web phase: web1 (the canary), web2 (10 %, at least one host), then the rest.
+    // db, api and web1 done; web2 failed its health check; the last batch never started.
+    assert.deepEqual([...deployment.done].sort(), ['api1.prod', 'db1.prod', 'web1.prod']);
+    assert.deepEqual([...deployment.failed], ['web2.prod']);
+    assert.deepEqual([...deployment.notDone].sort(), ['web3.prod', 'web4.prod', 'web5.prod']);
+  });
+
+  test('host sets expand and fold', () => {
+    assert.deepEqual(HostSet.parse('web[1-3],web7').hosts, ['web1', 'web2', 'web3', 'web7']);
+    assert.equal(fold(['web1', 'web2', 'web3', 'web7']), 'web[1-3,7]');
+  });
+});
