@@ -121,6 +121,23 @@ describe('ssh exec', { skip }, () => {
     assert.equal(r.stdoutTruncated, true);
   });
 
+  test('a command that prints a gigabyte: the result is capped, flagged, and memory stays bounded', async () => {
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    try {
+      const r = await host(2)`head -c 1073741824 /dev/zero; echo done >&2`.timeout('120s');
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.stdoutBuffer.length, 16 * 1024 * 1024, 'the default cap of 16 MiB');
+      assert.equal(r.stdoutTruncated, true);
+      assert.equal(r.stderr, 'done\n');
+    } finally {
+      clearInterval(sampler);
+    }
+    const grew = peak - before;
+    assert.ok(grew < 256 * 1024 * 1024, `rss grew by ${Math.round(grew / 1048576)} MiB for 1 GiB of output`);
+  });
+
   test('a timeout kills the remote command and its children (pgrep finds nothing)', async () => {
     const s = host(1);
     const marker = `fleetsh-timeout-${process.pid}`;
