@@ -50,13 +50,27 @@ export async function selectHosts(opts: SelectOptions, extra: string[] = []): Pr
   return {
     hosts,
     inventory,
-    settings: (host) => (inventory ? sshOptions(inventory.settingsFor(host)) : {}),
+    settings: (host) => (inventory ? sshOptions(host, inventory.settingsFor(host)) : {}),
   };
 }
 
-/** The inventory's names for connection settings, as `$.ssh` options. */
-function sshOptions(s: HostSettings): Record<string, unknown> {
+/**
+ * The inventory's names for connection settings, as `$.ssh` options. Its `vars` become environment
+ * variables of every command on the host (`echo $region`); values that are not text become JSON.
+ */
+function sshOptions(host: string, s: HostSettings): Record<string, unknown> {
   const o: Record<string, unknown> = {};
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(s.vars)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new CliUsageError(
+        `${host}: inventory variable ${JSON.stringify(name)} cannot be an environment variable name; ` +
+          'use letters, digits and _ (not starting with a digit)',
+      );
+    }
+    env[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  if (Object.keys(env).length > 0) o.env = env;
   if (s.user !== undefined) o.username = s.user;
   if (s.port !== undefined) o.port = s.port;
   if (s.identity !== undefined) o.privateKey = s.identity;

@@ -20,9 +20,11 @@ export function parseTargetString(text: string): ServerObject {
 export function sshConnect(ssh: SshFactory): Connect {
   return (target, options) => {
     if (typeof target === 'string' && options.connectTimeout === undefined) return ssh(target);
-    const { name: _name, ...rest } = typeof target === 'string' ? parseTargetString(target) : target;
+    const { name: _name, env, ...rest } = typeof target === 'string' ? parseTargetString(target) : target;
     if (options.connectTimeout !== undefined && rest.connectTimeout === undefined)
       rest.connectTimeout = options.connectTimeout;
-    return ssh(rest);
+    // A target's own `env` (the inventory's vars, say) reaches every command run on it.
+    const shell = ssh(rest);
+    return env && typeof env === 'object' ? shell.env(env as Record<string, string>) : shell;
   };
 }

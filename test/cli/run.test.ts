@@ -1,7 +1,7 @@
 // `fleetsh run` against real OpenSSH servers: each output mode, the exit statuses, failure budgets,
 // timeouts, and rerunning @failed from the state file.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
@@ -55,6 +55,33 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
     const empty = await fleetsh(['run', ...conn, '-w', '@failed', '--', 'echo again'], { env });
     assert.equal(empty.code, 0);
     assert.match(empty.stderr, /no hosts selected/);
+  });
+
+  test("the inventory's vars reach the command as environment variables, per group and host", async () => {
+    const inv = join(tmp.dir, 'vars.yml');
+    writeFileSync(
+      inv,
+      [
+        'defaults: { vars: { region: eu, replicas: 3 } }',
+        'hosts:',
+        '  h02: { vars: { region: us } }',
+        'groups:',
+        "  web: { hosts: 'h[01-02]', vars: { tier: web } }",
+        '',
+      ].join('\n'),
+    );
+    const r = await fleetsh(
+      ['run', ...conn, '-i', inv, '-w', '@web', '--gather', '--', 'echo "$region $tier $replicas"'],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^h01 \(1\)\n-+\neu web 3$/m);
+    assert.match(r.stdout, /^h02 \(1\)\n-+\nus web 3$/m);
+
+    writeFileSync(inv, "groups:\n  web: { hosts: 'h01', vars: { 'bad-name': x } }\n");
+    const bad = await fleetsh(['run', ...conn, '-i', inv, '-w', '@web', '--', 'true'], { env });
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr, /h01: inventory variable "bad-name" cannot be an environment variable name/);
   });
 
   test('an unreachable host: listed as unreachable (refused), exit 2, @unreachable holds it', async () => {
