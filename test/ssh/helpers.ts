@@ -1,5 +1,6 @@
 // Shared set-up for the SSH tests: an `ssh` function with its own pool, reading only the fleet's
 // ssh_config (no ~/.ssh, no agent, no global known_hosts), and targets by host name.
+import assert from 'node:assert/strict';
 import { createSsh, type SshFunction } from '../../src/ssh/shell.js';
 import { SshPool, type SshPoolOptions } from '../../src/ssh/pool.js';
 import type { SshTargetOptions } from '../../src/ssh/types.js';
@@ -37,4 +38,30 @@ export function directOf(
     sshConfig: false,
     ...extra,
   };
+}
+
+/**
+ * Runs `echo NAME` on every healthy host of the fleet through one Promise.allSettled, with no limit
+ * in user code, on a pool of its own; asserts every host answered with exactly one handshake each.
+ */
+export async function promiseAllOverFleet(fleet: TestFleet): Promise<void> {
+  const ssh = sshFor(fleet);
+  try {
+    const t0 = performance.now();
+    const results = await Promise.allSettled(
+      fleet.healthy.map((h) => ssh(targetOf(fleet, h))`echo ${h.name}`),
+    );
+    const failed = results.flatMap((r) =>
+      r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : [],
+    );
+    assert.deepEqual(failed, []);
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? r.value.stdout : '')),
+      fleet.healthy.map((h) => `${h.name}\n`),
+    );
+    assert.equal(ssh.pool.stats().handshakes, fleet.healthy.length);
+    process.stderr.write(`# ${fleet.healthy.length} hosts: ${Math.round(performance.now() - t0)} ms\n`);
+  } finally {
+    await ssh.close();
+  }
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { SshFunction } from '../../src/ssh/shell.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
-import { sshFor, targetOf } from './helpers.js';
+import { promiseAllOverFleet, sshFor, targetOf } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 
@@ -86,21 +86,6 @@ describe('ssh pool at scale', { skip }, () => {
   });
 
   test('64 hosts through Promise.all with no limit in user code all succeed (500: test-stress/)', async () => {
-    const ssh = sshFor(fleet);
-    try {
-      const t0 = performance.now();
-      const results = await Promise.allSettled(
-        fleet.healthy.map((h) => ssh(targetOf(fleet, h))`echo ${h.name}`),
-      );
-      const failed = results.flatMap((r) =>
-        r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : [],
-      );
-      assert.deepEqual(failed, []);
-      assert.equal(ssh.pool.stats().handshakes, 64);
-      const took = performance.now() - t0;
-      process.stderr.write(`# 64 hosts: ${Math.round(took)} ms\n`);
-    } finally {
-      await ssh.close();
-    }
+    await promiseAllOverFleet(fleet);
   });
 });
