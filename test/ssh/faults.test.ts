@@ -1,8 +1,8 @@
 // Every way a host can fail to be usable, against the harness's fault personalities: each gives a
 // ConnectionError of the right kind whose message names the host and never a secret.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -215,6 +215,32 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     assert.ok(!wrong.message.includes('not-it'));
     const r = await ssh(directOf(fleet, h, { privateKey: enc, passphrase: PASSPHRASE }))`echo unlocked`;
     assert.equal(r.stdout, 'unlocked\n');
+  });
+
+  test('the ssh-agent: a key held only by the agent logs in', async () => {
+    const sock = path.join(work, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      const add = spawnSync('ssh-add', [fleet.clientKeyPath], {
+        env: { ...process.env, SSH_AUTH_SOCK: sock },
+      });
+      assert.equal(add.status, 0, add.stderr.toString());
+      const h = fleet.healthy[0]!;
+      // No key file anywhere (a home without ~/.ssh, no config): only the agent can authenticate.
+      const agentOnly = sshFor(fleet);
+      const target = directOf(fleet, h, { privateKey: undefined, agent: sock });
+      delete (target as { privateKey?: unknown }).privateKey;
+      const r = await agentOnly(target)`echo via-agent`;
+      assert.equal(r.stdout, 'via-agent\n');
+      await agentOnly.close();
+      const without = sshFor(fleet);
+      const e = await failure(without({ ...target, agent: false })`true`);
+      assert.equal(e.kind, 'auth');
+      await without.close();
+    } finally {
+      agent.kill();
+    }
   });
 
   test('password login, and a wrong password is an auth error without the password', async () => {
