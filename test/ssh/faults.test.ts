@@ -2,7 +2,7 @@
 // ConnectionError of the right kind whose message names the host and never a secret.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -39,6 +39,7 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   after(async () => {
     await ssh?.close();
     await fleet?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
     // No error message ever carries a password or passphrase.
     for (const m of messages) {
       assert.ok(!m.includes(PASSPHRASE), `passphrase leaked: ${m}`);
