@@ -4,15 +4,13 @@
 // prints the command line that does the same, and shuts the fleet down.
 import { demoPersonalities, startDemoFleet } from '../../demo/index.js';
 import { fleet } from '../../fleet/fleet.js';
-import { attachProgress } from '../../fleet/progress.js';
-import { rolling, type RollingReport } from '../../fleet/rolling.js';
-import type { FleetRun } from '../../fleet/run.js';
+import type { RollingReport } from '../../fleet/rolling.js';
 import { fold } from '../../inventory/fold.js';
 import { colorEnabled, palette, type Palette } from '../color.js';
 import { sshTransport, targetsFor } from '../connect.js';
 import { EXIT } from '../exit-codes.js';
 import { fleetRunView, runJob } from '../job.js';
-import { renderRolling, rollingHeaders } from '../render/rolling.js';
+import { rollingJob } from './rolling.js';
 
 export interface DemoFlags {
   count?: number;
@@ -99,28 +97,19 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
         ...common,
         label: 'demo',
         flags: { stream: true, progress: flags.progress, color: flags.color },
-        start: (progress) => {
-          const job = rolling({
-            connect: transport.connect,
-            phases: [
-              {
-                name: 'deploy',
-                targets: targetsFor(reachable, conn),
-                command: `deploy.sh --version=${VERSION}`,
-              },
-            ],
-            batches: [1, '10%', '25%'],
-            healthCheck: 'health-check.sh',
-            maxFailures: 0,
-          });
-          if (progress)
-            job.on('rolling:batch', ({ run }: { run: FleetRun<unknown> }) => attachProgress(run, progress));
-          return job;
-        },
-        results: (report) => report.phases.flatMap((p) => p.report.hosts),
-        text: renderRolling,
-        json: (report) => report.toJSON(),
-        live: (job, term, c) => rollingHeaders(job, term, c),
+        ...rollingJob({
+          connect: transport.connect,
+          phases: [
+            {
+              name: 'deploy',
+              targets: targetsFor(reachable, conn),
+              command: `deploy.sh --version=${VERSION}`,
+            },
+          ],
+          batches: [1, '10%', '25%'],
+          healthCheck: 'health-check.sh',
+          maxFailures: 0,
+        }),
       });
       interrupted ||= process.exitCode === EXIT.interrupted;
     }

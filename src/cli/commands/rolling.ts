@@ -2,11 +2,18 @@
 // the command on one batch after another, each host health-checked after it, stopping once more
 // hosts failed than the budget allows (default 0).
 import { attachProgress } from '../../fleet/progress.js';
-import { rolling, type RollingReport } from '../../fleet/rolling.js';
+import { rolling, type RollingOptions, type RollingReport } from '../../fleet/rolling.js';
 import type { FleetRun } from '../../fleet/run.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
-import { fleetOptions, noHosts, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
+import {
+  fleetOptions,
+  noHosts,
+  runJob,
+  type ExecutionFlags,
+  type JobSpec,
+  type OutputFlags,
+} from '../job.js';
 import { NDJSON_EVENTS } from '../render/ndjson.js';
 import { renderRolling, rollingHeaders } from '../render/rolling.js';
 import { selectHosts, type SelectOptions } from '../select.js';
@@ -46,16 +53,26 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
       'rolling:batch-done',
       'rolling:stop',
     ],
+    ...rollingJob({
+      ...options,
+      connect: transport.connect,
+      phases: [{ name: 'deploy', targets: targetsFor(hosts.hosts, flags, selection.settings), command }],
+      batches: flags.batches,
+      ...(flags.health !== undefined ? { healthCheck: flags.health } : {}),
+      ...(flags.pause !== undefined ? { pause: flags.pause } : {}),
+      maxFailures: flags.maxFailures ?? 0,
+    }),
+    cleanup: () => transport.close(),
+  });
+}
+
+/** The spec parts of a rolling deployment (rolling, demo): start it, progress per batch, its rendering. */
+export function rollingJob(
+  options: RollingOptions,
+): Pick<JobSpec<RollingReport>, 'start' | 'results' | 'text' | 'json' | 'live'> {
+  return {
     start: (progress) => {
-      const job = rolling({
-        ...options,
-        connect: transport.connect,
-        phases: [{ name: 'deploy', targets: targetsFor(hosts.hosts, flags, selection.settings), command }],
-        batches: flags.batches,
-        ...(flags.health !== undefined ? { healthCheck: flags.health } : {}),
-        ...(flags.pause !== undefined ? { pause: flags.pause } : {}),
-        maxFailures: flags.maxFailures ?? 0,
-      });
+      const job = rolling(options);
       if (progress)
         job.on('rolling:batch', ({ run }: { run: FleetRun<unknown> }) => attachProgress(run, progress));
       return job;
@@ -64,6 +81,5 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
     text: renderRolling,
     json: (report) => report.toJSON(),
     live: (job, term, colors) => rollingHeaders(job, term, colors),
-    cleanup: () => transport.close(),
-  });
+  };
 }
