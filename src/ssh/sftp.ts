@@ -269,12 +269,7 @@ async function putFile(
 ): Promise<void> {
   const { sftp, opts } = job;
   const existing = await p<Stats>((cb) => sftp.stat(remote, cb)).catch(() => undefined);
-  const mode =
-    typeof opts.mode === 'number'
-      ? opts.mode
-      : opts.mode === 'preserve' || !existing
-        ? localMode
-        : existing.mode & 0o7777;
+  const mode = modeFor(opts.mode, localMode, existing?.mode);
   const atomic = opts.atomic !== false;
   const dest = atomic ? tempName(remote, true) : remote;
   if (atomic) job.remoteTemp = dest;
@@ -309,6 +304,16 @@ async function putFile(
     });
 }
 
+/** The destination's mode: the one asked for, else the source's (preserve, or a new file), else the file's own. */
+function modeFor(
+  asked: TransferOptions['mode'],
+  sourceMode: number,
+  existingMode: number | undefined,
+): number {
+  if (typeof asked === 'number') return asked;
+  return asked === 'preserve' || existingMode === undefined ? sourceMode : existingMode & 0o7777;
+}
+
 async function getFile(
   job: Job,
   remote: string,
@@ -318,12 +323,7 @@ async function getFile(
 ): Promise<void> {
   const { sftp, opts } = job;
   const existing = await fsp.stat(local).catch(() => undefined);
-  const mode =
-    typeof opts.mode === 'number'
-      ? opts.mode
-      : opts.mode === 'preserve' || !existing
-        ? remoteMode
-        : existing.mode & 0o7777;
+  const mode = modeFor(opts.mode, remoteMode, existing?.mode);
   const atomic = opts.atomic !== false;
   const dest = atomic ? tempName(local, false) : local;
   try {
