@@ -63,7 +63,7 @@ const LOUD_COMMAND = `head -c ${LOUD_BYTES} /dev/zero | base64`;
 const KEX = 'curve25519-sha256';
 
 const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = join(ROOT, 'dist', 'cli', 'bin.cjs');
 const TIME = '/usr/bin/time';
 const HAVE_TIME = existsSync(TIME);
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // `fleetsh`: the command line over the library. This file only declares the commands and their
 // flags; each action imports its module when it runs, so `fleetsh hosts` never loads ssh2 and
 // start-up stays fast (docs/cli.md lists the exit codes).
@@ -195,4 +194,3 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv);

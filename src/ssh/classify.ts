@@ -96,3 +96,28 @@ export function classifyError(err: unknown, ctx: ClassifyContext): ConnectionErr
 export function isEarlyDrop(err: ConnectionError): boolean {
   return err.kind === 'protocol' && /before the SSH handshake/.test(err.message);
 }
+
+/** Whether a server's first bytes are an SSH version line (`SSH-2.0-OpenSSH_9.2`). */
+export function isSshVersionLine(first: Buffer | undefined): boolean {
+  return first !== undefined && first.subarray(0, 4).toString('latin1') === 'SSH-';
+}
+
+/**
+ * The first line a server sent when it is neither an SSH version line nor sshd's "Exceeded
+ * MaxStartups" refusal, made printable and short enough to quote; undefined otherwise.
+ */
+export function foreignGreeting(first: Buffer | undefined): string | undefined {
+  if (first === undefined || isSshVersionLine(first)) return undefined;
+  const line = first.subarray(0, 200).toString('latin1').split(/\r?\n/)[0]!;
+  if (/MaxStartups/i.test(line)) return undefined;
+  return line.replace(/[^\x20-\x7e]/g, '?').slice(0, 80);
+}
+
+export function notAnSshServer(ctx: ClassifyContext, greeting: string): ConnectionError {
+  return new ConnectionError(
+    'protocol',
+    ctx.label,
+    `${ctx.hostname}:${ctx.port} is not an SSH server: it answered "${greeting}"`,
+    { hint: 'Check the port: -p, Port in ssh_config, or port in the inventory.' },
+  );
+}

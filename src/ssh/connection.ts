@@ -7,9 +7,16 @@
 // closes it, so a script that never calls close() still ends when its work ends.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import ssh2, { type AnyAuthMethod, type ClientChannel, type ParsedKey, type SFTPWrapper } from 'ssh2';
+import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
 import { ConnectionError, formatMs } from '../process/errors.js';
-import { classifyError, isEarlyDrop, type ClassifyContext } from './classify.js';
+import {
+  classifyError,
+  foreignGreeting,
+  isEarlyDrop,
+  isSshVersionLine,
+  notAnSshServer,
+  type ClassifyContext,
+} from './classify.js';
 import { loadIdentities, type LoadedIdentities } from './identity.js';
 import {
   knownHostKeyTypes,
@@ -19,9 +26,9 @@ import {
 } from './known-hosts.js';
 import { Semaphore, type Release } from './semaphore.js';
 import type { ResolvedTarget } from './types.js';
+import { Client, OpenSSHAgent } from './ssh2-client.js';
 
-const { Client, OpenSSHAgent } = ssh2;
-type Client = InstanceType<typeof ssh2.Client>;
+type Client = InstanceType<typeof Client>;
 
 /** OpenSSH's default MaxSessions. */
 export const DEFAULT_MAX_SESSIONS = 10;
@@ -74,6 +81,8 @@ export class SshConnection {
   #socket: net.Socket | undefined;
   /** What the SSH protocol runs over: the TCP socket, or a forwarded stream through the jump host. */
   #transport: Duplex | undefined;
+  /** The first bytes the server sent on the current attempt, for telling sshd from something else. */
+  #greeting: Buffer | undefined;
   #state: ConnectionState = 'new';
   #ready: Promise<void> | undefined;
   #closedError: ConnectionError | undefined;
@@ -287,6 +296,7 @@ export class SshConnection {
    */
   async #openTransport(timeoutMs: number): Promise<Duplex> {
     const target = this.target;
+    this.#greeting = undefined;
     let sock: Duplex;
     if (this.#opts.via) {
       const via = this.#opts.via;
@@ -339,6 +349,7 @@ export class SshConnection {
       const onData = (chunk: Buffer) => {
         sock.pause();
         sock.unshift(chunk);
+        this.#greeting = chunk;
         done();
       };
       const onClose = () => done(new Error('Connection lost before handshake'));
@@ -364,7 +375,8 @@ export class SshConnection {
     this.#client = client;
     this.#transport = sock;
     // The first bytes may be a refusal ("Exceeded MaxStartups") rather than an SSH banner: ssh2 tells.
-    let sawBanner = false;
+    let sawBanner = isSshVersionLine(this.#greeting);
+    const foreign = foreignGreeting(this.#greeting);
     let hostKeyError: ConnectionError | undefined;
     let verdict: HostKeyVerdict | undefined;
     const tried: string[] = [];
@@ -383,6 +395,8 @@ export class SshConnection {
             connectTimeoutMs: target.connectTimeoutMs,
           });
           if (ce.kind === 'auth') ce = authError(target, ids, tried, ce);
+          // Something other than sshd answered (a web server on the port): say what, and do not retry.
+          if (foreign !== undefined && isEarlyDrop(ce)) ce = notAnSshServer(this.#ctx(false), foreign);
         }
         client.removeAllListeners('ready');
         client.on('error', () => {});
@@ -456,7 +470,7 @@ export class SshConnection {
             return next(m.method);
           }
         },
-      } as ssh2.ConnectConfig);
+      } as ConnectConfig);
     });
   }
 

@@ -5,9 +5,10 @@
 // Messages name the host, the user and the file, never a passphrase or key material.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import ssh2, { type ParsedKey } from 'ssh2';
+import type { ParsedKey } from 'ssh2';
 import { ConnectionError } from '../process/errors.js';
 import { sshFingerprint } from './known-hosts.js';
+import { parseKey as parseSshKey } from './ssh2-client.js';
 import type { IdentitySource, ResolvedTarget } from './types.js';
 
 export interface LoadedIdentity {
@@ -144,9 +145,9 @@ function parseCached(data: Buffer, passphrase: string | undefined): ParseResult 
 }
 
 function parseKey(data: Buffer, passphrase: string | undefined): ParseResult {
-  let parsed: ReturnType<typeof ssh2.utils.parseKey>;
+  let parsed: ReturnType<typeof parseSshKey>;
   try {
-    parsed = ssh2.utils.parseKey(data, passphrase);
+    parsed = parseSshKey(data, passphrase);
   } catch (e) {
     parsed = e instanceof Error ? e : new Error(String(e));
   }
@@ -240,7 +241,7 @@ async function publicKeyOf(data: Buffer, file: string | undefined): Promise<Buff
   if (file === undefined) return undefined;
   const pub = await fsp.readFile(`${file}.pub`).catch(() => undefined);
   if (!pub) return undefined;
-  const parsed = ssh2.utils.parseKey(pub);
+  const parsed = parseSshKey(pub);
   return parsed instanceof Error || Array.isArray(parsed) ? undefined : parsed.getPublicSSH();
 }
 

@@ -7,7 +7,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'cli', 'bin.cjs');
+/** The bundle bin.cjs runs; written last by the build, so its age is the build's. */
+const BUNDLE = join(ROOT, 'dist', 'fleetsh.cjs');
 
 function newest(dir: string): number {
   let t = 0;
@@ -20,13 +22,13 @@ function newest(dir: string): number {
 
 function builtAt(): number {
   try {
-    return statSync(CLI).mtimeMs;
+    return Math.min(statSync(CLI).mtimeMs, statSync(BUNDLE).mtimeMs);
   } catch {
     return 0;
   }
 }
 
-/** Builds dist/ with tsc when src/ changed since the last build. */
+/** Builds dist/ (tsc, then the bundle) when src/ changed since the last build. */
 export function ensureBuilt(): void {
   if (builtAt() >= newest(join(ROOT, 'src'))) return;
   const lock = join(ROOT, 'dist', '.build-lock');
@@ -43,15 +45,14 @@ export function ensureBuilt(): void {
   }
   try {
     if (builtAt() >= newest(join(ROOT, 'src'))) return; // built while we waited
-    const r = spawnSync(
-      process.execPath,
+    const steps = [
       [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-      },
-    );
-    if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
+      [join(ROOT, 'scripts', 'bundle.mjs')],
+    ];
+    for (const step of steps) {
+      const r = spawnSync(process.execPath, step, { cwd: ROOT, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
+    }
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -88,6 +89,36 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     );
     // The upper bound is loose: other tests in this file block the event loop (bcrypt key parsing).
     assert.ok(took >= 1400 && took < 6000, `took ${took} ms`);
+  });
+
+  test('protocol: something other than sshd on the port is named, quoted and not retried', async () => {
+    // A web server's answer, and a server that gives an SSH version line and then hangs up: neither
+    // is a MaxStartups drop, so neither should be retried for the whole connect timeout.
+    for (const [reply, expected] of [
+      [
+        'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n',
+        /^127\.0\.0\.1:\d+: SSH protocol error: 127\.0\.0\.1:\d+ is not an SSH server: it answered "HTTP\/1\.1 400 Bad Request"/,
+      ],
+      ['SSH-2.0-OpenSSH_9.2\r\n', /^127\.0\.0\.1:\d+: SSH protocol error: .*closed during the handshake/],
+    ] as const) {
+      const server = net.createServer((c) => {
+        c.on('error', () => {});
+        c.end(reply);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const { port } = server.address() as net.AddressInfo;
+      const t0 = performance.now();
+      try {
+        const e = await failure(
+          ssh({ host: '127.0.0.1', port, sshConfig: false, connectTimeout: '8s' })`true`,
+        );
+        assert.equal(e.kind, 'protocol');
+        assert.match(e.message, expected);
+        assert.ok(performance.now() - t0 < 4000, 'answered at once, not after retries');
+      } finally {
+        server.close();
+      }
+    }
   });
 
   test("connect-timeout defaults to 10 s, not ssh2's 20 s", async () => {
