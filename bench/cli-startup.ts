@@ -72,7 +72,11 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-const base = { ...process.env, FLEETSH_STATE_FILE: join(scratch, 'last-run.json'), HOME: scratch };
+const base: NodeJS.ProcessEnv = {
+  ...process.env,
+  FLEETSH_STATE_FILE: join(scratch, 'last-run.json'),
+  HOME: scratch,
+};
 const envs: Record<string, NodeJS.ProcessEnv> = { 'environment as is': base };
 if (process.env.NODE_EXTRA_CA_CERTS) {
   const { NODE_EXTRA_CA_CERTS: _, ...without } = base;

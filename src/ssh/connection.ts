@@ -25,10 +25,10 @@ import {
   type HostKeyVerdict,
 } from './known-hosts.js';
 import { Semaphore, type Release } from './semaphore.js';
+import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import type { ResolvedTarget } from './types.js';
-import { Client, OpenSSHAgent } from './ssh2-client.js';
 
-type Client = InstanceType<typeof Client>;
+type Client = InstanceType<Ssh2['Client']>;
 
 /** OpenSSH's default MaxSessions. */
 export const DEFAULT_MAX_SESSIONS = 10;
@@ -214,37 +214,46 @@ export class SshConnection {
     const target = this.target;
     const release = this.hold();
     try {
-      const identities = await loadIdentities(target);
       // The connect timeout counts from the first attempt, not from the wait for a handshake slot.
       let deadline = Infinity;
-      let hostKeyAlgorithms = DEFAULT_HOST_KEY_ALGORITHMS;
-      try {
-        const known = await knownHostKeyTypes({
-          files: target.knownHostsFiles,
-          names: target.knownHostsName,
-        });
-        hostKeyAlgorithms = preferKnownHostKeyAlgorithms(known, DEFAULT_HOST_KEY_ALGORITHMS);
-      } catch {
-        // unreadable files are reported by the host key check itself
-      }
+      let prepared: Promise<[LoadedIdentities, string[], Ssh2]> | undefined;
       for (let attempt = 1; ; attempt++) {
         if (this.#closedError) throw this.#closedError;
         if (deadline === Infinity) deadline = performance.now() + target.connectTimeoutMs;
         let result: ConnectionError | undefined;
         // A handshake slot is taken only once the server has spoken: a host that never sends its
         // banner (a black hole) waits out its connect timeout without holding one.
-        let sock: Duplex | undefined;
+        const opening = this.#openTransport(Math.max(1, Math.round(deadline - performance.now()))).then(
+          (stream) => ({ stream }),
+          (e: unknown) => ({ error: e as ConnectionError }),
+        );
+        // The identities, the host key types known for this host and ssh2 itself load while the
+        // first TCP connection is made and the server's banner awaited: at start-up, and on a slow
+        // link, the two overlap instead of adding up. ssh2 (15 ms of loading) waits for the
+        // connection request to leave, on the next tick.
+        prepared ??= Promise.all([
+          loadIdentities(target),
+          this.#hostKeyAlgorithms(),
+          new Promise((r) => setImmediate(r)).then(loadSsh2),
+        ]);
+        let ready: Awaited<typeof prepared>;
+        let opened: Awaited<typeof opening>;
         try {
-          sock = await this.#openTransport(Math.max(1, Math.round(deadline - performance.now())));
+          // A key that cannot be used fails at once, even when the host never answers.
+          [ready, opened] = await Promise.all([prepared, opening]);
         } catch (e) {
-          result = e as ConnectionError;
+          void opening.then((o) => ('stream' in o ? o.stream.destroy() : undefined));
+          throw e;
         }
+        const [identities, hostKeyAlgorithms, ssh2] = ready;
+        const sock = 'stream' in opened ? opened.stream : undefined;
+        if ('error' in opened) result = opened.error;
         if (sock) {
           const slot = await this.#opts.handshakes.acquire();
           this.#opts.onHandshake?.();
           try {
             // The wait for a slot is ours, not the server's: the handshake gets a full connect timeout.
-            await this.#handshake(sock, identities, hostKeyAlgorithms, target.connectTimeoutMs);
+            await this.#handshake(ssh2, sock, identities, hostKeyAlgorithms, target.connectTimeoutMs);
           } catch (e) {
             result = e as ConnectionError;
           } finally {
@@ -269,6 +278,19 @@ export class SshConnection {
       throw err;
     } finally {
       release();
+    }
+  }
+
+  /** ssh2's host key algorithms, those known_hosts holds for this host first. */
+  async #hostKeyAlgorithms(): Promise<string[]> {
+    try {
+      const known = await knownHostKeyTypes({
+        files: this.target.knownHostsFiles,
+        names: this.target.knownHostsName,
+      });
+      return preferKnownHostKeyAlgorithms(known, DEFAULT_HOST_KEY_ALGORITHMS);
+    } catch {
+      return DEFAULT_HOST_KEY_ALGORITHMS; // unreadable files are reported by the host key check itself
     }
   }
 
@@ -365,13 +387,14 @@ export class SshConnection {
 
   /** One attempt's SSH handshake and authentication on a stream whose server has sent its banner. */
   async #handshake(
+    ssh2: Ssh2,
     sock: Duplex,
     ids: LoadedIdentities,
     hostKeyAlgorithms: string[],
     timeoutMs: number,
   ): Promise<void> {
     const target = this.target;
-    const client = new Client();
+    const client = new ssh2.Client();
     this.#client = client;
     this.#transport = sock;
     // The first bytes may be a refusal ("Exceeded MaxStartups") rather than an SSH banner: ssh2 tells.
@@ -437,7 +460,7 @@ export class SshConnection {
           "fleetsh: hostKeyPolicy 'off': SSH host keys are not verified, so these connections can be intercepted",
         );
       }
-      const methods = authMethods(target, ids, () => verdict);
+      const methods = authMethods(ssh2, target, ids, () => verdict);
       client.connect({
         sock: sock as unknown as net.Socket,
         username: target.user,
@@ -685,6 +708,7 @@ interface PlannedMethod {
 
 /** The order OpenSSH uses: the agent, the identities, then password and keyboard-interactive. */
 function authMethods(
+  ssh2: Ssh2,
   target: ResolvedTarget,
   ids: LoadedIdentities,
   verdict: () => HostKeyVerdict | undefined,
@@ -692,13 +716,13 @@ function authMethods(
   const username = target.user;
   const out: PlannedMethod[] = [];
   if (target.agent) {
-    let agent: string | InstanceType<typeof OpenSSHAgent> = target.agent;
+    let agent: string | InstanceType<Ssh2['OpenSSHAgent']> = target.agent;
     if (target.identitiesOnly) {
       const allowed = [
         ...ids.keys.map((k) => k.publicKey),
         ...ids.skipped.flatMap((s) => (s.publicKey ? [s.publicKey] : [])),
       ];
-      agent = new FilteredAgent(target.agent, allowed);
+      agent = new (filteredAgentClass(ssh2))(target.agent, allowed);
     }
     out.push({
       method: { type: 'agent', username, agent } as AnyAuthMethod,
@@ -739,23 +763,31 @@ function authMethods(
   return out;
 }
 
-/** An agent that offers only the listed public keys (IdentitiesOnly). */
-class FilteredAgent extends OpenSSHAgent {
-  readonly #allowed: Buffer[];
-  constructor(socketPath: string, allowed: Buffer[]) {
-    super(socketPath);
-    this.#allowed = allowed;
-  }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  override getIdentities(cb: (err: any, keys?: any[]) => void): void {
-    super.getIdentities((err, keys) => {
-      if (err || !keys) return cb(err, keys);
-      cb(
-        undefined,
-        keys.filter((k) => this.#allowed.some((a) => a.equals((k as ParsedKey).getPublicSSH()))),
-      );
-    });
-  }
+let FilteredAgent: ReturnType<typeof defineFilteredAgent> | undefined;
+
+/** An agent that offers only the listed public keys (IdentitiesOnly); defined once ssh2 is loaded. */
+function filteredAgentClass(ssh2: Ssh2): ReturnType<typeof defineFilteredAgent> {
+  return (FilteredAgent ??= defineFilteredAgent(ssh2));
+}
+
+function defineFilteredAgent(ssh2: Ssh2) {
+  return class FilteredAgent extends ssh2.OpenSSHAgent {
+    readonly #allowed: Buffer[];
+    constructor(socketPath: string, allowed: Buffer[]) {
+      super(socketPath);
+      this.#allowed = allowed;
+    }
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override getIdentities(cb: (err: any, keys?: any[]) => void): void {
+      super.getIdentities((err, keys) => {
+        if (err || !keys) return cb(err, keys);
+        cb(
+          undefined,
+          keys.filter((k) => this.#allowed.some((a) => a.equals((k as ParsedKey).getPublicSSH()))),
+        );
+      });
+    }
+  };
 }
 
 function authError(

@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import type { ParsedKey } from 'ssh2';
 import { ConnectionError } from '../process/errors.js';
 import { sshFingerprint } from './known-hosts.js';
-import { parseKey as parseSshKey } from './ssh2-client.js';
+import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import type { IdentitySource, ResolvedTarget } from './types.js';
 
 export interface LoadedIdentity {
@@ -66,7 +66,7 @@ export async function loadIdentities(target: IdentityTarget): Promise<LoadedIden
         continue;
       }
     }
-    const parsed = parseCached(data, target.passphrase);
+    const parsed = parseCached(await loadSsh2(), data, target.passphrase);
     if ('key' in parsed) {
       const publicKey = parsed.key.getPublicSSH();
       keys.push({
@@ -107,12 +107,12 @@ export async function loadIdentities(target: IdentityTarget): Promise<LoadedIden
  * Parse one private key for a target; throws ConnectionError 'auth' naming the host, user and key
  * (`keyLabel`) when it is encrypted without a passphrase, the passphrase is wrong, or it is not a key.
  */
-export function parsePrivateKey(
+export async function parsePrivateKey(
   data: Buffer | string,
   passphrase: string | undefined,
   about: { label: string; user: string; hostname: string; keyLabel: string; path?: string },
-): ParsedKey {
-  const parsed = parseCached(Buffer.from(data), passphrase);
+): Promise<ParsedKey> {
+  const parsed = parseCached(await loadSsh2(), Buffer.from(data), passphrase);
   if ('key' in parsed) return parsed.key;
   const source: IdentitySource = { path: about.path, origin: 'option', label: about.keyLabel };
   throw keyError({ ...about, source }, parsed, passphrase !== undefined);
@@ -129,7 +129,7 @@ const parsedKeys = new Map<string, ParseResult>();
 const CACHE_LIMIT = 256;
 const CACHE_SECRET = randomBytes(32);
 
-function parseCached(data: Buffer, passphrase: string | undefined): ParseResult {
+function parseCached(ssh2: Ssh2, data: Buffer, passphrase: string | undefined): ParseResult {
   const id =
     createHash('sha256').update(data).digest('hex') +
     (passphrase === undefined
@@ -137,17 +137,17 @@ function parseCached(data: Buffer, passphrase: string | undefined): ParseResult 
       : ':' + createHmac('sha256', CACHE_SECRET).update(passphrase).digest('hex'));
   let result = parsedKeys.get(id);
   if (!result) {
-    result = parseKey(data, passphrase);
+    result = parseKey(ssh2, data, passphrase);
     if (parsedKeys.size >= CACHE_LIMIT) parsedKeys.delete(parsedKeys.keys().next().value!);
     parsedKeys.set(id, result);
   }
   return result;
 }
 
-function parseKey(data: Buffer, passphrase: string | undefined): ParseResult {
-  let parsed: ReturnType<typeof parseSshKey>;
+function parseKey(ssh2: Ssh2, data: Buffer, passphrase: string | undefined): ParseResult {
+  let parsed: ReturnType<Ssh2['parseKey']>;
   try {
-    parsed = parseSshKey(data, passphrase);
+    parsed = ssh2.parseKey(data, passphrase);
   } catch (e) {
     parsed = e instanceof Error ? e : new Error(String(e));
   }
@@ -241,7 +241,7 @@ async function publicKeyOf(data: Buffer, file: string | undefined): Promise<Buff
   if (file === undefined) return undefined;
   const pub = await fsp.readFile(`${file}.pub`).catch(() => undefined);
   if (!pub) return undefined;
-  const parsed = parseSshKey(pub);
+  const parsed = (await loadSsh2()).parseKey(pub);
   return parsed instanceof Error || Array.isArray(parsed) ? undefined : parsed.getPublicSSH();
 }
 

@@ -164,7 +164,7 @@ describe('identity errors', () => {
     assert.match(error.message, /public key/);
   });
 
-  test('parsePrivateKey throws the same errors', () => {
+  test('parsePrivateKey throws the same errors', async () => {
     const about = {
       label: 'web1',
       user: 'deploy',
@@ -172,7 +172,7 @@ describe('identity errors', () => {
       keyLabel: keys.rsaEncrypted,
       path: keys.rsaEncrypted,
     };
-    assert.throws(
+    await assert.rejects(
       () => parsePrivateKey(readFileSync(keys.rsaEncrypted), WRONG, about),
       (e: unknown) => {
         assert.ok(e instanceof ConnectionError && e.kind === 'auth');
@@ -180,7 +180,7 @@ describe('identity errors', () => {
         return true;
       },
     );
-    assert.equal(parsePrivateKey(readFileSync(keys.rsaEncrypted), PASSPHRASE, about).type, 'ssh-rsa');
+    assert.equal((await parsePrivateKey(readFileSync(keys.rsaEncrypted), PASSPHRASE, about)).type, 'ssh-rsa');
   });
 
   test('keys from ssh_config or the default files that cannot be used are skipped, with their public half', async () => {
