@@ -249,6 +249,17 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     assert.equal(r.stdout, 'unlocked\n');
   });
 
+  test('auth: a missing key file fails at once even when the host never answers', async () => {
+    // Keys load while the TCP connection is being made; a bad one must not wait for the network.
+    const t0 = performance.now();
+    const e = await failure(
+      on('h-black-hole', { privateKey: path.join(work, 'nope-either'), connectTimeout: '8s' })`true`,
+    );
+    assert.equal(e.kind, 'auth');
+    assert.ok(e.message.includes(path.join(work, 'nope-either')));
+    assert.ok(performance.now() - t0 < 3000, `took ${performance.now() - t0} ms`);
+  });
+
   test('the ssh-agent: a key held only by the agent logs in', async () => {
     const sock = path.join(work, 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
