@@ -18,7 +18,7 @@
 // near 10 minutes, a row is not run again once its runs add up to --rep-budget seconds (Ansible's
 // rows take 50-100 s each at 100 hosts): the table says how many runs each median is of.
 //
-//   npx tsc -p tsconfig.build.json   # the CLI runs from dist/
+//   npm run build                    # the CLI runs from dist/ (the bundle)
 //   npx tsx bench/peers.ts [--hosts 100] [--fanout 32] [--reps 3] [--rep-budget 25] [--warm-hosts 8]
 //                          [--commands 10] [--loud-hosts 4] [--loud-bytes 20000000] [--timeout 180]
 //                          [--cases fanout,warm,copy,loud] [--tools lib,cli,pdsh,clush,pssh,ansible]
@@ -633,7 +633,7 @@ function toolSelected(v: Variant): boolean {
 
 async function main(): Promise<number> {
   if (!existsSync(CLI)) {
-    console.error(`${CLI} is missing: build first with npx tsc -p tsconfig.build.json`);
+    console.error(`${CLI} is missing: build first with npm run build`);
     return 1;
   }
   const t0 = performance.now();

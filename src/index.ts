@@ -82,7 +82,7 @@ export {
 } from './ssh/sftp.js';
 export type { Tunnel, TunnelOptions } from './ssh/tunnel.js';
 export type { SudoTemplate } from './ssh/sudo.js';
-export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy } from './ssh/types.js';
+export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy, HostKeyInfo } from './ssh/types.js';
 export * from './fleet/index.js';
 export { HostSet, expand, type HostSetOptions } from './inventory/hostset.js';
 export { fold } from './inventory/fold.js';

@@ -21,12 +21,13 @@ import { loadIdentities, type LoadedIdentities } from './identity.js';
 import {
   knownHostKeyTypes,
   preferKnownHostKeyAlgorithms,
+  sshFingerprint,
   verifyHostKey,
   type HostKeyVerdict,
 } from './known-hosts.js';
 import { Semaphore, type Release } from './semaphore.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
-import type { ResolvedTarget } from './types.js';
+import type { HostKeyInfo, ResolvedTarget } from './types.js';
 
 type Client = InstanceType<Ssh2['Client']>;
 
@@ -81,6 +82,8 @@ export class SshConnection {
   #socket: net.Socket | undefined;
   /** What the SSH protocol runs over: the TCP socket, or a forwarded stream through the jump host. */
   #transport: Duplex | undefined;
+  /** The server's host key blob from the last handshake. */
+  #hostKey: Buffer | undefined;
   /** The first bytes the server sent on the current attempt, for telling sshd from something else. */
   #greeting: Buffer | undefined;
   #state: ConnectionState = 'new';
@@ -111,6 +114,16 @@ export class SshConnection {
   /** Why the connection ended, once it has. */
   get closedError(): ConnectionError | undefined {
     return this.#closedError;
+  }
+  /** The host key the server proved it holds in the last handshake (type as on the wire). */
+  get hostKey(): HostKeyInfo | undefined {
+    const blob = this.#hostKey;
+    if (!blob || blob.length < 4) return undefined;
+    const typeLength = blob.readUInt32BE(0);
+    return {
+      type: blob.subarray(4, 4 + typeLength).toString('latin1'),
+      fingerprint: sshFingerprint(blob),
+    };
   }
   /** The ssh2 client, once ready. */
   get client(): Client {
@@ -470,6 +483,7 @@ export class SshConnection {
         algorithms: { serverHostKey: hostKeyAlgorithms as never, kex: KEX_ALGORITHMS as never },
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           sawBanner = true;
+          this.#hostKey = key;
           verifyHostKey(target, key).then(
             (v) => {
               verdict = v;

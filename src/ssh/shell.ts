@@ -10,13 +10,15 @@ import { SshExecutor } from './ssh-executor.js';
 import { makeTransfers, type SshTransfers } from './sftp.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
-import type { ResolvedTarget, SshTarget, SshTargetOptions } from './types.js';
+import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions } from './types.js';
 
 export interface SshShellExtras extends SshTransfers {
   /** The target after ssh_config resolution (user, host name, port, identities, jump chain). */
   resolve(): Promise<ResolvedTarget>;
   /** Connects now (the handshake is otherwise made by the first command); resolves when ready. */
   connect(): Promise<void>;
+  /** Connects if need be; the host key the server proved it holds (verified against known_hosts). */
+  hostKey(): Promise<HostKeyInfo>;
   /** A local port forward through this host: 127.0.0.1:localPort → remoteHost:remotePort. */
   tunnel(options: TunnelOptions): Promise<Tunnel>;
   /** Runs a command with sudo; the password (sudoPassword, else password) goes on stdin, never on a command line. */
@@ -84,6 +86,11 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         resolve: resolveOnce,
         connect: async () => {
           await executor.connection();
+        },
+        hostKey: async () => {
+          const key = (await executor.connection()).hostKey;
+          if (!key) throw new Error(`${label}: connected, but no host key was recorded`);
+          return key;
         },
         tunnel: (o: TunnelOptions) => openTunnel(executor, o),
         sudo: makeSudo(executor, shell, opts),

@@ -57,6 +57,13 @@ export interface IdentitySource {
 }
 
 /** A target with every setting made concrete. Secrets are non-enumerable properties. */
+/** A host key a server presented: its type (`ssh-ed25519`, `ecdsa-sha2-nistp256`, ...) and SHA256 fingerprint. */
+export interface HostKeyInfo {
+  type: string;
+  /** As OpenSSH prints it: `SHA256:` and unpadded base64. */
+  fingerprint: string;
+}
+
 export interface ResolvedTarget {
   /** The host as the user named it, with `:port` when a non-22 port was given explicitly. For messages. */
   label: string;

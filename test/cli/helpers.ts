@@ -1,7 +1,7 @@
 // Helpers for the CLI tests: build dist/ when a source file is newer than it (once, under a lock,
 // since test files run in parallel), then spawn the built `fleetsh` with a private state file.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,23 @@ function builtAt(): number {
   }
 }
 
+function holderAlive(lock: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+  } catch {
+    // Just made, pid not written yet; or left by a build from before locks held a pid.
+    const made = statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    return Date.now() - made < 10_000;
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Builds dist/ (tsc, then the bundle) when src/ changed since the last build. */
 export function ensureBuilt(): void {
   if (builtAt() >= newest(join(ROOT, 'src'))) return;
@@ -37,8 +54,14 @@ export function ensureBuilt(): void {
   for (;;) {
     try {
       mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
       break;
     } catch {
+      // A lock whose holder is gone (a test run killed mid-build) is stale: take it over.
+      if (!holderAlive(lock)) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
       if (Date.now() > deadline) throw new Error(`another build holds ${lock}; remove it if stale`);
       spawnSync('sleep', ['0.2']);
     }

@@ -1,6 +1,8 @@
 // `fleetsh ping` against real OpenSSH servers: a table of the hosts that answered, the others by
 // kind, exit 2 when any host is unreachable, and JSON with the per-host values.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import { ensureBuilt, fleetsh, scratch } from './helpers.js';
@@ -49,7 +51,17 @@ describe('fleetsh ping', { skip: !sshdAvailable() && 'OpenSSH sshd not installed
     const doc = JSON.parse(json.stdout);
     assert.equal(doc.exitCode, 2);
     const h01 = doc.hosts.find((h: { host: string }) => h.host === 'h01');
-    assert.equal(h01.value.hostKeyType, 'ssh-ed25519');
+    // The key the server presented in the handshake: the one known_hosts holds for it.
+    const hostAddress = fleet.host('h01');
+    const line = readFileSync(fleet.knownHostsPath, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`[${hostAddress.address}]:${hostAddress.port} `))!;
+    const [, type, base64] = line.split(' ');
+    assert.equal(h01.value.hostKeyType, type);
+    const fingerprint =
+      'SHA256:' +
+      createHash('sha256').update(Buffer.from(base64!, 'base64')).digest('base64').replace(/=+$/, '');
+    assert.equal(h01.value.hostKeyFingerprint, fingerprint);
     assert.ok(h01.value.connectMs >= 0 && h01.value.execMs >= 0);
   });
 });

@@ -1,11 +1,10 @@
 // `fleetsh ping -w HOSTS`: connect and authenticate to every host, then run `true` over the same
 // connection: the handshake time, one command's round trip, the user and address ssh_config gave,
-// and the host key type known_hosts holds for the host (which the host just proved it has).
+// and the host key the server presented in the handshake (verified against known_hosts).
 import { fleet } from '../../fleet/fleet.js';
 import { runLine } from '../../fleet/line.js';
 import type { FleetReport } from '../../fleet/report.js';
 import type { FleetShell } from '../../fleet/target.js';
-import { knownHostKeyTypes } from '../../ssh/known-hosts.js';
 import type { SshShell } from '../../ssh/shell.js';
 import type { Palette } from '../color.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
@@ -28,7 +27,8 @@ export interface Ping {
   /** Resolution, TCP and SSH handshake, authentication: the host's time less the command's. */
   connectMs: number;
   execMs: number;
-  hostKeyType: string | null;
+  hostKeyType: string;
+  hostKeyFingerprint: string;
 }
 
 export async function pingCommand(flags: PingFlags): Promise<void> {
@@ -61,16 +61,14 @@ const ping = async (shell: FleetShell): Promise<Ping> => {
   await runLine(shell, 'true');
   const t2 = performance.now();
   const target = await ssh.resolve();
-  const types = await knownHostKeyTypes({
-    files: target.knownHostsFiles,
-    names: target.knownHostsName,
-  }).catch(() => []);
+  const hostKey = await ssh.hostKey();
   return {
     user: target.user,
     address: `${target.hostname}:${target.port}`,
     connectMs: 0,
     execMs: Math.round(t2 - t1),
-    hostKeyType: types[0] ?? null,
+    hostKeyType: hostKey.type,
+    hostKeyFingerprint: hostKey.fingerprint,
   };
 };
 
@@ -95,7 +93,7 @@ function renderPings(
       h.value!.address,
       `${h.value!.connectMs} ms`,
       `${h.value!.execMs} ms`,
-      h.value!.hostKeyType ?? '?',
+      h.value!.hostKeyType,
     ]);
   const out: string[] = [];
   if (rows.length > 0) {
