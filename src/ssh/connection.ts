@@ -115,7 +115,7 @@ export class SshConnection {
   get closedError(): ConnectionError | undefined {
     return this.#closedError;
   }
-  /** The host key the server proved it holds in the last handshake (type as on the wire). */
+  /** The host key the server presented in the last handshake; once ready, it has proved it holds it. */
   get hostKey(): HostKeyInfo | undefined {
     const blob = this.#hostKey;
     if (!blob || blob.length < 4) return undefined;
