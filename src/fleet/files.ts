@@ -67,9 +67,11 @@ function needSftp(shell: FleetShell, host: string, what: 'uploadFile' | 'downloa
 }
 
 /**
- * Puts one file in place atomically: upload to `<remote>.fleetsh-<random>.tmp`, check its SHA-256
- * and set its mode on the host, then rename it over `remote`. On any failure the temporary file is
- * removed and `remote` is untouched.
+ * Puts one file in place atomically. One SFTP session creates missing parent folders, writes the
+ * file to `<remote>.fleetsh-<random>.tmp` beside the destination and sets its mode; then one command
+ * checks its SHA-256 on the host and renames it over `remote`. Without the check, the SFTP session
+ * does the rename too, and nothing runs on the host. On any failure the temporary file is removed
+ * and `remote` is untouched.
  */
 export async function putAtomic(
   shell: FleetShell,
@@ -81,15 +83,21 @@ export async function putAtomic(
   verify = true,
 ): Promise<boolean> {
   const upload = needSftp(shell, ctx.host, 'uploadFile');
+  if (!verify) {
+    await upload(local, remote, { mode, mkdirs: true, signal: ctx.signal });
+    return false;
+  }
   const tmp = `${remote}.fleetsh-${randomBytes(4).toString('hex')}.tmp`;
   const t = quote(tmp);
   try {
-    await upload(local, tmp);
-    const check = verify
-      ? `sum=$(${sumOf(tmp)}); if [ "$sum" != ${quote(sha256)} ]; then echo "checksum mismatch: got \${sum:-nothing}" >&2; exit 90; fi; `
-      : '';
-    await runLine(shell, `${check}chmod ${mode.toString(8)} ${t} && mv -f ${t} ${quote(remote)}`, ctx);
-    return verify;
+    // The temporary name is private: no second temporary file and rename inside the SFTP session.
+    await upload(local, tmp, { mode, mkdirs: true, atomic: false, signal: ctx.signal });
+    await runLine(
+      shell,
+      `sum=$(${sumOf(tmp)}); if [ "$sum" != ${quote(sha256)} ]; then echo "checksum mismatch: got \${sum:-nothing}" >&2; exit 90; fi; mv -f ${t} ${quote(remote)}`,
+      ctx,
+    );
+    return true;
   } catch (e) {
     await runLine(shell, `rm -f ${t}`).catch(() => {});
     throw e;
@@ -147,9 +155,12 @@ export function uploadTask(
   return async (shell, ctx) => {
     const { files, isDir } = await (listing ??= listLocal(localPath));
     const target = (f: LocalFile) => (isDir ? posix.join(remotePath, f.rel) : remotePath);
-    const dirs = [...new Set(files.map((f) => posix.dirname(target(f))))];
-    if (isDir) dirs.push(remotePath);
-    await runLine(shell, `mkdir -p ${dirs.map(quote).join(' ')}`, ctx);
+    // A single file's folders are made by its SFTP session; a tree's, in one command for all.
+    if (isDir) {
+      const dirs = [...new Set(files.map((f) => posix.dirname(target(f))))];
+      dirs.push(remotePath);
+      await runLine(shell, `mkdir -p ${dirs.map(quote).join(' ')}`, ctx);
+    }
     const done: FileTransfer[] = [];
     for (const f of files) {
       try {

@@ -48,5 +48,6 @@ export {
   type ServerObject,
   type Connect,
   type FleetShell,
+  type FleetUploadOptions,
   type Expand,
 } from './target.js';

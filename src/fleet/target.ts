@@ -15,9 +15,21 @@ export interface ServerObject {
 
 export type Target = string | ServerObject;
 
+/**
+ * What the fleet asks of a transport's upload. A transport honours each: the file's mode, missing
+ * parent folders made, a temporary name and rename (`atomic`, default true) or the path as given,
+ * and cancellation.
+ */
+export interface FleetUploadOptions {
+  mode?: number;
+  mkdirs?: boolean;
+  atomic?: boolean;
+  signal?: AbortSignal;
+}
+
 /** A shell on one host, as the fleet needs it: commands, plus SFTP when the transport has it. */
 export type FleetShell = Shell & {
-  uploadFile?(local: string, remote: string): Promise<unknown>;
+  uploadFile?(local: string, remote: string, options?: FleetUploadOptions): Promise<unknown>;
   downloadFile?(remote: string, local: string): Promise<unknown>;
   /** Connects ahead of the first command (used to let slow connections give up their slot). */
   connect?(): Promise<void>;

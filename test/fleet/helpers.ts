@@ -1,13 +1,19 @@
 // Fake fleets for unit tests: every "host" is a local shell named after it, with its own folder as
 // working directory and HOST in its environment; some hosts can be made unreachable or flaky.
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { LocalExecutor } from '../../src/local/local-executor.js';
 import { ConnectionError, type ConnectionErrorKind } from '../../src/process/errors.js';
 import type { ExecOutcome, ExecRequest, Executor } from '../../src/process/executor.js';
 import { makeShell } from '../../src/process/shell.js';
-import { targetName, type Connect, type FleetShell, type Target } from '../../src/fleet/target.js';
+import {
+  targetName,
+  type Connect,
+  type FleetShell,
+  type FleetUploadOptions,
+  type Target,
+} from '../../src/fleet/target.js';
 
 const local = new LocalExecutor();
 
@@ -71,12 +77,13 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
     const executor = ex;
     return makeShell(executor, { cwd: dir }, () => ({
       connect: () => (executor.connected ? Promise.resolve() : executor.connect()),
-      async uploadFile(localPath: string, remote: string) {
+      async uploadFile(localPath: string, remote: string, options: FleetUploadOptions = {}) {
         if (executor.fake.unreachable)
           throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
         const to = resolve(dir, remote);
         await mkdir(dirname(to), { recursive: true });
         await copyFile(localPath, to);
+        if (options.mode !== undefined) await chmod(to, options.mode);
       },
       async downloadFile(remote: string, localPath: string) {
         if (executor.fake.unreachable)

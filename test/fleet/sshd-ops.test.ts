@@ -4,7 +4,7 @@
 // cancel paths killing remote commands.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { $ } from '../../src/index.js';
@@ -83,6 +83,30 @@ describe('fleet operations against real sshd', { skip }, () => {
     const down = await $.fleet(targets).download(join(shared, 'payload.bin'), out);
     assert.equal(down.counts.ok, 8, down.toText());
     assert.deepEqual((await readdir(out)).sort(), [...names].sort());
+  });
+
+  test('upload makes missing folders and sets the mode, verified or not, leaving no temporary file', async () => {
+    const src = join(tf.dir, 'app.conf');
+    await writeFile(src, 'listen 8080\n', { mode: 0o600 });
+    for (const verify of [true, false]) {
+      for (const h of names.slice(0, 2)) {
+        // Each host writes into its own folder, which does not exist yet.
+        const folder = join(dirOf(h), `nested-${verify}`, 'a', 'b');
+        const up = await $.fleet([{ host: h, sshConfig: tf.sshConfigPath }]).upload(
+          src,
+          join(folder, 'app.conf'),
+          {
+            mode: 0o640,
+            verify,
+          },
+        );
+        assert.equal(up.counts.ok, 1, up.toText());
+        assert.equal(up.hosts[0]!.value!.files[0]!.verified, verify);
+        assert.equal((await stat(join(folder, 'app.conf'))).mode & 0o777, 0o640);
+        assert.equal(await readFile(join(folder, 'app.conf'), 'utf8'), 'listen 8080\n');
+        assert.deepEqual(await readdir(folder), ['app.conf'], 'no temporary file left');
+      }
+    }
   });
 
   test('health checks: named, concurrent on one connection, typed per host', async () => {
