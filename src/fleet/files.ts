@@ -43,10 +43,13 @@ export function sha256File(path: string): Promise<string> {
   });
 }
 
-/** A shell snippet printing the SHA-256 of a file, or nothing when it does not exist. */
-function sumOf(path: string): string {
+/**
+ * A shell snippet that sets $sum to the SHA-256 of a file, or to nothing when it cannot be read (no
+ * such file, a folder). Few processes: each one is a fork on the host, and uploads run it per file.
+ */
+function sumInto(path: string): string {
   const p = quote(path);
-  return `if [ -f ${p} ]; then (sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p}) | cut -d' ' -f1; fi`;
+  return `sum=$(sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p} 2>/dev/null); sum=\${sum%% *}`;
 }
 
 /** The SHA-256 of a file on the host, or null when there is no such file. */
@@ -55,7 +58,7 @@ export async function remoteSha256(
   path: string,
   ctx?: TaskContext,
 ): Promise<string | null> {
-  const out = (await runLine(shell, sumOf(path), ctx)).stdout.trim();
+  const out = (await runLine(shell, `${sumInto(path)}; echo "$sum"`, ctx)).stdout.trim();
   return out === '' ? null : out;
 }
 
@@ -94,7 +97,7 @@ export async function putAtomic(
     await upload(local, tmp, { mode, mkdirs: true, atomic: false, signal: ctx.signal });
     await runLine(
       shell,
-      `sum=$(${sumOf(tmp)}); if [ "$sum" != ${quote(sha256)} ]; then echo "checksum mismatch: got \${sum:-nothing}" >&2; exit 90; fi; mv -f ${t} ${quote(remote)}`,
+      `${sumInto(tmp)}; if [ "$sum" != ${quote(sha256)} ]; then echo "checksum mismatch: got \${sum:-nothing}" >&2; exit 90; fi; exec mv -f ${t} ${quote(remote)}`,
       ctx,
     );
     return true;

@@ -10,8 +10,8 @@ let f: FakeFleet;
 const hosts = ['web1', 'web2', 'web3'];
 let src: string;
 before(async () => {
-  f = await fakeFleet({ dead: { unreachable: { kind: 'refused' } } });
-  await makeDirs(f, [...hosts, 'dead']);
+  f = await fakeFleet({ dead: { unreachable: { kind: 'refused' } }, bitrot: { corruptUploads: true } });
+  await makeDirs(f, [...hosts, 'dead', 'bitrot']);
   src = join(f.root, '_src');
   await mkdir(join(src, 'site/css'), { recursive: true });
   await writeFile(join(src, 'app.conf'), 'listen 80;\n', { mode: 0o640 });
@@ -39,6 +39,21 @@ describe('fleet files', () => {
       v.files.map((x) => [x.remote, x.sha256, x.verified, x.bytes]),
       [['etc/app.conf', sum, true, 11]],
     );
+  });
+
+  test('a file that arrives corrupted fails its checksum and does not replace the one in place', async () => {
+    await mkdir(join(f.dirOf('bitrot'), 'etc'), { recursive: true });
+    await writeFile(join(f.dirOf('bitrot'), 'etc/app.conf'), 'the old one\n');
+    const report = await fleet(['web1', 'bitrot'], { connect: f.connect }).upload(
+      join(src, 'app.conf'),
+      'etc/app.conf',
+    );
+    assert.equal(report.counts.ok, 1, report.toText());
+    const bad = report.hosts.find((h) => h.host === 'bitrot')!;
+    assert.equal(bad.status, 'failed');
+    assert.match(bad.error!, /upload of etc\/app\.conf failed its checksum; the file was not replaced/);
+    assert.equal(await readFile(join(f.dirOf('bitrot'), 'etc/app.conf'), 'utf8'), 'the old one\n');
+    assert.deepEqual(await readdir(join(f.dirOf('bitrot'), 'etc')), ['app.conf'], 'no temporary file left');
   });
 
   test('upload of a directory puts every file under the remote path', async () => {

@@ -1,6 +1,6 @@
 // Fake fleets for unit tests: every "host" is a local shell named after it, with its own folder as
 // working directory and HOST in its environment; some hosts can be made unreachable or flaky.
-import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { LocalExecutor } from '../../src/local/local-executor.js';
@@ -22,6 +22,8 @@ export interface FakeHost {
   unreachable?: { kind: ConnectionErrorKind; delayMs?: number; times?: number };
   /** A healthy host whose connection takes this long. */
   connectDelayMs?: number;
+  /** Uploads arrive with a byte changed (a disk or a transfer that corrupts). */
+  corruptUploads?: boolean;
 }
 
 class FakeExecutor implements Executor {
@@ -83,6 +85,7 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
         const to = resolve(dir, remote);
         await mkdir(dirname(to), { recursive: true });
         await copyFile(localPath, to);
+        if (executor.fake.corruptUploads) await appendFile(to, 'X');
         if (options.mode !== undefined) await chmod(to, options.mode);
       },
       async downloadFile(remote: string, localPath: string) {
