@@ -25,6 +25,7 @@ import {
   verifyHostKey,
   type HostKeyVerdict,
 } from './known-hosts.js';
+import { startProxyCommand, type ProxyProcess } from './proxy-command.js';
 import { Semaphore, type Release } from './semaphore.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import type { HostKeyInfo, ResolvedTarget } from './types.js';
@@ -79,7 +80,10 @@ export class SshConnection {
   readonly channels: Semaphore;
   #opts: ConnectionOptions;
   #client: Client | undefined;
-  #socket: net.Socket | undefined;
+  /** What keeps this process alive on our side of a direct connection: the socket or the ProxyCommand. */
+  #local: { ref(): void; unref(): void } | undefined;
+  /** The ProxyCommand of the current attempt, if the target has one. */
+  #proxy: ProxyProcess | undefined;
   /** What the SSH protocol runs over: the TCP socket, or a forwarded stream through the jump host. */
   #transport: Duplex | undefined;
   /** The server's host key blob from the last handshake. */
@@ -144,7 +148,7 @@ export class SshConnection {
     if (this.#holds++ === 0) {
       this.#clearIdle();
       if (this.#opts.via) this.#viaHold = this.#opts.via.hold();
-      else this.#socket?.ref();
+      else this.#local?.ref();
     }
     let done = false;
     return () => {
@@ -154,7 +158,7 @@ export class SshConnection {
         if (this.#opts.via) {
           this.#viaHold?.();
           this.#viaHold = undefined;
-        } else this.#socket?.unref();
+        } else this.#local?.unref();
         this.#armIdle();
       }
     };
@@ -332,6 +336,7 @@ export class SshConnection {
   async #openTransport(timeoutMs: number): Promise<Duplex> {
     const target = this.target;
     this.#greeting = undefined;
+    this.#proxy = undefined;
     let sock: Duplex;
     if (this.#opts.via) {
       const via = this.#opts.via;
@@ -355,28 +360,24 @@ export class SshConnection {
       } catch (e) {
         throw forwardError(e, target, via.label);
       }
+    } else if (target.proxyCommand !== undefined) {
+      const proxy = startProxyCommand(target.proxyCommand, target.label);
+      if (this.#holds === 0) proxy.unref();
+      this.#local = this.#proxy = proxy;
+      sock = proxy.stream;
     } else {
-      if (target.proxyCommand !== undefined) {
-        throw new ConnectionError(
-          'config',
-          target.label,
-          `ProxyCommand is not supported (${target.proxyCommand})`,
-          {
-            hint: 'Use ProxyJump (or the jump option) instead.',
-          },
-        );
-      }
       const socket = net.connect({ host: target.hostname, port: target.port });
       socket.setNoDelay(true);
       if (this.#holds === 0) socket.unref();
-      this.#socket = socket;
+      this.#local = socket;
       sock = socket;
     }
+    const proxy = this.#proxy;
 
     return await new Promise<Duplex>((resolve, reject) => {
       const done = (err?: unknown) => {
         clearTimeout(timer);
-        sock.off('data', onData).off('error', done).off('close', onClose);
+        sock.off('data', onData).off('error', lost).off('close', onClose);
         if (err === undefined) return resolve(sock);
         sock.destroy();
         reject(err instanceof ConnectionError ? err : classifyError(err, this.#ctx(false, false)));
@@ -387,14 +388,19 @@ export class SshConnection {
         this.#greeting = chunk;
         done();
       };
-      const onClose = () => done(new Error('Connection lost before handshake'));
+      // A ProxyCommand that ends before the banner is not a MaxStartups drop: say how it ended.
+      const lost = (e?: unknown) => {
+        if (proxy) void proxy.failure().then(done);
+        else done(e ?? new Error('Connection lost before handshake'));
+      };
+      const onClose = () => lost();
       const timer = setTimeout(() => {
         const e = new Error('Timed out while waiting for handshake') as Error & { level: string };
         e.level = 'client-timeout';
         done(e);
       }, timeoutMs);
       timer.unref();
-      sock.on('data', onData).on('error', done).on('close', onClose);
+      sock.on('data', onData).on('error', lost).on('close', onClose);
     });
   }
 
