@@ -5,12 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ConnectionError, UsageError } from '../../src/process/errors.js';
-import {
-  parseDuration,
-  parseTargetString,
-  resolveTarget,
-  type ResolveContext,
-} from '../../src/ssh/resolve.js';
+import { parseDuration } from '../../src/process/duration.js';
+import { resolveTarget, type ResolveContext } from '../../src/ssh/resolve.js';
+import { parseTargetString } from '../../src/ssh/target-options.js';
 import { matchPattern, matchPatternList } from '../../src/ssh/ssh-config.js';
 import type { ResolvedTarget } from '../../src/ssh/types.js';
 
