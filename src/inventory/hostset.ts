@@ -34,6 +34,11 @@ export class HostSet implements Iterable<string> {
   #folded: string | undefined;
 
   private constructor(list: readonly string[], set: ReadonlySet<string>) {
+    // Private in TypeScript only: from JavaScript, `new HostSet('web[1-3]')` would make a set of letters.
+    if (!Array.isArray(list) || !(set instanceof Set))
+      throw new UsageError(
+        'HostSet has no public constructor: use HostSet.parse("web[1-3]") or HostSet.from(["web1", "web2"])',
+      );
     this.#list = list;
     this.#set = set;
   }

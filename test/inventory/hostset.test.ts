@@ -103,3 +103,12 @@ test('readFile can sandbox or forbid host files', () => {
     /cannot read host file a: host files are not allowed here/,
   );
 });
+
+test('new HostSet(...) from JavaScript says to use parse or from, rather than making a set of letters', () => {
+  const Ctor = HostSet as unknown as new (expression: string) => HostSet;
+  assert.throws(
+    () => new Ctor('web[1-3]'),
+    (e: unknown) => e instanceof UsageError && /HostSet\.parse\("web\[1-3\]"\)/.test(e.message),
+  );
+  assert.equal(HostSet.parse('web[1-3]').size, 3);
+});
