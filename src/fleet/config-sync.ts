@@ -100,13 +100,13 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
       for (let i = 0; i < paths.length; i++) {
         const f = paths[i]!;
         const { sha256, mode } = meta[i]!;
-        const current = await remoteSha256(shell, f.remote, ctx);
+        const current = await remoteSha256(shell, f.remote);
         if (current === sha256) {
           outcome.files.push({ remote: f.remote, status: 'unchanged', backup: null, sha256 });
           continue;
         }
         const backup = current === null ? null : `${f.remote}${suffix}`;
-        if (backup) await runLine(shell, `cp -p ${quote(f.remote)} ${quote(backup)}`, ctx);
+        if (backup) await runLine(shell, `cp -p ${quote(f.remote)} ${quote(backup)}`);
         await putAtomic(shell, ctx, f.local, f.remote, sha256, mode);
         outcome.files.push({ remote: f.remote, status: backup ? 'updated' : 'created', backup, sha256 });
         outcome.changed = true;

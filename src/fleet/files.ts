@@ -53,12 +53,9 @@ function sumInto(path: string): string {
 }
 
 /** The SHA-256 of a file on the host, or null when there is no such file. */
-export async function remoteSha256(
-  shell: FleetShell,
-  path: string,
-  ctx?: TaskContext,
-): Promise<string | null> {
-  const out = (await runLine(shell, `${sumInto(path)}; echo "$sum"`, ctx)).stdout.trim();
+export async function remoteSha256(shell: FleetShell, path: string): Promise<string | null> {
+  // Plumbing, like every command here but the user's own: its output is not the run's output.
+  const out = (await runLine(shell, `${sumInto(path)}; echo "$sum"`)).stdout.trim();
   return out === '' ? null : out;
 }
 
@@ -98,7 +95,6 @@ export async function putAtomic(
     await runLine(
       shell,
       `${sumInto(tmp)}; if [ "$sum" != ${quote(sha256)} ]; then echo "checksum mismatch: got \${sum:-nothing}" >&2; exit 90; fi; exec mv -f ${t} ${quote(remote)}`,
-      ctx,
     );
     return true;
   } catch (e) {
@@ -162,7 +158,7 @@ export function uploadTask(
     if (isDir) {
       const dirs = [...new Set(files.map((f) => posix.dirname(target(f))))];
       dirs.push(remotePath);
-      await runLine(shell, `mkdir -p ${dirs.map(quote).join(' ')}`, ctx);
+      await runLine(shell, `mkdir -p ${dirs.map(quote).join(' ')}`);
     }
     const done: FileTransfer[] = [];
     for (const f of files) {
@@ -200,7 +196,7 @@ export function downloadTask(remotePath: string, localDir: string): HostTask<Tra
     await mkdir(dirname(to), { recursive: true });
     const tmp = `${to}.fleetsh-${randomBytes(4).toString('hex')}.tmp`;
     try {
-      const expected = await remoteSha256(shell, remotePath, ctx);
+      const expected = await remoteSha256(shell, remotePath);
       if (expected === null)
         throw new HostTaskError(ctx.host, `${remotePath} does not exist or is not a file`, {
           files: [],

@@ -12,7 +12,7 @@ import { foldHosts } from './hostset.js';
 import type { FleetOptions } from './options.js';
 import { resolveBudget, type Budget } from './policy.js';
 import { FleetReport } from './report.js';
-import { RollingReport, type BatchRecord, type PhaseRecord } from './rolling-report.js';
+import { RollingReport, type PhaseRecord } from './rolling-report.js';
 import type { FleetRun, TaskContext } from './run.js';
 import { resolveTargets, type FleetShell, type Target } from './target.js';
 

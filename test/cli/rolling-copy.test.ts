@@ -118,6 +118,9 @@ describe('fleetsh rolling and copy', { skip: !sshdAvailable() && 'OpenSSH sshd n
     assert.equal(readFileSync(dest, 'utf8'), 'valid = yes\n');
     const again = await fleetsh(['copy', ...conn, '-w', 'h01', '--backup', good, dest], { env });
     assert.match(again.stdout, /^h01 \(1\): .*app\.conf unchanged$/m);
+    // fleetsh's own plumbing (checksums, backups, renames) prints nothing as the hosts' output.
+    for (const r of [first, second, again])
+      assert.doesNotMatch(r.stdout + r.stderr, /^h01: ([0-9a-f]{64})?$/m, r.stdout + r.stderr);
   });
 
   test('copy: a missing source is a usage error', async () => {
