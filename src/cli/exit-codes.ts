@@ -1,6 +1,6 @@
 // The exit statuses of `fleetsh`, documented in docs/cli.md. Scripts branch on them, so they never
 // change meaning: 0 all good, 1 a command failed, 2 a host could not be reached, 64 bad usage,
-// 130 interrupted (128 + SIGINT, as shells report it).
+// 130 interrupted (128 + SIGINT, as shells report it), 141 stdout closed (128 + SIGPIPE).
 
 export const EXIT = {
   /** Every host succeeded. */
@@ -15,6 +15,8 @@ export const EXIT = {
   internal: 70,
   /** Interrupted with Ctrl-C; the partial report was printed. */
   interrupted: 130,
+  /** Stdout's reader went away (`| head`): stopped as on Ctrl-C, nothing more printed (128 + SIGPIPE). */
+  outputClosed: 141,
 } as const;
 
 export interface OutcomeCounts {

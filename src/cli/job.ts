@@ -7,6 +7,7 @@ import type { HostResult } from '../fleet/host-result.js';
 import { colorEnabled, palette, type Palette } from './color.js';
 import { EXIT, exitCodeFor, type OutcomeCounts } from './exit-codes.js';
 import { onInterrupt } from './interrupt.js';
+import { onStdoutClosed, stdoutClosed } from './stdout-closed.js';
 import { eventLine, streamEvents } from './render/ndjson.js';
 import { writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
@@ -119,11 +120,13 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     (reason) => void job.cancel(reason),
     (line) => term.err(line + '\n'),
   );
+  const offStdout = onStdoutClosed(() => void job.cancel('stdout was closed'));
   let report: R;
   try {
     report = await job;
   } finally {
     interrupt.dispose();
+    offStdout();
     await files?.close();
   }
   term.progressOn = false;
@@ -132,7 +135,9 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   const results = spec.results(report);
   const interrupted = interrupt.interrupted;
   const code = interrupted ? EXIT.interrupted : exitCodeFor(countsOf(results));
-  if (mode === 'json')
+  if (stdoutClosed()) {
+    // Nothing can be printed; the last run is still recorded, as after Ctrl-C.
+  } else if (mode === 'json')
     process.stdout.write(
       JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n',
     );
@@ -140,7 +145,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   else process.stdout.write(spec.text(report, colors, { groups: mode !== 'stream', interrupted }));
 
   if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results) });
-  process.exitCode = code;
+  process.exitCode = stdoutClosed() ? EXIT.outputClosed : code;
   return report;
 }
 

@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { reportError } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { watchStdout } from './stdout-closed.js';
 import {
   parseBatches,
   parseBudget,
@@ -180,6 +181,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  watchStdout();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -193,4 +195,3 @@ export async function main(argv: string[]): Promise<void> {
     reportError(e);
   }
 }
-

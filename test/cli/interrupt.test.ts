@@ -1,10 +1,10 @@
 // Ctrl-C during `fleetsh run`: the first SIGINT kills the remote commands in flight (they are gone
 // from the hosts) and prints the partial report with status 130; a second SIGINT exits at once.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
-import { ensureBuilt, fleetsh, scratch, waitFor } from './helpers.js';
+import { CLI, ensureBuilt, fleetsh, scratch, waitFor } from './helpers.js';
 
 /** PIDs of processes whose command line holds `marker` (the harness's sshd runs on this machine). */
 function pids(marker: string): number[] {
@@ -95,5 +95,46 @@ describe('Ctrl-C', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, (
         // gone already
       }
     }
+  });
+
+  test('a closed stdout (| head) stops the run as Ctrl-C does: remote commands gone, exit 141, no stack trace', async () => {
+    const marker = `sleep 0.0${process.pid}${Date.now() % 1000}`;
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '-F',
+        fleet.sshConfigPath,
+        '-w',
+        'h[01-03]',
+        '--',
+        `while :; do echo tick; ${marker}; done`,
+      ],
+      { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Read until every host has printed, then go away like `head` does.
+    let seen = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (['h01', 'h02', 'h03'].every((h) => seen.includes(`${h}:`))) resolve();
+      });
+    });
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 141, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|at .*\.c?js:\d+/);
+    await waitFor(() => pids(marker).length === 0, 5000, 'the remote loops to be gone');
+    const failed = await fleetsh(['hosts', '-c', '-w', '@failed'], { env });
+    assert.equal(failed.stdout, '3\n', 'the cut run is recorded, as after Ctrl-C');
   });
 });
