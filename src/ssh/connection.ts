@@ -71,6 +71,8 @@ export interface ConnectionOptions {
   onHandshake?: () => void;
   /** One-time warnings (hostKeyPolicy 'off', a host key that could not be recorded). */
   onWarning?: (message: string) => void;
+  /** Name resolution for the TCP connection (default dns.lookup). */
+  lookup?: net.LookupFunction;
 }
 
 export type ConnectionState = 'new' | 'connecting' | 'ready' | 'closed';
@@ -366,7 +368,7 @@ export class SshConnection {
       this.#local = this.#proxy = proxy;
       sock = proxy.stream;
     } else {
-      const socket = net.connect({ host: target.hostname, port: target.port });
+      const socket = net.connect({ host: target.hostname, port: target.port, lookup: this.#opts.lookup });
       socket.setNoDelay(true);
       if (this.#holds === 0) socket.unref();
       this.#local = socket;

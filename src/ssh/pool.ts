@@ -2,6 +2,7 @@
 // identities, host key settings and jump chain), shared by every shell and command that names it.
 // A connection that died is replaced on next use. Handshakes in flight are capped globally so that
 // `Promise.all` over a thousand hosts does not start a thousand key exchanges at once.
+import type { LookupFunction } from 'node:net';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
 import { Semaphore } from './semaphore.js';
 import type { ResolvedTarget } from './types.js';
@@ -26,6 +27,11 @@ export interface SshPoolOptions {
   maxSessions?: number;
   /** Where one-time warnings go (default: process.emitWarning). */
   onWarning?: (message: string) => void;
+  /**
+   * How host names become addresses (default: the system's, dns.lookup, as ssh uses). For a
+   * service directory, or for tests that must not send DNS queries.
+   */
+  lookup?: LookupFunction;
 }
 
 export class SshPool {
@@ -33,6 +39,7 @@ export class SshPool {
   #idleTimeoutMs: number;
   #maxSessions: number;
   #onWarning: (message: string) => void;
+  #lookup: LookupFunction | undefined;
   readonly #connections = new Map<string, SshConnection>();
   readonly #warned = new Set<string>();
   #handshakes = 0;
@@ -42,6 +49,7 @@ export class SshPool {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, { code: 'FLEETSH_SSH' }));
+    this.#lookup = options.lookup;
   }
 
   /** Changes the pool's settings; they apply to connections made from now on (and the handshake cap at once). */
@@ -50,6 +58,7 @@ export class SshPool {
     if (options.idleTimeoutMs !== undefined) this.#idleTimeoutMs = options.idleTimeoutMs;
     if (options.maxSessions !== undefined) this.#maxSessions = options.maxSessions;
     if (options.onWarning !== undefined) this.#onWarning = options.onWarning;
+    if (options.lookup !== undefined) this.#lookup = options.lookup;
   }
 
   /** Connections currently open or opening. */
@@ -78,6 +87,7 @@ export class SshPool {
       via,
       idleTimeoutMs: this.#idleTimeoutMs,
       maxSessions: this.#maxSessions,
+      lookup: this.#lookup,
       onClose: (c) => {
         if (this.#connections.get(c.target.poolKey) === c) this.#connections.delete(c.target.poolKey);
       },

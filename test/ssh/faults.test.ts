@@ -61,12 +61,49 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   }
   const on = (name: string, extra = {}) => ssh(targetOf(fleet, fleet.host(name), extra));
 
-  test('dns: a name that does not resolve', async () => {
-    const e = await failure(
-      ssh({ host: 'no-such-host.invalid', sshConfig: false, connectTimeout: '5s' })`true`,
-    );
-    assert.equal(e.kind, 'dns');
-    assert.match(e.message, /^no-such-host\.invalid: host name does not resolve/);
+  test('dns: a name that does not resolve (through a lookup that answers locally: tests send no DNS queries)', async () => {
+    const queried: string[] = [];
+    const offline = sshFor(fleet, {
+      lookup: ((hostname: string, _options: unknown, callback: (err: Error) => void) => {
+        queried.push(hostname);
+        const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
+          code: 'ENOTFOUND',
+          hostname,
+        });
+        process.nextTick(() => callback(err));
+      }) as unknown as net.LookupFunction,
+    });
+    try {
+      const e = await failure(
+        offline({ host: 'no-such-host.invalid', sshConfig: false, connectTimeout: '5s' })`true`,
+      );
+      assert.equal(e.kind, 'dns');
+      assert.match(e.message, /^no-such-host\.invalid: host name does not resolve/);
+      assert.deepEqual(queried, ['no-such-host.invalid']);
+    } finally {
+      await offline.close();
+    }
+  });
+
+  test('the pool lookup option resolves names as a service directory would', async () => {
+    const h = fleet.healthy[0]!;
+    const directory = sshFor(fleet, {
+      lookup: ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+        const address = hostname === 'app-17.directory' ? h.address : undefined;
+        if (!address)
+          return process.nextTick(() => callback(Object.assign(new Error('unknown'), { code: 'ENOTFOUND' })));
+        if (options?.all) process.nextTick(() => callback(null, [{ address, family: 4 }]));
+        else process.nextTick(() => callback(null, address, 4));
+      }) as unknown as net.LookupFunction,
+    });
+    try {
+      const r = await directory(
+        directOf(fleet, h, { host: 'app-17.directory', hostKeyAlias: `[${h.address}]:${h.port}` }),
+      )`echo found`;
+      assert.equal(r.stdout, 'found\n');
+    } finally {
+      await directory.close();
+    }
   });
 
   test('refused: nothing listens on the port', async () => {
