@@ -135,14 +135,8 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   const results = spec.results(report);
   const interrupted = interrupt.interrupted;
   const code = interrupted ? EXIT.interrupted : exitCodeFor(countsOf(results));
-  if (stdoutClosed()) {
-    // Nothing can be printed; the last run is still recorded, as after Ctrl-C.
-  } else if (mode === 'json')
-    process.stdout.write(
-      JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n',
-    );
-  else if (mode === 'ndjson') process.stdout.write(eventLine('exit', { code, interrupted }));
-  else process.stdout.write(spec.text(report, colors, { groups: mode !== 'stream', interrupted }));
+  // With stdout closed (| head) nothing can be printed; the last run is still recorded, as after Ctrl-C.
+  if (!stdoutClosed()) process.stdout.write(finalOutput(spec, report, mode, colors, interrupted, code));
 
   if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results) });
   process.exitCode = stdoutClosed() ? EXIT.outputClosed : code;
@@ -179,4 +173,18 @@ function lastRunSets(results: readonly HostResult<unknown>[]) {
     unreachable: names('unreachable'),
     skipped: names('skipped'),
   };
+}
+
+function finalOutput<R>(
+  spec: JobSpec<R>,
+  report: R,
+  mode: Mode,
+  colors: Palette,
+  interrupted: boolean,
+  code: number,
+): string {
+  if (mode === 'json')
+    return JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n';
+  if (mode === 'ndjson') return eventLine('exit', { code, interrupted });
+  return spec.text(report, colors, { groups: mode !== 'stream', interrupted });
 }
