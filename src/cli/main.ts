@@ -86,7 +86,21 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .showSuggestionAfterError()
     .configureHelp({ sortOptions: false })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        "  fleetsh run -w 'web[01-20]' -- uptime",
+        '  fleetsh run -w @failed -- systemctl restart app',
+        '  fleetsh rolling -w @web --batches 1,10%,100% --health ./check.sh -- ./deploy.sh',
+        '  fleetsh demo',
+        '',
+        'Exit status: 0 every host succeeded, 1 a command failed, 2 a host was unreachable,',
+        '64 usage error, 70 internal error, 130 interrupted, 141 stdout closed.',
+      ].join('\n'),
+    );
 
   const run = program
     .command('run')

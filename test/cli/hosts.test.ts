@@ -122,6 +122,13 @@ describe('usage errors', () => {
     const help = await fleetsh(['run', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--fanout/);
+    const top = await fleetsh(['--help']);
+    assert.equal(top.code, 0);
+    // The exit statuses, as exit-codes.ts defines them.
+    assert.match(
+      top.stdout,
+      /Exit status: 0 every host succeeded, 1 a command failed, 2 a host was unreachable,\s+64 usage error, 70 internal error, 130 interrupted, 141 stdout closed\./,
+    );
     const version = await fleetsh(['--version']);
     assert.equal(version.code, 0);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
