@@ -13,7 +13,6 @@ import {
   classifyError,
   foreignGreeting,
   isEarlyDrop,
-  isSshVersionLine,
   notAnSshServer,
   type ClassifyContext,
 } from './classify.js';
@@ -233,40 +232,29 @@ export class SshConnection {
     const target = this.target;
     const release = this.hold();
     try {
+      // The identities, the host key types known for this host and ssh2 itself (loaded on first use)
+      // are prepared together before dialling. Dialling first would overlap them with the TCP
+      // handshake, but a herd of hundreds dialled at once then fails under sshd's MaxStartups (the
+      // 500-host stress test showed it), so connections are spread by their preparation, as ssh's are.
+      const [identities, hostKeyAlgorithms, ssh2] = await Promise.all([
+        loadIdentities(target),
+        this.#hostKeyAlgorithms(),
+        loadSsh2(),
+      ]);
       // The connect timeout counts from the first attempt, not from the wait for a handshake slot.
       let deadline = Infinity;
-      let prepared: Promise<[LoadedIdentities, string[], Ssh2]> | undefined;
       for (let attempt = 1; ; attempt++) {
         if (this.#closedError) throw this.#closedError;
         if (deadline === Infinity) deadline = performance.now() + target.connectTimeoutMs;
         let result: ConnectionError | undefined;
         // A handshake slot is taken only once the server has spoken: a host that never sends its
         // banner (a black hole) waits out its connect timeout without holding one.
-        const opening = this.#openTransport(Math.max(1, Math.round(deadline - performance.now()))).then(
-          (stream) => ({ stream }),
-          (e: unknown) => ({ error: e as ConnectionError }),
-        );
-        // The identities, the host key types known for this host and ssh2 itself load while the
-        // first TCP connection is made and the server's banner awaited: at start-up, and on a slow
-        // link, the two overlap instead of adding up. ssh2 (15 ms of loading) waits for the
-        // connection request to leave, on the next tick.
-        prepared ??= Promise.all([
-          loadIdentities(target),
-          this.#hostKeyAlgorithms(),
-          new Promise((r) => setImmediate(r)).then(loadSsh2),
-        ]);
-        let ready: Awaited<typeof prepared>;
-        let opened: Awaited<typeof opening>;
+        let sock: Duplex | undefined;
         try {
-          // A key that cannot be used fails at once, even when the host never answers.
-          [ready, opened] = await Promise.all([prepared, opening]);
+          sock = await this.#openTransport(Math.max(1, Math.round(deadline - performance.now())));
         } catch (e) {
-          void opening.then((o) => ('stream' in o ? o.stream.destroy() : undefined));
-          throw e;
+          result = e as ConnectionError;
         }
-        const [identities, hostKeyAlgorithms, ssh2] = ready;
-        const sock = 'stream' in opened ? opened.stream : undefined;
-        if ('error' in opened) result = opened.error;
         if (sock) {
           const slot = await this.#opts.handshakes.acquire();
           this.#opts.onHandshake?.();
@@ -419,7 +407,9 @@ export class SshConnection {
     this.#client = client;
     this.#transport = sock;
     // The first bytes may be a refusal ("Exceeded MaxStartups") rather than an SSH banner: ssh2 tells.
-    let sawBanner = isSshVersionLine(this.#greeting);
+    // Not set from the version line: a server that closes right after it is treated as a MaxStartups
+    // drop and tried again (under a herd, sshd's children do so; the 500-host stress test needs it).
+    let sawBanner = false;
     const foreign = foreignGreeting(this.#greeting);
     let hostKeyError: ConnectionError | undefined;
     let verdict: HostKeyVerdict | undefined;
