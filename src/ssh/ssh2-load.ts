@@ -1,6 +1,5 @@
-// ssh2 loads on first use, not at import: a connection starts its TCP handshake first and loads ssh2
-// while it waits for the server's banner (src/ssh/connection.ts), so the two overlap rather than add
-// up at start-up.
+// ssh2 loads on first use, not at import: commands that never connect (`fleetsh hosts`, `--help`,
+// the library's local `$`) never load it, and a connection loads it with its identities.
 import type * as Ssh2Client from './ssh2-client.js';
 
 export type Ssh2 = typeof Ssh2Client;
