@@ -13,8 +13,6 @@
 // connect timeout, so with many black holes it is the pool, not the fleet's window, that queues
 // healthy handshakes; the 5th argument raises it to show each layer's share.
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { $ } from '../src/index.js';
 import { startFleet, type FleetHost, type TestFleet } from '../test/harness/fleet.js';

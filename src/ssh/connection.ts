@@ -384,11 +384,7 @@ export class SshConnection {
         else done(e ?? new Error('Connection lost before handshake'));
       };
       const onClose = () => lost();
-      const timer = setTimeout(() => {
-        const e = new Error('Timed out while waiting for handshake') as Error & { level: string };
-        e.level = 'client-timeout';
-        done(e);
-      }, timeoutMs);
+      const timer = setTimeout(() => done(handshakeTimeout()), timeoutMs);
       timer.unref();
       sock.on('data', onData).on('error', lost).on('close', onClose);
     });
@@ -439,11 +435,7 @@ export class SshConnection {
         reject(ce);
       };
       // Our own timer (not ssh2's readyTimeout) so the message and the retry budget are ours.
-      const timer = setTimeout(() => {
-        const e = new Error('Timed out while waiting for handshake') as Error & { level: string };
-        e.level = 'client-timeout';
-        fail(e);
-      }, timeoutMs);
+      const timer = setTimeout(() => fail(handshakeTimeout()), timeoutMs);
       timer.unref();
       client.on('banner', () => (sawBanner = true));
       client.on('handshake', () => (sawBanner = true));
@@ -716,6 +708,11 @@ interface PlannedMethod {
   method: AnyAuthMethod;
   label: string;
   usable?: () => boolean;
+}
+
+/** Our connect timer's error, in ssh2's shape, so classifyError gives it kind connect-timeout. */
+function handshakeTimeout(): Error {
+  return Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' });
 }
 
 /** The order OpenSSH uses: the agent, the identities, then password and keyboard-interactive. */

@@ -10,8 +10,6 @@ import { makeShell } from '../../src/process/shell.js';
 import type { Connect, FleetShell } from '../../src/fleet/target.js';
 import { HostTaskError } from '../../src/fleet/host-result.js';
 
-type Behaviour = { ms: number; outcome: 'ok' | 'fail' | 'unreachable' | 'flaky' | 'hang'; connectMs: number };
-
 const behaviour = fc.record({
   ms: fc.integer({ min: 0, max: 30 }),
   outcome: fc.constantFrom('ok', 'ok', 'ok', 'fail', 'unreachable', 'flaky', 'hang'),

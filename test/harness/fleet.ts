@@ -56,16 +56,19 @@ import {
 export { readBanner, sshdAvailable } from './sshd.js';
 export { runOnHost, type RunResult } from './run.js';
 
-export type Personality =
-  | 'healthy'
-  | 'dead-port'
-  | 'black-hole'
-  | 'slow'
-  | 'changed-key'
-  | 'refuses-key'
-  | 'max-sessions-2'
-  | 'max-startups-2'
-  | 'password';
+/** Every fault personality, one host each: for tests that cover them all. */
+export const ALL_FAULTS = [
+  'dead-port',
+  'black-hole',
+  'slow',
+  'changed-key',
+  'refuses-key',
+  'max-sessions-2',
+  'max-startups-2',
+  'password',
+] as const;
+
+export type Personality = 'healthy' | (typeof ALL_FAULTS)[number];
 
 export interface FleetHost {
   name: string;

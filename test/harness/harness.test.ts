@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
-import { readBanner, runOnHost, sshdAvailable, startFleet, type FleetHost, type TestFleet } from './fleet.js';
+import {
+  ALL_FAULTS,
+  readBanner,
+  runOnHost,
+  sshdAvailable,
+  startFleet,
+  type FleetHost,
+  type TestFleet,
+} from './fleet.js';
 import { fleetPids, pidsMentioning } from './procs.js';
 import { AddressInUse, keygen, startSshd } from './sshd.js';
 
@@ -57,16 +65,7 @@ describe('test fleet harness', { skip }, () => {
     fleet = await startFleet({
       healthy: 20,
       aliases: ['web1.example.com'],
-      faults: [
-        'dead-port',
-        'black-hole',
-        'slow',
-        'changed-key',
-        'refuses-key',
-        'max-sessions-2',
-        'max-startups-2',
-        'password',
-      ],
+      faults: [...ALL_FAULTS],
     });
     startMs = Date.now() - started;
   });

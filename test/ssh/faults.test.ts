@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionError } from '../../src/process/errors.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
-import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { ALL_FAULTS, startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import { directOf, sshFor, targetOf } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
@@ -23,16 +23,7 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   before(async () => {
     fleet = await startFleet({
       healthy: 2,
-      faults: [
-        'dead-port',
-        'black-hole',
-        'slow',
-        'changed-key',
-        'refuses-key',
-        'max-sessions-2',
-        'max-startups-2',
-        'password',
-      ],
+      faults: [...ALL_FAULTS],
     });
     ssh = sshFor(fleet);
     work = mkdtempSync(path.join(tmpdir(), 'fleetsh-faults-'));
@@ -287,7 +278,7 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   });
 
   test('auth: a missing key file fails at once even when the host never answers', async () => {
-    // Keys load while the TCP connection is being made; a bad one must not wait for the network.
+    // Keys are loaded before dialling; a bad one must not wait for the network.
     const t0 = performance.now();
     const e = await failure(
       on('h-black-hole', { privateKey: path.join(work, 'nope-either'), connectTimeout: '8s' })`true`,

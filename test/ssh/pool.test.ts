@@ -2,7 +2,6 @@
 // once, idle connections closed, 500 hosts through Promise.all with no limit in user code.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { SshFunction } from '../../src/ssh/shell.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import { promiseAllOverFleet, sshFor, targetOf } from './helpers.js';
 
