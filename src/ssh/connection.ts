@@ -8,6 +8,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
+import { abortable, sleep } from '../process/abort.js';
 import { ConnectionError, formatMs } from '../process/errors.js';
 import {
   classifyError,
@@ -66,6 +67,8 @@ export interface ConnectionOptions {
   maxSessions?: number;
   /** Called once when the connection is closed for good (the pool forgets it). */
   onClose?: (conn: SshConnection) => void;
+  /** Called once when the connection stops taking new work (the pool forgets it). */
+  onRetire?: (conn: SshConnection) => void;
   /** Called when a handshake attempt starts (for statistics). */
   onHandshake?: () => void;
   /** One-time warnings (hostKeyPolicy 'off', a host key that could not be recorded). */
@@ -102,6 +105,10 @@ export class SshConnection {
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #openChannels = new Set<ClientChannel | SFTPWrapper | Duplex>();
   #closeListeners = new Set<(err: ConnectionError) => void>();
+  /** Aborted when the connection closes: every wait on it (slot, banner, handshake, channel) ends then. */
+  readonly #closing = new AbortController();
+  /** Why the connection stopped taking new work (a request the server left unanswered), if it did. */
+  #retiredBecause: string | undefined;
 
   constructor(target: ResolvedTarget, opts: ConnectionOptions) {
     this.target = target;
@@ -119,6 +126,14 @@ export class SshConnection {
   /** Why the connection ended, once it has. */
   get closedError(): ConnectionError | undefined {
     return this.#closedError;
+  }
+  /**
+   * Set once the server left a request unanswered past its caller's patience (a channel open, an
+   * exec, a channel close, a forwarded connection): the pool hands out a fresh connection from then
+   * on, and this one closes as soon as nothing uses it, taking the server's unanswered channels with it.
+   */
+  get retired(): boolean {
+    return this.#retiredBecause !== undefined;
   }
   /** The host key the server presented in the last handshake; once ready, it has proved it holds it. */
   get hostKey(): HostKeyInfo | undefined {
@@ -160,9 +175,29 @@ export class SshConnection {
           this.#viaHold?.();
           this.#viaHold = undefined;
         } else this.#local?.unref();
-        this.#armIdle();
+        if (!this.#closeIfRetiredAndUnused()) this.#armIdle();
       }
     };
+  }
+
+  /**
+   * Stops handing this connection out: the server left a request unanswered, so it may be stuck.
+   * Work already on it goes on; it closes once nothing uses it.
+   */
+  retire(reason: string): void {
+    if (this.#state === 'closed' || this.#retiredBecause !== undefined) return;
+    this.#retiredBecause = reason;
+    this.#opts.onRetire?.(this);
+    this.#closeIfRetiredAndUnused();
+  }
+
+  #closeIfRetiredAndUnused(): boolean {
+    if (this.#retiredBecause === undefined || this.#holds > 0 || this.#dependents > 0) return false;
+    this.#finish(
+      new ConnectionError('closed', this.label, `the connection was retired: ${this.#retiredBecause}`),
+    );
+    this.#transport?.destroy(); // the server left requests unanswered: no goodbye to wait for
+    return true;
   }
 
   /** Called with the reason when the connection ends; returns an unsubscribe function. */
@@ -181,7 +216,13 @@ export class SshConnection {
    */
   async exec(
     command: string,
-    options: { signal?: AbortSignal; priority?: boolean; attach?: (channel: ClientChannel) => void } = {},
+    options: {
+      signal?: AbortSignal;
+      priority?: boolean;
+      attach?: (channel: ClientChannel) => void;
+      /** What to do with a channel that opens after `signal` aborted (default: close it). */
+      abandon?: (channel: ClientChannel) => void;
+    } = {},
   ): Promise<{ channel: ClientChannel; release: Release }> {
     // `attach` runs inside ssh2's callback: the exit status of a quick command can arrive in the same
     // read as the channel confirmation, before any promise continuation would see the channel.
@@ -193,6 +234,8 @@ export class SshConnection {
           cb(err, ch);
         }),
       options,
+      'a command channel',
+      options.abandon ?? ((ch) => ch.close()),
     );
     return { channel, release };
   }
@@ -202,22 +245,24 @@ export class SshConnection {
     const { channel, release } = await this.#openWithRetry<SFTPWrapper>(
       (client, cb) => client.sftp(cb as (err: Error | undefined, sftp: SFTPWrapper) => void),
       options,
+      'an SFTP session',
+      (sftp) => sftp.end(),
     );
     return { sftp: channel, release };
   }
 
-  /** A TCP stream from the server to host:port (direct-tcpip; not a session, no channel cap). */
-  forwardOut(host: string, port: number): Promise<ClientChannel> {
-    const client = this.client;
-    return new Promise((resolve, reject) => {
-      client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
-        if (err) reject(err);
-        else {
-          this.#track(stream);
-          resolve(stream);
-        }
-      });
-    });
+  /**
+   * A TCP stream from the server to host:port (direct-tcpip; not a session, no channel cap). Rejects
+   * when `signal` aborts first; a stream the server opens after that is closed, and the connection
+   * retired (the server left the request unanswered).
+   */
+  forwardOut(host: string, port: number, options: { signal?: AbortSignal } = {}): Promise<ClientChannel> {
+    return this.#request<ClientChannel>(
+      (client, cb) => client.forwardOut('127.0.0.1', 0, host, port, cb),
+      options.signal,
+      `a forwarded connection to ${host}:${port}`,
+      (stream) => stream.destroy(),
+    );
   }
 
   /** Closes the connection (and, with it, every channel and tunnel on it). */
@@ -256,7 +301,10 @@ export class SshConnection {
           result = e as ConnectionError;
         }
         if (sock) {
-          const slot = await this.#opts.handshakes.acquire();
+          const slot = await this.#opts.handshakes.acquire({ signal: this.#closing.signal }).catch((e) => {
+            sock!.destroy();
+            throw e;
+          });
           this.#opts.onHandshake?.();
           try {
             // The wait for a slot is ours, not the server's: the handshake gets a full connect timeout.
@@ -272,7 +320,7 @@ export class SshConnection {
         // (with jitter) while the connect timeout allows.
         const wait = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random());
         if (isEarlyDrop(result) && performance.now() + wait < deadline - 50 && !this.#closedError) {
-          await new Promise((r) => setTimeout(r, wait));
+          await sleep(wait, this.#closing.signal);
           continue;
         }
         throw result;
@@ -346,8 +394,13 @@ export class SshConnection {
         );
       }
       try {
-        sock = await via.forwardOut(target.hostname, target.port);
+        sock = await via.forwardOut(target.hostname, target.port, {
+          signal: AbortSignal.any([this.#closing.signal, AbortSignal.timeout(timeoutMs)]),
+        });
       } catch (e) {
+        if (this.#closedError) throw this.#closedError;
+        if (e instanceof DOMException && e.name === 'TimeoutError')
+          throw classifyError(handshakeTimeout(), this.#ctx(false));
         throw forwardError(e, target, via.label);
       }
     } else if (target.proxyCommand !== undefined) {
@@ -367,6 +420,7 @@ export class SshConnection {
     return await new Promise<Duplex>((resolve, reject) => {
       const done = (err?: unknown) => {
         clearTimeout(timer);
+        this.#closing.signal.removeEventListener('abort', onClosing);
         sock.off('data', onData).off('error', lost).off('close', onClose);
         if (err === undefined) return resolve(sock);
         sock.destroy();
@@ -384,9 +438,12 @@ export class SshConnection {
         else done(e ?? new Error('Connection lost before handshake'));
       };
       const onClose = () => lost();
+      const onClosing = () => done(this.#closedError);
       const timer = setTimeout(() => done(handshakeTimeout()), timeoutMs);
       timer.unref();
       sock.on('data', onData).on('error', lost).on('close', onClose);
+      if (this.#closing.signal.aborted) onClosing();
+      else this.#closing.signal.addEventListener('abort', onClosing, { once: true });
     });
   }
 
@@ -417,8 +474,10 @@ export class SshConnection {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.#closing.signal.removeEventListener('abort', onClosing);
         let ce: ConnectionError;
-        if (hostKeyError) ce = hostKeyError;
+        if (this.#closedError) ce = this.#closedError;
+        else if (hostKeyError) ce = hostKeyError;
         else {
           ce = classifyError(err, {
             ...this.#ctx(false, sawBanner),
@@ -437,12 +496,16 @@ export class SshConnection {
       // Our own timer (not ssh2's readyTimeout) so the message and the retry budget are ours.
       const timer = setTimeout(() => fail(handshakeTimeout()), timeoutMs);
       timer.unref();
+      // close() during the handshake ends it at once.
+      const onClosing = () => fail(this.#closedError);
+      this.#closing.signal.addEventListener('abort', onClosing, { once: true });
       client.on('banner', () => (sawBanner = true));
       client.on('handshake', () => (sawBanner = true));
       client.once('ready', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.#closing.signal.removeEventListener('abort', onClosing);
         client.on('error', (e) => this.#finish(classifyError(e, this.#ctx(true, true))));
         client.on('close', () =>
           this.#finish(classifyError(new Error('the server closed the connection'), this.#ctx(true, true))),
@@ -506,6 +569,8 @@ export class SshConnection {
   async #openWithRetry<T extends ClientChannel | SFTPWrapper>(
     open: (client: Client, cb: (err: Error | undefined, ch: T) => void) => void,
     options: { signal?: AbortSignal; priority?: boolean },
+    what: string,
+    abandon: (channel: T) => void,
   ): Promise<{ channel: T; release: Release }> {
     let lonelyRefusals = 0;
     for (;;) {
@@ -515,18 +580,12 @@ export class SshConnection {
         throw this.#closedError ?? this.#notReady();
       }
       try {
-        const channel = await new Promise<T>((resolve, reject) => {
-          try {
-            open(this.#client!, (err, ch) => (err ? reject(err) : resolve(ch)));
-          } catch (e) {
-            reject(e);
-          }
-        });
-        this.#track(channel);
+        const channel = await this.#request(open, options.signal, what, abandon);
         return { channel, release };
       } catch (e) {
         release();
         if (this.#closedError) throw this.#closedError;
+        if (options.signal?.aborted && e === options.signal.reason) throw e;
         if (!isOpenRefused(e)) {
           throw new ConnectionError(
             'protocol',
@@ -553,9 +612,60 @@ export class SshConnection {
             },
           );
         }
-        await new Promise((r) => setTimeout(r, 10 * lonelyRefusals));
+        await abortable(sleep(10 * lonelyRefusals), options.signal);
       }
     }
+  }
+
+  /**
+   * One request to the server that answers with a channel (a session, an exec, SFTP, a forwarded
+   * stream). It settles when the server answers, when `signal` aborts (with its reason) or when the
+   * connection closes (with why). An answer that comes after the caller gave up is `abandon`ed, and
+   * the connection is retired: a server that leaves a request unanswered may leave the next one too.
+   */
+  #request<T extends ClientChannel | SFTPWrapper>(
+    open: (client: Client, cb: (err: Error | undefined, ch: T) => void) => void,
+    signal: AbortSignal | undefined,
+    what: string,
+    abandon: (channel: T) => void,
+  ): Promise<T> {
+    if (this.#state !== 'ready') return Promise.reject(this.#closedError ?? this.#notReady());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const stop = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        off();
+        reject(err);
+      };
+      const onAbort = () => {
+        this.retire(`the server did not answer ${what} in time`);
+        stop(signal!.reason);
+      };
+      const onClosing = () => stop(this.#closedError);
+      const off = () => {
+        signal?.removeEventListener('abort', onAbort);
+        this.#closing.signal.removeEventListener('abort', onClosing);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#closing.signal.addEventListener('abort', onClosing, { once: true });
+      try {
+        open(this.#client!, (err, ch) => {
+          if (settled) {
+            if (!err) abandon(ch);
+            return;
+          }
+          settled = true;
+          off();
+          if (err) return reject(err);
+          this.#track(ch);
+          resolve(ch);
+        });
+      } catch (e) {
+        stop(e);
+      }
+    });
   }
 
   #track(channel: ClientChannel | SFTPWrapper | Duplex): void {
@@ -639,6 +749,7 @@ export class SshConnection {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#closedError = err;
+    this.#closing.abort(err);
     this.#stopIdle();
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
     this.channels.rejectAll(err);
@@ -662,7 +773,7 @@ export class SshConnection {
     const via = this.#opts.via;
     if (via) {
       via.#dependents--;
-      if (via.#holds === 0 && via.#dependents === 0) via.#armIdle();
+      if (via.#holds === 0 && via.#dependents === 0 && !via.#closeIfRetiredAndUnused()) via.#armIdle();
     }
     for (const l of this.#closeListeners) l(err);
     this.#closeListeners.clear();

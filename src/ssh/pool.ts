@@ -41,6 +41,8 @@ export class SshPool {
   #onWarning: (message: string) => void;
   #lookup: LookupFunction | undefined;
   readonly #connections = new Map<string, SshConnection>();
+  /** Connections no longer handed out that still carry work; close() ends them too. */
+  readonly #retired = new Set<SshConnection>();
   readonly #warned = new Set<string>();
   #handshakes = 0;
 
@@ -79,7 +81,7 @@ export class SshPool {
   /** The live connection for a target, made (and shared) on first use. Not yet connected: call connect(). */
   connection(target: ResolvedTarget): SshConnection {
     const existing = this.#connections.get(target.poolKey);
-    if (existing && existing.state !== 'closed') return existing;
+    if (existing && existing.state !== 'closed' && !existing.retired) return existing;
     const hop = target.jump.at(-1);
     const via = hop ? this.connection(hop) : undefined;
     const conn = new SshConnection(target, {
@@ -89,7 +91,12 @@ export class SshPool {
       maxSessions: this.#maxSessions,
       lookup: this.#lookup,
       onClose: (c) => {
-        if (this.#connections.get(c.target.poolKey) === c) this.#connections.delete(c.target.poolKey);
+        this.#forget(c);
+        this.#retired.delete(c);
+      },
+      onRetire: (c) => {
+        this.#forget(c);
+        this.#retired.add(c);
       },
       onWarning: (m) => this.#warn(m),
       onHandshake: () => this.#handshakes++,
@@ -107,10 +114,15 @@ export class SshPool {
 
   /** Closes every connection (connections through jump hosts first). */
   close(): void {
-    const all = [...this.#connections.values()];
+    const all = [...this.#connections.values(), ...this.#retired];
     all.sort((a, b) => b.target.jump.length - a.target.jump.length);
     for (const c of all) c.close();
     this.#connections.clear();
+    this.#retired.clear();
+  }
+
+  #forget(conn: SshConnection): void {
+    if (this.#connections.get(conn.target.poolKey) === conn) this.#connections.delete(conn.target.poolKey);
   }
 
   #warn(message: string): void {

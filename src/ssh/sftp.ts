@@ -2,13 +2,30 @@
 // written under a temporary name beside the destination, given its mode, then renamed over it
 // (posix-rename@openssh.com), so a reader never sees half a file. Downloads do the same locally.
 // An SFTP session is a session channel and counts against the connection's channel cap.
-import { randomBytes } from 'node:crypto';
+//
+// Every transfer ends within its timeout: each request goes through an SftpSession (which settles
+// even when the server stops answering), and a transfer that failed removes its temporary files
+// before it rejects, on a fresh session, within CLEANUP_TIMEOUT_MS.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { SFTPWrapper, Stats } from 'ssh2';
+import type { Stats } from 'ssh2';
 import { parseDuration, type Duration } from '../process/duration.js';
 import { FleetshError, formatMs } from '../process/errors.js';
+import { showName } from '../local/safe-name.js';
+import { SftpSession } from './sftp-session.js';
+import {
+  getFile,
+  mkdirRemote,
+  mkdirsRemote,
+  putFile,
+  walkLocal,
+  walkRemote,
+  type SkippedEntry,
+  type TransferJob,
+} from './sftp-files.js';
 import type { SshExecutor } from './ssh-executor.js';
+
+export type { SkippedEntry } from './sftp-files.js';
 
 export interface TransferProgress {
   /** The file being transferred (remote path for uploads, remote path for downloads). */
@@ -24,7 +41,8 @@ export interface TransferProgress {
 export interface TransferOptions {
   /**
    * Mode of the written file: a number (0o644) or 'preserve' (the source's mode). Default: an
-   * existing destination keeps its mode (and, when allowed, its owner); a new one gets the source's mode.
+   * existing destination keeps its mode (and, when allowed, its owner); a new one gets the source's
+   * mode. Downloads never take the set-user-ID, set-group-ID or sticky bits from the server.
    */
   mode?: number | 'preserve';
   /** Create missing parent directories of the destination (default false; true for directories). */
@@ -41,6 +59,8 @@ export interface TransferResult {
   files: number;
   bytes: number;
   durationMs: number;
+  /** Entries of a directory download that were not copied, and why (special files, links to folders). */
+  skipped?: SkippedEntry[];
 }
 
 export interface SshTransfers {
@@ -50,23 +70,39 @@ export interface SshTransfers {
   downloadDirectory(remote: string, local: string, options?: TransferOptions): Promise<TransferResult>;
 }
 
+/** A remote entry a download refused: a name unsafe as a path component, or a link out of the tree. */
+export interface RejectedEntry {
+  /** The entry's remote path, as the server named it. */
+  path: string;
+  reason: string;
+}
+
 /** A file transfer failed: names the host, the direction and both paths. */
 export class TransferError extends FleetshError {
   readonly localPath: string;
   readonly remotePath: string;
+  /** Entries a directory download refused (each named in the message). */
+  readonly rejected: RejectedEntry[];
+  /** What was transferred before the failure, for a directory download that refused entries. */
+  readonly result: TransferResult | undefined;
   constructor(
     kind: 'failed' | 'timeout' | 'cancelled',
     host: string,
     message: string,
     local: string,
     remote: string,
-    cause?: unknown,
+    options: { cause?: unknown; rejected?: RejectedEntry[]; result?: TransferResult } = {},
   ) {
-    super(kind, `${host}: ${message}`, { host, cause });
+    super(kind, `${host}: ${message}`, { host, cause: options.cause });
     this.localPath = local;
     this.remotePath = remote;
+    this.rejected = options.rejected ?? [];
+    this.result = options.result;
   }
 }
+
+/** How long a failed transfer may spend removing its temporary files. */
+const CLEANUP_TIMEOUT_MS = 5000;
 
 const SFTP_CODES: Record<number, string> = {
   2: 'no such file or directory',
@@ -82,28 +118,7 @@ function describe(e: unknown): string {
   return String(err?.message ?? e);
 }
 
-function p<T>(fn: (cb: (err: Error | undefined | null, value?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
-}
-
 const remoteDirname = (remote: string) => path.posix.dirname(remote);
-const tempName = (file: string, posix: boolean) => {
-  const dir = posix ? path.posix.dirname(file) : path.dirname(file);
-  const base = posix ? path.posix.basename(file) : path.basename(file);
-  const name = `.${base}.fleetsh-${randomBytes(6).toString('hex')}.tmp`;
-  return posix ? path.posix.join(dir, name) : path.join(dir, name);
-};
-
-interface Job {
-  host: string;
-  sftp: SFTPWrapper;
-  opts: TransferOptions;
-  deadline: AbortSignal;
-  allBytes: number;
-  allTotalBytes: number;
-  /** The remote temporary file being written, to remove if the session is cut. */
-  remoteTemp?: string;
-}
 
 export function makeTransfers(executor: SshExecutor): SshTransfers {
   /** Runs `work` with an SFTP session, the connection held, a timeout and cancellation. */
@@ -112,14 +127,14 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
     local: string,
     remote: string,
     opts: TransferOptions,
-    work: (job: Job) => Promise<TransferResult>,
+    work: (job: TransferJob) => Promise<Omit<TransferResult, 'durationMs'>>,
   ): Promise<TransferResult> => {
     const host = executor.host;
     const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, 'timeout', host);
     const controller = new AbortController();
     const onAbort = () => controller.abort(opts.signal!.reason);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     let timedOut = false;
     const timer =
       timeoutMs === undefined
@@ -128,64 +143,74 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
             timedOut = true;
             controller.abort(new Error('timeout'));
           }, timeoutMs);
-    const conn = await executor.connection(controller.signal).catch((e) => {
-      if (timer) clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      throw abortedError(e);
-    });
-    const hold = conn.hold();
-    let session: { sftp: SFTPWrapper; release: () => void } | undefined;
-    let job: Job | undefined;
-    function abortedError(e: unknown): unknown {
-      if (timedOut)
-        return new TransferError(
-          'timeout',
+    const started = performance.now();
+    const job: TransferJob = {
+      host,
+      session: undefined as unknown as SftpSession,
+      opts,
+      signal: controller.signal,
+      allBytes: 0,
+      allTotalBytes: 0,
+      remoteTemps: new Set(),
+      localTemps: new Set(),
+      rejected: [],
+      skipped: [],
+    };
+    let hold: (() => void) | undefined;
+    try {
+      const conn = await executor.connection(controller.signal);
+      hold = conn.hold();
+      const { sftp, release } = await conn.sftp({ signal: controller.signal });
+      job.session = new SftpSession(sftp, release, conn, controller.signal);
+      const result = await work(job);
+      if (controller.signal.aborted) throw controller.signal.reason;
+      const done: TransferResult = { ...result, durationMs: Math.round(performance.now() - started) };
+      if (job.skipped.length) done.skipped = job.skipped;
+      if (job.rejected.length) {
+        const list = job.rejected.map((r) => `${showName(r.path)} (${r.reason})`).join('; ');
+        throw new TransferError(
+          'failed',
           host,
-          `${what} timed out after ${formatMs(timeoutMs!)}`,
+          `${what}: ${job.rejected.length} entr${job.rejected.length === 1 ? 'y was' : 'ies were'} refused, the rest was copied: ${list}`,
           local,
           remote,
-          e,
+          { rejected: job.rejected, result: done },
+        );
+      }
+      return done;
+    } catch (e) {
+      job.session?.close();
+      const left = await removeTemps(executor, job);
+      const note = left ? `; ${left}` : '';
+      if (timedOut)
+        throw new TransferError(
+          'timeout',
+          host,
+          `${what} timed out after ${formatMs(timeoutMs!)}${note}`,
+          local,
+          remote,
+          {
+            cause: e,
+          },
         );
       if (controller.signal.aborted)
-        return new TransferError('cancelled', host, `${what} was cancelled`, local, remote, e);
-      return e;
-    }
-    try {
-      session = await conn.sftp({ signal: controller.signal });
-      const sftp = session.sftp;
-      const onDeadline = () => sftp.end();
-      if (controller.signal.aborted) throw new Error('aborted');
-      controller.signal.addEventListener('abort', onDeadline, { once: true });
-      const started = performance.now();
-      job = { host, sftp, opts, deadline: controller.signal, allBytes: 0, allTotalBytes: 0 };
-      const result = await work(job);
-      controller.signal.removeEventListener('abort', onDeadline);
-      if (controller.signal.aborted) throw new Error('aborted');
-      return { ...result, durationMs: Math.round(performance.now() - started) };
-    } catch (e) {
-      // A session cut by the timeout could not remove its temporary file: do it on a fresh one.
-      const temp = job?.remoteTemp;
-      if (temp && controller.signal.aborted) {
-        void conn
-          .sftp()
-          .then(({ sftp, release }) => {
-            sftp.once('close', release);
-            sftp.unlink(temp, () => sftp.end());
-          })
-          .catch(() => {});
-      }
-      const a = abortedError(e);
-      if (a !== e || e instanceof FleetshError) throw a;
-      throw new TransferError('failed', host, `${what} failed: ${describe(e)}`, local, remote, e);
+        throw new TransferError('cancelled', host, `${what} was cancelled${note}`, local, remote, {
+          cause: e,
+        });
+      if (e instanceof FleetshError && !note) throw e;
+      throw new TransferError(
+        'failed',
+        host,
+        `${what} failed: ${e instanceof FleetshError ? e.message.replace(`${host}: `, '') : describe(e)}${note}`,
+        local,
+        remote,
+        { cause: e },
+      );
     } finally {
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      if (session) {
-        const s = session;
-        s.sftp.once('close', () => s.release());
-        s.sftp.end();
-      }
-      hold();
+      job.session?.close();
+      hold?.();
     }
   };
 
@@ -194,208 +219,92 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
       withSftp(`upload of ${local} to ${remote}`, local, remote, opts, async (job) => {
         const st = await fsp.stat(local);
         job.allTotalBytes = st.size;
-        if (opts.mkdirs) await mkdirsRemote(job.sftp, remoteDirname(remote));
+        if (opts.mkdirs) await mkdirsRemote(job.session, remoteDirname(remote));
         await putFile(job, local, remote, st.size, st.mode & 0o7777);
-        return { files: 1, bytes: st.size, durationMs: 0 };
+        return { files: 1, bytes: st.size };
       }),
     downloadFile: (remote, local, opts = {}) =>
       withSftp(`download of ${remote} to ${local}`, local, remote, opts, async (job) => {
-        const st = await p<Stats>((cb) => job.sftp.stat(remote, cb));
+        const st = await job.session.call<Stats>((s, cb) => s.stat(remote, cb));
+        if (!st.isFile()) throw new Error(`${remote} is not a regular file`);
         job.allTotalBytes = st.size;
         if (opts.mkdirs) await fsp.mkdir(path.dirname(local), { recursive: true });
-        await getFile(job, remote, local, st.size, st.mode & 0o7777);
-        return { files: 1, bytes: st.size, durationMs: 0 };
+        await getFile(job, remote, local, st.size, st.mode);
+        return { files: 1, bytes: st.size };
       }),
     uploadDirectory: (local, remote, opts = {}) =>
       withSftp(`upload of directory ${local} to ${remote}`, local, remote, opts, async (job) => {
         const entries = await walkLocal(local);
         job.allTotalBytes = entries.reduce((n, e) => n + (e.dir ? 0 : e.size), 0);
-        if (opts.mkdirs !== false) await mkdirsRemote(job.sftp, remoteDirname(remote));
-        await mkdirRemote(job.sftp, remote, (await fsp.stat(local)).mode & 0o7777);
+        if (opts.mkdirs !== false) await mkdirsRemote(job.session, remoteDirname(remote));
+        await mkdirRemote(job.session, remote, (await fsp.stat(local)).mode & 0o7777);
         let files = 0;
         for (const e of entries) {
           const target = path.posix.join(remote, ...e.rel.split(path.sep));
-          if (e.dir) await mkdirRemote(job.sftp, target, e.mode);
+          if (e.dir) await mkdirRemote(job.session, target, e.mode);
           else {
             await putFile(job, path.join(local, e.rel), target, e.size, e.mode);
             files++;
           }
         }
-        return { files, bytes: job.allTotalBytes, durationMs: 0 };
+        return { files, bytes: job.allTotalBytes };
       }),
     downloadDirectory: (remote, local, opts = {}) =>
       withSftp(`download of directory ${remote} to ${local}`, local, remote, opts, async (job) => {
-        const entries = await walkRemote(job.sftp, remote);
+        const entries = await walkRemote(job, remote);
         job.allTotalBytes = entries.reduce((n, e) => n + (e.dir ? 0 : e.size), 0);
         await fsp.mkdir(local, { recursive: true });
         let files = 0;
         for (const e of entries) {
+          // Every component of e.rel was checked by walkRemote: the target stays under `local`.
           const target = path.join(local, ...e.rel.split('/'));
-          if (e.dir) await fsp.mkdir(target, { recursive: true, mode: e.mode });
+          if (e.dir) await fsp.mkdir(target, { recursive: true, mode: (e.mode & 0o777) | 0o700 });
           else {
             await getFile(job, path.posix.join(remote, e.rel), target, e.size, e.mode);
             files++;
           }
         }
-        return { files, bytes: job.allTotalBytes, durationMs: 0 };
+        return { files, bytes: job.allTotalBytes };
       }),
   };
 }
 
-function progress(
-  job: Job,
-  file: string,
-  size: number,
-): ((total: number, nb: number, fsize: number) => void) | undefined {
-  const on = job.opts.onProgress;
-  if (!on) return undefined;
-  const base = job.allBytes;
-  return (total) =>
-    on({
-      path: file,
-      bytes: total,
-      totalBytes: size,
-      allBytes: base + total,
-      allTotalBytes: job.allTotalBytes,
-    });
-}
-
-async function putFile(
-  job: Job,
-  local: string,
-  remote: string,
-  size: number,
-  localMode: number,
-): Promise<void> {
-  const { sftp, opts } = job;
-  const existing = await p<Stats>((cb) => sftp.stat(remote, cb)).catch(() => undefined);
-  const mode = modeFor(opts.mode, localMode, existing?.mode);
-  const atomic = opts.atomic !== false;
-  const dest = atomic ? tempName(remote, true) : remote;
-  if (atomic) job.remoteTemp = dest;
+/**
+ * Removes what a failed transfer left: remote temporary files on a fresh SFTP session (the old one
+ * may be what failed; the pool gives a new connection if that one was retired), local ones at once
+ * and again once ssh2 has let go of them. Returns what could not be removed, in words.
+ */
+async function removeTemps(executor: SshExecutor, job: TransferJob): Promise<string | undefined> {
+  for (const t of job.localTemps) {
+    await fsp.rm(t, { force: true }).catch(() => {});
+    // A late answer from the server could still create it: remove it again once ssh2 is done.
+    void job.session?.settled().then(() => fsp.rm(t, { force: true }).catch(() => {}));
+  }
+  const temps = [...job.remoteTemps];
+  if (temps.length === 0) return undefined;
+  const bound = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
+  let hold: (() => void) | undefined;
+  let session: SftpSession | undefined;
   try {
-    await p((cb) =>
-      sftp.fastPut(
-        local,
-        dest,
-        { step: progress(job, remote, size), mode, concurrency: 32, chunkSize: 32768 },
-        cb,
-      ),
-    );
-    await p((cb) => sftp.chmod(dest, mode, cb));
-    if (existing && opts.mode === undefined)
-      await p((cb) => sftp.chown(dest, existing.uid, existing.gid, cb)).catch(() => {});
-    // Past the deadline, the temporary file must not replace the destination.
-    if (job.deadline.aborted) throw new Error('aborted');
-    if (atomic) await p((cb) => sftp.ext_openssh_rename(dest, remote, cb));
-    job.remoteTemp = undefined;
+    const conn = await executor.connection(bound);
+    hold = conn.hold();
+    const { sftp, release } = await conn.sftp({ signal: bound });
+    session = new SftpSession(sftp, release, conn, bound);
+    for (const t of temps) {
+      await session
+        .call((s, cb) => s.unlink(t, cb))
+        .catch((e: { code?: number }) => {
+          if (e?.code !== 2) throw e; // never created: nothing to remove
+        });
+      job.remoteTemps.delete(t);
+    }
+    return undefined;
   } catch (e) {
-    if (atomic) await p((cb) => sftp.unlink(dest, cb)).catch(() => {});
-    throw e;
+    const why = bound.aborted ? `no answer within ${formatMs(CLEANUP_TIMEOUT_MS)}` : describe(e);
+    const files = [...job.remoteTemps].join(', ');
+    return `the temporary file${job.remoteTemps.size === 1 ? '' : 's'} ${files} could not be removed (${why})`;
+  } finally {
+    session?.close();
+    hold?.();
   }
-  job.allBytes += size;
-  if (size === 0)
-    job.opts.onProgress?.({
-      path: remote,
-      bytes: 0,
-      totalBytes: 0,
-      allBytes: job.allBytes,
-      allTotalBytes: job.allTotalBytes,
-    });
-}
-
-/** The destination's mode: the one asked for, else the source's (preserve, or a new file), else the file's own. */
-function modeFor(
-  asked: TransferOptions['mode'],
-  sourceMode: number,
-  existingMode: number | undefined,
-): number {
-  if (typeof asked === 'number') return asked;
-  return asked === 'preserve' || existingMode === undefined ? sourceMode : existingMode & 0o7777;
-}
-
-async function getFile(
-  job: Job,
-  remote: string,
-  local: string,
-  size: number,
-  remoteMode: number,
-): Promise<void> {
-  const { sftp, opts } = job;
-  const existing = await fsp.stat(local).catch(() => undefined);
-  const mode = modeFor(opts.mode, remoteMode, existing?.mode);
-  const atomic = opts.atomic !== false;
-  const dest = atomic ? tempName(local, false) : local;
-  try {
-    await p((cb) =>
-      sftp.fastGet(
-        remote,
-        dest,
-        { step: progress(job, remote, size), concurrency: 32, chunkSize: 32768 },
-        cb,
-      ),
-    );
-    await fsp.chmod(dest, mode);
-    if (job.deadline.aborted) throw new Error('aborted');
-    if (atomic) await fsp.rename(dest, local);
-  } catch (e) {
-    if (atomic) await fsp.rm(dest, { force: true }).catch(() => {});
-    throw e;
-  }
-  job.allBytes += size;
-}
-
-async function mkdirRemote(sftp: SFTPWrapper, dir: string, mode?: number): Promise<void> {
-  try {
-    await p((cb) => sftp.mkdir(dir, mode === undefined ? {} : { mode }, cb));
-  } catch (e) {
-    const st = await p<Stats>((cb) => sftp.stat(dir, cb)).catch(() => undefined);
-    if (!st?.isDirectory()) throw e;
-  }
-}
-
-async function mkdirsRemote(sftp: SFTPWrapper, dir: string): Promise<void> {
-  const st = await p<Stats>((cb) => sftp.stat(dir, cb)).catch(() => undefined);
-  if (st?.isDirectory()) return;
-  const parent = path.posix.dirname(dir);
-  if (parent !== dir) await mkdirsRemote(sftp, parent);
-  await mkdirRemote(sftp, dir);
-}
-
-interface Entry {
-  rel: string;
-  dir: boolean;
-  size: number;
-  mode: number;
-}
-
-async function walkLocal(root: string, rel = ''): Promise<Entry[]> {
-  const out: Entry[] = [];
-  for (const name of (await fsp.readdir(path.join(root, rel))).sort()) {
-    const r = rel ? path.join(rel, name) : name;
-    const st = await fsp.stat(path.join(root, r)); // follows symlinks
-    if (st.isDirectory()) {
-      out.push({ rel: r, dir: true, size: 0, mode: st.mode & 0o7777 });
-      out.push(...(await walkLocal(root, r)));
-    } else if (st.isFile()) out.push({ rel: r, dir: false, size: st.size, mode: st.mode & 0o7777 });
-  }
-  return out;
-}
-
-async function walkRemote(sftp: SFTPWrapper, root: string, rel = ''): Promise<Entry[]> {
-  const out: Entry[] = [];
-  const dir = rel ? path.posix.join(root, rel) : root;
-  const list = await p<Array<{ filename: string; attrs: Stats }>>((cb) => sftp.readdir(dir, cb as never));
-  for (const item of list.sort((a, b) => (a.filename < b.filename ? -1 : 1))) {
-    if (item.filename === '.' || item.filename === '..') continue;
-    const r = rel ? `${rel}/${item.filename}` : item.filename;
-    let st = item.attrs;
-    if (st.isSymbolicLink())
-      st = await p<Stats>((cb) => sftp.stat(path.posix.join(root, r), cb)).catch(() => st);
-    if (st.isDirectory()) {
-      out.push({ rel: r, dir: true, size: 0, mode: st.mode & 0o7777 });
-      out.push(...(await walkRemote(sftp, root, r)));
-    } else if (st.isFile()) out.push({ rel: r, dir: false, size: st.size, mode: st.mode & 0o7777 });
-  }
-  return out;
 }

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { quote } from '../command/quote.js';
+import { abortable } from '../process/abort.js';
 import { abbreviate, CancelledError, ConnectionError, FleetshError, UsageError } from '../process/errors.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
 import type { SshConnection } from './connection.js';
@@ -26,6 +27,13 @@ let jobCounter = 0;
 const nextJobId = () => `${JOB_PREFIX}${(jobCounter++).toString(36)}`;
 /** How long after the signal request the /proc helper is sent if the command is still running. */
 const HELPER_DELAY_MS = 200;
+/** How long the /proc helper may take, from asking for its channel to its end. */
+const HELPER_TIMEOUT_MS = 10_000;
+/**
+ * How long after SIGKILL a killed command's channel may stay open before the call ends without it.
+ * sshd closes it within milliseconds of the process's end (a few hundred under a loaded CPU).
+ */
+const CLOSE_WAIT_MS = 1000;
 
 export interface SshContext {
   pool: SshPool;
@@ -74,10 +82,16 @@ export class SshExecutor implements Executor {
         const { channel, release } = await conn.exec(wrapCommand(req, job), {
           signal: req.signal,
           attach: (ch) => (run = watchChannel(ch)),
+          // The server started the command after we gave up on it: end it.
+          abandon: (ch) => {
+            sendSignal(ch, 'SIGKILL');
+            ch.close();
+            killJob(this.#ctx.pool, conn, job, 'SIGKILL');
+          },
         });
         opened = true;
         try {
-          return await runChannel(conn, channel, run!, req, job);
+          return await runChannel(this.#ctx.pool, conn, channel, run!, req, job);
         } finally {
           release();
         }
@@ -135,6 +149,7 @@ function watchChannel(channel: ClientChannel): { exit: ExecOutcome | undefined }
 }
 
 function runChannel(
+  pool: SshPool,
   conn: SshConnection,
   channel: ClientChannel,
   state: { exit: ExecOutcome | undefined },
@@ -143,7 +158,16 @@ function runChannel(
 ): Promise<ExecOutcome> {
   return new Promise((resolve, reject) => {
     let killSignal: string | undefined;
+    let settled = false;
     const timers: NodeJS.Timeout[] = [];
+    const settle = (outcome: ExecOutcome | Error) => {
+      if (settled) return;
+      settled = true;
+      req.signal.removeEventListener('abort', onAbort);
+      for (const t of timers) clearTimeout(t);
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
 
     channel.on('data', (chunk: Buffer) => req.onData('stdout', chunk));
     channel.stderr.on('data', (chunk: Buffer) => req.onData('stderr', chunk));
@@ -156,44 +180,38 @@ function runChannel(
       input.pipe(channel);
     } else channel.end(input);
 
-    const helper = (signal: string) => {
-      conn
-        .exec(killerScript(job, signal), { priority: true })
-        .then(({ channel: ch, release }) => {
-          ch.on('close', release);
-          ch.on('data', () => {});
-          ch.stderr.on('data', () => {});
-          ch.end();
-        })
-        .catch(() => {});
-    };
     const onAbort = () => {
       const { signal, graceMs } = killRequestOf(req.signal);
       killSignal = signal;
       sendSignal(channel, signal);
-      timers.push(setTimeout(() => helper(signal), Math.min(HELPER_DELAY_MS, graceMs)));
+      timers.push(setTimeout(() => killJob(pool, conn, job, signal), Math.min(HELPER_DELAY_MS, graceMs)));
       if (signal !== 'SIGKILL') {
         timers.push(
           setTimeout(() => {
             killSignal = 'SIGKILL';
             sendSignal(channel, 'SIGKILL');
-            helper('SIGKILL');
+            killJob(pool, conn, job, 'SIGKILL');
           }, graceMs),
         );
       }
-      // Whatever happens remotely, do not wait for the channel for ever.
-      timers.push(setTimeout(() => channel.close(), graceMs + 2000));
+      // Whatever happens remotely, the call ends: a channel still open this long after SIGKILL
+      // belongs to a server that no longer answers, so it is closed without waiting for its reply.
+      timers.push(
+        setTimeout(() => {
+          conn.retire("a killed command's channel stayed open");
+          channel.close();
+          settle({ exitCode: null, signal: killSignal! });
+        }, graceMs + CLOSE_WAIT_MS),
+      );
     };
     if (req.signal.aborted) onAbort();
     else req.signal.addEventListener('abort', onAbort, { once: true });
 
     channel.on('close', () => {
-      req.signal.removeEventListener('abort', onAbort);
-      for (const t of timers) clearTimeout(t);
-      if (state.exit) return resolve(state.exit);
-      if (killSignal) return resolve({ exitCode: null, signal: killSignal });
+      if (state.exit) return settle(state.exit);
+      if (killSignal) return settle({ exitCode: null, signal: killSignal });
       const lost = conn.closedError;
-      reject(
+      settle(
         new ConnectionError(
           'closed',
           conn.label,
@@ -205,6 +223,32 @@ function runChannel(
       );
     });
   });
+}
+
+/**
+ * Signals every process of a job on its host, through the killer script on a second channel (on a
+ * fresh connection if this one has closed). Best effort and bounded: it gives up after
+ * HELPER_TIMEOUT_MS, and keeps the process alive no longer than that.
+ */
+function killJob(pool: SshPool, conn: SshConnection, job: string, signal: string): void {
+  const c = conn.state === 'closed' ? pool.connection(conn.target) : conn;
+  const hold = c.hold();
+  const bound = AbortSignal.timeout(HELPER_TIMEOUT_MS);
+  abortable(c.connect(), bound)
+    .then(() => c.exec(killerScript(job, signal), { priority: true, signal: bound }))
+    .then(({ channel: ch, release }) => {
+      const done = () => {
+        clearTimeout(timer);
+        release();
+        hold();
+      };
+      const timer = setTimeout(() => (ch.close(), done()), HELPER_TIMEOUT_MS);
+      ch.on('close', done);
+      ch.on('data', () => {});
+      ch.stderr.on('data', () => {});
+      ch.end();
+    })
+    .catch(() => hold());
 }
 
 /** A `signal` channel request, sent even after stdin was closed (ssh2's Channel.signal drops it then). */
@@ -225,24 +269,4 @@ function sendSignal(channel: ClientChannel, signal: string): void {
   } catch {
     // the channel is closing anyway
   }
-}
-
-/** Rejects with the signal's reason when it aborts first. */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import type { SshFunction, SshShell } from '../../src/ssh/shell.js';
 import { TransferError, type TransferProgress } from '../../src/ssh/sftp.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { settlesWithin } from '../harness/settle.js';
 import { sshFor, targetOf } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
@@ -164,6 +165,42 @@ describe('ssh file transfer', { skip }, () => {
     // Neither the target nor the partial temporary file (removed on a fresh session).
     assert.deepEqual(readdirSync(dir), []);
     // The connection is still usable.
+    assert.equal((await s`echo fine`).stdout, 'fine\n');
+  });
+
+  // The cause of a hang seen in CI: a transfer stopped while its data was in flight closes its SFTP
+  // session; ssh2 never answers a request made on a closed session, and the upload then waited for
+  // ever on the unlink of its temporary file. Stopping at the first progress report lands there
+  // every time; a 20 ms timeout landed there only on a warm connection.
+  test('an upload stopped in the middle of its data settles at once and leaves no temporary file', async () => {
+    const src = path.join(local, 'stopped.bin');
+    writeFileSync(src, randomBytes(8 * 1024 * 1024));
+    const dir = path.join(remote, 'stopped');
+    mkdirSync(dir);
+    await s`true`; // a warm connection, as in the earlier tests
+    for (const how of ['cancel', 'timeout'] as const) {
+      const ac = new AbortController();
+      const t0 = performance.now();
+      let progressed = 0;
+      const upload = s.uploadFile(src, path.join(dir, 'stopped.bin'), {
+        signal: ac.signal,
+        ...(how === 'timeout' ? { timeout: 200 } : {}),
+        onProgress: () => {
+          if (progressed++ > 0) return;
+          if (how === 'cancel') ac.abort();
+          // Hold the transfer at its first report until the timer is due, so it fires mid-data.
+          else for (const end = performance.now() + 300; performance.now() < end;);
+        },
+      });
+      await assert.rejects(settlesWithin(upload, 20_000, `the ${how} upload`), (e: TransferError) => {
+        assert.equal(e.kind, how === 'cancel' ? 'cancelled' : 'timeout');
+        return true;
+      });
+      const ms = performance.now() - t0;
+      // Measured: 10-40 ms on an idle machine; the bound is the cleanup's own (5 s), never reached.
+      assert.ok(ms < 5000, `${how}: settled after ${Math.round(ms)} ms`);
+      assert.deepEqual(readdirSync(dir), [], `${how}: left ${readdirSync(dir)}`);
+    }
     assert.equal((await s`echo fine`).stdout, 'fine\n');
   });
 

@@ -1,0 +1,110 @@
+// One SFTP session whose every request ends. ssh2 calls a request back only when the server
+// answers it, or when the server acknowledges the session's close; a request made after that is
+// kept for ever and never called back (a timed-out upload hung on the unlink of its temporary file
+// that way). Here a request settles when the server answers, when the session ends, or when the
+// transfer's signal aborts, and none is sent on a session that is closing.
+//
+// Closing waits CLOSE_WAIT_MS for the server's acknowledgement; a server that gives none is not
+// answering, so the connection is retired (it closes once nothing else uses it, which ends the
+// session and every request ssh2 still holds for it).
+import type { SFTPWrapper } from 'ssh2';
+import type { SshConnection } from './connection.js';
+import type { Release } from './semaphore.js';
+
+/** How long a closed session waits for the server's acknowledgement before its connection is retired. */
+export const CLOSE_WAIT_MS = 2000;
+
+export type SftpCallback<T> = (err: Error | null | undefined, value?: T) => void;
+
+export class SftpSession {
+  readonly sftp: SFTPWrapper;
+  readonly #conn: SshConnection;
+  readonly #signal: AbortSignal;
+  #release: Release | undefined;
+  /** Why requests fail from now on: the session ended, or the signal aborted. */
+  #ended: unknown;
+  #endedFlag = false;
+  readonly #waiting = new Set<(err: unknown) => void>();
+  /** Requests sent whose callback ssh2 has not called yet (some may outlive their caller). */
+  #outstanding = 0;
+  /** The channel has closed (both sides). */
+  #closed = false;
+  #drained: Array<() => void> = [];
+
+  constructor(sftp: SFTPWrapper, release: Release, conn: SshConnection, signal: AbortSignal) {
+    this.sftp = sftp;
+    this.#release = release;
+    this.#conn = conn;
+    this.#signal = signal;
+    sftp.on('error', () => {}); // a protocol error ends the session: its requests fail with 'close'
+    sftp.once('close', () => {
+      this.#closed = true;
+      this.#end(new Error('the SFTP session was closed'));
+      this.#releaseSlot();
+    });
+    if (signal.aborted) this.#onAbort();
+    else signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** One request: `fn` is given ssh2's callback. Rejects at once on a session that ended. */
+  call<T>(fn: (sftp: SFTPWrapper, cb: SftpCallback<T>) => void): Promise<T> {
+    if (this.#endedFlag) return Promise.reject(this.#ended);
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: unknown) => {
+        this.#waiting.delete(fail);
+        reject(err);
+      };
+      this.#waiting.add(fail);
+      this.#outstanding++;
+      let answered = false;
+      const cb: SftpCallback<T> = (err, value) => {
+        if (answered) return; // ssh2's fastXfer can call back twice on some errors
+        answered = true;
+        if (--this.#outstanding === 0) for (const f of this.#drained.splice(0)) f();
+        if (!this.#waiting.has(fail)) return; // the caller has moved on
+        this.#waiting.delete(fail);
+        if (err) reject(err);
+        else resolve(value as T);
+      };
+      try {
+        fn(this.sftp, cb);
+      } catch (e) {
+        cb(e as Error);
+      }
+    });
+  }
+
+  /** Resolves once ssh2 has called back every request sent (at the latest when the connection closes). */
+  settled(): Promise<void> {
+    if (this.#outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  /** Ends the session; requests still waiting fail. */
+  close(): void {
+    this.#end(new Error('the SFTP session was closed'));
+  }
+
+  #onAbort = () => this.#end(this.#signal.reason);
+
+  #end(reason: unknown): void {
+    if (this.#endedFlag) return;
+    this.#endedFlag = true;
+    this.#ended = reason;
+    this.#signal.removeEventListener('abort', this.#onAbort);
+    for (const fail of [...this.#waiting]) fail(reason);
+    if (this.#closed) return;
+    this.sftp.end();
+    const timer = setTimeout(() => {
+      this.#conn.retire('the server did not acknowledge the close of an SFTP session');
+      this.#releaseSlot();
+    }, CLOSE_WAIT_MS);
+    timer.unref();
+    this.sftp.once('close', () => clearTimeout(timer));
+  }
+
+  #releaseSlot(): void {
+    this.#release?.();
+    this.#release = undefined;
+  }
+}
