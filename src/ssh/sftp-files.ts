@@ -11,16 +11,10 @@ import path from 'node:path';
 import type { Stats } from 'ssh2';
 import { unsafeComponent } from '../local/safe-name.js';
 import type { SftpSession } from './sftp-session.js';
-import type { RejectedEntry, TransferOptions } from './sftp.js';
+import type { RejectedEntry, SkippedEntry, TransferOptions } from './sftp-types.js';
 
 /** Entries of a remote tree a download reads at most; past it, the download fails. */
 export const MAX_REMOTE_ENTRIES = 1_000_000;
-
-/** An entry a directory download did not copy, for a reason that is not an error. */
-export interface SkippedEntry {
-  path: string;
-  reason: string;
-}
 
 export interface TransferJob {
   host: string;

@@ -9,7 +9,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Stats } from 'ssh2';
-import { parseDuration, type Duration } from '../process/duration.js';
+import { parseDuration } from '../process/duration.js';
 import { FleetshError, formatMs } from '../process/errors.js';
 import { showName } from '../local/safe-name.js';
 import { SftpSession } from './sftp-session.js';
@@ -20,61 +20,25 @@ import {
   putFile,
   walkLocal,
   walkRemote,
-  type SkippedEntry,
   type TransferJob,
 } from './sftp-files.js';
 import type { SshExecutor } from './ssh-executor.js';
 
-export type { SkippedEntry } from './sftp-files.js';
+import type { RejectedEntry, TransferOptions, TransferResult } from './sftp-types.js';
 
-export interface TransferProgress {
-  /** The file being transferred (remote path for uploads, remote path for downloads). */
-  path: string;
-  /** Bytes of this file done, and its size. */
-  bytes: number;
-  totalBytes: number;
-  /** For directories: bytes of all files done so far, and in all. */
-  allBytes: number;
-  allTotalBytes: number;
-}
-
-export interface TransferOptions {
-  /**
-   * Mode of the written file: a number (0o644) or 'preserve' (the source's mode). Default: an
-   * existing destination keeps its mode (and, when allowed, its owner); a new one gets the source's
-   * mode. Downloads never take the set-user-ID, set-group-ID or sticky bits from the server.
-   */
-  mode?: number | 'preserve';
-  /** Create missing parent directories of the destination (default false; true for directories). */
-  mkdirs?: boolean;
-  /** Write to a temporary name and rename over the destination (default true). */
-  atomic?: boolean;
-  onProgress?: (progress: TransferProgress) => void;
-  /** Give up (and remove the partial temporary file) after this long. */
-  timeout?: Duration;
-  signal?: AbortSignal;
-}
-
-export interface TransferResult {
-  files: number;
-  bytes: number;
-  durationMs: number;
-  /** Entries of a directory download that were not copied, and why (special files, links to folders). */
-  skipped?: SkippedEntry[];
-}
+export type {
+  RejectedEntry,
+  SkippedEntry,
+  TransferOptions,
+  TransferProgress,
+  TransferResult,
+} from './sftp-types.js';
 
 export interface SshTransfers {
   uploadFile(local: string, remote: string, options?: TransferOptions): Promise<TransferResult>;
   downloadFile(remote: string, local: string, options?: TransferOptions): Promise<TransferResult>;
   uploadDirectory(local: string, remote: string, options?: TransferOptions): Promise<TransferResult>;
   downloadDirectory(remote: string, local: string, options?: TransferOptions): Promise<TransferResult>;
-}
-
-/** A remote entry a download refused: a name unsafe as a path component, or a link out of the tree. */
-export interface RejectedEntry {
-  /** The entry's remote path, as the server named it. */
-  path: string;
-  reason: string;
 }
 
 /** A file transfer failed: names the host, the direction and both paths. */
