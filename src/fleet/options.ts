@@ -18,7 +18,10 @@ export interface FleetOptions extends PolicyOptions {
    * with `connect()`, as `$.ssh` has.
    */
   slowConnect?: Duration | false;
-  /** Per host and attempt: the host's work is killed after this long and the host is 'timeout'. */
+  /**
+   * Per host and attempt: the host's work is killed after this long and the host is 'timeout'. It
+   * counts from when the host is connected; reaching it is bounded by connectTimeout (then 'unreachable').
+   */
   timeout?: Duration;
   /** For the whole run: at the deadline, hosts not started are skipped and those running are killed. */
   deadline?: Duration;

@@ -2,6 +2,7 @@
 // with the seed's events, and an async iterable of host results as they finish. It starts on the
 // next turn of the event loop, so listeners attached right after creation see every event.
 import { EventEmitter, setMaxListeners } from 'node:events';
+import { abortable } from '../process/abort.js';
 import { CommandResult } from '../process/result.js';
 import { formatMs } from '../process/errors.js';
 import {
@@ -72,6 +73,8 @@ interface AttemptState {
   ac: AbortController;
   timedOut: boolean;
   connected: boolean;
+  /** The host's timeout, started once it is connected: reaching a host is bounded by connectTimeout. */
+  timer: NodeJS.Timeout | undefined;
   cleanup(): void;
 }
 
@@ -273,19 +276,15 @@ export class FleetRun<T = CommandResult>
         ac: new AbortController(),
         timedOut: false,
         connected: false,
+        timer: undefined,
         cleanup: () => {},
       };
       const cur = a;
       const onKill = () => cur.ac.abort(this.#kill.signal.reason);
       if (this.#kill.signal.aborted) onKill();
       else this.#kill.signal.addEventListener('abort', onKill, { once: true });
-      const ms = this.#opts.timeoutMs;
-      const timer =
-        ms === undefined
-          ? undefined
-          : setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
       cur.cleanup = () => {
-        clearTimeout(timer);
+        clearTimeout(cur.timer);
         this.#kill.signal.removeEventListener('abort', onKill);
       };
       this.#running.set(host.name, started);
@@ -322,7 +321,13 @@ export class FleetRun<T = CommandResult>
           return;
         }
         cur.connected = true;
+      } else if (!cur.connected && typeof connect === 'function') {
+        await abortable(connect.call(state.shell), cur.ac.signal);
+        cur.connected = true;
       }
+      const ms = this.#opts.timeoutMs;
+      if (ms !== undefined && cur.timer === undefined)
+        cur.timer = setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
       const shell = state.shell.with({ signal: cur.ac.signal, maxOutput: this.#opts.maxOutput });
       const ctx: TaskContext = {
         host: host.name,

@@ -209,13 +209,7 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
 
     let timedOut = false;
     let cancelled = false;
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            this.#controller.abort(new KillRequest('SIGTERM'));
-          }, timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
     const onExternalAbort = () => {
       cancelled = true;
       this.#controller.abort(new KillRequest('SIGTERM'));
@@ -239,6 +233,20 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
 
     let outcome;
     try {
+      // The timeout is the command's: it starts once the host is reached (which has its own timeout).
+      if (this.#executor.ready) {
+        try {
+          await this.#executor.ready(this.#controller.signal);
+        } catch (e) {
+          if (!this.#controller.signal.aborted) throw e;
+          throw new CancelledError(host, this.command, undefined, cancelled ? external?.reason : 'killed before it started');
+        }
+      }
+      if (timeoutMs !== undefined)
+        timer = setTimeout(() => {
+          timedOut = true;
+          this.#controller.abort(new KillRequest('SIGTERM'));
+        }, timeoutMs);
       outcome = await this.#executor.exec({
         command: this.command,
         env: opts.env,

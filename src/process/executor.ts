@@ -27,6 +27,12 @@ export interface Executor {
   /** The name used in results and errors: 'local', or the host as the user gave it. */
   readonly host: string;
   /**
+   * Makes the transport ready to run commands (an SSH connection: connected and authenticated),
+   * under its own timeout. A command's timeout counts from when this resolves: the time to reach a
+   * host is not the command's. Rejects with a ConnectionError, or with the signal's reason.
+   */
+  ready?(signal: AbortSignal): Promise<void>;
+  /**
    * Runs one command. Resolves with the exit status once the process ended and its output was
    * delivered. Rejects with a ConnectionError when the target cannot be reached or is lost.
    */

@@ -13,6 +13,8 @@ export interface ClassifyContext {
   via?: string[];
   /** Whether the SSH banner (server version) was seen. */
   sawBanner?: boolean;
+  /** Whether the server sent an SSH version line (for a timeout's wording only: see isEarlyDrop). */
+  versionSeen?: boolean;
   /** Whether the connection was authenticated and ready before the error. */
   wasReady?: boolean;
 }
@@ -57,7 +59,8 @@ export function classifyError(err: unknown, ctx: ClassifyContext): ConnectionErr
     });
   }
   if (code === 'ETIMEDOUT' || e?.level === 'client-timeout' || /timed out/i.test(message)) {
-    const stage = ctx.sawBanner ? 'the SSH handshake did not finish' : 'no SSH server answered';
+    const stage =
+      ctx.sawBanner || ctx.versionSeen ? 'the SSH handshake did not finish' : 'no SSH server answered';
     return new ConnectionError(
       'connect-timeout',
       ctx.label,

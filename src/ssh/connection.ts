@@ -14,6 +14,7 @@ import {
   classifyError,
   foreignGreeting,
   isEarlyDrop,
+  isSshVersionLine,
   notAnSshServer,
   type ClassifyContext,
 } from './classify.js';
@@ -109,6 +110,8 @@ export class SshConnection {
   readonly #closing = new AbortController();
   /** Why the connection stopped taking new work (a request the server left unanswered), if it did. */
   #retiredBecause: string | undefined;
+  /** Aborted when the connection is retired or closed. */
+  readonly #retiring = new AbortController();
 
   constructor(target: ResolvedTarget, opts: ConnectionOptions) {
     this.target = target;
@@ -134,6 +137,10 @@ export class SshConnection {
    */
   get retired(): boolean {
     return this.#retiredBecause !== undefined;
+  }
+  /** Aborts when the connection is retired or closed: for work that is pointless on a stuck server. */
+  get retiring(): AbortSignal {
+    return this.#retiring.signal;
   }
   /** The host key the server presented in the last handshake; once ready, it has proved it holds it. */
   get hostKey(): HostKeyInfo | undefined {
@@ -187,6 +194,7 @@ export class SshConnection {
   retire(reason: string): void {
     if (this.#state === 'closed' || this.#retiredBecause !== undefined) return;
     this.#retiredBecause = reason;
+    this.#retiring.abort(new ConnectionError('closed', this.label, `the connection was retired: ${reason}`));
     this.#opts.onRetire?.(this);
     this.#closeIfRetiredAndUnused();
   }
@@ -481,7 +489,7 @@ export class SshConnection {
         else {
           ce = classifyError(err, {
             ...this.#ctx(false, sawBanner),
-            connectTimeoutMs: target.connectTimeoutMs,
+            versionSeen: isSshVersionLine(this.#greeting),
           });
           if (ce.kind === 'auth') ce = authError(target, ids, tried, ce);
           // Something other than sshd answered (a web server on the port): say what, and do not retry.
@@ -750,6 +758,7 @@ export class SshConnection {
     this.#state = 'closed';
     this.#closedError = err;
     this.#closing.abort(err);
+    if (!this.#retiring.signal.aborted) this.#retiring.abort(err);
     this.#stopIdle();
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
     this.channels.rejectAll(err);

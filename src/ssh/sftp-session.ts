@@ -29,6 +29,8 @@ export class SftpSession {
   #outstanding = 0;
   /** The channel has closed (both sides). */
   #closed = false;
+  #closedResolve!: () => void;
+  readonly #closedPromise = new Promise<void>((r) => (this.#closedResolve = r));
   #drained: Array<() => void> = [];
 
   constructor(sftp: SFTPWrapper, release: Release, conn: SshConnection, signal: AbortSignal) {
@@ -74,6 +76,14 @@ export class SftpSession {
     });
   }
 
+  /**
+   * Resolves once the session has closed: the server acknowledged it, or gave no acknowledgement
+   * within CLOSE_WAIT_MS and the connection was retired (the pool then gives a fresh one).
+   */
+  closed(): Promise<void> {
+    return this.#closedPromise;
+  }
+
   /** Resolves once ssh2 has called back every request sent (at the latest when the connection closes). */
   settled(): Promise<void> {
     if (this.#outstanding === 0) return Promise.resolve();
@@ -106,5 +116,6 @@ export class SftpSession {
   #releaseSlot(): void {
     this.#release?.();
     this.#release = undefined;
+    this.#closedResolve();
   }
 }

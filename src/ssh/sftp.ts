@@ -3,9 +3,9 @@
 // (posix-rename@openssh.com), so a reader never sees half a file. Downloads do the same locally.
 // An SFTP session is a session channel and counts against the connection's channel cap.
 //
-// Every transfer ends within its timeout: each request goes through an SftpSession (which settles
-// even when the server stops answering), and a transfer that failed removes its temporary files
-// before it rejects, on a fresh session, within CLEANUP_TIMEOUT_MS.
+// Every transfer ends: each request goes through an SftpSession (which settles even when the server
+// stops answering). A transfer that failed removes its temporary files before it rejects, on a
+// fresh session once the old one has closed (at most CLOSE_WAIT_MS), within CLEANUP_TIMEOUT_MS.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Stats } from 'ssh2';
@@ -246,6 +246,9 @@ async function removeTemps(executor: SshExecutor, job: TransferJob): Promise<str
   }
   const temps = [...job.remoteTemps];
   if (temps.length === 0) return undefined;
+  // Not on the connection of a session the server may have stopped answering: once that session
+  // has closed, or the connection was retired for want of an answer, the pool's connection is sound.
+  await job.session?.closed();
   const bound = AbortSignal.timeout(CLEANUP_TIMEOUT_MS);
   let hold: (() => void) | undefined;
   let session: SftpSession | undefined;

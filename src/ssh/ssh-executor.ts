@@ -53,6 +53,10 @@ export class SshExecutor implements Executor {
     return this.#ctx.resolve();
   }
 
+  async ready(signal: AbortSignal): Promise<void> {
+    await this.connection(signal);
+  }
+
   /** The pooled connection for this target, connected. */
   async connection(signal?: AbortSignal): Promise<SshConnection> {
     const target = await this.#ctx.resolve();
@@ -233,7 +237,10 @@ function runChannel(
 function killJob(pool: SshPool, conn: SshConnection, job: string, signal: string): void {
   const c = conn.state === 'closed' ? pool.connection(conn.target) : conn;
   const hold = c.hold();
-  const bound = AbortSignal.timeout(HELPER_TIMEOUT_MS);
+  // On a connection retired meanwhile (its server stopped answering) the helper would only wait.
+  const bound = AbortSignal.any(
+    c.retired ? [AbortSignal.timeout(HELPER_TIMEOUT_MS)] : [AbortSignal.timeout(HELPER_TIMEOUT_MS), c.retiring],
+  );
   abortable(c.connect(), bound)
     .then(() => c.exec(killerScript(job, signal), { priority: true, signal: bound }))
     .then(({ channel: ch, release }) => {

@@ -41,6 +41,8 @@ export async function openTunnel(executor: SshExecutor, options: TunnelOptions):
     }
   }
   const conn = await executor.connection();
+  // A forwarded connection the host does not open within the connect timeout is dropped.
+  const openTimeoutMs = (await executor.target()).connectTimeoutMs;
   const hold = conn.hold();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -48,7 +50,7 @@ export async function openTunnel(executor: SshExecutor, options: TunnelOptions):
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     socket.pause();
-    conn.forwardOut(remoteHost, remotePort).then(
+    conn.forwardOut(remoteHost, remotePort, { signal: AbortSignal.timeout(openTimeoutMs) }).then(
       (stream) => {
         stream.on('error', () => socket.destroy());
         socket.on('close', () => stream.close());
