@@ -42,6 +42,9 @@ await build({
   legalComments: 'eof',
   sourcemap: true,
   logLevel: 'warning',
+  // src/ssh/ssh2-load.ts reaches for import.meta.url only after a failed load, which cannot happen
+  // in the bundle (ssh2 is inside it).
+  logOverride: { 'empty-import-meta': 'silent' },
 });
 
 // bin.cjs decodes the bundle as latin1, the fast path, which is right only for ASCII.

@@ -35,6 +35,7 @@ const TRANSIENT: ReadonlySet<ConnectionErrorKind> = new Set([
   'connect-timeout',
   'protocol',
   'closed',
+  'resources',
 ]);
 
 export function retryPolicy(options: number | RetryOptions | undefined): RetryPolicy {

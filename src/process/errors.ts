@@ -12,7 +12,8 @@ export type ConnectionErrorKind =
   | 'changed-host-key' // known_hosts has another key for this host
   | 'protocol' // the SSH handshake or a channel failed
   | 'closed' // the connection was lost while a command was in flight
-  | 'config'; // the target's settings are invalid (bad option, unreadable ssh_config)
+  | 'config' // the target's settings are invalid (bad option, unreadable ssh_config)
+  | 'resources'; // this machine could not make the connection (out of file descriptors)
 
 export type ErrorKind = 'failed' | 'timeout' | 'cancelled' | 'usage' | ConnectionErrorKind;
 
@@ -121,6 +122,7 @@ const KIND_TEXT: Record<ConnectionErrorKind, string> = {
   protocol: 'SSH protocol error',
   closed: 'connection lost',
   config: 'invalid connection settings',
+  resources: 'out of local resources',
 };
 
 function describeKind(kind: ConnectionErrorKind): string {

@@ -8,6 +8,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
+import { isOutOfFiles, outOfFilesError } from '../local/fd-limit.js';
 import { abortable, sleep } from '../process/abort.js';
 import { ConnectionError, formatMs } from '../process/errors.js';
 import {
@@ -70,6 +71,8 @@ export interface ConnectionOptions {
   onClose?: (conn: SshConnection) => void;
   /** Called once when the connection stops taking new work (the pool forgets it). */
   onRetire?: (conn: SshConnection) => void;
+  /** Called when nothing uses the connection any more (true) and when something does again (false). */
+  onIdle?: (conn: SshConnection, idle: boolean) => void;
   /** Called when a handshake attempt starts (for statistics). */
   onHandshake?: () => void;
   /** One-time warnings (hostKeyPolicy 'off', a host key that could not be recorded). */
@@ -274,8 +277,8 @@ export class SshConnection {
   }
 
   /** Closes the connection (and, with it, every channel and tunnel on it). */
-  close(): void {
-    this.#finish(new ConnectionError('closed', this.label, 'the connection was closed by this program'));
+  close(reason = 'the connection was closed by this program'): void {
+    this.#finish(new ConnectionError('closed', this.label, reason));
   }
 
   // ---- handshake -----------------------------------------------------------------------------
@@ -289,26 +292,30 @@ export class SshConnection {
       // are prepared together before dialling. Dialling first would overlap them with the TCP
       // handshake, but a herd of hundreds dialled at once then fails under sshd's MaxStartups (the
       // 500-host stress test showed it), so connections are spread by their preparation, as ssh's are.
-      const [identities, hostKeyAlgorithms, ssh2] = await Promise.all([
-        loadIdentities(target),
-        this.#hostKeyAlgorithms(),
-        loadSsh2(),
-      ]);
+      let prepared: [LoadedIdentities, string[], Ssh2] | undefined;
       // The connect timeout counts from the first attempt, not from the wait for a handshake slot.
       let deadline = Infinity;
       for (let attempt = 1; ; attempt++) {
         if (this.#closedError) throw this.#closedError;
+        let result: unknown;
+        try {
+          prepared ??= await Promise.all([loadIdentities(target), this.#hostKeyAlgorithms(), loadSsh2()]);
+        } catch (e) {
+          if (!isOutOfFiles(e)) throw e;
+          result = e;
+        }
         if (deadline === Infinity) deadline = performance.now() + target.connectTimeoutMs;
-        let result: ConnectionError | undefined;
         // A handshake slot is taken only once the server has spoken: a host that never sends its
         // banner (a black hole) waits out its connect timeout without holding one.
         let sock: Duplex | undefined;
-        try {
-          sock = await this.#openTransport(Math.max(1, Math.round(deadline - performance.now())));
-        } catch (e) {
-          result = e as ConnectionError;
+        if (prepared) {
+          try {
+            sock = await this.#openTransport(Math.max(1, Math.round(deadline - performance.now())));
+          } catch (e) {
+            result = e;
+          }
         }
-        if (sock) {
+        if (sock && prepared) {
           const slot = await this.#opts.handshakes.acquire({ signal: this.#closing.signal }).catch((e) => {
             sock!.destroy();
             throw e;
@@ -316,18 +323,21 @@ export class SshConnection {
           this.#opts.onHandshake?.();
           try {
             // The wait for a slot is ours, not the server's: the handshake gets a full connect timeout.
+            const [identities, hostKeyAlgorithms, ssh2] = prepared;
             await this.#handshake(ssh2, sock, identities, hostKeyAlgorithms, target.connectTimeoutMs);
           } catch (e) {
-            result = e as ConnectionError;
+            result = e;
           } finally {
             slot();
           }
         }
         if (!result) break;
-        // A server over its MaxStartups drops new connections before its banner: try again
-        // (with jitter) while the connect timeout allows.
+        // A server over its MaxStartups drops new connections before its banner, and this machine
+        // may be out of descriptors for a moment (the pool closes idle connections past maxIdle):
+        // try again, with jitter, while the connect timeout allows.
         const wait = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random());
-        if (isEarlyDrop(result) && performance.now() + wait < deadline - 50 && !this.#closedError) {
+        const again = isOutOfFiles(result) || (result instanceof ConnectionError && isEarlyDrop(result));
+        if (again && performance.now() + wait < deadline - 50 && !this.#closedError) {
           await sleep(wait, this.#closing.signal);
           continue;
         }
@@ -336,7 +346,14 @@ export class SshConnection {
       this.#state = 'ready';
       this.#startKeepalive();
     } catch (e) {
-      const err = e instanceof ConnectionError ? e : classifyError(e, this.#ctx(false));
+      // Out of descriptors shows up as a socket error, an unreadable key or a failed module load:
+      // name it as what it is, wherever it came from.
+      const err =
+        !this.#closedError && isOutOfFiles(e)
+          ? outOfFilesError(this.label, e)
+          : e instanceof ConnectionError
+            ? e
+            : classifyError(e, this.#ctx(false));
       this.#finish(err);
       throw err;
     } finally {
@@ -689,6 +706,8 @@ export class SshConnection {
    */
   #armIdle(): void {
     this.#idleSince = performance.now();
+    if (this.#state === 'ready' && this.#holds === 0 && this.#dependents === 0)
+      this.#opts.onIdle?.(this, true);
     if (this.#idleTimer || this.#state !== 'ready') return;
     const check = (delay: number) => {
       this.#idleTimer = setTimeout(() => {
@@ -710,7 +729,8 @@ export class SshConnection {
   }
 
   #clearIdle(): void {
-    // Nothing to do per use: the timer checks #holds when it fires, and #armIdle restarts the count.
+    // The timer checks #holds when it fires, and #armIdle restarts the count: only the pool is told.
+    this.#opts.onIdle?.(this, false);
   }
 
   #stopIdle(): void {

@@ -6,6 +6,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { ParsedKey } from 'ssh2';
+import { isOutOfFiles } from '../local/fd-limit.js';
 import { ConnectionError } from '../process/errors.js';
 import { sshFingerprint } from './known-hosts.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
@@ -60,6 +61,8 @@ export async function loadIdentities(target: IdentityTarget): Promise<LoadedIden
       try {
         data = await fsp.readFile(source.path);
       } catch (e) {
+        // Out of descriptors is this machine's problem, not the key's: the connection fails as such.
+        if (isOutOfFiles(e)) throw e;
         const problem = readProblem(e);
         if (source.origin === 'option') throw readError(about, problem, e);
         skipped.push({ source, label: source.label, reason: problem });

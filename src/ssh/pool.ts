@@ -3,6 +3,7 @@
 // A connection that died is replaced on next use. Handshakes in flight are capped globally so that
 // `Promise.all` over a thousand hosts does not start a thousand key exchanges at once.
 import type { LookupFunction } from 'node:net';
+import { openFilesLimit } from '../local/fd-limit.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
 import { Semaphore } from './semaphore.js';
 import type { ResolvedTarget } from './types.js';
@@ -18,11 +19,22 @@ export const DEFAULT_MAX_HANDSHAKES = 32;
 /** Unused connections are closed after this long. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
+/**
+ * Unused connections kept at most: a quarter of the open-files limit (256 under the common 1024),
+ * so that a fleet run over thousands of hosts needs descriptors for its window and this many, not
+ * one per host it has visited. Past it, the connection unused the longest is closed.
+ */
+export function defaultMaxIdle(): number {
+  return Math.max(16, Math.floor((openFilesLimit() ?? 1024) / 4));
+}
+
 export interface SshPoolOptions {
   /** Handshakes in flight at once, for all hosts together (default 32). */
   maxHandshakes?: number;
   /** Close connections unused for this long (ms, default 60 s). */
   idleTimeoutMs?: number;
+  /** Unused connections kept at most; past it the one unused longest is closed (default: a quarter of `ulimit -n`). */
+  maxIdle?: number;
   /** Channels per connection when the target does not set maxSessions (default 10, OpenSSH's MaxSessions). */
   maxSessions?: number;
   /** Where one-time warnings go (default: process.emitWarning). */
@@ -37,18 +49,22 @@ export interface SshPoolOptions {
 export class SshPool {
   readonly handshakes: Semaphore;
   #idleTimeoutMs: number;
+  #maxIdle: number;
   #maxSessions: number;
   #onWarning: (message: string) => void;
   #lookup: LookupFunction | undefined;
   readonly #connections = new Map<string, SshConnection>();
   /** Connections no longer handed out that still carry work; close() ends them too. */
   readonly #retired = new Set<SshConnection>();
+  /** Connections nothing uses, the one unused longest first. */
+  readonly #idle = new Set<SshConnection>();
   readonly #warned = new Set<string>();
   #handshakes = 0;
 
   constructor(options: SshPoolOptions = {}) {
     this.handshakes = new Semaphore(options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES);
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#maxIdle = options.maxIdle ?? defaultMaxIdle();
     this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, { code: 'FLEETSH_SSH' }));
     this.#lookup = options.lookup;
@@ -58,6 +74,7 @@ export class SshPool {
   configure(options: SshPoolOptions): void {
     if (options.maxHandshakes !== undefined) this.handshakes.limit = options.maxHandshakes;
     if (options.idleTimeoutMs !== undefined) this.#idleTimeoutMs = options.idleTimeoutMs;
+    if (options.maxIdle !== undefined) this.#maxIdle = options.maxIdle;
     if (options.maxSessions !== undefined) this.#maxSessions = options.maxSessions;
     if (options.onWarning !== undefined) this.#onWarning = options.onWarning;
     if (options.lookup !== undefined) this.#lookup = options.lookup;
@@ -93,7 +110,9 @@ export class SshPool {
       onClose: (c) => {
         this.#forget(c);
         this.#retired.delete(c);
+        this.#idle.delete(c);
       },
+      onIdle: (c, idle) => this.#noteIdle(c, idle),
       onRetire: (c) => {
         this.#forget(c);
         this.#retired.add(c);
@@ -119,6 +138,18 @@ export class SshPool {
     for (const c of all) c.close();
     this.#connections.clear();
     this.#retired.clear();
+    this.#idle.clear();
+  }
+
+  #noteIdle(conn: SshConnection, idle: boolean): void {
+    this.#idle.delete(conn);
+    if (!idle) return;
+    this.#idle.add(conn);
+    while (this.#idle.size > this.#maxIdle) {
+      const oldest = this.#idle.values().next().value!;
+      this.#idle.delete(oldest);
+      oldest.close(`the connection was closed to keep at most ${this.#maxIdle} unused (maxIdle)`);
+    }
   }
 
   #forget(conn: SshConnection): void {

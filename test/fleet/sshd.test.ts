@@ -101,6 +101,25 @@ describe('fleet against real sshd', { skip }, () => {
       assert.equal(h.kind, 'connect-timeout');
   });
 
+  test('the timeout counts from the connection: a black hole with timeout equal to connectTimeout is unreachable, not timed out', async () => {
+    const hole = tf.hosts.find((h) => h.personality === 'black-hole')!.name;
+    const slow = tf.healthy[0]!.name;
+    for (const slowConnect of [undefined, false] as const) {
+      const report = await fleet([hole, slow], {
+        connect,
+        connectTimeout: 1000,
+        timeout: 1000,
+        ...(slowConnect === false ? { slowConnect } : {}),
+      }).run`sleep 0.5; echo ran`;
+      const h = report.hosts.find((x) => x.host === hole)!;
+      assert.equal(h.status, 'unreachable', `slowConnect ${slowConnect}: ${h.error}`);
+      assert.equal(h.kind, 'connect-timeout');
+      assert.doesNotMatch(h.error ?? '', /killed/);
+      // A command of 0.5 s under a 1 s timeout runs to its end, however long the connection took.
+      assert.equal(report.hosts.find((x) => x.host === slow)!.stdout, 'ran\n');
+    }
+  });
+
   test('adaptive concurrency shrinks against black holes and grows on healthy hosts', async () => {
     const holes = tf.hosts.filter((h) => h.personality === 'black-hole').map((h) => h.name);
     const healthy = tf.healthy.map((h) => h.name);

@@ -16,6 +16,25 @@ describe('ssh pool', { skip }, () => {
     await fleet?.stop();
   });
 
+  test('maxIdle: past it, the connection unused the longest is closed; a busy one never is', async () => {
+    const ssh = sshFor(fleet, { maxIdle: 1 });
+    try {
+      const [a, b, c] = fleet.healthy.map((h) => ssh(targetOf(fleet, h)));
+      const busy = a!`sleep 1; echo busy`.then((r) => r.stdout); // held while the others come and go
+      await b!`true`;
+      assert.equal(ssh.pool.stats().connections, 2, 'a (busy) and b (idle)');
+      await c!`true`;
+      assert.equal(ssh.pool.stats().connections, 2, 'b was closed for c: one idle at most');
+      assert.equal(await busy, 'busy\n');
+      assert.equal(ssh.pool.stats().connections, 1, 'c was closed once a became idle');
+      const before = ssh.pool.stats().handshakes;
+      await a!`true`;
+      assert.equal(ssh.pool.stats().handshakes, before, 'the idle connection kept is the newest (a)');
+    } finally {
+      await ssh.close();
+    }
+  });
+
   test('concurrent first commands to one host share one handshake; shells for the same target share the connection', async () => {
     const ssh = sshFor(fleet);
     try {
