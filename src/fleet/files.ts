@@ -6,11 +6,15 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, sep } from 'node:path';
 import { quote } from '../command/quote.js';
+import { hostComponent } from '../local/safe-name.js';
 import { UsageError } from '../process/errors.js';
 import { runLine } from './line.js';
 import { HostTaskError } from './host-result.js';
 import type { HostTask, TaskContext } from './run.js';
 import type { FleetShell } from './target.js';
+
+/** How long removing a failed upload's temporary file may take. */
+const CLEANUP_TIMEOUT_MS = 5000;
 
 export interface FileTransfer {
   local: string;
@@ -98,7 +102,10 @@ export async function putAtomic(
     );
     return true;
   } catch (e) {
-    await runLine(shell, `rm -f ${t}`).catch(() => {});
+    // Not under the host's signal: after a timeout or a cancel it has aborted, and the file must go.
+    await runLine(shell.with({ signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS) }), `rm -f ${t}`).catch(
+      () => {},
+    );
     throw e;
   }
 }
@@ -192,7 +199,8 @@ export function uploadTask(
 export function downloadTask(remotePath: string, localDir: string): HostTask<TransferOutcome> {
   return async (shell, ctx) => {
     const download = needSftp(shell, ctx.host, 'downloadFile');
-    const to = join(localDir, ctx.host.replace(/[/\\]/g, '_'), basename(remotePath));
+    // The host name becomes a folder: one safe path component, whatever the name (`..`, `a/b`).
+    const to = join(localDir, hostComponent(ctx.host), basename(remotePath));
     await mkdir(dirname(to), { recursive: true });
     const tmp = `${to}.fleetsh-${randomBytes(4).toString('hex')}.tmp`;
     try {

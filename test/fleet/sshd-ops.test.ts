@@ -109,6 +109,20 @@ describe('fleet operations against real sshd', { skip }, () => {
     }
   });
 
+  test('an upload whose host times out mid-transfer leaves no temporary file on the host', async () => {
+    const src = join(tf.dir, 'big.bin');
+    await writeFile(src, Buffer.alloc(100 * 1024 * 1024, 1));
+    const folder = join(dirOf(names[2]!), 'timed-out');
+    await mkdir(folder);
+    // 100 MiB takes about 1 s over loopback here: a 300 ms timeout lands while the data is in flight.
+    const up = await $.fleet([{ host: names[2]!, sshConfig: tf.sshConfigPath }], { timeout: '300ms' }).upload(
+      src,
+      join(folder, 'big.bin'),
+    );
+    assert.equal(up.hosts[0]!.status, 'timeout', up.toText());
+    assert.deepEqual(await readdir(folder), [], 'neither the file nor its temporary file');
+  });
+
   test('health checks: named, concurrent on one connection, typed per host', async () => {
     const report = await $.fleet(targets).health({
       shell: 'echo $0',

@@ -37,6 +37,8 @@ export interface HostileOptions {
   listing?: string[];
   /** What every listed file holds. */
   content?: string;
+  /** Listed names that are symbolic links, and the path REALPATH resolves each to. */
+  links?: Record<string, string>;
 }
 
 export interface HostileServer {
@@ -239,9 +241,14 @@ function serveSftp(
   sftp.on('RENAME', (id) => sftp.status(id, STATUS_CODE.OK));
   sftp.on('EXTENDED', (id) => sftp.status(id, STATUS_CODE.OK));
   sftp.on('MKDIR', (id) => sftp.status(id, STATUS_CODE.OK));
-  sftp.on('REALPATH', (id, p) =>
-    sftp.name(id, [{ filename: path.posix.resolve('/', p), longname: '', attrs: dirAttrs }]),
-  );
+  const linkAttrs = { ...fileAttrs, mode: 0o120777 };
+  const links = options.links ?? {};
+  const linkOf = (p: string) => Object.keys(links).find((n) => p.endsWith(`/${n}`));
+  sftp.on('REALPATH', (id, p) => {
+    const link = linkOf(p);
+    const real = link ? links[link]! : path.posix.resolve('/', p);
+    sftp.name(id, [{ filename: real, longname: '', attrs: dirAttrs }]);
+  });
   sftp.on('OPENDIR', (id, p) => sftp.handle(id, handle('dir', p)));
   sftp.on('READDIR', (id, h) => {
     if (options.freezeAt === 'sftp-readdir') return freeze(conn, 'sftp-readdir');
@@ -254,7 +261,7 @@ function serveSftp(
       names.map((filename) => ({
         filename,
         longname: filename,
-        attrs: filename === '.' || filename === '..' ? dirAttrs : fileAttrs,
+        attrs: filename === '.' || filename === '..' ? dirAttrs : filename in links ? linkAttrs : fileAttrs,
       })),
     );
   });
