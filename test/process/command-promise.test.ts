@@ -4,14 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import {
-  $,
-  CancelledError,
-  CommandError,
-  CommandResult,
-  TimeoutError,
-  UsageError,
-} from '../../src/index.js';
+import { $, CancelledError, CommandError, CommandResult, TimeoutError, UsageError } from '../../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetsh-promise-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
