@@ -5,6 +5,7 @@ import { DEFAULT_MAX_OUTPUT, LineSplitter, OutputCapture } from './capture.js';
 import { parseDuration, type Duration } from './duration.js';
 import { CancelledError, CommandError, TimeoutError, UsageError } from './errors.js';
 import { KillRequest, type Executor } from './executor.js';
+import { printable } from './printable.js';
 import { CommandResult } from './result.js';
 
 export type Stdin = string | Buffer | Readable;
@@ -211,7 +212,7 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
             stdout: new LineSplitter((l) => listeners.forEach((f) => f('stdout', l))),
             stderr: new LineSplitter((l) => listeners.forEach((f) => f('stderr', l))),
           };
-    if (opts.verbose) process.stderr.write(`$ ${host}: ${this.command}\n`);
+    if (opts.verbose) process.stderr.write(printable(`$ ${host}: ${this.command}`) + '\n');
 
     let timedOut = false;
     let cancelled = false;
@@ -274,7 +275,8 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
   }
 }
 
+/** Verbose mode's live lines: the host's bytes are shown with control characters escaped. */
 function verbosePrinter(host: string): LineListener {
   return (stream, line) =>
-    process.stderr.write(`${host}${stream === 'stderr' ? ' (stderr)' : ''}: ${line}\n`);
+    process.stderr.write(printable(`${host}${stream === 'stderr' ? ' (stderr)' : ''}: ${line}`) + '\n');
 }

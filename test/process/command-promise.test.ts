@@ -212,6 +212,22 @@ describe('the command promise', () => {
     await assert.rejects($`echo nope`.json(), /is not JSON/);
   });
 
+  it("verbose mode prints the host's lines with control characters escaped; the result keeps the bytes", async () => {
+    const printed: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => (printed.push(String(chunk)), true)) as typeof write;
+    let r;
+    try {
+      r = await $`printf 'a\\033]0;PWNED\\007\\rb\\n' >&2`.verbose();
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(r.stderr, 'a\x1b]0;PWNED\x07\rb\n');
+    const text = printed.join('');
+    assert.match(text, /\(stderr\): a\\x1b\]0;PWNED\\x07\\rb\n$/);
+    assert.doesNotMatch(text, /[\x1b\x07\r]/);
+  });
+
   it('refuses to change a command that has started', async () => {
     const p = $`true`;
     await p;
