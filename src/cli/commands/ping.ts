@@ -87,14 +87,16 @@ function renderPings(
 ): string {
   const rows = report.hosts
     .filter((h) => h.status === 'ok' && h.value)
-    .map((h) => [
-      h.host,
-      h.value!.user,
-      h.value!.address,
-      `${h.value!.connectMs} ms`,
-      `${h.value!.execMs} ms`,
-      h.value!.hostKeyType,
-    ]);
+    .map((h) =>
+      [
+        h.host,
+        h.value!.user,
+        h.value!.address,
+        `${h.value!.connectMs} ms`,
+        `${h.value!.execMs} ms`,
+        h.value!.hostKeyType,
+      ].map(colors.show),
+    );
   const out: string[] = [];
   if (rows.length > 0) {
     const head = ['HOST', 'USER', 'ADDRESS', 'CONNECT', 'EXEC', 'HOST KEY'];
