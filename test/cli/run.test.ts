@@ -241,6 +241,14 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
       assert.doesNotMatch(out.replace(/\x1b\[\d+m/g, ''), CONTROL);
     });
 
+    test('--raw prints its bytes as they came', async () => {
+      const r = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--raw', '--', hostile()], { env });
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(r.stdout.includes(`h01: ${HOSTILE_BYTES}`), JSON.stringify(r.stdout));
+      assert.ok(r.stderr.includes(`h02: ${HOSTILE_BYTES}`), JSON.stringify(r.stderr));
+      assert.ok(r.stdout.includes(`(2)\n----------------\n${HOSTILE_BYTES}`), 'the output group, raw');
+    });
+
     test('--json and --ndjson escape it by construction (ESC as \\u001b) and keep the exact text', async () => {
       const json = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--json', '--', hostile()], { env });
       assert.equal(json.code, 1, json.stderr);

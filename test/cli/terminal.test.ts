@@ -140,6 +140,15 @@ describe(
         assert.doesNotMatch(bytes, /\r(?!\n|\x1b\[K)/, 'no CR but in CR LF and the progress redraw');
         assert.match(capture(name, true), /\x1b\[\d+m/, 'colours still on');
       });
+
+      test('--raw passes its bytes through: the terminal obeys them', async () => {
+        const log = join(tmp.dir, 'raw.log');
+        const name = start(['run', '-F', fleet.sshConfigPath, '-w', 'h01', '--raw', '--', HOSTILE], {}, log);
+        await waitFor(() => logged(log).includes('[exit '), 30_000, 'fleetsh to end');
+        assert.ok(logged(log).includes('\x1b]0;PWNED\x07\x1b[2Jhidden\rFAKE: ok'));
+        assert.equal(title(name), 'PWNED');
+        assert.match(capture(name), /^FAKE: ok/m, 'the forged line, overwriting the real one');
+      });
     });
   },
 );

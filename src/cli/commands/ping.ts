@@ -19,6 +19,7 @@ export type PingFlags = SelectOptions &
     json?: boolean;
     color?: boolean;
     progress?: boolean;
+    raw?: boolean;
   };
 
 export interface Ping {
@@ -43,7 +44,13 @@ export async function pingCommand(flags: PingFlags): Promise<void> {
   await runJob<FleetReport<Ping>>({
     label: 'ping',
     hosts: hosts.hosts,
-    flags: { json: flags.json, gather: !flags.json, color: flags.color, progress: flags.progress },
+    flags: {
+      json: flags.json,
+      gather: !flags.json,
+      color: flags.color,
+      progress: flags.progress,
+      raw: flags.raw,
+    },
     start: (progress) => f.with({ progress }).each<Ping>(ping, 'ping'),
     results: (report) => report.hosts,
     text: (report, colors, opts) => renderPings(withConnectTimes(report), colors, opts),
