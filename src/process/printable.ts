@@ -17,10 +17,11 @@ const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'g');
 export function printable(text: string): string {
   // Most output has nothing to escape: a test is cheaper than a replace.
   if (!UNPRINTABLE.test(text)) return text;
-  return text.replace(UNPRINTABLE_ALL, escape);
+  return text.replace(UNPRINTABLE_ALL, visible);
 }
 
-function escape(char: string): string {
+/** One character's visible escape. */
+function visible(char: string): string {
   const code = char.charCodeAt(0);
   if (char === '\r') return '\\r';
   if (code <= 0x7f) return `\\x${code.toString(16).padStart(2, '0')}`;
