@@ -1,8 +1,13 @@
 // Colours on a terminal only, never when NO_COLOR is set (https://no-color.org); FORCE_COLOR wins
-// over the terminal check so colours can be tested under a pipe.
+// over the terminal check so colours can be tested under a pipe. And how text from outside fleetsh
+// is shown: through printable (src/process/printable.ts) on a terminal and in a pipe alike, or as
+// it came with --raw. Renderers show such text first, then colour it, so fleetsh's own escapes stay.
+import { printable } from '../process/printable.js';
 
 export interface Palette {
   enabled: boolean;
+  /** Hosts' output, error messages and host names as they are to be shown (before any colour). */
+  show(text: string): string;
   host(text: string): string;
   ok(text: string): string;
   fail(text: string): string;
@@ -22,11 +27,13 @@ const sgr = (open: number, close: number) => (text: string) => `\x1b[${open}m${t
 /** Distinct, readable colours for host prefixes, picked by a hash of the name so a host keeps its colour. */
 const HOST_COLORS = [36, 33, 35, 32, 34, 96, 93, 95, 92, 94];
 
-export function palette(enabled: boolean): Palette {
+export function palette(enabled: boolean, options: { raw?: boolean } = {}): Palette {
   const id = (text: string) => text;
-  if (!enabled) return { enabled, host: id, ok: id, fail: id, warn: id, dim: id, bold: id };
+  const show = options.raw ? id : printable;
+  if (!enabled) return { enabled, show, host: id, ok: id, fail: id, warn: id, dim: id, bold: id };
   return {
     enabled,
+    show,
     host: (text) => sgr(HOST_COLORS[hash(text) % HOST_COLORS.length]!, 39)(text),
     ok: sgr(32, 39),
     fail: sgr(31, 39),

@@ -1,6 +1,8 @@
 // How an error that ends `fleetsh` is printed, and which exit status it gives. Errors are values
-// with a kind (src/process/errors.ts); the CLI only chooses words and a status for them.
+// with a kind (src/process/errors.ts); the CLI only chooses words and a status for them. A message
+// can quote a host, so it is printed through printable.
 import { ConnectionError, FleetshError } from '../process/errors.js';
+import { printable } from '../process/printable.js';
 import { EXIT } from './exit-codes.js';
 
 /** Bad command-line input found by the CLI itself (a flag's value, a missing argument). */
@@ -26,11 +28,11 @@ export function describeError(error: unknown, debug = process.env.FLEETSH_DEBUG 
             ? EXIT.interrupted
             : EXIT.failed;
     const text = debug && error.stack ? error.stack : error.message;
-    return { text: `fleetsh: ${text}`, code };
+    return { text: printable(`fleetsh: ${text}`), code };
   }
   const e = error instanceof Error ? error : new Error(String(error));
   const detail = debug ? (e.stack ?? e.message) : `${e.message}\n(set FLEETSH_DEBUG=1 for a stack trace)`;
-  return { text: `fleetsh: internal error: ${detail}`, code: EXIT.internal };
+  return { text: printable(`fleetsh: internal error: ${detail}`), code: EXIT.internal };
 }
 
 /** Prints the error to stderr and sets the exit status (the process ends when its work is done). */

@@ -33,6 +33,8 @@ export interface OutputFlags {
   outputDir?: string;
   progress?: boolean;
   color?: boolean;
+  /** Hosts' output as it came, control characters included (default: made printable). */
+  raw?: boolean;
 }
 
 export const DEFAULT_FANOUT = 64;
@@ -99,7 +101,9 @@ export interface JobSpec<R> {
 /** Runs a job to its end and sets the exit status; prints the report the flags ask for. */
 export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   const mode = outputMode(spec.flags);
-  const colors = palette(spec.flags.color !== false && colorEnabled(process.stdout));
+  const colors = palette(spec.flags.color !== false && colorEnabled(process.stdout), {
+    raw: spec.flags.raw === true,
+  });
   const term = terminal();
   const progress =
     spec.flags.progress !== false &&

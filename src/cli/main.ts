@@ -76,7 +76,8 @@ function output(cmd: Command): Command {
     )
     .option('--output-dir <dir>', "write each host's stdout and stderr to DIR/<host>.out and .err")
     .option('--no-progress', 'no progress line, even on a terminal')
-    .option('--no-color', 'no colours, even on a terminal');
+    .option('--no-color', 'no colours, even on a terminal')
+    .option('--raw', "print hosts' output as it came (default: control characters escaped)");
 }
 
 export function buildProgram(): Command {
@@ -160,7 +161,8 @@ export function buildProgram(): Command {
       parseCount(v, '--retries', 'a number', 0),
     )
     .option('--json', 'print one JSON report')
-    .option('--no-color', 'no colours');
+    .option('--no-color', 'no colours')
+    .option('--raw', "print hosts' messages as they came (default: control characters escaped)");
   connection(ping).action(async (opts) => {
     const { pingCommand } = await import('./commands/ping.js');
     await pingCommand(opts);

@@ -1,7 +1,9 @@
 // Progress for library users and the CLI alike: on a terminal, one redrawn line with a bar,
 // done/total, percent, ETA and the hosts still running with their elapsed time; elsewhere, a plain
-// line every few seconds. Off by default in the library (`progress: true` turns it on).
+// line every few seconds. Off by default in the library (`progress: true` turns it on). Host names
+// and the label are drawn through printable: a name may come from a dynamic source.
 import { formatMs } from '../process/errors.js';
+import { printable } from '../process/printable.js';
 
 export interface ProgressOptions {
   /** Where to draw (default process.stderr). */
@@ -56,7 +58,7 @@ export function renderBar(s: ProgressState, width = 100): string {
     let shown = ' | running:';
     let n = 0;
     for (const [host, ms] of longest) {
-      const part = ` ${host} ${seconds(ms)}`;
+      const part = ` ${printable(host)} ${seconds(ms)}`;
       if (line.length + shown.length + part.length + 6 > width) break;
       shown += part;
       n++;
@@ -71,7 +73,7 @@ export function renderPlain(s: ProgressState, label = 'fleet'): string {
   const pct = s.total === 0 ? 100 : (s.done / s.total) * 100;
   const eta = etaMs(s);
   return (
-    `${label}: ${s.done}/${s.total} (${pct.toFixed(1)}%) done, ${s.ok} ok, ${s.bad} not ok, ` +
+    `${printable(label)}: ${s.done}/${s.total} (${pct.toFixed(1)}%) done, ${s.ok} ok, ${s.bad} not ok, ` +
     `${s.running.length} running, elapsed ${formatMs(Math.round(s.elapsedMs))}, ETA ${eta === undefined ? '?' : formatMs(eta)}`
   );
 }

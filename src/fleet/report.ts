@@ -1,6 +1,8 @@
 // The report of a fleet run: every host once, counts and percentages, durations, output groups,
-// host sets, JSON with every field present, and a text rendering for operators.
+// host sets, JSON with every field present, and a text rendering for operators (through printable:
+// the hosts' bytes stay exact in `hosts` and JSON, but never reach a terminal raw).
 import { formatMs } from '../process/errors.js';
+import { printable } from '../process/printable.js';
 import { gather, type OutputGroup } from './gather.js';
 import type { HostResult, HostStatus } from './host-result.js';
 import { foldHosts } from './hostset.js';
@@ -114,7 +116,7 @@ export class FleetReport<T = unknown> {
       );
     const more = bad.length > 10 ? `\n  … and ${bad.length - 10} more` : '';
     throw new Error(
-      `${bad.length} of ${this.counts.total} hosts did not succeed:\n${lines.join('\n')}${more}`,
+      printable(`${bad.length} of ${this.counts.total} hosts did not succeed:\n${lines.join('\n')}${more}`),
     );
   }
 
@@ -186,7 +188,8 @@ export class FleetReport<T = unknown> {
     if (skipped.length > 0) {
       out.push('', `Skipped: ${foldHosts(skipped.map((h) => h.host))}: ${skipped[0]!.reason}`);
     }
-    return out.join('\n');
+    // The text holds no escapes of its own, so the whole of it is made printable at once.
+    return printable(out.join('\n'));
   }
 
   toString(): string {

@@ -1,5 +1,6 @@
 // The report of a rolling deployment: per phase and batch, what was done, what failed, what was
 // never started, and why the deployment stopped.
+import { printable } from '../process/printable.js';
 import type { HostResult } from './host-result.js';
 import { foldHosts } from './hostset.js';
 import type { FleetReport } from './report.js';
@@ -80,6 +81,7 @@ export class RollingReport {
     if (this.failed.length) out.push(`Failed: ${foldHosts(this.failed)}`);
     if (this.notDone.length) out.push(`Not done: ${foldHosts(this.notDone)}`);
     if (this.stopped) out.push(`Stopped: ${this.stopped}`);
-    return out.join('\n');
+    // Error messages quote the hosts' stderr: shown with its control characters escaped.
+    return printable(out.join('\n'));
   }
 }

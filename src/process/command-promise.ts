@@ -5,6 +5,7 @@ import { DEFAULT_MAX_OUTPUT, LineSplitter, OutputCapture } from './capture.js';
 import { parseDuration, type Duration } from './duration.js';
 import { CancelledError, CommandError, TimeoutError, UsageError } from './errors.js';
 import { KillRequest, type Executor } from './executor.js';
+import { printable } from './printable.js';
 import { CommandResult } from './result.js';
 
 export type Stdin = string | Buffer | Readable;
@@ -32,7 +33,9 @@ export function validateEnv(env: Record<string, unknown>, host?: string): Record
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (!ENV_NAME.test(name)) {
-      throw new UsageError(`${host ? host + ': ' : ''}invalid environment variable name ${JSON.stringify(name)}`);
+      throw new UsageError(
+        `${host ? host + ': ' : ''}invalid environment variable name ${JSON.stringify(name)}`,
+      );
     }
     if (value === undefined || value === null) continue;
     out[name] = String(value);
@@ -80,7 +83,8 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
     return this.#set({ cwd: dir });
   }
   maxOutput(bytes: number): this {
-    if (!Number.isInteger(bytes) || bytes < 0) throw new UsageError(`maxOutput: expected a byte count, got ${bytes}`);
+    if (!Number.isInteger(bytes) || bytes < 0)
+      throw new UsageError(`maxOutput: expected a byte count, got ${bytes}`);
     return this.#set({ maxOutput: bytes });
   }
   stdin(input: Stdin): this {
@@ -129,7 +133,9 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
     try {
       return JSON.parse(result.stdout) as T;
     } catch (e) {
-      throw new UsageError(`${this.host}: output of \`${this.command}\` is not JSON: ${(e as Error).message}`);
+      throw new UsageError(
+        `${this.host}: output of \`${this.command}\` is not JSON: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -191,7 +197,8 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
     const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, 'timeout', host);
     const external = opts.signal;
     if (external?.aborted) throw new CancelledError(host, this.command, undefined, external.reason);
-    if (this.#controller.signal.aborted) throw new CancelledError(host, this.command, undefined, 'killed before it started');
+    if (this.#controller.signal.aborted)
+      throw new CancelledError(host, this.command, undefined, 'killed before it started');
 
     const cap = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
     const out = new OutputCapture(cap);
@@ -205,7 +212,7 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
             stdout: new LineSplitter((l) => listeners.forEach((f) => f('stdout', l))),
             stderr: new LineSplitter((l) => listeners.forEach((f) => f('stderr', l))),
           };
-    if (opts.verbose) process.stderr.write(`$ ${host}: ${this.command}\n`);
+    if (opts.verbose) process.stderr.write(printable(`$ ${host}: ${this.command}`) + '\n');
 
     let timedOut = false;
     let cancelled = false;
@@ -276,6 +283,8 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
   }
 }
 
+/** Verbose mode's live lines: the host's bytes are shown with control characters escaped. */
 function verbosePrinter(host: string): LineListener {
-  return (stream, line) => process.stderr.write(`${host}${stream === 'stderr' ? ' (stderr)' : ''}: ${line}\n`);
+  return (stream, line) =>
+    process.stderr.write(printable(`${host}${stream === 'stderr' ? ' (stderr)' : ''}: ${line}`) + '\n');
 }

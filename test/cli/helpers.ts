@@ -1,5 +1,6 @@
 // Helpers for the CLI tests: build dist/ when a source file is newer than it (once, under a lock,
-// since test files run in parallel), then spawn the built `fleetsh` with a private state file.
+// since test files run in parallel), then spawn the built `fleetsh` with a private state file; the
+// hostile output of the escape tests.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -141,3 +142,10 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** What a compromised host prints (the issue's example): retitle and clear the terminal, then forge a line with a bare CR. */
+export const HOSTILE = String.raw`printf '\033]0;PWNED\007\033[2Jhidden\rFAKE: ok\n'`;
+/** The bytes HOSTILE prints, as they come. */
+export const HOSTILE_BYTES = '\x1b]0;PWNED\x07\x1b[2Jhidden\rFAKE: ok\n';
+/** How fleetsh shows HOSTILE's line to a person. */
+export const HOSTILE_SHOWN = String.raw`\x1b]0;PWNED\x07\x1b[2Jhidden\rFAKE: ok`;

@@ -1,13 +1,13 @@
 // `fleetsh rolling` and `fleetsh copy` against real OpenSSH servers. The harness's hosts share this
 // machine's file system, so copies go to a folder of this test and each host tells itself apart
-// by the address it was reached on ($SSH_CONNECTION).
+// by the address it was reached on ($SSH_CONNECTION). A hostile host's output is shown escaped.
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HostSet } from '../../src/inventory/hostset.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
-import { ensureBuilt, fleetsh, scratch } from './helpers.js';
+import { ensureBuilt, fleetsh, HOSTILE, HOSTILE_BYTES, HOSTILE_SHOWN, scratch } from './helpers.js';
 
 describe('fleetsh rolling and copy', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, () => {
   let fleet: TestFleet;
@@ -46,6 +46,19 @@ describe('fleetsh rolling and copy', { skip: !sshdAvailable() && 'OpenSSH sshd n
     assert.equal(readFileSync(log, 'utf8').trim().split('\n').length, 5, 'h06 never ran the command');
     const failed = await fleetsh(['hosts', '-w', '@failed,@skipped', '--fold'], { env });
     assert.equal(failed.stdout, 'h[04,06]\n');
+  });
+
+  test("rolling: a hostile host's output and health check message are shown escaped; --raw prints them as they came", async () => {
+    const health = `case " $SSH_CONNECTION " in *" ${fleet.host('h02').address} "*) ${HOSTILE} >&2; exit 1;; esac`;
+    const args = ['rolling', ...conn, '-w', 'h[01-02]', '--batches', '1', '--health', health];
+    const r = await fleetsh([...args, '--', HOSTILE], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    assert.ok(r.stdout.includes(`h01: ${HOSTILE_SHOWN}\n`), r.stdout);
+    assert.ok(r.stdout.includes(`\n    ${HOSTILE_SHOWN}\n`), 'the health check stderr in the failure list');
+    const raw = await fleetsh([...args, '--raw', '--', HOSTILE], { env });
+    assert.equal(raw.code, 1, raw.stderr);
+    assert.ok(raw.stdout.includes(`h01: ${HOSTILE_BYTES}`), JSON.stringify(raw.stdout));
   });
 
   test('rolling: --max-failures 1 lets the deployment go on; --json has the phases', async () => {

@@ -1,11 +1,14 @@
 // `fleetsh run` against real OpenSSH servers: each output mode, the exit statuses, failure budgets,
-// timeouts, and rerunning @failed from the state file.
+// timeouts, rerunning @failed from the state file, and a hostile host's output shown, not obeyed.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
-import { ensureBuilt, fleetsh, scratch } from './helpers.js';
+import { ensureBuilt, fleetsh, HOSTILE, HOSTILE_BYTES, HOSTILE_SHOWN, scratch } from './helpers.js';
+
+/** Control characters but TAB and LF: none may reach a terminal from a host unless --raw. */
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, () => {
   let fleet: TestFleet;
@@ -209,5 +212,73 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
       env: { ...env, NO_COLOR: '1', FORCE_COLOR: '1' },
     });
     assert.doesNotMatch(both.stdout, /\x1b\[/);
+  });
+
+  describe('a hostile host', () => {
+    /** HOSTILE on every host's stdout; h02 prints it on stderr too and fails, so its error quotes it. */
+    const hostile = () =>
+      `${HOSTILE}; case " $SSH_CONNECTION " in *" ${fleet.host('h02').address} "*) ${HOSTILE} >&2; exit 3;; esac`;
+
+    test('in a pipe: live lines, output groups and the failure list show its control characters escaped', async () => {
+      const r = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--', hostile()], { env });
+      assert.equal(r.code, 1, r.stderr);
+      for (const out of [r.stdout, r.stderr]) assert.doesNotMatch(out, CONTROL);
+      assert.ok(r.stdout.includes(`h01: ${HOSTILE_SHOWN}\n`), r.stdout);
+      assert.ok(r.stderr.includes(`h02: ${HOSTILE_SHOWN}\n`), r.stderr);
+      assert.match(r.stdout, /^h\[01-02\] \(2\)\n-+\n(.*)$/m);
+      assert.equal(/^h\[01-02\] \(2\)\n-+\n(.*)$/m.exec(r.stdout)![1], HOSTILE_SHOWN, 'the output group');
+      assert.ok(r.stdout.includes(`\n    ${HOSTILE_SHOWN}\n`), 'the stderr tail in the failure list');
+      assert.doesNotMatch(r.stdout + r.stderr, /^FAKE: ok/m);
+    });
+
+    test("fleetsh's own colours are kept: only its SGR sequences reach the pipe", async () => {
+      const r = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--', hostile()], {
+        env: { ...env, NO_COLOR: undefined, FORCE_COLOR: '1' },
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stdout, /\x1b\[\d+mh01:\x1b\[39m +\\x1b\]0;PWNED/);
+      const out = r.stdout + r.stderr;
+      assert.doesNotMatch(out.replace(/\x1b\[\d+m/g, ''), CONTROL);
+    });
+
+    test('--raw prints its bytes as they came', async () => {
+      const r = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--raw', '--', hostile()], { env });
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(r.stdout.includes(`h01: ${HOSTILE_BYTES}`), JSON.stringify(r.stdout));
+      assert.ok(r.stderr.includes(`h02: ${HOSTILE_BYTES}`), JSON.stringify(r.stderr));
+      assert.ok(r.stdout.includes(`(2)\n----------------\n${HOSTILE_BYTES}`), 'the output group, raw');
+    });
+
+    test('--json and --ndjson escape it by construction (ESC as \\u001b) and keep the exact text', async () => {
+      const json = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--json', '--', hostile()], { env });
+      assert.equal(json.code, 1, json.stderr);
+      assert.doesNotMatch(json.stdout, CONTROL);
+      assert.ok(json.stdout.includes(String.raw`\u001b]0;PWNED\u0007\u001b[2Jhidden\rFAKE: ok\n`));
+      const doc = JSON.parse(json.stdout);
+      for (const h of doc.hosts) assert.equal(h.stdout, HOSTILE_BYTES);
+      assert.equal(doc.hosts[1].stderr, HOSTILE_BYTES);
+
+      const nd = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--ndjson', '--', hostile()], { env });
+      assert.equal(nd.code, 1, nd.stderr);
+      assert.doesNotMatch(nd.stdout, CONTROL);
+      assert.ok(nd.stdout.includes(String.raw`"line":"\u001b]0;PWNED\u0007\u001b[2Jhidden\rFAKE: ok"`));
+      const lines = nd.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.event === 'server:output');
+      assert.ok(lines.length >= 3 && lines.every((e) => e.line === HOSTILE_BYTES.trimEnd()));
+    });
+
+    test('--output-dir files keep its exact bytes', async () => {
+      const dir = join(tmp.dir, 'hostile');
+      const r = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--output-dir', dir, '--', hostile()], {
+        env,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(readFileSync(join(dir, 'h01.out'), 'utf8'), HOSTILE_BYTES);
+      assert.equal(readFileSync(join(dir, 'h02.err'), 'utf8'), HOSTILE_BYTES);
+      assert.doesNotMatch(r.stdout, CONTROL);
+    });
   });
 });

@@ -52,6 +52,12 @@ describe('progress', () => {
     assert.match(narrow, /\+\d+$/);
   });
 
+  test('host names and the label are drawn with control characters escaped', () => {
+    const bar = renderBar({ ...state, running: [['web\x1b]0;x\x07', 100]] }, 120);
+    assert.match(bar, /running: web\\x1b\]0;x\\x07 0\.1s$/);
+    assert.match(renderPlain(state, 'run \rx'), /^run \\rx: 10\/40/);
+  });
+
   test('plain lines elsewhere', () => {
     assert.equal(
       renderPlain(state),

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { fleet } from '../../src/fleet/fleet.js';
 import { gather, normalise } from '../../src/fleet/gather.js';
 import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
 import { durationsOf, FleetReport, percentile } from '../../src/fleet/report.js';
+import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
+
+/** What a compromised host prints: retitle and clear the terminal, then forge a line with a bare CR. */
+const HOSTILE = `printf '\\033]0;PWNED\\007\\033[2Jhidden\\rFAKE: ok\\n'`;
+const HOSTILE_BYTES = '\x1b]0;PWNED\x07\x1b[2Jhidden\rFAKE: ok\n';
+const SHOWN = '\\x1b]0;PWNED\\x07\\x1b[2Jhidden\\rFAKE: ok';
 
 function host(name: string, index: number, patch: Partial<HostResult>): HostResult {
   return {
@@ -188,5 +195,59 @@ describe('report', () => {
     assert.match(text, /failed: web3\n    web3: command exited with code 3/);
     assert.match(text, /unreachable \(connect-timeout\): web4/);
     assert.match(text, /Skipped: web5: maxFailures 1 exceeded/);
+  });
+});
+
+describe('what the hosts printed is shown, never obeyed', () => {
+  let f: FakeFleet;
+  let report: FleetReport;
+  before(async () => {
+    f = await fakeFleet();
+    await makeDirs(f, ['web1', 'web2']);
+    // web2 fails, with the same bytes on stderr.
+    const command = `${HOSTILE}; [ "$HOST" = web1 ] || { ${HOSTILE} >&2; exit 3; }`;
+    report = await fleet(['web1', 'web2'], { connect: f.connect }).run`${command}`;
+  });
+  after(() => f.cleanup());
+
+  test('toText() escapes control characters in the output groups', () => {
+    const text = report.toText();
+    assert.ok(text.includes(`\n  ${SHOWN}\n`), text);
+    assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, 'no raw control character');
+    assert.doesNotMatch(text, /^FAKE: ok/m);
+  });
+
+  test('toText() and throwIfFailed() escape error messages, reasons and host names', () => {
+    const hostile = new FleetReport(
+      [
+        host('web\x1b[2J1', 0, {
+          status: 'failed',
+          success: false,
+          kind: 'failed',
+          error: 'web\x1b[2J1: health check failed: \x1b]52;c;aGk=\x07\u202eok',
+        }),
+        skippedResult('web2', 1, 'budget', 'not started: \x1b[31mred'),
+      ],
+      { command: 'x', startedAt: new Date(0), wallMs: 1, stopped: 'budget \x9b2J', peakConcurrency: 1 },
+    );
+    const text = hostile.toText();
+    assert.match(text, /web\\x1b\[2J1: health check failed: \\x1b\]52;c;aGk=\\x07\\u202eok/);
+    assert.match(text, /not started: \\x1b\[31mred/);
+    assert.match(text, /Stopped early: budget \\u009b2J/);
+    assert.doesNotMatch(text, /[\x1b\x07\x9b\u202e]/);
+    assert.throws(
+      () => hostile.throwIfFailed(),
+      (e: Error) => e.message.includes('\\x1b]52;c;aGk=') && !/[\x1b\x07\u202e]/.test(e.message),
+    );
+  });
+
+  test('the report keeps the exact bytes: hosts[].stdout and stderr, and JSON (ESC as \\u001b)', () => {
+    assert.equal(report.hosts[0]!.stdout, HOSTILE_BYTES);
+    assert.equal(report.hosts[1]!.stderr, HOSTILE_BYTES);
+    assert.ok(report.hosts[1]!.error!.includes(HOSTILE_BYTES.trimEnd()), 'the error keeps the stderr tail');
+    const json = JSON.stringify(report);
+    assert.ok(json.includes('\\u001b]0;PWNED\\u0007\\u001b[2Jhidden\\rFAKE: ok\\n'), json);
+    assert.doesNotMatch(json, /[\x00-\x1f]/);
+    assert.equal(JSON.parse(json).hosts[0].stdout, HOSTILE_BYTES);
   });
 });

@@ -137,4 +137,23 @@ describe('rolling deployment', () => {
     assert.equal(report.failed.length, 1);
     assert.equal(report.notDone.length, 9);
   });
+
+  test("toText() shows a host's control characters escaped, quoted in an error message", async () => {
+    const report = await rolling({
+      connect: f.connect,
+      phases: [{ name: 'web', targets: web.slice(0, 2), command: 'true' }],
+      // A health check that quotes what the host said when it is not what it expected.
+      healthCheck: (sh) =>
+        sh`printf '\\033]0;PWNED\\007\\033[2Jhidden\\rFAKE: ok\\n'`.then((r) => {
+          throw new Error(`unexpected: ${r.stdout}`);
+        }),
+    });
+    const text = report.toText();
+    assert.match(
+      text,
+      /web1: failed: (web1: )?health check failed: unexpected: \\x1b\]0;PWNED\\x07\\x1b\[2Jhidden\\rFAKE: ok/,
+    );
+    assert.doesNotMatch(text, /[\x1b\x07\r]/);
+    assert.match(report.phases[0]!.report.hosts[0]!.error!, /\x1b\]0;PWNED\x07/, 'the error keeps the bytes');
+  });
 });

@@ -4,14 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import {
-  $,
-  CancelledError,
-  CommandError,
-  CommandResult,
-  TimeoutError,
-  UsageError,
-} from '../../src/index.js';
+import { $, CancelledError, CommandError, CommandResult, TimeoutError, UsageError } from '../../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetsh-promise-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -217,6 +210,22 @@ describe('the command promise', () => {
     assert.equal(await $`echo hi`.text(), 'hi\n');
     assert.deepEqual(await $`echo '{"a":[1,2]}'`.json(), { a: [1, 2] });
     await assert.rejects($`echo nope`.json(), /is not JSON/);
+  });
+
+  it("verbose mode prints the host's lines with control characters escaped; the result keeps the bytes", async () => {
+    const printed: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => (printed.push(String(chunk)), true)) as typeof write;
+    let r;
+    try {
+      r = await $`printf 'a\\033]0;PWNED\\007\\rb\\n' >&2`.verbose();
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(r.stderr, 'a\x1b]0;PWNED\x07\rb\n');
+    const text = printed.join('');
+    assert.match(text, /\(stderr\): a\\x1b\]0;PWNED\\x07\\rb\n$/);
+    assert.doesNotMatch(text, /[\x1b\x07\r]/);
   });
 
   it('refuses to change a command that has started', async () => {

@@ -19,6 +19,7 @@ export type PingFlags = SelectOptions &
     json?: boolean;
     color?: boolean;
     progress?: boolean;
+    raw?: boolean;
   };
 
 export interface Ping {
@@ -43,7 +44,13 @@ export async function pingCommand(flags: PingFlags): Promise<void> {
   await runJob<FleetReport<Ping>>({
     label: 'ping',
     hosts: hosts.hosts,
-    flags: { json: flags.json, gather: !flags.json, color: flags.color, progress: flags.progress },
+    flags: {
+      json: flags.json,
+      gather: !flags.json,
+      color: flags.color,
+      progress: flags.progress,
+      raw: flags.raw,
+    },
     start: (progress) => f.with({ progress }).each<Ping>(ping, 'ping'),
     results: (report) => report.hosts,
     text: (report, colors, opts) => renderPings(withConnectTimes(report), colors, opts),
@@ -87,14 +94,16 @@ function renderPings(
 ): string {
   const rows = report.hosts
     .filter((h) => h.status === 'ok' && h.value)
-    .map((h) => [
-      h.host,
-      h.value!.user,
-      h.value!.address,
-      `${h.value!.connectMs} ms`,
-      `${h.value!.execMs} ms`,
-      h.value!.hostKeyType,
-    ]);
+    .map((h) =>
+      [
+        h.host,
+        h.value!.user,
+        h.value!.address,
+        `${h.value!.connectMs} ms`,
+        `${h.value!.execMs} ms`,
+        h.value!.hostKeyType,
+      ].map(colors.show),
+    );
   const out: string[] = [];
   if (rows.length > 0) {
     const head = ['HOST', 'USER', 'ADDRESS', 'CONNECT', 'EXEC', 'HOST KEY'];

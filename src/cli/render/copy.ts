@@ -1,5 +1,6 @@
 // The end of `fleetsh copy`: hosts gathered by what happened to the file (copied, unchanged,
 // updated with a backup, restored after a failed validation), then failures and the summary line.
+// Host names and remote paths go through colors.show.
 import type { SyncOutcome } from '../../fleet/config-sync.js';
 import type { TransferOutcome } from '../../fleet/files.js';
 import type { FleetReport } from '../../fleet/report.js';
@@ -21,7 +22,8 @@ export function renderCopy(
     byWhat.set(what, [...(byWhat.get(what) ?? []), h.host]);
   }
   const out: string[] = [];
-  for (const [what, hosts] of byWhat) out.push(`${colors.host(fold(hosts))} (${hosts.length}): ${what}`);
+  for (const [what, hosts] of byWhat)
+    out.push(`${colors.host(colors.show(fold(hosts)))} (${hosts.length}): ${colors.show(what)}`);
   out.push(renderSummary(report, colors, { ...opts, groups: false }).trimEnd());
   return out.join('\n') + '\n';
 }

@@ -1,5 +1,6 @@
 // A rolling deployment for operators: a header as each batch starts, and at the end each batch with
 // its counts, then the deployment's hosts gathered like a run, the reason it stopped, and a summary.
+// Host names and reasons (which can quote a host's output) go through colors.show.
 import type { FleetReport } from '../../fleet/report.js';
 import type { RollingReport } from '../../fleet/rolling.js';
 import { fold } from '../../inventory/fold.js';
@@ -15,9 +16,9 @@ export interface RollingSource {
 
 export function rollingHeaders(job: RollingSource, term: Terminal, colors: Palette): void {
   job.on('rolling:batch', ({ batch, hosts }) =>
-    term.out(colors.bold(`== batch ${batch}: ${refold(hosts)}`) + '\n'),
+    term.out(colors.bold(`== batch ${batch}: ${colors.show(refold(hosts))}`) + '\n'),
   );
-  job.on('rolling:stop', ({ reason }) => term.out(colors.fail(`== stopping: ${reason}`) + '\n'));
+  job.on('rolling:stop', ({ reason }) => term.out(colors.fail(`== stopping: ${colors.show(reason)}`) + '\n'));
 }
 
 export function renderRolling(
@@ -27,9 +28,9 @@ export function renderRolling(
 ): string {
   const out: string[] = [];
   for (const phase of report.phases) {
-    if (report.phases.length > 1) out.push(colors.bold(`phase ${phase.name}: ${phase.status}`));
+    if (report.phases.length > 1) out.push(colors.bold(`phase ${colors.show(phase.name)}: ${phase.status}`));
     for (const b of phase.batches)
-      out.push(`batch ${b.number}: ${fold(b.hostList)}: ${batchCounts(b.report, colors)}`);
+      out.push(`batch ${b.number}: ${colors.show(fold(b.hostList))}: ${batchCounts(b.report, colors)}`);
   }
   const all = report.phases.length === 1 ? report.phases[0]!.report : undefined;
   if (all) out.push(renderSummary(all, colors, opts).trimEnd());

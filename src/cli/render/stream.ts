@@ -1,5 +1,6 @@
 // Live output: each line as it comes, prefixed with its host (`web1: ...`), stdout lines on stdout
-// and stderr lines on stderr, host names aligned and coloured on a terminal.
+// and stderr lines on stderr, host names aligned and coloured on a terminal. A line is shown with
+// its control characters escaped (colors.show), so a host cannot forge another's line.
 import type { Palette } from '../color.js';
 import type { Terminal } from './terminal.js';
 
@@ -16,10 +17,12 @@ export function streamLines(
   term: Terminal,
   colors: Palette,
 ): void {
-  const width = Math.min(40, Math.max(0, ...hosts.map((h) => h.length)));
+  const width = Math.min(40, Math.max(0, ...hosts.map((h) => colors.show(h).length)));
   run.on('server:output', ({ server, stream, line }) => {
-    const prefix = colors.host(`${server}:`) + ' '.repeat(Math.max(1, width - server.length + 1));
-    if (stream === 'stdout') term.out(`${prefix}${line}\n`);
-    else term.err(`${prefix}${colors.enabled ? colors.warn(line) : line}\n`);
+    const name = colors.show(server);
+    const text = colors.show(line);
+    const prefix = colors.host(`${name}:`) + ' '.repeat(Math.max(1, width - name.length + 1));
+    if (stream === 'stdout') term.out(`${prefix}${text}\n`);
+    else term.err(`${prefix}${colors.enabled ? colors.warn(text) : text}\n`);
   });
 }

@@ -1,6 +1,7 @@
 // The end of a run for operators: the report's output groups (identical outputs with the host set
 // that printed them), the hosts that did not succeed listed by kind, and a one-line summary. The
-// grouping and counting are the report's; this only lays them out.
+// grouping and counting are the report's; this only lays them out. Outputs, messages and host
+// names go through colors.show before any colour.
 import { formatMs } from '../../process/errors.js';
 import type { HostResult } from '../../fleet/host-result.js';
 import type { FleetReport } from '../../fleet/report.js';
@@ -19,7 +20,7 @@ export function renderSummary(report: FleetReport<unknown>, colors: Palette, opt
   const out: string[] = [];
   if (opts.groups) out.push(...renderGroups(report, colors, opts.maxLines ?? 40));
   out.push(...renderFailures(report.hosts, colors));
-  if (report.stopped) out.push(colors.warn(`stopped early: ${report.stopped}`));
+  if (report.stopped) out.push(colors.warn(`stopped early: ${colors.show(report.stopped)}`));
   out.push(summaryLine(report, colors, opts.interrupted));
   return out.join('\n') + '\n';
 }
@@ -30,14 +31,15 @@ function renderGroups(report: FleetReport<unknown>, colors: Palette, maxLines: n
     const rule = '-'.repeat(Math.max(3, 16));
     out.push(
       colors.dim(rule),
-      colors.bold(`${fold(g.hostList)} (${g.count})${g.similar ? ' similar' : ''}`),
+      colors.bold(`${colors.show(fold(g.hostList))} (${g.count})${g.similar ? ' similar' : ''}`),
       colors.dim(rule),
     );
-    const lines = g.output === '' ? [colors.dim('(no output)')] : g.output.split('\n');
+    const lines = g.output === '' ? [colors.dim('(no output)')] : colors.show(g.output).split('\n');
     out.push(...lines.slice(0, maxLines));
     if (lines.length > maxLines) out.push(colors.dim(`… ${lines.length - maxLines} more lines`));
     if (g.similar)
-      for (const v of g.variants) out.push(colors.dim(`  ${fold(v.hostList)}: ${v.differences.join(', ')}`));
+      for (const v of g.variants)
+        out.push(colors.dim(colors.show(`  ${fold(v.hostList)}: ${v.differences.join(', ')}`)));
   }
   return out;
 }
@@ -54,7 +56,7 @@ function renderFailures(hosts: readonly HostResult<unknown>[], colors: Palette):
   const out: string[] = [];
   for (const [kind, list] of byKind) {
     const paint = kind.startsWith('skipped') ? colors.warn : colors.fail;
-    out.push(paint(`${kind}: ${fold(list.map((h) => h.host))} (${list.length})`));
+    out.push(paint(`${kind}: ${colors.show(fold(list.map((h) => h.host)))} (${list.length})`));
     const byMessage = new Map<string, string[]>();
     for (const h of list) {
       const message = describe(h);
@@ -66,7 +68,9 @@ function renderFailures(hosts: readonly HostResult<unknown>[], colors: Palette):
         out.push(colors.dim(`  … and ${byMessage.size - 10} more messages`));
         break;
       }
-      out.push(`  ${colors.host(fold(names))}: ${message.split('\n').join('\n    ')}`);
+      out.push(
+        `  ${colors.host(colors.show(fold(names)))}: ${colors.show(message).split('\n').join('\n    ')}`,
+      );
     }
   }
   return out;
