@@ -6,8 +6,12 @@ import type { FleetShell } from './target.js';
 /** A template with only `${command}`: the sole-interpolation rule runs the string as the command line. */
 const SOLE = Object.assign(['', ''], { raw: ['', ''] }) as unknown as TemplateStringsArray;
 
-/** Runs a command line on a shell; with a context, its lines become the run's `server:output` events. */
+/** Runs a command line on a shell; with a context, its output becomes the run's `server:output` and `server:data` events. */
 export function runLine(shell: FleetShell, command: string, ctx?: TaskContext): CommandPromise {
   const p = shell(SOLE, command);
-  return ctx ? p.onLine((stream, line) => ctx.emitLine(stream, line)) : p;
+  return ctx
+    ? p
+        .onLine((stream, line) => ctx.emitLine(stream, line))
+        .onData((stream, data) => ctx.emitData(stream, data))
+    : p;
 }

@@ -260,6 +260,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
       'server:skipped',
       'server:retry',
       'server:output',
+      'server:data',
     ]) {
       run.on(e as 'server:start', (p) => this.emit(e, { ...p, phase: phase.name, batch: number }));
     }

@@ -33,6 +33,8 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Streams a line as a `server:output` event (the `run` template wires command output here). */
   emitLine(stream: 'stdout' | 'stderr', line: string): void;
+  /** Streams bytes as a `server:data` event, exactly as they came (the `run` template wires output here). */
+  emitData(stream: 'stdout' | 'stderr', data: Buffer): void;
 }
 
 export type HostTask<T> = (shell: FleetShell, ctx: TaskContext) => PromiseLike<T>;
@@ -61,6 +63,8 @@ export interface FleetEvents<T = unknown> {
     kind: string;
   };
   'server:output': { server: string; index: number; stream: 'stdout' | 'stderr'; line: string };
+  /** The same output as it arrived, byte for byte: for files that must keep exactly what hosts printed. */
+  'server:data': { server: string; index: number; stream: 'stdout' | 'stderr'; data: Buffer };
   'concurrency:change': { from: number; to: number; reason: string };
   'batch:complete': { results: HostResult<T>[]; report: FleetReport<T> };
 }
@@ -335,6 +339,8 @@ export class FleetRun<T = CommandResult>
         target: host.target,
         attempt: cur.attempt,
         signal: cur.ac.signal,
+        emitData: (stream, data) =>
+          this.#emit('server:data', { server: host.name, index: host.index, stream, data }),
         emitLine: (stream, line) =>
           this.#emit('server:output', { server: host.name, index: host.index, stream, line }),
       };

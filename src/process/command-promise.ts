@@ -10,6 +10,7 @@ import { CommandResult } from './result.js';
 
 export type Stdin = string | Buffer | Readable;
 export type LineListener = (stream: 'stdout' | 'stderr', line: string) => void;
+export type DataListener = (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 
 /** Defaults a shell (`$`, `$.ssh(host)`) gives each of its commands; `.with()` changes them. */
 export interface CommandOptions {
@@ -51,6 +52,7 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
   #run: Promise<CommandResult> | undefined;
   readonly #controller = new AbortController();
   readonly #listeners: LineListener[] = [];
+  readonly #dataListeners: DataListener[] = [];
 
   constructor(executor: Executor, command: string, options: CommandOptions = {}) {
     this.#executor = executor;
@@ -100,6 +102,12 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
   onLine(listener: LineListener): this {
     this.#assertNotStarted();
     this.#listeners.push(listener);
+    return this;
+  }
+  /** Receive output as the bytes arrive, exactly (no decoding, no line splitting), with its stream. */
+  onData(listener: DataListener): this {
+    this.#assertNotStarted();
+    this.#dataListeners.push(listener);
     return this;
   }
 
@@ -204,6 +212,7 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
     const out = new OutputCapture(cap);
     const err = new OutputCapture(cap, true);
     const listeners = [...this.#listeners];
+    const dataListeners = [...this.#dataListeners];
     if (opts.verbose) listeners.push(verbosePrinter(host));
     const splitters =
       listeners.length === 0
@@ -263,6 +272,7 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
         onData: (stream, chunk) => {
           (stream === 'stdout' ? out : err).push(chunk);
           splitters?.[stream].push(chunk);
+          for (const f of dataListeners) f(stream, chunk);
         },
       });
     } catch (e) {

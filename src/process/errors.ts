@@ -1,5 +1,6 @@
 // Every failure fleetsh reports is a FleetshError with a `kind`, so policies (retries, failure
 // budgets, exit codes) can tell "the command failed" from "the host was unreachable".
+import { printable } from './printable.js';
 import type { CommandResult } from './result.js';
 
 /** Why a host could not be used. Each maps to one thing the operator can do. */
@@ -39,7 +40,8 @@ export class CommandError extends FleetshError {
   readonly stderr: string;
   constructor(result: CommandResult) {
     const how = result.signal ? `was killed by signal ${result.signal}` : `exited with code ${result.exitCode}`;
-    const tail = result.stderrTail.trimEnd();
+    // The message is for people: the host's bytes in it are shown escaped (result.stderr keeps them).
+    const tail = printable(result.stderrTail.trimEnd());
     super(
       'failed',
       `${result.host}: command ${how}: ${abbreviate(result.command)}` + (tail ? `\nstderr (last lines):\n${tail}` : ''),

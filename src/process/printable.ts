@@ -5,8 +5,8 @@
 // rendering passes such text through `printable` before adding its own colours; buffers, JSON and
 // output files keep the exact bytes.
 //
-// The rule: TAB and LF stay (LF is the line separator); every other C0 control is shown as `\x1b`
-// (CR as `\r`), DEL as `\x7f`, C1 controls (U+0080-U+009F) and the bidi embeddings, overrides and
+// The rule: TAB and LF stay (LF is the line separator), a CR just before LF (CRLF line ends) goes;
+// every other C0 control is shown as `\x1b` (CR as `\r`), DEL as `\x7f`, C1 controls (U+0080-U+009F) and the bidi embeddings, overrides and
 // isolates (U+202A-U+202E, U+2066-U+2069) as `\u009b`. Backslashes are left alone, so the result
 // reads like the original, and printable(printable(x)) === printable(x).
 
@@ -17,8 +17,11 @@ const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'g');
 export function printable(text: string): string {
   // Most output has nothing to escape: a test is cheaper than a replace.
   if (!UNPRINTABLE.test(text)) return text;
-  return text.replace(UNPRINTABLE_ALL, visible);
+  // A CR that ends a line (CRLF output) only moves the cursor back to where the line began: it goes.
+  return text.replace(CR_AT_LINE_END, '').replace(UNPRINTABLE_ALL, visible);
 }
+
+const CR_AT_LINE_END = /\r+(?=\n|$)/g;
 
 /** One character's visible escape. */
 function visible(char: string): string {

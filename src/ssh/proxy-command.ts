@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { ConnectionError } from '../process/errors.js';
+import { printable } from '../process/printable.js';
 
 export interface ProxyProcess {
   /** stdout to read the server from, stdin to write to it. Destroying it ends the command. */
@@ -72,7 +73,8 @@ export function startProxyCommand(command: string, label: string): ProxyProcess 
           : status.signal
             ? `was killed by ${status.signal}`
             : `exited with status ${status.code}`;
-      const said = stderr.trim().split('\n').slice(-3).join(' / ');
+      // What the proxy printed may come from the far side (ssh -W relays the bastion's words).
+      const said = printable(stderr.trim().split('\n').slice(-3).join(' / '));
       return new ConnectionError(
         'protocol',
         label,

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Stats } from 'ssh2';
 import { parseDuration } from '../process/duration.js';
 import { FleetshError, formatMs } from '../process/errors.js';
+import { printable } from '../process/printable.js';
 import { showName } from '../local/safe-name.js';
 import { SftpSession } from './sftp-session.js';
 import {
@@ -74,12 +75,15 @@ const SFTP_CODES: Record<number, string> = {
   4: 'failure',
 };
 
+/** An SFTP failure in words; the server's own status message is its text, so it is shown escaped. */
 function describe(e: unknown): string {
   const err = e as { code?: number | string; message?: string };
   if (typeof err?.code === 'number' && SFTP_CODES[err.code]) {
-    return err.message && !/^failure$/i.test(err.message) ? err.message.toLowerCase() : SFTP_CODES[err.code]!;
+    return err.message && !/^failure$/i.test(err.message)
+      ? printable(err.message.toLowerCase())
+      : SFTP_CODES[err.code]!;
   }
-  return String(err?.message ?? e);
+  return printable(String(err?.message ?? e));
 }
 
 const remoteDirname = (remote: string) => path.posix.dirname(remote);

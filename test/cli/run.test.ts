@@ -165,6 +165,26 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
     assert.equal(existsSync(join(dir, 'h03.out')), false);
   });
 
+  test('--output-dir files hold the bytes exactly: invalid UTF-8, CRLF, NUL, no final newline', async () => {
+    const dir = join(tmp.dir, 'exact');
+    const r = await fleetsh(
+      [
+        'run',
+        ...conn,
+        '-w',
+        'h01',
+        '--output-dir',
+        dir,
+        '--',
+        String.raw`printf 'a\r\nb\377\000c'; printf 'e\376' >&2`,
+      ],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readFileSync(join(dir, 'h01.out')), Buffer.from('a\r\nb\xff\x00c', 'latin1'));
+    assert.deepEqual(readFileSync(join(dir, 'h01.err')), Buffer.from('e\xfe', 'latin1'));
+  });
+
   test('--timeout: the host is timed out and killed, exit 1', async () => {
     const r = await fleetsh(['run', ...conn, '-w', 'h01', '--timeout', '500ms', '--', 'sleep 30'], {
       env,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { printable } from '../../src/process/printable.js';
 import { after, before, describe, test } from 'node:test';
 import { fleet } from '../../src/fleet/fleet.js';
 import { gather, normalise } from '../../src/fleet/gather.js';
@@ -241,10 +242,12 @@ describe('what the hosts printed is shown, never obeyed', () => {
     );
   });
 
-  test('the report keeps the exact bytes: hosts[].stdout and stderr, and JSON (ESC as \\u001b)', () => {
+  test('the report keeps the exact bytes: hosts[].stdout and stderr, and JSON (ESC as \\u001b); messages quote them escaped', () => {
     assert.equal(report.hosts[0]!.stdout, HOSTILE_BYTES);
     assert.equal(report.hosts[1]!.stderr, HOSTILE_BYTES);
-    assert.ok(report.hosts[1]!.error!.includes(HOSTILE_BYTES.trimEnd()), 'the error keeps the stderr tail');
+    // The error message is for people: it quotes the stderr tail escaped; stderr keeps the bytes.
+    assert.ok(report.hosts[1]!.error!.includes(printable(HOSTILE_BYTES.trimEnd())), report.hosts[1]!.error!);
+    assert.doesNotMatch(report.hosts[1]!.error!, /[\x1b\x07\r]/);
     const json = JSON.stringify(report);
     assert.ok(json.includes('\\u001b]0;PWNED\\u0007\\u001b[2Jhidden\\rFAKE: ok\\n'), json);
     assert.doesNotMatch(json, /[\x00-\x1f]/);

@@ -47,6 +47,12 @@ describe('printable', () => {
     assert.equal(printable('\x1b]52;c;aGk=\x1b\\'), '\\x1b]52;c;aGk=\\x1b\\');
   });
 
+  test('a CR that ends a line (CRLF output) goes; a CR inside a line is shown', () => {
+    assert.equal(printable('one\r\ntwo\r\n'), 'one\ntwo\n');
+    assert.equal(printable('last\r'), 'last');
+    assert.equal(printable('50%\r100%\r\n'), '50%\\r100%\n');
+  });
+
   test('ordinary text is returned as is', () => {
     for (const s of [
       '',
@@ -64,8 +70,12 @@ describe('printable', () => {
       fc.property(fc.string({ unit: anyChar, maxLength: 200 }), (s) => {
         const out = printable(s);
         assert.doesNotMatch(out, DANGEROUS);
-        // Character by character: each is either itself or its escape.
-        assert.equal(out, [...s].map((ch) => (DANGEROUS.test(ch) ? printable(ch) : ch)).join(''));
+        // Character by character: each is either itself or its escape (CRs that end a line go).
+        const kept = [...s.replace(/\r+(?=\n|$)/g, '')];
+        assert.equal(
+          out,
+          kept.map((ch) => (!DANGEROUS.test(ch) ? ch : ch === '\r' ? '\\r' : printable(ch))).join(''),
+        );
         assert.equal(printable(out), out);
       }),
     );

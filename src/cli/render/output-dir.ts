@@ -1,14 +1,16 @@
 // --output-dir DIR: each host's stdout and stderr in full, as DIR/<host>.out and DIR/<host>.err,
-// written line by line as they come (so output past the in-memory cap is kept too).
+// written as the bytes come, exactly (so output past the in-memory cap is kept too, and nothing is
+// decoded, escaped or split). The host name is one safe path component, whatever it is.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { hostComponent } from '../../local/safe-name.js';
 import { CliUsageError } from '../errors.js';
 
 export interface OutputSource {
   on(event: 'server:start', listener: (e: { server: string }) => void): unknown;
   on(
-    event: 'server:output',
-    listener: (e: { server: string; stream: 'stdout' | 'stderr'; line: string }) => void,
+    event: 'server:data',
+    listener: (e: { server: string; stream: 'stdout' | 'stderr'; data: Buffer }) => void,
   ): unknown;
 }
 
@@ -28,8 +30,7 @@ export function writeOutputDir(run: OutputSource, dir: string): OutputDir {
     const key = `${host}.${ext}`;
     let file = files.get(key);
     if (!file) {
-      // A host name never holds a path separator, but a selection from a file could: keep it flat.
-      file = createWriteStream(join(dir, key.replace(/[/\\]/g, '_')));
+      file = createWriteStream(join(dir, `${hostComponent(host)}.${ext}`));
       files.set(key, file);
     }
     return file;
@@ -39,8 +40,8 @@ export function writeOutputDir(run: OutputSource, dir: string): OutputDir {
     open(server, 'out');
     open(server, 'err');
   });
-  run.on('server:output', ({ server, stream, line }) => {
-    open(server, stream === 'stdout' ? 'out' : 'err').write(line + '\n');
+  run.on('server:data', ({ server, stream, data }) => {
+    open(server, stream === 'stdout' ? 'out' : 'err').write(data);
   });
   return {
     close: () =>
