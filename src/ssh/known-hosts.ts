@@ -10,6 +10,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { isOutOfFiles } from '../local/fd-limit.js';
 import { ConnectionError } from '../process/errors.js';
 import { matchPatternList } from './ssh-config.js';
 import type { HostKeyPolicy } from './types.js';
@@ -176,6 +177,8 @@ async function matchingEntries(
     try {
       parsed = await readIndexed(file);
     } catch (e) {
+      // Out of descriptors says nothing about the host's key: the connection fails as such.
+      if (isOutOfFiles(e)) throw e;
       unreadable.push({ file, reason: (e as Error).message });
       continue;
     }

@@ -9,6 +9,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parse, LineType, type Directive, type Line, type Section } from 'ssh-config';
+import { isOutOfFiles, outOfFilesError } from '../local/fd-limit.js';
 import { ConnectionError } from '../process/errors.js';
 import type { HostKeyPolicy } from './types.js';
 
@@ -436,6 +437,8 @@ export function configCount(entry: ConfigEntry | undefined, keyword: string, fai
 }
 
 export function configError(label: string, file: string, detail: string, cause?: unknown): ConnectionError {
+  // Out of descriptors while reading it is this machine's problem, not the file's.
+  if (isOutOfFiles(cause)) return outOfFilesError(label, cause);
   return new ConnectionError('config', label, `ssh_config ${file}: ${detail}`, {
     hint: 'Fix the file, point the sshConfig option at another one, or set sshConfig: false to ignore it.',
     cause,

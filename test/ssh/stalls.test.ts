@@ -47,18 +47,22 @@ describe('every wait ends when the server stops answering', { skip, concurrency:
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  /** Runs `call` against a server frozen at `at`, beside a command on a healthy host of the same pool. */
+  /**
+   * Runs `call` against a server frozen at `at`, beside a command on a healthy host of the same pool.
+   * The time is counted from the call, or from `connected()` for a call that connects first (a
+   * command's timeout counts from its connection).
+   */
   async function frozen(
     at: FreezePoint,
     limitMs: number,
-    call: (server: HostileServer) => PromiseLike<unknown>,
+    call: (server: HostileServer, connected: () => void) => PromiseLike<unknown>,
   ): Promise<{ error: unknown; ms: number; server: HostileServer }> {
     const server = await startHostile({ freezeAt: at });
     try {
-      const t0 = performance.now();
+      let t0 = performance.now();
       const healthy = ssh(targetOf(fleet, fleet.healthy[0]!))`echo unaffected`;
       const error = await settlesWithin(
-        call(server),
+        call(server, () => (t0 = performance.now())),
         limitMs + 10_000,
         `a call against a server frozen at ${at}`,
       ).then(
@@ -66,6 +70,7 @@ describe('every wait ends when the server stops answering', { skip, concurrency:
         (e: unknown) => e,
       );
       const ms = performance.now() - t0;
+      console.log(`frozen at ${at}: settled after ${Math.round(ms)} ms (limit ${limitMs} ms)`);
       assert.equal((await healthy).stdout, 'unaffected\n', 'the healthy host is unaffected');
       assert.ok(error !== undefined, `frozen at ${at}: the call resolved`);
       assert.ok(ms < limitMs, `frozen at ${at}: settled after ${Math.round(ms)} ms, limit ${limitMs} ms`);
@@ -103,17 +108,27 @@ describe('every wait ends when the server stops answering', { skip, concurrency:
     connectKind(error, /the SSH handshake did not finish/);
   });
 
+  /** A shell on the server, connected: what the command's timeout counts from. */
+  const connectedShell = async (s: HostileServer, connected: () => void) => {
+    const sh = ssh(s.target());
+    await sh.connect();
+    connected();
+    return sh;
+  };
+
   for (const at of ['session', 'exec'] as const) {
     test(`a ${at === 'session' ? 'session channel open' : 'exec request'} left unanswered: the command's timeout fires`, async () => {
-      const { error } = await frozen(at, 1000 + MARGIN_MS, (s) => ssh(s.target())`true`.timeout('1s'));
+      const { error } = await frozen(at, 1000 + MARGIN_MS, async (s, connected) =>
+        (await connectedShell(s, connected))`true`.timeout('1s'),
+      );
       assert.ok(error instanceof TimeoutError, String(error));
       assert.match(error.message, /timed out after 1 s/);
     });
   }
 
   test('a running command on a server that stops answering: the timeout fires and the call ends after the kill grace', async () => {
-    const { error } = await frozen('running', 1000 + KILL_MS + MARGIN_MS, (s) =>
-      ssh(s.target())`sleep`.timeout('1s'),
+    const { error } = await frozen('running', 1000 + KILL_MS + MARGIN_MS, async (s, connected) =>
+      (await connectedShell(s, connected))`sleep`.timeout('1s'),
     );
     assert.ok(error instanceof TimeoutError, String(error));
   });
