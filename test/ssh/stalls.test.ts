@@ -24,8 +24,10 @@ import { sshFor, targetOf } from './helpers.js';
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 
 /**
- * How late a timeout may settle. Measured: 5-60 ms on an idle 2-core machine, up to 700 ms with
- * `stress-ng --cpu 2` beside the suite (event-loop delay and a fresh handshake for the cleanup).
+ * How late a call may settle past its bound. Measured with `stress-ng --cpu 2` beside these files:
+ * 10-60 ms for a command's timeout, up to 200 ms for a connect timeout (the connection's preparation
+ * comes first), 560 ms through a jump host (its own handshake), 460 ms for an upload's cleanup (a
+ * fresh connection after the close wait); about half that on an idle machine.
  */
 const MARGIN_MS = 1500;
 /** The kill grace of a command (SIGTERM, then SIGKILL 2 s later) and the wait for its channel after. */
