@@ -448,6 +448,8 @@ export class SshConnection {
         this.#closing.signal.removeEventListener('abort', onClosing);
         sock.off('data', onData).off('error', lost).off('close', onClose);
         if (err === undefined) return resolve(sock);
+        // A ProxyCommand's stream reports its own destruction as an error: nobody is left to hear it.
+        sock.on('error', () => {});
         sock.destroy();
         reject(err instanceof ConnectionError ? err : classifyError(err, this.#ctx(false, false)));
       };
@@ -484,6 +486,9 @@ export class SshConnection {
     const client = new ssh2.Client();
     this.#client = client;
     this.#transport = sock;
+    // ssh2 reports the transport's failures through the client; an error after it let go (a
+    // ProxyCommand's stream reports its own destruction as one) must not become an uncaught exception.
+    sock.on('error', () => {});
     // The first bytes may be a refusal ("Exceeded MaxStartups") rather than an SSH banner: ssh2 tells.
     // Not set from the version line: a server that closes right after it is treated as a MaxStartups
     // drop and tried again (under a herd, sshd's children do so; the 500-host stress test needs it).

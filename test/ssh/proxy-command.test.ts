@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConnectionError } from '../../src/process/errors.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { settlesWithin } from '../harness/settle.js';
 import { sshFor } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
@@ -54,6 +55,10 @@ describe('ssh ProxyCommand', { skip }, () => {
         `  ProxyCommand ssh -F ${fleet.sshConfigPath} -o BatchMode=yes -o SendEnv=${marker}-ssh -W %h:%p ${h0!.name}`,
         `Host ${h2!.name}`,
         `  ProxyCommand ${process.execPath} ${relay} %h %p ${marker}-relay`,
+        // A proxy that starts and never carries a byte: the connect timeout ends it.
+        'Host silent-proxy',
+        `  ProxyCommand sh -c 'sleep 60' ${marker}-silent`,
+        '  HostName 127.0.0.1',
         'Host broken-proxy',
         `  ProxyCommand sh -c 'echo no route to the bastion >&2; exit 3' ${marker}-broken`,
         '  HostName 127.0.0.1',
@@ -109,6 +114,21 @@ describe('ssh ProxyCommand', { skip }, () => {
       );
     }
     assert.ok(performance.now() - t0 < 4000, 'not retried for the connect timeout');
+  });
+
+  test('a proxy that never carries a byte: connect-timeout after connectTimeout, and the proxy is ended', async () => {
+    const t0 = performance.now();
+    await assert.rejects(
+      settlesWithin(
+        ssh({ host: 'silent-proxy', sshConfig: config, connectTimeout: '1s' })`true`,
+        15_000,
+        'the call',
+      ),
+      (e: ConnectionError) => e instanceof ConnectionError && e.kind === 'connect-timeout',
+    );
+    // Measured: 1.0-1.2 s under load; the margin is that of test/ssh/stalls.test.ts.
+    assert.ok(performance.now() - t0 < 2500, `settled after ${Math.round(performance.now() - t0)} ms`);
+    await waitUntil(() => processesWith(`${marker}-silent`).length === 0, 'the silent proxy to end');
   });
 
   test('a script that never calls close() still exits, and leaves no proxy behind', async () => {
