@@ -292,11 +292,16 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
     const sock = path.join(work, 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
-      const add = spawnSync('ssh-add', [fleet.clientKeyPath], {
-        env: { ...process.env, SSH_AUTH_SOCK: sock },
-      });
-      assert.equal(add.status, 0, add.stderr.toString());
+      // The socket file appears when the agent binds it, a moment before it listens: try until it answers.
+      let add: ReturnType<typeof spawnSync> | undefined;
+      for (let i = 0; i < 100; i++) {
+        if (existsSync(sock)) {
+          add = spawnSync('ssh-add', [fleet.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+          if (add.status === 0) break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(add?.status, 0, add?.stderr.toString());
       const h = fleet.healthy[0]!;
       // No key file anywhere (a home without ~/.ssh, no config): only the agent can authenticate.
       const agentOnly = sshFor(fleet);
