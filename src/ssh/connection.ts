@@ -108,6 +108,8 @@ export class SshConnection {
   #idleSince = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
   #openChannels = new Set<ClientChannel | SFTPWrapper | Duplex>();
+  /** Session channels (exec, SFTP) the server has opened and not yet closed. */
+  #sessions = 0;
   #closeListeners = new Set<(err: ConnectionError) => void>();
   /** Aborted when the connection closes: every wait on it (slot, banner, handshake, channel) ends then. */
   readonly #closing = new AbortController();
@@ -611,6 +613,8 @@ export class SshConnection {
       }
       try {
         const channel = await this.#request(open, options.signal, what, abandon);
+        this.#sessions++;
+        channel.once('close', () => this.#sessions--);
         return { channel, release };
       } catch (e) {
         release();
@@ -624,7 +628,9 @@ export class SshConnection {
             { cause: e },
           );
         }
-        const others = this.channels.active;
+        // Sessions the server has confirmed, not slots taken: opens still in flight are not sessions
+        // on the server yet (counting them learned 3 for a MaxSessions of 2 under load).
+        const others = this.#sessions;
         if (others >= 1) {
           // The server's MaxSessions is below our cap: learn it and wait for a channel to close.
           if (others < this.channels.limit) this.channels.limit = others;
