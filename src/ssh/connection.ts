@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
 import { isOutOfFiles, outOfFilesError } from '../local/fd-limit.js';
-import { abortable, sleep } from '../process/abort.js';
+import { sleep } from '../process/abort.js';
 import { ConnectionError, formatMs } from '../process/errors.js';
 import {
   classifyError,
@@ -107,7 +107,6 @@ export class SshConnection {
   #idleTimer: NodeJS.Timeout | undefined;
   #idleSince = 0;
   #keepaliveTimer: NodeJS.Timeout | undefined;
-  #openChannels = new Set<ClientChannel | SFTPWrapper | Duplex>();
   /** Session channels (exec, SFTP) the server has opened and not yet closed. */
   #sessions = 0;
   #closeListeners = new Set<(err: ConnectionError) => void>();
@@ -648,7 +647,7 @@ export class SshConnection {
             },
           );
         }
-        await abortable(sleep(10 * lonelyRefusals), options.signal);
+        await sleep(10 * lonelyRefusals, options.signal);
       }
     }
   }
@@ -695,18 +694,12 @@ export class SshConnection {
           settled = true;
           off();
           if (err) return reject(err);
-          this.#track(ch);
           resolve(ch);
         });
       } catch (e) {
         stop(e);
       }
     });
-  }
-
-  #track(channel: ClientChannel | SFTPWrapper | Duplex): void {
-    this.#openChannels.add(channel);
-    channel.once('close', () => this.#openChannels.delete(channel));
   }
 
   // ---- lifetime ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ const HELPER_TIMEOUT_MS = 10_000;
  * How long after SIGKILL a killed command's channel may stay open before the call ends without it.
  * sshd closes it within milliseconds of the process's end (a few hundred under a loaded CPU).
  */
-const CLOSE_WAIT_MS = 1000;
+const KILLED_CHANNEL_WAIT_MS = 1000;
 
 export interface SshContext {
   pool: SshPool;
@@ -205,7 +205,7 @@ function runChannel(
           conn.retire("a killed command's channel stayed open");
           channel.close();
           settle({ exitCode: null, signal: killSignal! });
-        }, graceMs + CLOSE_WAIT_MS),
+        }, graceMs + KILLED_CHANNEL_WAIT_MS),
       );
     };
     if (req.signal.aborted) onAbort();
@@ -239,7 +239,9 @@ function killJob(pool: SshPool, conn: SshConnection, job: string, signal: string
   const hold = c.hold();
   // On a connection retired meanwhile (its server stopped answering) the helper would only wait.
   const bound = AbortSignal.any(
-    c.retired ? [AbortSignal.timeout(HELPER_TIMEOUT_MS)] : [AbortSignal.timeout(HELPER_TIMEOUT_MS), c.retiring],
+    c.retired
+      ? [AbortSignal.timeout(HELPER_TIMEOUT_MS)]
+      : [AbortSignal.timeout(HELPER_TIMEOUT_MS), c.retiring],
   );
   abortable(c.connect(), bound)
     .then(() => c.exec(killerScript(job, signal), { priority: true, signal: bound }))
