@@ -3,6 +3,7 @@
 // and a stop when the failure budget is exceeded, with a report of what was done, what was not, and why.
 export { RollingReport, type BatchRecord, type PhaseRecord } from './rolling-report.js';
 import { EventEmitter } from 'node:events';
+import { sleep } from '../process/abort.js';
 import { parseDuration, type Duration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 import { Fleet } from './fleet.js';
@@ -91,7 +92,8 @@ export async function checkHealth(health: HealthCheck, shell: FleetShell, ctx: T
       if (ctx.signal.aborted) throw e;
       why = e instanceof Error ? e.message.replace(`${ctx.host}: `, '') : String(e);
     }
-    if (i < attempts) await new Promise((r) => setTimeout(r, interval));
+    // A killed host (timeout, cancel) stops waiting for its next try.
+    if (i < attempts) await sleep(interval, ctx.signal);
   }
   throw new HostTaskError(
     ctx.host,
@@ -118,6 +120,8 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
   readonly #promise: Promise<RollingReport>;
   #current: FleetRun<unknown> | undefined;
   #cancelled: string | undefined;
+  /** Aborted by cancel(): ends a pause between batches. */
+  readonly #cancel = new AbortController();
 
   constructor(options: RollingOptions) {
     super();
@@ -128,6 +132,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
   /** Stops: the running batch's hosts are killed, nothing else starts. */
   cancel(reason = 'the deployment was cancelled'): Promise<RollingReport> {
     this.#cancelled = reason;
+    this.#cancel.abort(reason);
     void this.#current?.cancel(reason);
     return this.#promise;
   }
@@ -173,7 +178,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
           const batch = hosts.slice(offset, offset + sizes[b]!);
           offset += batch.length;
           if (b > 0 && pauseMs !== undefined)
-            await new Promise((r) => setTimeout(r, parseDuration(pauseMs, 'pause')));
+            await sleep(parseDuration(pauseMs, 'pause'), this.#cancel.signal).catch(() => {});
           if (this.#cancelled) {
             stopped = this.#cancelled;
             offset -= batch.length;
@@ -267,9 +272,11 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     let report = await run;
     if (health && after === 'batch' && !this.#cancelled) {
       const okHosts = report.hosts.filter((h) => h.status === 'ok').map((h) => targets[h.index]!);
-      const check = await new Fleet(okHosts, { concurrency: okHosts.length || 1, ...options }).each(
+      const checking = new Fleet(okHosts, { concurrency: okHosts.length || 1, ...options }).each(
         (shell, ctx) => checkHealth(health, shell, ctx),
       );
+      this.#current = checking; // a cancel now stops the checks
+      const check = await checking;
       const verdict = new Map(check.hosts.map((h) => [h.host, h]));
       report = new FleetReport(
         report.hosts.map((h) => {
