@@ -151,6 +151,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     const budget = resolveBudget(maxFailures ?? 0, total, 'maxFailures');
     let failures = 0;
     let stopped: string | null = null;
+    let stopKind: 'budget' | 'cancelled' = 'budget'; // why hosts were not started
     const records: PhaseRecord[] = [];
 
     for (const phase of phases) {
@@ -181,6 +182,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
             await sleep(parseDuration(pauseMs, 'pause'), this.#cancel.signal).catch(() => {});
           if (this.#cancelled) {
             stopped = this.#cancelled;
+            stopKind = 'cancelled';
             offset -= batch.length;
             break;
           }
@@ -203,8 +205,10 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
           });
           failures += report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').length;
           this.emit('rolling:batch-done', { phase: phase.name, batch: b + 1, report });
-          if (this.#cancelled) stopped = this.#cancelled;
-          else if (failures > budget) {
+          if (this.#cancelled) {
+            stopped = this.#cancelled;
+            stopKind = 'cancelled';
+          } else if (failures > budget) {
             const bad = foldHosts(
               report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').map((h) => h.host),
             );
@@ -216,11 +220,11 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
           this.emit('rolling:stop', { reason: stopped });
         }
         for (const h of hosts.slice(offset))
-          results.push(skippedResult(h.name, h.index, 'budget', `not started: ${stopped}`));
+          results.push(skippedResult(h.name, h.index, stopKind, `not started: ${stopped}`));
         // hosts of the last batch that the batch run itself skipped keep their own reason
       } else {
         for (const h of hosts)
-          results.push(skippedResult(h.name, h.index, 'budget', `phase not started: ${stopped}`));
+          results.push(skippedResult(h.name, h.index, stopKind, `phase not started: ${stopped}`));
       }
       record.report = new FleetReport(results, {
         command: typeof phase.command === 'string' ? phase.command : null,

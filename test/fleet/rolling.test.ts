@@ -165,6 +165,11 @@ describe('cancelling a rolling deployment', () => {
     assert.equal(report.stopped, 'operator stop');
     assert.deepEqual(report.done, ['web1']);
     assert.deepEqual(report.notDone, ['web2', 'web3']);
+    assert.deepEqual(
+      report.phases[0]!.report.hosts.map((h) => h.kind),
+      [null, 'cancelled', 'cancelled'],
+      'not started because of the cancel, not of a budget',
+    );
     assert.deepEqual(await lines(), ['deploy web1']);
   });
 
