@@ -3,6 +3,7 @@
 // and a stop when the failure budget is exceeded, with a report of what was done, what was not, and why.
 export { RollingReport, type BatchRecord, type PhaseRecord } from './rolling-report.js';
 import { EventEmitter } from 'node:events';
+import { sleep } from '../process/abort.js';
 import { parseDuration, type Duration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 import { Fleet } from './fleet.js';
@@ -91,7 +92,8 @@ export async function checkHealth(health: HealthCheck, shell: FleetShell, ctx: T
       if (ctx.signal.aborted) throw e;
       why = e instanceof Error ? e.message.replace(`${ctx.host}: `, '') : String(e);
     }
-    if (i < attempts) await new Promise((r) => setTimeout(r, interval));
+    // A killed host (timeout, cancel) stops waiting for its next try.
+    if (i < attempts) await sleep(interval, ctx.signal);
   }
   throw new HostTaskError(
     ctx.host,
@@ -118,6 +120,8 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
   readonly #promise: Promise<RollingReport>;
   #current: FleetRun<unknown> | undefined;
   #cancelled: string | undefined;
+  /** Aborted by cancel(): ends a pause between batches. */
+  readonly #cancel = new AbortController();
 
   constructor(options: RollingOptions) {
     super();
@@ -128,6 +132,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
   /** Stops: the running batch's hosts are killed, nothing else starts. */
   cancel(reason = 'the deployment was cancelled'): Promise<RollingReport> {
     this.#cancelled = reason;
+    this.#cancel.abort(reason);
     void this.#current?.cancel(reason);
     return this.#promise;
   }
@@ -146,6 +151,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     const budget = resolveBudget(maxFailures ?? 0, total, 'maxFailures');
     let failures = 0;
     let stopped: string | null = null;
+    let stopKind: 'budget' | 'cancelled' = 'budget'; // why hosts were not started
     const records: PhaseRecord[] = [];
 
     for (const phase of phases) {
@@ -173,9 +179,10 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
           const batch = hosts.slice(offset, offset + sizes[b]!);
           offset += batch.length;
           if (b > 0 && pauseMs !== undefined)
-            await new Promise((r) => setTimeout(r, parseDuration(pauseMs, 'pause')));
+            await sleep(parseDuration(pauseMs, 'pause'), this.#cancel.signal).catch(() => {});
           if (this.#cancelled) {
             stopped = this.#cancelled;
+            stopKind = 'cancelled';
             offset -= batch.length;
             break;
           }
@@ -198,8 +205,10 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
           });
           failures += report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').length;
           this.emit('rolling:batch-done', { phase: phase.name, batch: b + 1, report });
-          if (this.#cancelled) stopped = this.#cancelled;
-          else if (failures > budget) {
+          if (this.#cancelled) {
+            stopped = this.#cancelled;
+            stopKind = 'cancelled';
+          } else if (failures > budget) {
             const bad = foldHosts(
               report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').map((h) => h.host),
             );
@@ -211,11 +220,11 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
           this.emit('rolling:stop', { reason: stopped });
         }
         for (const h of hosts.slice(offset))
-          results.push(skippedResult(h.name, h.index, 'budget', `not started: ${stopped}`));
+          results.push(skippedResult(h.name, h.index, stopKind, `not started: ${stopped}`));
         // hosts of the last batch that the batch run itself skipped keep their own reason
       } else {
         for (const h of hosts)
-          results.push(skippedResult(h.name, h.index, 'budget', `phase not started: ${stopped}`));
+          results.push(skippedResult(h.name, h.index, stopKind, `phase not started: ${stopped}`));
       }
       record.report = new FleetReport(results, {
         command: typeof phase.command === 'string' ? phase.command : null,
@@ -268,9 +277,11 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     let report = await run;
     if (health && after === 'batch' && !this.#cancelled) {
       const okHosts = report.hosts.filter((h) => h.status === 'ok').map((h) => targets[h.index]!);
-      const check = await new Fleet(okHosts, { concurrency: okHosts.length || 1, ...options }).each(
+      const checking = new Fleet(okHosts, { concurrency: okHosts.length || 1, ...options }).each(
         (shell, ctx) => checkHealth(health, shell, ctx),
       );
+      this.#current = checking; // a cancel now stops the checks
+      const check = await checking;
       const verdict = new Map(check.hosts.map((h) => [h.host, h]));
       report = new FleetReport(
         report.hosts.map((h) => {

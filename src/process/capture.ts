@@ -2,7 +2,10 @@
 
 /** Default cap per stream and per command: 16 MiB. Past it, results say `stdoutTruncated`. */
 export const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
-/** The longest line delivered to line listeners; a longer run of bytes is cut into pieces. */
+/**
+ * The longest line delivered to line listeners, in characters: a longer line comes as several
+ * pieces of at most this length, as it arrives, so a line without end holds no more than this.
+ */
 export const MAX_LINE = 64 * 1024;
 const TAIL_BYTES = 4096;
 
@@ -55,7 +58,7 @@ export class OutputCapture {
   }
 }
 
-/** Splits a byte stream into UTF-8 lines (without the newline), bounded at MAX_LINE characters. */
+/** Splits a byte stream into UTF-8 lines (without the newline), cut into pieces of at most MAX_LINE characters. */
 export class LineSplitter {
   readonly #decoder = new TextDecoder('utf-8');
   #partial = '';
@@ -64,18 +67,27 @@ export class LineSplitter {
   push(chunk: Buffer): void {
     const text = this.#partial + this.#decoder.decode(chunk, { stream: true });
     const parts = text.split('\n');
-    this.#partial = parts.pop()!;
-    for (const p of parts) this.emit(stripCR(p));
-    while (this.#partial.length > MAX_LINE) {
-      this.emit(this.#partial.slice(0, MAX_LINE));
-      this.#partial = this.#partial.slice(MAX_LINE);
-    }
+    const last = parts.pop()!;
+    for (const p of parts) this.emit(this.#cut(stripCR(p)));
+    this.#partial = this.#cut(last);
   }
 
   end(): void {
     const rest = this.#partial + this.#decoder.decode();
     this.#partial = '';
-    if (rest.length > 0) this.emit(stripCR(rest));
+    if (rest.length > 0) this.emit(this.#cut(stripCR(rest)));
+  }
+
+  /** Emits the leading pieces of a text longer than MAX_LINE; returns the rest (at most MAX_LINE). */
+  #cut(text: string): string {
+    while (text.length > MAX_LINE) {
+      // Never between the two halves of a character (an emoji is two UTF-16 units).
+      const high = text.charCodeAt(MAX_LINE - 1);
+      const at = high >= 0xd800 && high <= 0xdbff ? MAX_LINE - 1 : MAX_LINE;
+      this.emit(text.slice(0, at));
+      text = text.slice(at);
+    }
+    return text;
   }
 }
 

@@ -95,6 +95,30 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
     assert.equal(hosts.stdout, 'h-dead-port\n');
   });
 
+  test('a name that does not resolve: listed as unreachable (dns) beside the hosts that answered, exit 2', async () => {
+    // Lookups answer locally (the preload below): the test sends no DNS query.
+    const lookups = join(tmp.dir, 'lookups.txt');
+    const offline = {
+      ...env,
+      NODE_OPTIONS: `--require ${join(import.meta.dirname, 'fixtures', 'offline-dns.cjs')}`,
+      FLEETSH_TEST_LOOKUPS: lookups,
+    };
+    const hosts = 'h[01-02],no-such-host.invalid';
+    const r = await fleetsh(['run', ...conn, '-w', hosts, '--', 'echo ok'], { env: offline });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stdout, /^unreachable \(dns\): no-such-host\.invalid \(1\)$/m);
+    assert.match(r.stdout, /no-such-host\.invalid: host name does not resolve/);
+    assert.match(r.stdout, /2 ok/);
+    const json = await fleetsh(['run', ...conn, '-w', hosts, '--json', '--', 'echo ok'], { env: offline });
+    assert.equal(json.code, 2, json.stderr);
+    const doc = JSON.parse(json.stdout);
+    const bad = doc.hosts.find((h: { host: string }) => h.host === 'no-such-host.invalid');
+    assert.deepEqual([bad.status, bad.kind], ['unreachable', 'dns']);
+    assert.equal(doc.hosts.filter((h: { status: string }) => h.status === 'ok').length, 2);
+    const asked = readFileSync(lookups, 'utf8').trim().split('\n');
+    assert.deepEqual([...new Set(asked)], ['no-such-host.invalid'], 'only the name was looked up, locally');
+  });
+
   test('--gather prints only the end; --stream only the live lines and the summary', async () => {
     const g = await fleetsh(['run', ...conn, '-w', 'h[01-03]', '--gather', '--', 'echo same'], { env });
     assert.equal(g.code, 0, g.stderr);

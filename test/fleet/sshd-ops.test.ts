@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { $ } from '../../src/index.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
+import { settlesWithin } from '../harness/settle.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 let tf: TestFleet;
@@ -171,6 +172,35 @@ describe('fleet operations against real sshd', { skip }, () => {
     const ran = (await readFile(log, 'utf8')).trim().split('\n');
     assert.equal(ran.length, 8, 'database 1 + web 7; the late phase never ran');
     assert.match(report.stopped!, /maxFailures 0 exceeded \(1 failed\) in phase web, batch 3/);
+  });
+
+  test('a rolling deployment cancelled mid-batch: its commands are gone from the hosts, later batches never start', async () => {
+    const marker = `fleetsh-rolling-cancel-${process.pid}`;
+    const run = $.rolling({
+      phases: [
+        {
+          name: 'web',
+          targets: targets.slice(0, 6),
+          command: `echo started; sleep 60; : ${marker}`,
+          batches: 2,
+        },
+      ],
+      maxFailures: '100%',
+    });
+    let started = 0;
+    run.on('server:output', () => ++started === 2 && void run.cancel('operator stop'));
+    const report = await settlesWithin(run, 30_000, 'a rolling deployment cancelled mid-batch');
+    assert.equal(report.stopped, 'operator stop');
+    const hosts = report.phases[0]!.report.hosts;
+    assert.deepEqual(
+      hosts.map((h) => [h.host, h.status, h.kind]),
+      names.slice(0, 6).map((n, i) => [n, i < 2 ? 'failed' : 'skipped', 'cancelled']),
+    );
+    assert.deepEqual(report.notDone, names.slice(2, 6));
+    assert.match(hosts[2]!.reason!, /not started: operator stop/);
+    for (let i = 0; i < 100 && remoteProcesses(marker) !== ''; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal(remoteProcesses(marker), '', 'no remote command left running after the cancel');
   });
 
   test('the deadline and cancel kill remote commands and report every host once', async () => {

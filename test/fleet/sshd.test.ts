@@ -10,7 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import { $ } from '../../src/index.js';
 import type { FleetOptions } from '../../src/fleet/options.js';
 import type { Target } from '../../src/fleet/target.js';
+import type { LookupFunction } from 'node:net';
+import { sshConnect } from '../../src/fleet/connect.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
+import { settlesWithin } from '../harness/settle.js';
+import { sshFor } from '../ssh/helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 let tf: TestFleet;
@@ -99,6 +103,65 @@ describe('fleet against real sshd', { skip }, () => {
     );
     for (const h of report.hosts.filter((x) => tf.host(x.host).personality === 'black-hole'))
       assert.equal(h.kind, 'connect-timeout');
+  });
+
+  test('a host that does not resolve is unreachable with kind dns, through a lookup that answers locally (no DNS query leaves)', async () => {
+    const queried: string[] = [];
+    const offline = sshFor(tf, {
+      lookup: ((hostname: string, _options: unknown, callback: (err: Error) => void) => {
+        queried.push(hostname);
+        const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
+          code: 'ENOTFOUND',
+          hostname,
+        });
+        process.nextTick(() => callback(err));
+      }) as unknown as LookupFunction,
+    });
+    try {
+      const healthy = tf.healthy.slice(0, 2).map((h) => ({ host: h.name, sshConfig: tf.sshConfigPath }));
+      const run = $.fleet([{ host: 'no-such-host.invalid', sshConfig: false }, ...healthy], {
+        connect: sshConnect(offline),
+      }).run`echo ok`;
+      const report = await settlesWithin(run, 30_000, 'a fleet run with a name that does not resolve');
+      const bad = report.hosts[0]!;
+      assert.equal(bad.status, 'unreachable');
+      assert.equal(bad.kind, 'dns');
+      assert.match(bad.error!, /^no-such-host\.invalid: host name does not resolve/);
+      assert.equal(report.counts.ok, 2, 'the other hosts are unaffected');
+      assert.match(report.toText(), /unreachable \(dns\)[^\n]*no-such-host\.invalid/);
+      assert.deepEqual(queried, ['no-such-host.invalid']);
+    } finally {
+      await offline.close();
+    }
+  });
+
+  test('a host that prints 1 GiB: its result is capped at 1 MiB and flagged, memory stays bounded, the others are unaffected', async () => {
+    const [big, ...others] = tf.healthy.slice(0, 3);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    let pieces = 0;
+    try {
+      const names = [big!, ...others].map((h) => h.name);
+      const run = fleet(names, { connect })
+        .run`if [ "$(echo $SSH_CONNECTION | cut -d' ' -f3)" = ${big!.address} ]; then head -c 1073741824 /dev/zero; else echo small; fi`;
+      run.on('server:output', ({ server }) => server === big!.name && pieces++);
+      const report = await settlesWithin(run, 120_000, 'a fleet run with a host printing 1 GiB');
+      const [b, ...o] = report.hosts;
+      assert.equal(b!.status, 'ok', b!.error ?? '');
+      assert.equal(b!.stdout!.length, 1024 * 1024, 'the fleet default maxOutput of 1 MiB');
+      assert.equal(b!.truncated, true);
+      assert.ok(pieces >= 1024, `the output streamed as ${pieces} line events`);
+      assert.deepEqual(
+        o.map((h) => h.stdout),
+        ['small\n', 'small\n'],
+      );
+    } finally {
+      clearInterval(sampler);
+    }
+    // Measured here: 28-30 MiB of growth (1 MiB kept per stream, line events and chunks awaiting GC).
+    const grew = peak - before;
+    assert.ok(grew < 128 * 1024 * 1024, `rss grew by ${Math.round(grew / 1048576)} MiB for 1 GiB of output`);
   });
 
   test('the timeout counts from the connection: a black hole with timeout equal to connectTimeout is unreachable, not timed out', async () => {

@@ -31,7 +31,12 @@
 // extraSshdConfig goes into every sshd_config: its lines replace the harness defaults with the same
 // keyword (but not a personality's own settings), its SetEnv values are merged into the harness's,
 // and Match blocks may close it. maxSessions sets MaxSessions for healthy hosts (default 100).
+// sshdPerHost gives each healthy host an sshd of its own (so that restart() touches one host only).
 // Every session gets SHLVL=1 so bash skips ~/.bashrc (root's runs pyenv here: ~0.5 s a command).
+//
+// restart(host) kills the sshd serving a host with every per-connection process and session under it
+// (as a crash or a reboot of the server would), then starts it again from the same config, host key,
+// addresses and port; it resolves once the new sshd listens. Hosts sharing that sshd restart too.
 //
 // stop() (or `await using`) SIGTERMs then SIGKILLs every process the fleet started, including
 // per-connection sshd children and what sessions left running, closes the in-process servers and
@@ -51,6 +56,7 @@ import {
   sshdAvailable,
   startSshd,
   type Sshd,
+  type SshdSpec,
 } from './sshd.js';
 
 export { readBanner, sshdAvailable } from './sshd.js';
@@ -92,6 +98,8 @@ export interface TestFleet {
   slowMs: number;
   /** Arguments for the system ssh client before the command: -F config, BatchMode, curve25519 kex, ConnectTimeout=10, name. */
   sshArgs(host: FleetHost): string[];
+  /** Kills the sshd serving `host` and everything under it, then starts it again on the same address and port. */
+  restart(host: FleetHost): Promise<void>;
   stop(): Promise<void>; // idempotent
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -104,6 +112,7 @@ export interface FleetOptions {
   extraSshdConfig?: string;
   maxSessions?: number; // MaxSessions of healthy hosts, default 100
   slowMs?: number; // banner delay of the slow host, default 1500
+  sshdPerHost?: boolean; // one sshd per healthy host instead of one per 16
 }
 
 export async function startFleet(opts: FleetOptions = {}): Promise<TestFleet> {
@@ -197,8 +206,9 @@ async function startOnce(opts: FleetOptions): Promise<TestFleet> {
     // One sshd per 16 healthy hosts, one per sshd-backed fault.
     const healthySettings = opts.maxSessions ? [`MaxSessions ${opts.maxSessions}`] : [];
     const groups: { hosts: FleetHost[]; settings: string[]; authorizedKeysPath: string }[] = [];
-    for (let i = 0; i < healthy.length; i += MAX_LISTEN) {
-      const slice = healthy.slice(i, i + MAX_LISTEN);
+    const perSshd = opts.sshdPerHost ? 1 : MAX_LISTEN;
+    for (let i = 0; i < healthy.length; i += perSshd) {
+      const slice = healthy.slice(i, i + perSshd);
       groups.push({ hosts: slice, settings: healthySettings, authorizedKeysPath: authorized });
     }
     for (const h of hosts) {
@@ -209,6 +219,7 @@ async function startOnce(opts: FleetOptions): Promise<TestFleet> {
     }
 
     const hostKeys = new Map<FleetHost, string>(); // host -> the public key its server presents
+    const specs = new Map<string, SshdSpec>(); // sshd config path -> how to start that sshd again
     const startGroup = async (g: (typeof groups)[number], i: number) => {
       const hostKeyPath = join(dir, `host_ed25519.${i}`);
       const pub = await keygen(hostKeyPath, `fleetsh-test-host-${i}`);
@@ -220,6 +231,7 @@ async function startOnce(opts: FleetOptions): Promise<TestFleet> {
       const onSpawn = (s: Sshd) => sshds.push(s);
       const spec = { ...g, dir, id: String(i), listen, hostKeyPath, marker: dir, extraConfig, onSpawn };
       const sshd = await startSshd(spec);
+      specs.set(sshd.configPath, spec);
       for (const h of g.hosts) {
         hostKeys.set(h, h.personality === 'changed-key' ? otherPub : pub);
         h.sshdConfigPath = sshd.configPath;
@@ -259,12 +271,32 @@ async function startOnce(opts: FleetOptions): Promise<TestFleet> {
       password,
       slowMs,
       sshArgs: (h) => ['-F', files.sshConfigPath, ...SSH_OPTIONS, h.name],
+      restart: (h) => restartSshd(h, specs, sshds),
       stop,
       [Symbol.asyncDispose]: stop,
     };
   } catch (e) {
     await stop();
     throw e;
+  }
+}
+
+/** Kills the sshd serving `host` (the listener and its descendants, nothing else), then starts it again. */
+async function restartSshd(host: FleetHost, specs: Map<string, SshdSpec>, sshds: Sshd[]): Promise<void> {
+  const spec = host.sshdConfigPath ? specs.get(host.sshdConfigPath) : undefined;
+  if (!spec) throw new Error(`${host.name} (${host.personality}) is not served by an sshd of the harness`);
+  const old = sshds.find((s) => s.configPath === host.sshdConfigPath && s.running());
+  // A marker no process carries: only the listener and its descendants are killed, not the fleet.
+  if (old) await killFleetProcesses([old.pid], `${spec.marker}#restart`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await startSshd(spec);
+      return;
+    } catch (e) {
+      // The old listener's socket may take a moment to be released.
+      if (!(e instanceof AddressInUse) || attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
   }
 }
 

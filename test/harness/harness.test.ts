@@ -291,3 +291,37 @@ test('an sshd that cannot bind one of its addresses is reported as AddressInUse'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  'restart() cuts the connections of one host and serves it again on the same address, port and key',
+  { skip },
+  async () => {
+    await using fleet = await startFleet({ healthy: 2, sshdPerHost: true });
+    const [a, b] = fleet.healthy as [FleetHost, FleetHost];
+    assert.notEqual(a.sshdConfigPath, b.sshdConfigPath, 'sshdPerHost: one sshd each');
+    const marker = `restart-${process.pid}-${Date.now()}`;
+    // The session's processes, not the local ssh client whose command line holds the marker too.
+    const remote = () =>
+      pidsMentioning(marker).filter((pid) => {
+        try {
+          return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('ssh\0');
+        } catch {
+          return false;
+        }
+      });
+    const cut = runOnHost(fleet, a, `sleep 60; : ${marker}`);
+    const other = runOnHost(fleet, b, 'sleep 1.5; echo unaffected');
+    for (let i = 0; i < 200 && remote().length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const session = remote();
+    assert.ok(session.length > 0, 'the command runs before the restart');
+    await fleet.restart(a);
+    const r = await cut;
+    assert.notEqual(r.code, 0, 'the connection was cut');
+    assert.deepEqual(stillAlive(session), [], 'its session is gone');
+    // StrictHostKeyChecking yes with the fleet's known_hosts: the same host key answers.
+    const back = await runOnHost(fleet, a, 'echo back');
+    assert.deepEqual([back.code, back.stdout], [0, 'back\n'], back.stderr);
+    const o = await other;
+    assert.deepEqual([o.code, o.stdout], [0, 'unaffected\n'], o.stderr);
+  },
+);

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { AcceptConnection, Connection, RejectConnection, ServerChannel } from 'ssh2';
+import { generateKeyPair } from '../../src/demo/keys.js';
 import type { SshTargetOptions } from '../../src/ssh/types.js';
 
 const { Server, utils } = ssh2;
@@ -59,7 +60,8 @@ const PASSWORD = 'hostile-password';
 
 export async function startHostile(options: HostileOptions = {}): Promise<HostileServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'fleetsh-hostile-'));
-  const hostKey = utils.generateKeyPairSync('ed25519');
+  // Not utils.generateKeyPairSync directly: about 1 key in 256 it makes cannot be parsed (ssh2 1.17).
+  const hostKey = generateKeyPair('fleetsh-hostile');
   const sockets = new Set<net.Socket>();
   const reached: string[] = [];
   let accepted = 0;
@@ -68,7 +70,7 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
   // ssh2 gives a connection its peer's port, not its socket: find the socket by that port.
   const byPort = new Map<number, net.Socket>();
   const socketOf = new WeakMap<Connection, net.Socket>();
-  const ssh = new Server({ hostKeys: [hostKey.private], ident: 'OpenSSH_9.2' }, (conn, info) => {
+  const ssh = new Server({ hostKeys: [hostKey.privateKey], ident: 'OpenSSH_9.2' }, (conn, info) => {
     const sock = byPort.get(info.port);
     if (sock) socketOf.set(conn, sock);
     serve(conn);
@@ -151,9 +153,7 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
   raw.unref();
   const port = (raw.address() as net.AddressInfo).port;
   const knownHosts = path.join(dir, 'known_hosts');
-  const pub = utils.parseKey(hostKey.public);
-  if (pub instanceof Error) throw pub;
-  const key = Array.isArray(pub) ? pub[0]! : pub;
+  const key = hostKey.parsed;
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${key.type} ${key.getPublicSSH().toString('base64')}\n`);
 
   return {

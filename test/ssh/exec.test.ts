@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { CommandError, ConnectionError, TimeoutError, UsageError } from '../../src/process/errors.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { settlesWithin } from '../harness/settle.js';
 import { directOf, sshFor, targetOf } from './helpers.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
 
@@ -230,6 +231,7 @@ describe('ssh exec', { skip }, () => {
     const s = host(0);
     await s`true`;
     const mark = `m${process.pid}x${Date.now()}`;
+    const beside = host(1)`sleep 1; echo beside`.then((r) => r.stdout);
     const running = s`echo started; sleep 20`.env({ MARK: mark }).then(
       () => undefined,
       (e) => e,
@@ -245,10 +247,11 @@ describe('ssh exec', { skip }, () => {
     } finally {
       await other.close();
     }
-    const err = await running;
+    const err = await settlesWithin(running, 15_000, 'a command whose connection was killed');
     assert.ok(err instanceof ConnectionError, String(err));
     assert.equal(err.kind, 'closed');
-    assert.match(err.message, /connection lost/);
+    assert.match(err.message, new RegExp(`^${fleet.healthy[0]!.name}: connection lost`));
+    assert.equal(await beside, 'beside\n', 'a command on another host is unaffected');
     assert.equal((await s`echo back`).stdout, 'back\n');
   });
 

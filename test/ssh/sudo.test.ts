@@ -3,7 +3,7 @@
 // stdin reaches the command. The hosts have no sudo: a fake one on PATH plays its part, checking the
 // password it reads and keeping a timestamp, as sudo's credential cache does.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,30 +14,8 @@ import { sshFor, targetOf } from './helpers.js';
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 const PASSWORD = 'sudo-secret-Xy7 with spaces';
 
-const FAKE_SUDO = `#!/bin/sh
-# A stand-in for sudo: -S -v reads a password line from stdin; -n runs the command if validated.
-dir=$(dirname "$0")
-echo "ARGV: $*" >> "$dir/argv.log"
-mode=run
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -S) shift;;
-    -p) shift 2;;
-    -v) mode=validate; shift;;
-    -n) shift;;
-    -u) shift 2;;
-    --) shift; break;;
-    *) break;;
-  esac
-done
-if [ $mode = validate ]; then
-  IFS= read -r pw
-  [ "$pw" = "$(cat "$dir/expected")" ] && touch "$dir/validated.$PPID" && exit 0
-  echo "sudo: incorrect password" >&2; exit 1
-fi
-[ -e "$dir/validated.$PPID" ] || { echo "sudo: a password is required" >&2; exit 1; }
-exec "$@"
-`;
+/** A stand-in for sudo, shared with test/secrets.test.ts. */
+const FAKE_SUDO = readFileSync(new URL('./fixtures/fake-sudo.sh', import.meta.url), 'utf8');
 
 describe('ssh sudo', { skip }, () => {
   let fleet: TestFleet;
