@@ -38,6 +38,8 @@ export interface HostileOptions {
   listing?: string[];
   /** What every listed file holds. */
   content?: string;
+  /** The mode every listed file claims (default 0o100644). */
+  fileMode?: number;
   /** Listed names that are symbolic links, and the path REALPATH resolves each to. */
   links?: Record<string, string>;
 }
@@ -212,7 +214,14 @@ function serveSftp(
     return h;
   };
   const content = Buffer.from(options.content ?? 'hostile\n');
-  const fileAttrs = { mode: 0o100644, uid: 0, gid: 0, size: content.length, atime: 0, mtime: 0 };
+  const fileAttrs = {
+    mode: options.fileMode ?? 0o100644,
+    uid: 0,
+    gid: 0,
+    size: content.length,
+    atime: 0,
+    mtime: 0,
+  };
   const dirAttrs = { mode: 0o040755, uid: 0, gid: 0, size: 0, atime: 0, mtime: 0 };
   const listing = options.listing;
   const isDir = (p: string) => listing === undefined || p === '/' || !listing.some((n) => p.endsWith(n));

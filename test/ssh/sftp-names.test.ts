@@ -11,6 +11,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -122,6 +123,25 @@ describe('a directory download from a server that lies in its listings', { skip:
       assert.equal(error.result?.files, 2);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('modes a server claims', () => {
+  test('a download never takes the set-user-ID, set-group-ID or sticky bits from the server', async () => {
+    const ssh = sshFor({ dir: tmpdir() } as TestFleet);
+    const server = await startHostile({ listing: ['tool'], fileMode: 0o107755 });
+    const dest = mkdtempSync(path.join(tmpdir(), 'fleetsh-names-mode-'));
+    try {
+      const s = ssh(server.target());
+      await s.downloadDirectory('/srv', path.join(dest, 'tree'));
+      await s.downloadFile('/srv/tool', path.join(dest, 'one'));
+      assert.equal(statSync(path.join(dest, 'tree', 'tool')).mode & 0o7777, 0o755);
+      assert.equal(statSync(path.join(dest, 'one')).mode & 0o7777, 0o755);
+    } finally {
+      await ssh.close();
+      await server.close();
+      rmSync(dest, { recursive: true, force: true });
     }
   });
 });
