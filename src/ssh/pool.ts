@@ -4,6 +4,7 @@
 // `Promise.all` over a thousand hosts does not start a thousand key exchanges at once.
 import type { LookupFunction } from 'node:net';
 import { openFilesLimit } from '../local/fd-limit.js';
+import { UsageError } from '../process/errors.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
 import { Semaphore } from './semaphore.js';
 import type { ResolvedTarget } from './types.js';
@@ -62,6 +63,7 @@ export class SshPool {
   #handshakes = 0;
 
   constructor(options: SshPoolOptions = {}) {
+    checkPoolOptions(options);
     this.handshakes = new Semaphore(options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES);
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#maxIdle = options.maxIdle ?? defaultMaxIdle();
@@ -72,6 +74,7 @@ export class SshPool {
 
   /** Changes the pool's settings; they apply to connections made from now on (and the handshake cap at once). */
   configure(options: SshPoolOptions): void {
+    checkPoolOptions(options);
     if (options.maxHandshakes !== undefined) this.handshakes.limit = options.maxHandshakes;
     if (options.idleTimeoutMs !== undefined) this.#idleTimeoutMs = options.idleTimeoutMs;
     if (options.maxIdle !== undefined) this.#maxIdle = options.maxIdle;
@@ -160,5 +163,17 @@ export class SshPool {
     if (this.#warned.has(message)) return;
     this.#warned.add(message);
     this.#onWarning(message);
+  }
+}
+
+/** The pool's numeric options, validated where they come in, each error naming its option. */
+function checkPoolOptions(options: SshPoolOptions): void {
+  const min = { maxHandshakes: 1, idleTimeoutMs: 0, maxIdle: 0, maxSessions: 1 } as const;
+  for (const [name, least] of Object.entries(min) as Array<[keyof typeof min, number]>) {
+    const v = options[name];
+    if (v !== undefined && !(Number.isInteger(v) && v >= least))
+      throw new UsageError(
+        `pool option ${name}: expected a whole number ≥ ${least}, got ${JSON.stringify(v)}`,
+      );
   }
 }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { SshPool } from '../../src/ssh/pool.js';
 import { promiseAllOverFleet, sshFor, targetOf } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
@@ -14,6 +15,15 @@ describe('ssh pool', { skip }, () => {
   });
   after(async () => {
     await fleet?.stop();
+  });
+
+  test('pool options are validated, naming the option', () => {
+    assert.throws(
+      () => new SshPool({ maxIdle: -1 }),
+      /pool option maxIdle: expected a whole number ≥ 0, got -1/,
+    );
+    assert.throws(() => new SshPool().configure({ maxHandshakes: 0 }), /pool option maxHandshakes/);
+    assert.throws(() => new SshPool({ idleTimeoutMs: 1.5 }), /pool option idleTimeoutMs/);
   });
 
   test('maxIdle: past it, the connection unused the longest is closed; a busy one never is', async () => {
