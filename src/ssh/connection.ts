@@ -34,6 +34,8 @@ import type { HostKeyInfo, ResolvedTarget } from './types.js';
 
 type Client = InstanceType<Ssh2['Client']>;
 
+/** How long after its caller gave up a request may still be answered before the connection is retired. */
+export const LATE_ANSWER_MS = 2000;
 /** OpenSSH's default MaxSessions. */
 export const DEFAULT_MAX_SESSIONS = 10;
 /** ssh2 1.17's host key algorithms, in its order (reordered per host by known_hosts). */
@@ -655,8 +657,9 @@ export class SshConnection {
   /**
    * One request to the server that answers with a channel (a session, an exec, SFTP, a forwarded
    * stream). It settles when the server answers, when `signal` aborts (with its reason) or when the
-   * connection closes (with why). An answer that comes after the caller gave up is `abandon`ed, and
-   * the connection is retired: a server that leaves a request unanswered may leave the next one too.
+   * connection closes (with why). An answer that comes after the caller gave up is `abandon`ed; if
+   * none comes within LATE_ANSWER_MS, the connection is retired: a server that leaves a request
+   * unanswered may leave the next one too.
    */
   #request<T extends ClientChannel | SFTPWrapper>(
     open: (client: Client, cb: (err: Error | undefined, ch: T) => void) => void,
@@ -674,8 +677,12 @@ export class SshConnection {
         off();
         reject(err);
       };
+      let late: NodeJS.Timeout | undefined;
       const onAbort = () => {
-        this.retire(`the server did not answer ${what} in time`);
+        // A busy server answers a little late (tens of ms past a short timeout, measured): only one
+        // that stays silent is taken for stuck.
+        late = setTimeout(() => this.retire(`the server did not answer ${what}`), LATE_ANSWER_MS);
+        late.unref();
         stop(signal!.reason);
       };
       const onClosing = () => stop(this.#closedError);
@@ -688,6 +695,7 @@ export class SshConnection {
       try {
         open(this.#client!, (err, ch) => {
           if (settled) {
+            clearTimeout(late);
             if (!err) abandon(ch);
             return;
           }

@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionError, TimeoutError } from '../../src/process/errors.js';
-import type { SshFunction } from '../../src/ssh/shell.js';
+import type { SshFunction, SshShell } from '../../src/ssh/shell.js';
 import { TransferError } from '../../src/ssh/sftp.js';
+import { LATE_ANSWER_MS } from '../../src/ssh/connection.js';
 import { CLOSE_WAIT_MS } from '../../src/ssh/sftp-session.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
-import { fleetPids, pidsMentioning, signalAll } from '../harness/procs.js';
+import { signalAll } from '../harness/procs.js';
 import { startHostile, type FreezePoint, type HostileServer } from '../harness/hostile.js';
 import { settlesWithin } from '../harness/settle.js';
 import { sshFor, targetOf } from './helpers.js';
@@ -261,16 +262,14 @@ describe('every wait ends against a real sshd', { skip, concurrency: true }, () 
   });
   after(() => fleet?.stop());
 
-  /** The per-connection sshd processes of a fleet host's server: the listener's descendants. */
-  function connectionPids(): number[] {
-    const listeners = pidsMentioning(fleet.dir).filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('[listener]');
-      } catch {
-        return false;
-      }
-    });
-    return fleetPids(listeners, `no-marker-${process.pid}`).filter((pid) => !listeners.includes(pid));
+  /**
+   * The sshd process serving a shell's pooled connection: the parent of a command's shell. Stopping
+   * it freezes that connection alone, not the other tests' connections to the same sshd.
+   */
+  async function servingPid(s: SshShell): Promise<number[]> {
+    const pid = Number((await s`echo $PPID`).stdout.trim());
+    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'latin1'), /^sshd: /, 'the parent is sshd');
+    return [pid];
   }
 
   test('sshd frozen (SIGSTOP) under a pooled connection: the timeout fires, and the next command gets a fresh connection', async () => {
@@ -279,8 +278,7 @@ describe('every wait ends against a real sshd', { skip, concurrency: true }, () 
     let stopped: number[] = [];
     try {
       await s`true`;
-      stopped = connectionPids();
-      assert.ok(stopped.length > 0, 'found the connection processes');
+      stopped = await servingPid(s);
       signalAll(stopped, 'SIGSTOP');
       const t0 = performance.now();
       await assert.rejects(
@@ -289,11 +287,43 @@ describe('every wait ends against a real sshd', { skip, concurrency: true }, () 
       );
       const ms = performance.now() - t0;
       assert.ok(ms < 1000 + MARGIN_MS, `settled after ${Math.round(ms)} ms`);
+      // Silent past LATE_ANSWER_MS: the connection was retired, and a fresh one serves the next command.
+      await new Promise((r) => setTimeout(r, LATE_ANSWER_MS + 300));
       signalAll(stopped, 'SIGCONT');
-      // The connection whose server left a request unanswered was retired: a fresh one serves the next.
       const before = ssh.pool.stats().handshakes;
       assert.equal((await s`echo fresh`).stdout, 'fresh\n');
       assert.equal(ssh.pool.stats().handshakes, before + 1);
+    } finally {
+      signalAll(stopped, 'SIGCONT');
+      await ssh.close();
+    }
+  });
+
+  test('a server that answers just after a timeout keeps its connection, and the late command is killed', async () => {
+    const ssh = sshFor(fleet);
+    const s = ssh(targetOf(fleet, fleet.healthy[0]!));
+    const mark = `late-${process.pid}-${Date.now()}`;
+    let stopped: number[] = [];
+    try {
+      await s`true`;
+      stopped = await servingPid(s);
+      signalAll(stopped, 'SIGSTOP');
+      const started = path.join(tmpdir(), mark);
+      await assert.rejects(s`touch ${started}; sleep 30; : ${mark}`.timeout('300ms'), TimeoutError);
+      signalAll(stopped, 'SIGCONT'); // well within LATE_ANSWER_MS
+      const before = ssh.pool.stats().handshakes;
+      assert.equal((await s`echo same`).stdout, 'same\n');
+      assert.equal(ssh.pool.stats().handshakes, before, 'the connection was kept');
+      // The command the server started late was killed when its answer came.
+      let left = '';
+      for (let i = 0; i < 40; i++) {
+        left = (await s`pgrep -f ${`s[l]eep 30; : ${mark}`} || true`).stdout.trim();
+        if (left === '') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(left, '', 'no process of the late command is left');
+      assert.ok(existsSync(started), 'the server did start the command late'); // else this proves nothing
+      rmSync(started);
     } finally {
       signalAll(stopped, 'SIGCONT');
       await ssh.close();
