@@ -10,11 +10,10 @@ import { after, before, describe, test } from 'node:test';
 import { $ } from '../../src/index.js';
 import type { FleetOptions } from '../../src/fleet/options.js';
 import type { Target } from '../../src/fleet/target.js';
-import type { LookupFunction } from 'node:net';
 import { sshConnect } from '../../src/fleet/connect.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import { settlesWithin } from '../harness/settle.js';
-import { sshFor } from '../ssh/helpers.js';
+import { notFoundLookup, sshFor } from '../ssh/helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 let tf: TestFleet;
@@ -108,14 +107,7 @@ describe('fleet against real sshd', { skip }, () => {
   test('a host that does not resolve is unreachable with kind dns, through a lookup that answers locally (no DNS query leaves)', async () => {
     const queried: string[] = [];
     const offline = sshFor(tf, {
-      lookup: ((hostname: string, _options: unknown, callback: (err: Error) => void) => {
-        queried.push(hostname);
-        const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
-          code: 'ENOTFOUND',
-          hostname,
-        });
-        process.nextTick(() => callback(err));
-      }) as unknown as LookupFunction,
+      lookup: notFoundLookup(queried),
     });
     try {
       const healthy = tf.healthy.slice(0, 2).map((h) => ({ host: h.name, sshConfig: tf.sshConfigPath }));

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConnectionError } from '../../src/process/errors.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
 import { ALL_FAULTS, startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
-import { directOf, sshFor, targetOf } from './helpers.js';
+import { directOf, notFoundLookup, sshFor, targetOf } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 const PASSPHRASE = 'correct horse battery staple 7fQ';
@@ -55,14 +55,7 @@ describe('ssh connection failures', { skip, concurrency: true }, () => {
   test('dns: a name that does not resolve (through a lookup that answers locally: tests send no DNS queries)', async () => {
     const queried: string[] = [];
     const offline = sshFor(fleet, {
-      lookup: ((hostname: string, _options: unknown, callback: (err: Error) => void) => {
-        queried.push(hostname);
-        const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
-          code: 'ENOTFOUND',
-          hostname,
-        });
-        process.nextTick(() => callback(err));
-      }) as unknown as net.LookupFunction,
+      lookup: notFoundLookup(queried),
     });
     try {
       const e = await failure(

@@ -1,6 +1,7 @@
 // Shared set-up for the SSH tests: an `ssh` function with its own pool, reading only the fleet's
 // ssh_config (no ~/.ssh, no agent, no global known_hosts), and targets by host name.
 import assert from 'node:assert/strict';
+import type { LookupFunction } from 'node:net';
 import { createSsh, type SshFunction } from '../../src/ssh/shell.js';
 import { SshPool, type SshPoolOptions } from '../../src/ssh/pool.js';
 import type { SshTargetOptions } from '../../src/ssh/types.js';
@@ -64,4 +65,19 @@ export async function promiseAllOverFleet(fleet: TestFleet): Promise<void> {
   } finally {
     await ssh.close();
   }
+}
+
+/**
+ * A name lookup that answers "not found" for every name, here, and records what it was asked: the
+ * tests of unresolvable names never send a DNS query off the machine.
+ */
+export function notFoundLookup(queried: string[]): LookupFunction {
+  return ((hostname: string, _options: unknown, callback: (err: Error) => void) => {
+    queried.push(hostname);
+    const err = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
+      code: 'ENOTFOUND',
+      hostname,
+    });
+    process.nextTick(() => callback(err));
+  }) as unknown as LookupFunction;
 }
