@@ -68,6 +68,7 @@ export {
   UsageError,
   type ErrorKind,
   type ConnectionErrorKind,
+  type ConnectionStage,
 } from './process/errors.js';
 export { createSsh, labelOf, type SshFunction, type SshShell, type SshShellExtras } from './ssh/shell.js';
 export { SshPool, DEFAULT_MAX_HANDSHAKES, DEFAULT_IDLE_TIMEOUT_MS, type SshPoolOptions } from './ssh/pool.js';

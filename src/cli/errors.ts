@@ -1,16 +1,12 @@
 // How an error that ends `fleetsh` is printed, and which exit status it gives. Errors are values
 // with a kind (src/process/errors.ts); the CLI only chooses words and a status for them. A message
 // can quote a host, so it is printed through printable.
-import { ConnectionError, FleetshError } from '../process/errors.js';
+import { ConnectionError, FleetshError, UsageError } from '../process/errors.js';
 import { printable } from '../process/printable.js';
 import { EXIT } from './exit-codes.js';
 
 /** Bad command-line input found by the CLI itself (a flag's value, a missing argument). */
-export class CliUsageError extends FleetshError {
-  constructor(message: string) {
-    super('usage', message);
-  }
-}
+export class CliUsageError extends UsageError {}
 
 export interface Reported {
   text: string;

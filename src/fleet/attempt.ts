@@ -71,7 +71,13 @@ export function withAbortGrace<V>(task: Promise<V>, signal: AbortSignal): Promis
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
       timer = setTimeout(
-        () => reject(new Error(`the task did not end within ${formatMs(KILL_GRACE_MS)} of being killed`)),
+        () =>
+          reject(
+            new FleetshError(
+              'timeout',
+              `the task did not end within ${formatMs(KILL_GRACE_MS)} of being killed`,
+            ),
+          ),
         KILL_GRACE_MS,
       );
     };

@@ -3,6 +3,7 @@ export { Fleet, fleet } from './fleet.js';
 export { FleetRun, type FleetEvents, type HostTask, type TaskContext } from './run.js';
 export {
   FleetReport,
+  FleetFailedError,
   percentile,
   type Counts,
   type Durations,

@@ -1,7 +1,7 @@
 // The report of a fleet run: every host once, counts and percentages, durations, output groups,
 // host sets, JSON with every field present, and a text rendering for operators (through printable:
 // the hosts' bytes stay exact in `hosts` and JSON, but never reach a terminal raw).
-import { formatMs } from '../process/errors.js';
+import { FleetshError, formatMs } from '../process/errors.js';
 import { printable } from '../process/printable.js';
 import { gather, type OutputGroup } from './gather.js';
 import type { HostResult, HostStatus } from './host-result.js';
@@ -115,7 +115,8 @@ export class FleetReport<T = unknown> {
           `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`,
       );
     const more = bad.length > 10 ? `\n  … and ${bad.length - 10} more` : '';
-    throw new Error(
+    throw new FleetFailedError(
+      this,
       printable(`${bad.length} of ${this.counts.total} hosts did not succeed:\n${lines.join('\n')}${more}`),
     );
   }
@@ -204,4 +205,13 @@ function firstLine(text: string | null): string {
 
 function withoutHost(host: string, line: string): string {
   return line.startsWith(`${host}: `) ? line.slice(host.length + 2) : line;
+}
+
+/** `report.throwIfFailed()` found hosts that did not succeed: the report says which and why. */
+export class FleetFailedError extends FleetshError {
+  readonly report: FleetReport<unknown>;
+  constructor(report: FleetReport<unknown>, message: string) {
+    super('failed', message);
+    this.report = report;
+  }
 }

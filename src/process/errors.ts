@@ -18,6 +18,27 @@ export type ConnectionErrorKind =
 
 export type ErrorKind = 'failed' | 'timeout' | 'cancelled' | 'usage' | ConnectionErrorKind;
 
+/**
+ * How far a connection got when it failed, as a fact of the protocol: `resolve` (settings, ssh_config,
+ * DNS), `tcp` (no byte path to the server yet), `banner` (a path, no SSH version line yet), `kex`
+ * (version line seen, keys being exchanged), `auth`, `channel` (opening a channel on a live
+ * connection), `connected` (the connection was up, then lost).
+ */
+export type ConnectionStage = 'resolve' | 'tcp' | 'banner' | 'kex' | 'auth' | 'channel' | 'connected';
+
+const STAGE_OF_KIND: Record<ConnectionErrorKind, ConnectionStage> = {
+  config: 'resolve',
+  dns: 'resolve',
+  refused: 'tcp',
+  resources: 'tcp',
+  'connect-timeout': 'banner',
+  'unknown-host-key': 'kex',
+  'changed-host-key': 'kex',
+  protocol: 'kex',
+  auth: 'auth',
+  closed: 'connected',
+};
+
 export class FleetshError extends Error {
   readonly kind: ErrorKind;
   /** The host the error is about, or 'local' for this machine; undefined for usage errors. */
@@ -39,12 +60,15 @@ export class CommandError extends FleetshError {
   readonly stdout: string;
   readonly stderr: string;
   constructor(result: CommandResult) {
-    const how = result.signal ? `was killed by signal ${result.signal}` : `exited with code ${result.exitCode}`;
+    const how = result.signal
+      ? `was killed by signal ${result.signal}`
+      : `exited with code ${result.exitCode}`;
     // The message is for people: the host's bytes in it are shown escaped (result.stderr keeps them).
     const tail = printable(result.stderrTail.trimEnd());
     super(
       'failed',
-      `${result.host}: command ${how}: ${abbreviate(result.command)}` + (tail ? `\nstderr (last lines):\n${tail}` : ''),
+      `${result.host}: command ${how}: ${abbreviate(result.command)}` +
+        (tail ? `\nstderr (last lines):\n${tail}` : ''),
       { host: result.host },
     );
     this.result = result;
@@ -78,7 +102,8 @@ export class TimeoutError extends FleetshError {
 export class CancelledError extends FleetshError {
   readonly result: CommandResult | undefined;
   constructor(host: string, command: string, result?: CommandResult, reason?: unknown) {
-    const why = reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : '';
+    const why =
+      reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : '';
     super('cancelled', `${host}: command was cancelled${why}: ${abbreviate(command)}`, { host });
     this.result = result;
   }
@@ -89,17 +114,27 @@ export class ConnectionError extends FleetshError {
   declare readonly kind: ConnectionErrorKind;
   /** What the operator can do about it, when there is something to do. */
   readonly hint: string | undefined;
+  /** How far the connection got (set where the error is made; by default the kind's usual stage). */
+  readonly stage: ConnectionStage;
+  /**
+   * A new attempt right away may succeed: the server dropped the connection early, as sshd does
+   * past its MaxStartups, or this machine was out of descriptors for a moment. The connection tries
+   * again by itself within its connect timeout.
+   */
+  readonly retryable: boolean;
   constructor(
     kind: ConnectionErrorKind,
     host: string,
     detail: string,
-    options: { hint?: string; cause?: unknown } = {},
+    options: { hint?: string; cause?: unknown; stage?: ConnectionStage; retryable?: boolean } = {},
   ) {
     super(kind, `${host}: ${describeKind(kind)}: ${detail}` + (options.hint ? `\n${options.hint}` : ''), {
       host,
       cause: options.cause,
     });
     this.hint = options.hint;
+    this.stage = options.stage ?? STAGE_OF_KIND[kind];
+    this.retryable = options.retryable ?? false;
   }
 }
 

@@ -10,13 +10,19 @@ import type { Duplex } from 'node:stream';
 import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
 import { isOutOfFiles, outOfFilesError } from '../local/fd-limit.js';
 import { sleep } from '../process/abort.js';
-import { ConnectionError, formatMs } from '../process/errors.js';
+import { ConnectionError, formatMs, type ConnectionStage } from '../process/errors.js';
 import {
+  channelError,
+  channelsRefused,
   classifyError,
   foreignGreeting,
-  isEarlyDrop,
+  forwardError,
+  handshakeFailure,
+  isChannelRefused,
   isSshVersionLine,
   notAnSshServer,
+  serverClosed,
+  timedOut,
   type ClassifyContext,
 } from './classify.js';
 import { loadIdentities, type LoadedIdentities } from './identity.js';
@@ -101,6 +107,10 @@ export class SshConnection {
   /** The first bytes the server sent on the current attempt, for telling sshd from something else. */
   #greeting: Buffer | undefined;
   #state: ConnectionState = 'new';
+  /** How far the current connection attempt got: what a failure is classified by. */
+  #stage: ConnectionStage = 'tcp';
+  /** Whether the server showed its host key in the current attempt. */
+  #hostKeySeen = false;
   #ready: Promise<void> | undefined;
   #closedError: ConnectionError | undefined;
   #holds = 0;
@@ -339,7 +349,7 @@ export class SshConnection {
         // may be out of descriptors for a moment (the pool closes idle connections past maxIdle):
         // try again, with jitter, while the connect timeout allows.
         const wait = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random());
-        const again = isOutOfFiles(result) || (result instanceof ConnectionError && isEarlyDrop(result));
+        const again = isOutOfFiles(result) || (result instanceof ConnectionError && result.retryable);
         if (again && performance.now() + wait < deadline - 50 && !this.#closedError) {
           await sleep(wait, this.#closing.signal);
           continue;
@@ -356,7 +366,7 @@ export class SshConnection {
           ? outOfFilesError(this.label, e)
           : e instanceof ConnectionError
             ? e
-            : classifyError(e, this.#ctx(false));
+            : classifyError(e, this.#ctx());
       this.#finish(err);
       throw err;
     } finally {
@@ -377,7 +387,8 @@ export class SshConnection {
     }
   }
 
-  #ctx(wasReady: boolean, sawBanner = false): ClassifyContext {
+  /** What classifyError needs: the target, and how far the connection got (by default, so far). */
+  #ctx(stage: ConnectionStage = this.#stage): ClassifyContext {
     const t = this.target;
     return {
       label: t.label,
@@ -386,8 +397,8 @@ export class SshConnection {
       user: t.user,
       connectTimeoutMs: t.connectTimeoutMs,
       via: t.jump.map((j) => j.label),
-      sawBanner,
-      wasReady,
+      stage,
+      hostKeySeen: this.#hostKeySeen,
     };
   }
 
@@ -403,6 +414,8 @@ export class SshConnection {
     const target = this.target;
     this.#greeting = undefined;
     this.#proxy = undefined;
+    this.#stage = 'tcp';
+    this.#hostKeySeen = false;
     let sock: Duplex;
     if (this.#opts.via) {
       const via = this.#opts.via;
@@ -428,16 +441,19 @@ export class SshConnection {
       } catch (e) {
         if (this.#closedError) throw this.#closedError;
         if (e instanceof DOMException && e.name === 'TimeoutError')
-          throw classifyError(handshakeTimeout(), this.#ctx(false));
+          throw classifyError(timedOut(), this.#ctx());
         throw forwardError(e, target, via.label);
       }
+      this.#stage = 'banner'; // the jump host has connected to the target
     } else if (target.proxyCommand !== undefined) {
       const proxy = startProxyCommand(target.proxyCommand, target.label);
       if (this.#holds === 0) proxy.unref();
       this.#local = this.#proxy = proxy;
       sock = proxy.stream;
+      this.#stage = 'banner'; // what the proxy has done is not seen from here
     } else {
       const socket = net.connect({ host: target.hostname, port: target.port, lookup: this.#opts.lookup });
+      socket.once('connect', () => (this.#stage = 'banner'));
       socket.setNoDelay(true);
       if (this.#holds === 0) socket.unref();
       this.#local = socket;
@@ -454,22 +470,23 @@ export class SshConnection {
         // A ProxyCommand's stream reports its own destruction as an error: nobody is left to hear it.
         sock.on('error', () => {});
         sock.destroy();
-        reject(err instanceof ConnectionError ? err : classifyError(err, this.#ctx(false, false)));
+        reject(err instanceof ConnectionError ? err : classifyError(err, this.#ctx()));
       };
       const onData = (chunk: Buffer) => {
         sock.pause();
         sock.unshift(chunk);
         this.#greeting = chunk;
+        if (isSshVersionLine(chunk)) this.#stage = 'kex';
         done();
       };
       // A ProxyCommand that ends before the banner is not a MaxStartups drop: say how it ended.
       const lost = (e?: unknown) => {
         if (proxy) void proxy.failure().then(done);
-        else done(e ?? new Error('Connection lost before handshake'));
+        else done(e ?? serverClosed());
       };
       const onClose = () => lost();
       const onClosing = () => done(this.#closedError);
-      const timer = setTimeout(() => done(handshakeTimeout()), timeoutMs);
+      const timer = setTimeout(() => done(timedOut()), timeoutMs);
       timer.unref();
       sock.on('data', onData).on('error', lost).on('close', onClose);
       if (this.#closing.signal.aborted) onClosing();
@@ -493,9 +510,6 @@ export class SshConnection {
     // ProxyCommand's stream reports its own destruction as one) must not become an uncaught exception.
     sock.on('error', () => {});
     // The first bytes may be a refusal ("Exceeded MaxStartups") rather than an SSH banner: ssh2 tells.
-    // Not set from the version line: a server that closes right after it is treated as a MaxStartups
-    // drop and tried again (under a herd, sshd's children do so; the 500-host stress test needs it).
-    let sawBanner = false;
     const foreign = foreignGreeting(this.#greeting);
     let hostKeyError: ConnectionError | undefined;
     let verdict: HostKeyVerdict | undefined;
@@ -512,13 +526,10 @@ export class SshConnection {
         if (this.#closedError) ce = this.#closedError;
         else if (hostKeyError) ce = hostKeyError;
         else {
-          ce = classifyError(err, {
-            ...this.#ctx(false, sawBanner),
-            versionSeen: isSshVersionLine(this.#greeting),
-          });
+          ce = classifyError(err, this.#ctx());
           if (ce.kind === 'auth') ce = authError(target, ids, tried, ce);
           // Something other than sshd answered (a web server on the port): say what, and do not retry.
-          if (foreign !== undefined && isEarlyDrop(ce)) ce = notAnSshServer(this.#ctx(false), foreign);
+          if (foreign !== undefined && ce.retryable) ce = notAnSshServer(this.#ctx(), foreign);
         }
         client.removeAllListeners('ready');
         client.on('error', () => {});
@@ -527,32 +538,24 @@ export class SshConnection {
         reject(ce);
       };
       // Our own timer (not ssh2's readyTimeout) so the message and the retry budget are ours.
-      const timer = setTimeout(() => fail(handshakeTimeout()), timeoutMs);
+      const timer = setTimeout(() => fail(timedOut()), timeoutMs);
       timer.unref();
       // close() during the handshake ends it at once.
       const onClosing = () => fail(this.#closedError);
       this.#closing.signal.addEventListener('abort', onClosing, { once: true });
-      client.on('banner', () => (sawBanner = true));
-      client.on('handshake', () => (sawBanner = true));
+      client.on('handshake', () => (this.#stage = 'auth'));
       client.once('ready', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.#closing.signal.removeEventListener('abort', onClosing);
-        client.on('error', (e) => this.#finish(classifyError(e, this.#ctx(true, true))));
-        client.on('close', () =>
-          this.#finish(classifyError(new Error('the server closed the connection'), this.#ctx(true, true))),
-        );
+        this.#stage = 'connected';
+        client.on('error', (e) => this.#finish(classifyError(e, this.#ctx())));
+        client.on('close', () => this.#finish(classifyError(serverClosed(), this.#ctx())));
         resolve();
       });
-      client.on('error', fail);
-      client.on('close', () =>
-        fail(
-          new Error(
-            sawBanner ? 'the connection closed during the handshake' : 'Connection lost before handshake',
-          ),
-        ),
-      );
+      client.on('error', (e) => fail(handshakeFailure(e, sock)));
+      client.on('close', () => fail(serverClosed()));
 
       if (target.hostKeyPolicy === 'off') {
         this.#opts.onWarning?.(
@@ -568,7 +571,7 @@ export class SshConnection {
         keepaliveInterval: 0,
         algorithms: { serverHostKey: hostKeyAlgorithms as never, kex: KEX_ALGORITHMS as never },
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-          sawBanner = true;
+          this.#hostKeySeen = true;
           this.#hostKey = key;
           verifyHostKey(target, key).then(
             (v) => {
@@ -577,7 +580,7 @@ export class SshConnection {
               verify(true);
             },
             (e) => {
-              hostKeyError = e instanceof ConnectionError ? e : classifyError(e, this.#ctx(false, true));
+              hostKeyError = e instanceof ConnectionError ? e : classifyError(e, this.#ctx('kex'));
               verify(false);
             },
           );
@@ -621,14 +624,7 @@ export class SshConnection {
         release();
         if (this.#closedError) throw this.#closedError;
         if (options.signal?.aborted && e === options.signal.reason) throw e;
-        if (!isOpenRefused(e)) {
-          throw new ConnectionError(
-            'protocol',
-            this.label,
-            `could not open a channel: ${(e as Error).message}`,
-            { cause: e },
-          );
-        }
+        if (!isChannelRefused(e)) throw channelError(this.label, e);
         // Sessions the server has confirmed, not slots taken: opens still in flight are not sessions
         // on the server yet (counting them learned 3 for a MaxSessions of 2 under load).
         const others = this.#sessions;
@@ -638,17 +634,7 @@ export class SshConnection {
           continue;
         }
         // Nothing else is open on our side: the server may still be tearing a session down.
-        if (++lonelyRefusals > 20) {
-          throw new ConnectionError(
-            'protocol',
-            this.label,
-            `the server refuses to open a session channel (${(e as Error).message})`,
-            {
-              hint: 'Check MaxSessions in its sshd_config.',
-              cause: e,
-            },
-          );
-        }
+        if (++lonelyRefusals > 20) throw channelsRefused(this.label, e);
         await sleep(10 * lonelyRefusals, options.signal);
       }
     }
@@ -822,49 +808,10 @@ export class SshConnection {
   }
 }
 
-function isOpenRefused(e: unknown): boolean {
-  const msg = String((e as Error)?.message ?? '');
-  const reason = (e as { reason?: number })?.reason;
-  return /open failed|Channel open failure/i.test(msg) || reason === 1 || reason === 4;
-}
-
-function forwardError(e: unknown, target: ResolvedTarget, viaLabel: string): ConnectionError {
-  const msg = String((e as Error)?.message ?? e);
-  const reason = (e as { reason?: number })?.reason;
-  const where = `${target.hostname}:${target.port} (via ${viaLabel})`;
-  if (reason === 2 || /connect failed|refused/i.test(msg)) {
-    return new ConnectionError(
-      'refused',
-      target.label,
-      `jump host ${viaLabel} could not connect to ${target.hostname}:${target.port}: ${msg}`,
-      {
-        cause: e,
-      },
-    );
-  }
-  if (/administratively prohibited/i.test(msg) || reason === 1) {
-    return new ConnectionError(
-      'protocol',
-      target.label,
-      `jump host ${viaLabel} refused to forward to ${where}: ${msg}`,
-      {
-        hint: 'The jump host needs AllowTcpForwarding yes in its sshd_config.',
-        cause: e,
-      },
-    );
-  }
-  return new ConnectionError('protocol', target.label, `could not reach ${where}: ${msg}`, { cause: e });
-}
-
 interface PlannedMethod {
   method: AnyAuthMethod;
   label: string;
   usable?: () => boolean;
-}
-
-/** Our connect timer's error, in ssh2's shape, so classifyError gives it kind connect-timeout. */
-function handshakeTimeout(): Error {
-  return Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' });
 }
 
 /** The order OpenSSH uses: the agent, the identities, then password and keyboard-interactive. */

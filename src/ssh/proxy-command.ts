@@ -79,7 +79,7 @@ export function startProxyCommand(command: string, label: string): ProxyProcess 
         'protocol',
         label,
         `ProxyCommand ${how} before the SSH server spoke` + (said ? `: ${said}` : ''),
-        { hint: `The command was: ${command}` },
+        { hint: `The command was: ${command}`, stage: 'banner' },
       );
     },
   };

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { makeShell, type Shell } from '../process/shell.js';
 import type { CommandOptions } from '../process/command-promise.js';
-import { UsageError } from '../process/errors.js';
+import { ConnectionError, UsageError } from '../process/errors.js';
 import { SshPool, type SshPoolOptions } from './pool.js';
 import { resolveTarget, type ResolveContext } from './resolve.js';
 import { parseTargetString } from './target-options.js';
@@ -90,7 +90,10 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         },
         hostKey: async () => {
           const key = (await executor.connection()).hostKey;
-          if (!key) throw new Error(`${label}: connected, but no host key was recorded`);
+          if (!key)
+            throw new ConnectionError('protocol', label, 'connected, but no host key was recorded', {
+              stage: 'kex',
+            });
           return key;
         },
         tunnel: (o: TunnelOptions) => openTunnel(executor, o),

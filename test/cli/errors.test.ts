@@ -2,9 +2,9 @@
 // control characters escaped, and the exit status follows its kind.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { describeError } from '../../src/cli/errors.js';
+import { CliUsageError, describeError } from '../../src/cli/errors.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { ConnectionError } from '../../src/process/errors.js';
+import { ConnectionError, UsageError } from '../../src/process/errors.js';
 
 describe('describeError', () => {
   test('a message quoting a host is printed with its control characters escaped', () => {
@@ -14,5 +14,12 @@ describe('describeError', () => {
     assert.equal(code, EXIT.unreachable);
     const internal = describeError(new Error('\x9b2J'), false);
     assert.match(internal.text, /^fleetsh: internal error: \\u009b2J\n/);
+  });
+
+  test('a usage error of the command line is a UsageError, and exits 64', () => {
+    const e = new CliUsageError('--fanout: expected a number');
+    assert.ok(e instanceof UsageError);
+    assert.equal(e.kind, 'usage');
+    assert.equal(describeError(e, false).code, EXIT.usage);
   });
 });

@@ -4,7 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { fleet } from '../../src/fleet/fleet.js';
 import { gather, normalise } from '../../src/fleet/gather.js';
 import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
-import { durationsOf, FleetReport, percentile } from '../../src/fleet/report.js';
+import { durationsOf, FleetFailedError, FleetReport, percentile } from '../../src/fleet/report.js';
+import { FleetshError } from '../../src/process/errors.js';
 import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
 
 /** What a compromised host prints: retitle and clear the terminal, then forge a line with a bare CR. */
@@ -138,6 +139,12 @@ describe('report', () => {
     assert.throws(
       () => report.throwIfFailed(),
       /3 of 5 hosts did not succeed:\n  web3: failed \(failed\): command exited with code 3/,
+    );
+    // An error like every other of fleetsh's: a FleetshError with a kind, and the report to read.
+    assert.throws(
+      () => report.throwIfFailed(),
+      (e: unknown) =>
+        e instanceof FleetshError && e.kind === 'failed' && (e as FleetFailedError).report === report,
     );
   });
 
