@@ -2,6 +2,7 @@
 // atomically, validate, restore every backup when validation fails, and reload on success. No host
 // is left with a half-written file: files are replaced by rename, and restored by rename.
 import { quote } from '../command/quote.js';
+import { modeBits } from '../local/tree.js';
 import { UsageError } from '../process/errors.js';
 import { putAtomic, remoteSha256, sha256File } from './files.js';
 import { HostTaskError, messageOf } from './host-result.js';
@@ -68,7 +69,7 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
     if (!m)
       cache.set(
         path,
-        (m = (async () => ({ sha256: await sha256File(path), mode: (await stat(path)).mode & 0o777 }))()),
+        (m = (async () => ({ sha256: await sha256File(path), mode: modeBits(await stat(path)) }))()),
       );
     return m;
   };

@@ -1,20 +1,20 @@
-// Fleet file operations: upload a file or a directory to every host, each file atomically (to a
-// temporary name beside it, checksum verified on the host, then renamed over the target), and
-// download a file from every host into dir/<host>/.
-import { createHash, randomBytes } from 'node:crypto';
+// Fleet file operations: upload a file or a directory to every host, and download a file from
+// every host into dir/<host>/. Each file goes through the transport's one transfer protocol (a
+// temporary name beside the destination, its mode, a rename over it: src/ssh/sftp.ts); the fleet
+// layers its check on top: the SHA-256 computed on the host must match before the rename, and a
+// mismatch is a ChecksumMismatchError, a value, not a message to parse.
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, posix, relative, sep } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, posix, sep } from 'node:path';
 import { quote } from '../command/quote.js';
 import { hostComponent } from '../local/safe-name.js';
-import { UsageError } from '../process/errors.js';
+import { walkLocal } from '../local/tree.js';
+import { FleetshError, UsageError } from '../process/errors.js';
 import { runLine } from './line.js';
 import { HostTaskError } from './host-result.js';
 import type { HostTask, TaskContext } from './run.js';
 import type { FleetShell } from './target.js';
-
-/** How long removing a failed upload's temporary file may take. */
-const CLEANUP_TIMEOUT_MS = 5000;
 
 export interface FileTransfer {
   local: string;
@@ -31,10 +31,30 @@ export interface TransferOutcome {
 }
 
 export interface UploadOptions {
-  /** File mode on the host (default: the local file's). */
+  /** File mode on the host (default: the local file's, set-user-ID, set-group-ID and sticky bits included). */
   mode?: number;
   /** Check the SHA-256 on the host before the rename (default true; needs sha256sum or shasum). */
   verify?: boolean;
+}
+
+/** A file's copy does not have the SHA-256 of its source: it did not replace the destination. */
+export class ChecksumMismatchError extends FleetshError {
+  readonly path: string;
+  readonly expected: string;
+  /** The copy's SHA-256, or null when it could not be read. */
+  readonly got: string | null;
+  constructor(host: string, path: string, expected: string, got: string | null) {
+    super(
+      'failed',
+      `${host}: ${path} failed its checksum: expected SHA-256 ${expected}, got ${got ?? 'nothing'}`,
+      {
+        host,
+      },
+    );
+    this.path = path;
+    this.expected = expected;
+    this.got = got;
+  }
 }
 
 export function sha256File(path: string): Promise<string> {
@@ -47,19 +67,17 @@ export function sha256File(path: string): Promise<string> {
   });
 }
 
-/**
- * A shell snippet that sets $sum to the SHA-256 of a file, or to nothing when it cannot be read (no
- * such file, a folder). Few processes: each one is a fork on the host, and uploads run it per file.
- */
-function sumInto(path: string): string {
-  const p = quote(path);
-  return `sum=$(sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p} 2>/dev/null); sum=\${sum%% *}`;
-}
-
-/** The SHA-256 of a file on the host, or null when there is no such file. */
+/** The SHA-256 of a file on the host, or null when it cannot be read (no such file, a folder). */
 export async function remoteSha256(shell: FleetShell, path: string): Promise<string | null> {
+  const p = quote(path);
+  // One process where it can be: each is a fork on the host, and uploads run this per file.
   // Plumbing, like every command here but the user's own: its output is not the run's output.
-  const out = (await runLine(shell, `${sumInto(path)}; echo "$sum"`)).stdout.trim();
+  const out = (
+    await runLine(
+      shell,
+      `sum=$(sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p} 2>/dev/null); echo "\${sum%% *}"`,
+    )
+  ).stdout.trim();
   return out === '' ? null : out;
 }
 
@@ -71,11 +89,10 @@ function needSftp(shell: FleetShell, host: string, what: 'uploadFile' | 'downloa
 }
 
 /**
- * Puts one file in place atomically. One SFTP session creates missing parent folders, writes the
- * file to `<remote>.fleetsh-<random>.tmp` beside the destination and sets its mode; then one command
- * checks its SHA-256 on the host and renames it over `remote`. Without the check, the SFTP session
- * does the rename too, and nothing runs on the host. On any failure the temporary file is removed
- * and `remote` is untouched.
+ * Puts one file in place through the transport's transfer: missing parent folders made, the file
+ * written under a temporary name beside the destination with its mode, and, when `verify`, its
+ * SHA-256 computed on the host and compared before the rename. On any failure the temporary file
+ * is removed and `remote` is untouched.
  */
 export async function putAtomic(
   shell: FleetShell,
@@ -83,31 +100,21 @@ export async function putAtomic(
   local: string,
   remote: string,
   sha256: string,
-  mode: number,
+  mode: number | 'preserve',
   verify = true,
 ): Promise<boolean> {
   const upload = needSftp(shell, ctx.host, 'uploadFile');
-  if (!verify) {
-    await upload(local, remote, { mode, mkdirs: true, signal: ctx.signal });
-    return false;
-  }
-  const tmp = `${remote}.fleetsh-${randomBytes(4).toString('hex')}.tmp`;
-  const t = quote(tmp);
-  try {
-    // The temporary name is private: no second temporary file and rename inside the SFTP session.
-    await upload(local, tmp, { mode, mkdirs: true, atomic: false, signal: ctx.signal });
-    await runLine(
-      shell,
-      `${sumInto(tmp)}; if [ "$sum" != ${quote(sha256)} ]; then echo "checksum mismatch: got \${sum:-nothing}" >&2; exit 90; fi; exec mv -f ${t} ${quote(remote)}`,
-    );
-    return true;
-  } catch (e) {
-    // Not under the host's signal: after a timeout or a cancel it has aborted, and the file must go.
-    await runLine(shell.with({ signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS) }), `rm -f ${t}`).catch(
-      () => {},
-    );
-    throw e;
-  }
+  const check = async (written: string) => {
+    const got = await remoteSha256(shell, written);
+    if (got !== sha256) throw new ChecksumMismatchError(ctx.host, remote, sha256, got);
+  };
+  await upload(local, remote, {
+    mode,
+    mkdirs: true,
+    signal: ctx.signal,
+    beforeReplace: verify ? check : undefined,
+  });
+  return verify;
 }
 
 interface LocalFile {
@@ -119,35 +126,30 @@ interface LocalFile {
   sha256: string;
 }
 
+/** The files to upload: one, or a tree's, as every upload walks a tree (src/local/tree.ts). */
 async function listLocal(root: string): Promise<{ files: LocalFile[]; isDir: boolean }> {
   const st = await stat(root).catch(() => {
     throw new UsageError(`upload: local path ${root} does not exist`);
   });
-  if (!st.isDirectory())
+  if (!st.isDirectory()) {
+    const mode = st.mode & 0o7777;
     return {
       isDir: false,
-      files: [
-        { local: root, rel: '', bytes: st.size, mode: st.mode & 0o777, sha256: await sha256File(root) },
-      ],
+      files: [{ local: root, rel: '', bytes: st.size, mode, sha256: await sha256File(root) }],
     };
+  }
   const files: LocalFile[] = [];
-  const walk = async (dir: string) => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const p = join(dir, entry.name);
-      if (entry.isDirectory()) await walk(p);
-      else if (entry.isFile()) {
-        const s = await stat(p);
-        files.push({
-          local: p,
-          rel: relative(root, p).split(sep).join('/'),
-          bytes: s.size,
-          mode: s.mode & 0o777,
-          sha256: await sha256File(p),
-        });
-      }
-    }
-  };
-  await walk(root);
+  for (const e of await walkLocal(root)) {
+    if (e.dir) continue;
+    const local = join(root, e.rel);
+    files.push({
+      local,
+      rel: e.rel.split(sep).join('/'),
+      bytes: e.size,
+      mode: e.mode,
+      sha256: await sha256File(local),
+    });
+  }
   return { isDir: true, files };
 }
 
@@ -176,12 +178,12 @@ export function uploadTask(
           f.local,
           target(f),
           f.sha256,
-          options.mode ?? f.mode,
+          options.mode ?? 'preserve',
           options.verify !== false,
         );
         done.push({ local: f.local, remote: target(f), bytes: f.bytes, sha256: f.sha256, verified });
       } catch (e) {
-        if (e instanceof Error && /checksum mismatch/.test(e.message)) {
+        if (e instanceof ChecksumMismatchError) {
           throw new HostTaskError(
             ctx.host,
             `upload of ${target(f)} failed its checksum; the file was not replaced`,
@@ -202,27 +204,24 @@ export function downloadTask(remotePath: string, localDir: string): HostTask<Tra
     // The host name becomes a folder: one safe path component, whatever the name (`..`, `a/b`).
     const to = join(localDir, hostComponent(ctx.host), basename(remotePath));
     await mkdir(dirname(to), { recursive: true });
-    const tmp = `${to}.fleetsh-${randomBytes(4).toString('hex')}.tmp`;
+    const none = { files: [], bytes: 0 };
+    const expected = await remoteSha256(shell, remotePath);
+    if (expected === null)
+      throw new HostTaskError(ctx.host, `${remotePath} does not exist or is not a file`, none);
+    // The copy is checked before it takes its place: a mismatch leaves `to` as it was.
+    const check = async (written: string) => {
+      const got = await sha256File(written);
+      if (got !== expected) throw new ChecksumMismatchError(ctx.host, remotePath, expected, got);
+    };
     try {
-      const expected = await remoteSha256(shell, remotePath);
-      if (expected === null)
-        throw new HostTaskError(ctx.host, `${remotePath} does not exist or is not a file`, {
-          files: [],
-          bytes: 0,
-        });
-      await download(remotePath, tmp);
-      const got = await sha256File(tmp);
-      if (got !== expected)
-        throw new HostTaskError(ctx.host, `download of ${remotePath} failed its checksum`, {
-          files: [],
-          bytes: 0,
-        });
-      await rename(tmp, to);
-      const bytes = (await stat(to)).size;
-      return { files: [{ local: to, remote: remotePath, bytes, sha256: got, verified: true }], bytes };
-    } finally {
-      await rm(tmp, { force: true });
+      await download(remotePath, to, { signal: ctx.signal, beforeReplace: check });
+    } catch (e) {
+      if (e instanceof ChecksumMismatchError)
+        throw new HostTaskError(ctx.host, `download of ${remotePath} failed its checksum`, none);
+      throw e;
     }
+    const bytes = (await stat(to)).size;
+    return { files: [{ local: to, remote: remotePath, bytes, sha256: expected, verified: true }], bytes };
   };
 }
 

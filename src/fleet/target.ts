@@ -16,21 +16,24 @@ export interface ServerObject {
 export type Target = string | ServerObject;
 
 /**
- * What the fleet asks of a transport's upload. A transport honours each: the file's mode, missing
- * parent folders made, a temporary name and rename (`atomic`, default true) or the path as given,
- * and cancellation.
+ * What the fleet asks of a transport's file transfer. A transport honours each: the file's mode (a
+ * number, or 'preserve': the source's, set-user-ID and sticky bits included), missing parent folders
+ * made, a temporary name and rename (`atomic`, default true) or the path as given, a check of the
+ * written copy before it replaces the destination, and cancellation.
  */
 export interface FleetUploadOptions {
-  mode?: number;
+  mode?: number | 'preserve';
   mkdirs?: boolean;
   atomic?: boolean;
   signal?: AbortSignal;
+  /** Runs on the written copy before it replaces the destination; if it throws, the copy goes. */
+  beforeReplace?: (written: string) => Promise<void>;
 }
 
 /** A shell on one host, as the fleet needs it: commands, plus SFTP when the transport has it. */
 export type FleetShell = Shell & {
   uploadFile?(local: string, remote: string, options?: FleetUploadOptions): Promise<unknown>;
-  downloadFile?(remote: string, local: string): Promise<unknown>;
+  downloadFile?(remote: string, local: string, options?: FleetUploadOptions): Promise<unknown>;
   /** Connects ahead of the first command (used to let slow connections give up their slot). */
   connect?(): Promise<void>;
 };

@@ -87,6 +87,7 @@ export async function putFile(
       await session.call((s, cb) => s.chown(dest, existing.uid, existing.gid, cb)).catch(() => {});
     // Past the deadline, the temporary file must not replace the destination.
     if (job.signal.aborted) throw job.signal.reason;
+    await opts.beforeReplace?.(dest);
     if (atomic) {
       await session.call((s, cb) => s.ext_openssh_rename(dest, remote, cb));
       job.remoteTemps.delete(dest);
@@ -132,6 +133,7 @@ export async function getFile(
   );
   await fsp.chmod(dest, mode);
   if (job.signal.aborted) throw job.signal.reason;
+  await opts.beforeReplace?.(dest);
   if (atomic) {
     await fsp.rename(dest, local);
     job.localTemps.delete(dest);
@@ -157,24 +159,11 @@ export async function mkdirsRemote(session: SftpSession, dir: string): Promise<v
 }
 
 export interface TreeEntry {
-  /** Path below the root: `path.sep`-separated for a local tree, `/` for a remote one. */
+  /** Path below the root, `/`-separated. */
   rel: string;
   dir: boolean;
   size: number;
   mode: number;
-}
-
-export async function walkLocal(root: string, rel = ''): Promise<TreeEntry[]> {
-  const out: TreeEntry[] = [];
-  for (const name of (await fsp.readdir(path.join(root, rel))).sort()) {
-    const r = rel ? path.join(rel, name) : name;
-    const st = await fsp.stat(path.join(root, r)); // follows symlinks
-    if (st.isDirectory()) {
-      out.push({ rel: r, dir: true, size: 0, mode: st.mode & 0o7777 });
-      out.push(...(await walkLocal(root, r)));
-    } else if (st.isFile()) out.push({ rel: r, dir: false, size: st.size, mode: st.mode & 0o7777 });
-  }
-  return out;
 }
 
 /**

@@ -27,6 +27,12 @@ export interface TransferOptions {
   /** Give up (and remove the partial temporary file) after this long. */
   timeout?: Duration;
   signal?: AbortSignal;
+  /**
+   * Called with each file's written copy (its temporary name when atomic) before it replaces the
+   * destination: a check such as a checksum on the host. If it throws, the copy is removed, the
+   * destination is left as it was, and the transfer fails with that error.
+   */
+  beforeReplace?: (written: string) => Promise<void>;
 }
 
 export interface TransferResult {

@@ -13,16 +13,9 @@ import { parseDuration } from '../process/duration.js';
 import { FleetshError, formatMs } from '../process/errors.js';
 import { printable } from '../process/printable.js';
 import { showName } from '../local/safe-name.js';
+import { modeBits, walkLocal } from '../local/tree.js';
 import { SftpSession } from './sftp-session.js';
-import {
-  getFile,
-  mkdirRemote,
-  mkdirsRemote,
-  putFile,
-  walkLocal,
-  walkRemote,
-  type TransferJob,
-} from './sftp-files.js';
+import { getFile, mkdirRemote, mkdirsRemote, putFile, walkRemote, type TransferJob } from './sftp-files.js';
 import type { SshExecutor } from './ssh-executor.js';
 
 import type { RejectedEntry, TransferOptions, TransferResult } from './sftp-types.js';
@@ -188,7 +181,7 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
         const st = await fsp.stat(local);
         job.allTotalBytes = st.size;
         if (opts.mkdirs) await mkdirsRemote(job.session, remoteDirname(remote));
-        await putFile(job, local, remote, st.size, st.mode & 0o7777);
+        await putFile(job, local, remote, st.size, modeBits(st));
         return { files: 1, bytes: st.size };
       }),
     downloadFile: (remote, local, opts = {}) =>
@@ -205,7 +198,7 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
         const entries = await walkLocal(local);
         job.allTotalBytes = entries.reduce((n, e) => n + (e.dir ? 0 : e.size), 0);
         if (opts.mkdirs !== false) await mkdirsRemote(job.session, remoteDirname(remote));
-        await mkdirRemote(job.session, remote, (await fsp.stat(local)).mode & 0o7777);
+        await mkdirRemote(job.session, remote, modeBits(await fsp.stat(local)));
         let files = 0;
         for (const e of entries) {
           const target = path.posix.join(remote, ...e.rel.split(path.sep));

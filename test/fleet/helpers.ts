@@ -1,8 +1,8 @@
 // Fake fleets for unit tests: every "host" is a local shell named after it, with its own folder as
 // working directory and HOST in its environment; some hosts can be made unreachable or flaky.
-import { appendFile, chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { LocalExecutor } from '../../src/local/local-executor.js';
 import { ConnectionError, type ConnectionErrorKind } from '../../src/process/errors.js';
 import type { ExecOutcome, ExecRequest, Executor } from '../../src/process/executor.js';
@@ -79,20 +79,39 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
     const executor = ex;
     return makeShell(executor, { cwd: dir }, () => ({
       connect: () => (executor.connected ? Promise.resolve() : executor.connect()),
+      // The transfer contract of FleetUploadOptions, as the SSH transport keeps it: a copy under a
+      // temporary name beside the destination, its mode, the check, then the rename.
       async uploadFile(localPath: string, remote: string, options: FleetUploadOptions = {}) {
         if (executor.fake.unreachable)
           throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
-        const to = resolve(dir, remote);
+        const written = options.atomic === false ? remote : tempBeside(remote);
+        const to = resolve(dir, written);
         await mkdir(dirname(to), { recursive: true });
         await copyFile(localPath, to);
         if (executor.fake.corruptUploads) await appendFile(to, 'X');
-        if (options.mode !== undefined) await chmod(to, options.mode);
+        const mode = options.mode === 'preserve' ? (await stat(localPath)).mode & 0o7777 : options.mode;
+        if (mode !== undefined) await chmod(to, mode);
+        try {
+          await options.beforeReplace?.(written);
+        } catch (e) {
+          await rm(to, { force: true });
+          throw e;
+        }
+        if (written !== remote) await rename(to, resolve(dir, remote));
       },
-      async downloadFile(remote: string, localPath: string) {
+      async downloadFile(remote: string, localPath: string, options: FleetUploadOptions = {}) {
         if (executor.fake.unreachable)
           throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
         await mkdir(dirname(localPath), { recursive: true });
-        await copyFile(resolve(dir, remote), localPath);
+        const written = tempBeside(localPath);
+        await copyFile(resolve(dir, remote), written);
+        try {
+          await options.beforeReplace?.(written);
+        } catch (e) {
+          await rm(written, { force: true });
+          throw e;
+        }
+        await rename(written, localPath);
       },
     })) as FleetShell;
   };
@@ -106,6 +125,8 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
     },
   };
 }
+
+const tempBeside = (file: string) => join(dirname(file), `.${basename(file)}.fleetsh-test.tmp`);
 
 /** Makes the working folders of these hosts. */
 export async function makeDirs(f: FakeFleet, hosts: string[]): Promise<void> {

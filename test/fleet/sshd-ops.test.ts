@@ -4,7 +4,7 @@
 // cancel paths killing remote commands.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { $ } from '../../src/index.js';
@@ -108,6 +108,29 @@ describe('fleet operations against real sshd', { skip }, () => {
         assert.deepEqual(await readdir(folder), ['app.conf'], 'no temporary file left');
       }
     }
+  });
+
+  test("one rule for modes: fleet.upload and $.ssh's uploads keep a file's set-user-ID and sticky bits", async () => {
+    const src = join(tf.dir, 'modes');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'setuid-tool'), '#!/bin/sh\n');
+    await writeFile(join(src, 'sub', 'sticky'), 'x\n');
+    await chmod(join(src, 'setuid-tool'), 0o4755);
+    await chmod(join(src, 'sub', 'sticky'), 0o1644);
+    const h = names[3]!;
+    const up = await $.fleet([{ host: h, sshConfig: tf.sshConfigPath }]).upload(
+      src,
+      join(dirOf(h), 'by-fleet'),
+    );
+    assert.equal(up.counts.ok, 1, up.toText());
+    const s = $.ssh({ host: h, sshConfig: tf.sshConfigPath });
+    await s.uploadDirectory(src, join(dirOf(h), 'by-ssh'));
+    await s.uploadFile(join(src, 'setuid-tool'), join(dirOf(h), 'one-file'));
+    for (const dir of ['by-fleet', 'by-ssh']) {
+      assert.equal((await stat(join(dirOf(h), dir, 'setuid-tool'))).mode & 0o7777, 0o4755, dir);
+      assert.equal((await stat(join(dirOf(h), dir, 'sub', 'sticky'))).mode & 0o7777, 0o1644, dir);
+    }
+    assert.equal((await stat(join(dirOf(h), 'one-file'))).mode & 0o7777, 0o4755);
   });
 
   test('an upload whose host times out mid-transfer leaves no temporary file on the host', async () => {
