@@ -1,5 +1,10 @@
-// Fleet health checks: several named checks per host, run concurrently on the host's one
-// connection (a few at a time, under the server's MaxSessions), with a typed result per host.
+// Health checks, one vocabulary for the fleet's named checks (`fleet.health({...})`) and for a
+// rolling deployment's check after each host or batch: a command, a command with a parser and a
+// test of its value, or a function of the host's shell; each may be tried several times, apart.
+// Named checks run concurrently on the host's one connection (a few at a time, under the server's
+// MaxSessions), with a typed result per host.
+import { sleep } from '../process/abort.js';
+import { parseDuration, type Duration } from '../process/duration.js';
 import { ConnectionError } from '../process/errors.js';
 import type { CommandResult } from '../process/result.js';
 import { HostTaskError, messageOf } from './host-result.js';
@@ -7,24 +12,33 @@ import { runLine } from './line.js';
 import type { HostTask, TaskContext } from './run.js';
 import type { FleetShell } from './target.js';
 
+/** A check as a function: healthy unless it throws or returns false; its value is what it returns. */
+export type CheckFunction = (shell: FleetShell, ctx: TaskContext) => PromiseLike<unknown>;
+
 /**
- * A check: a command (healthy when it exits 0; its value is the trimmed stdout), a command with a
- * `parse` for its value and an `ok` test of that value, or a function of the host's shell.
+ * A check: a command (healthy when it exits 0; its value is the trimmed stdout), a function of the
+ * host's shell, or an object: the command or function, a `parse` for a command's value and an `ok`
+ * test of that value, and `attempts` (default 1) tried `interval` apart (default 1 s) before the
+ * check counts as failed.
  */
 export type CheckSpec =
   | string
+  | CheckFunction
   | {
-      command: string;
+      command: string | CheckFunction;
       parse?: (result: CommandResult) => unknown;
       ok?: (value: any, result: CommandResult) => boolean;
-    }
-  | ((shell: FleetShell, ctx: TaskContext) => PromiseLike<unknown>);
+      attempts?: number;
+      interval?: Duration;
+    };
 
 export type CheckValue<S> = S extends { parse: (r: CommandResult) => infer V }
   ? V
   : S extends (...args: any[]) => PromiseLike<infer V>
     ? V
-    : string;
+    : S extends { command: (...args: any[]) => PromiseLike<infer V> }
+      ? V
+      : string;
 
 export interface CheckResult<V> {
   ok: boolean;
@@ -42,30 +56,56 @@ export type HealthResult<C extends Record<string, CheckSpec>> = {
 /** At most this many checks at once on one host: OpenSSH allows 10 sessions per connection. */
 export const CHECKS_AT_ONCE = 4;
 
-async function runCheck(spec: CheckSpec, shell: FleetShell, ctx: TaskContext): Promise<CheckResult<unknown>> {
+/**
+ * Runs one check on a host, trying it up to `attempts` times; the result of the last try. A host
+ * that cannot be reached, or a killed one (timeout, cancel), throws instead. With `stream`, a
+ * command's lines become the run's `server:output` events.
+ */
+export async function runCheck(
+  spec: CheckSpec,
+  shell: FleetShell,
+  ctx: TaskContext,
+  options: { stream?: boolean } = {},
+): Promise<CheckResult<unknown>> {
+  const o = typeof spec === 'object' ? spec : { command: spec };
+  const attempts = o.attempts ?? 1;
+  const interval = o.interval === undefined ? 1000 : parseDuration(o.interval, 'health check interval');
   const t0 = performance.now();
-  const done = (ok: boolean, value: unknown, error: string | null) => ({
-    ok,
-    value,
-    error,
-    durationMs: Math.round(performance.now() - t0),
-  });
+  let last: Omit<CheckResult<unknown>, 'durationMs'> = { ok: false, value: null, error: null };
+  for (let i = 1; i <= attempts; i++) {
+    last = await tryCheck(o, shell, ctx, options.stream === true);
+    if (last.ok) break;
+    // A killed host (timeout, cancel) stops waiting for its next try.
+    if (i < attempts) await sleep(interval, ctx.signal);
+  }
+  const error = last.ok || attempts === 1 ? last.error : `failed ${attempts} times: ${last.error}`;
+  return { ...last, error, durationMs: Math.round(performance.now() - t0) };
+}
+
+async function tryCheck(
+  spec: Exclude<CheckSpec, string | CheckFunction>,
+  shell: FleetShell,
+  ctx: TaskContext,
+  stream: boolean,
+): Promise<Omit<CheckResult<unknown>, 'durationMs'>> {
   try {
-    if (typeof spec === 'function') {
-      const v = await spec(shell, ctx);
-      return done(v !== false, v, v === false ? 'the check returned false' : null);
+    if (typeof spec.command === 'function') {
+      const v = await spec.command(shell, ctx);
+      return { ok: v !== false, value: v, error: v === false ? 'the check returned false' : null };
     }
-    const command = typeof spec === 'string' ? spec : spec.command;
-    const result = await runLine(shell, command).nothrow();
-    const value = typeof spec === 'object' && spec.parse ? spec.parse(result) : result.stdout.trim();
-    const ok = typeof spec === 'object' && spec.ok ? result.ok && spec.ok(value, result) : result.ok;
+    const result = await runLine(shell, spec.command, stream ? ctx : undefined).nothrow();
+    const value = spec.parse ? spec.parse(result) : result.stdout.trim();
+    const ok = spec.ok ? result.ok && spec.ok(value, result) : result.ok;
+    // As a failed command's message says it: how it ended, then the end of its stderr.
+    const tail = result.stderrTail.trimEnd();
     const why = !result.ok
-      ? `exited with ${result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`}${result.stderrTail ? `: ${result.stderrTail.split('\n').at(-1)}` : ''}`
+      ? `exited with ${result.signal ? `signal ${result.signal}` : `code ${result.exitCode}`}` +
+        (tail ? `\nstderr (last lines):\n${tail}` : '')
       : 'the value failed its test';
-    return done(ok, value, ok ? null : why);
+    return { ok, value, error: ok ? null : why };
   } catch (e) {
     if (e instanceof ConnectionError || ctx.signal.aborted) throw e;
-    return done(false, null, messageOf(e).replace(`${ctx.host}: `, ''));
+    return { ok: false, value: null, error: messageOf(e).replace(`${ctx.host}: `, '') };
   }
 }
 
@@ -88,7 +128,7 @@ export function healthTask<C extends Record<string, CheckSpec>>(checks: C): Host
     if (failed.length > 0)
       throw new HostTaskError(
         ctx.host,
-        `unhealthy: ${failed.map((n) => `${n} (${out[n]!.error})`).join(', ')}`,
+        `unhealthy: ${failed.map((n) => `${n} (${out[n]!.error!.split('\n')[0]})`).join(', ')}`,
         result,
       );
     return result;

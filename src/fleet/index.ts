@@ -35,7 +35,6 @@ export {
   batchSizes,
   type RollingOptions,
   type RollingPhase,
-  type HealthCheck,
   type BatchSize,
   type PhaseRecord,
   type BatchRecord,

@@ -7,6 +7,7 @@ import { sleep } from '../process/abort.js';
 import { parseDuration, type Duration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 import { Fleet } from './fleet.js';
+import { runCheck, type CheckSpec } from './health.js';
 import { runLine } from './line.js';
 import { HostTaskError, skippedResult, type HostResult } from './host-result.js';
 import { foldHosts } from './hostset.js';
@@ -20,15 +21,12 @@ import { resolveTargets, type FleetShell, type Target } from './target.js';
 export type BatchSize = number | `${number}%`;
 export type HostStep = string | ((shell: FleetShell, ctx: TaskContext) => PromiseLike<unknown>);
 
-/** A health check: a command (healthy when it exits 0) or a function (unhealthy when it throws or returns false). */
-export type HealthCheck = HostStep | { check: HostStep; attempts?: number; interval?: Duration };
-
 export interface RollingPhase {
   name: string;
   targets: Target | Iterable<Target>;
   command: HostStep;
   batches?: BatchSize | readonly BatchSize[];
-  healthCheck?: HealthCheck;
+  healthCheck?: CheckSpec;
   pause?: Duration;
 }
 
@@ -36,7 +34,7 @@ export interface RollingOptions extends Omit<FleetOptions, 'failFast' | 'maxUnre
   phases: RollingPhase[];
   /** Batch sizes within each phase; the last repeats (default 1: one host at a time). */
   batches?: BatchSize | readonly BatchSize[];
-  healthCheck?: HealthCheck;
+  healthCheck?: CheckSpec;
   /** Run the health check right after each host's command ('host', default) or on the whole batch after it ('batch'). */
   healthCheckAfter?: 'host' | 'batch';
   /** Wait between batches. */
@@ -77,29 +75,10 @@ async function runStep(step: HostStep, shell: FleetShell, ctx: TaskContext): Pro
   return typeof step === 'string' ? runLine(shell, step, ctx) : step(shell, ctx);
 }
 
-/** Runs a health check on one host; throws a HostTaskError when it stays unhealthy. */
-export async function checkHealth(health: HealthCheck, shell: FleetShell, ctx: TaskContext): Promise<void> {
-  const spec = typeof health === 'object' ? health : { check: health };
-  const attempts = spec.attempts ?? 1;
-  const interval = spec.interval === undefined ? 1000 : parseDuration(spec.interval, 'healthCheck.interval');
-  let why = '';
-  for (let i = 1; i <= attempts; i++) {
-    try {
-      const v = await runStep(spec.check, shell, ctx);
-      if (v !== false) return;
-      why = 'the check returned false';
-    } catch (e) {
-      if (ctx.signal.aborted) throw e;
-      why = e instanceof Error ? e.message.replace(`${ctx.host}: `, '') : String(e);
-    }
-    // A killed host (timeout, cancel) stops waiting for its next try.
-    if (i < attempts) await sleep(interval, ctx.signal);
-  }
-  throw new HostTaskError(
-    ctx.host,
-    `health check failed${attempts > 1 ? ` ${attempts} times` : ''}: ${why}`,
-    null,
-  );
+/** Runs a health check on one host (its command's lines streamed); throws a HostTaskError when it stays unhealthy. */
+export async function checkHealth(health: CheckSpec, shell: FleetShell, ctx: TaskContext): Promise<void> {
+  const result = await runCheck(health, shell, ctx, { stream: true });
+  if (!result.ok) throw new HostTaskError(ctx.host, `health check failed: ${result.error}`, null);
 }
 
 export interface RollingEvents {
@@ -243,7 +222,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     phase: RollingPhase,
     number: number,
     targets: Target[],
-    health: HealthCheck | undefined,
+    health: CheckSpec | undefined,
     after: 'host' | 'batch',
     options: FleetOptions,
     budgetLeft: number,

@@ -115,7 +115,7 @@ describe('rolling deployment', () => {
     const report = await rolling({
       connect: f.connect,
       phases: [{ name: 'web', targets: web.slice(0, 4), command: deploy(), batches: 2 }],
-      healthCheck: { check: 'test $HOST != web2', attempts: 2, interval: 10 },
+      healthCheck: { command: 'test $HOST != web2', attempts: 2, interval: 10 },
       healthCheckAfter: 'batch',
       pause: 300,
       maxFailures: 1,
@@ -197,7 +197,7 @@ describe('cancelling a rolling deployment', () => {
       const run = rolling({
         connect: f.connect,
         phases: [{ name: 'web', targets: web.slice(0, 2), command: deploy() }],
-        healthCheck: { check: `echo "health $HOST" >> ${log}; exit 1`, attempts: 3, interval: '30s' },
+        healthCheck: { command: `echo "health $HOST" >> ${log}; exit 1`, attempts: 3, interval: '30s' },
         healthCheckAfter: after,
         maxFailures: '100%',
       });
