@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { HostSet } from '../inventory/hostset.js';
 import type { HostSettings, Inventory } from '../inventory/inventory.js';
+import { isEnvName } from '../process/env.js';
 import { CliUsageError } from './errors.js';
 import { LAST_RUN_SETS, loadLastRun, statePath, type LastRun, type LastRunSet } from './state.js';
 
@@ -62,7 +63,7 @@ function sshOptions(host: string, s: HostSettings): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(s.vars)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    if (!isEnvName(name)) {
       throw new CliUsageError(
         `${host}: inventory variable ${JSON.stringify(name)} cannot be an environment variable name; ` +
           'use letters, digits and _ (not starting with a digit)',
