@@ -13,4 +13,4 @@ export {
   type InventoryOptions,
   type SelectOptions,
 } from './inventory.js';
-export type { HostKeyPolicy } from './inventory-file.js';
+export type { HostKeyPolicy } from '../ssh/types.js';

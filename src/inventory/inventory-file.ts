@@ -5,11 +5,8 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import type { InventoryIssue } from './errors.js';
 import { isGroupName } from './parse.js';
 import { parseDuration } from '../process/duration.js';
+import { HOST_KEY_POLICIES, type HostKeyPolicy } from '../ssh/types.js';
 import { didYouMean } from './suggest.js';
-
-/** strict: the host key must be in known_hosts; accept-new: unknown keys are added; off: not checked. */
-export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
-const HOST_KEY_POLICIES: readonly HostKeyPolicy[] = ['strict', 'accept-new', 'off'];
 
 /** Settings as written at one level (defaults, a group, a host); undefined: not set there. */
 export interface SettingsLayer {

@@ -37,13 +37,13 @@ import {
   readInventoryModel,
   type GroupDef,
   type HostDef,
-  type HostKeyPolicy,
   type Located,
   type SettingsLayer,
 } from './inventory-file.js';
 import { parseExpression } from './parse.js';
 import { didYouMean } from './suggest.js';
 import { UsageError } from '../process/errors.js';
+import type { HostKeyPolicy } from '../ssh/types.js';
 
 export const DEFAULT_INVENTORY = 'fleetsh.yml';
 
