@@ -10,6 +10,7 @@ export {
   parseInventory,
   DEFAULT_INVENTORY,
   type HostSettings,
+  type InventoryTarget,
   type InventoryOptions,
   type SelectOptions,
 } from './inventory.js';

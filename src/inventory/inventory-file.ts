@@ -21,6 +21,18 @@ export interface SettingsLayer {
   vars?: Record<string, unknown>;
 }
 
+/** The settings for one host after merging every level that applies to it. */
+export interface HostSettings {
+  user?: string;
+  port?: number;
+  identity?: string;
+  jump?: string;
+  hostKeyPolicy?: HostKeyPolicy;
+  /** Milliseconds. */
+  connectTimeout?: number;
+  vars: Record<string, unknown>;
+}
+
 const SETTING_KEYS = ['user', 'port', 'identity', 'jump', 'hostKeyPolicy', 'connectTimeout', 'vars'] as const;
 
 /** Where something was written: 1-based line and key path. */
