@@ -8,7 +8,7 @@ import { sshConnect } from './fleet/connect.js';
 import { fleet, type Fleet } from './fleet/fleet.js';
 import type { FleetOptions } from './fleet/options.js';
 import { rolling, type RollingOptions, type RollingRun } from './fleet/rolling.js';
-import type { Target } from './fleet/target.js';
+import { resolveTargets, type Target } from './fleet/target.js';
 
 export interface Dollar extends Shell {
   /** Text inserted into a command line without quoting: ``$`ls ${$.raw('*.log')}` ``. */
@@ -25,7 +25,10 @@ export interface Dollar extends Shell {
    * an EventEmitter (`server:success`, ...) and an async iterable of host results. See docs/fleet.md.
    */
   fleet(targets: Target | Iterable<Target>, options?: FleetOptions): Fleet;
-  /** A rolling deployment: phases in order, batches like [1, '10%', '100%'], health checks, budgets. */
+  /**
+   * A rolling deployment: phases in order, batches like [1, '10%', '100%'], health checks, budgets.
+   * With `inventory`, each phase's targets expand through its groups and take its settings.
+   */
   rolling(options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>): RollingRun;
   /** Closes every pooled SSH connection (also `await using $` ... in a block). */
   close(): Promise<void>;
@@ -41,10 +44,27 @@ export const $: Dollar = Object.assign(local, {
   fleet: (targets: Target | Iterable<Target>, options: FleetOptions = {}) =>
     fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
   rolling: (options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>) =>
-    rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
+    rolling({ ...inventoryPhases(options), connect: options.connect ?? sshConnect(ssh) }),
   close: () => ssh.close(),
   [Symbol.asyncDispose]: () => ssh.close(),
 });
+
+/**
+ * Each phase's targets resolved through the inventory up front, as a fleet resolves its own: the
+ * engine's rolling() expands phases with `expand` alone, and a mistake is reported before anything runs.
+ */
+function inventoryPhases<O extends Pick<RollingOptions, 'phases' | 'expand' | 'inventory'>>(options: O): O {
+  const { phases, expand, inventory } = options;
+  if (typeof inventory?.targetFor !== 'function' || !Array.isArray(phases)) return options; // rolling() says why
+  return {
+    ...options,
+    phases: phases.map((p) =>
+      p && typeof p === 'object'
+        ? { ...p, targets: resolveTargets(p.targets, expand, inventory).map((h) => h.target) }
+        : p,
+    ),
+  };
+}
 
 export { quote } from './command/quote.js';
 export { raw, RawCommand, buildCommand } from './command/template.js';
@@ -88,7 +108,7 @@ export * from './fleet/index.js';
 export { HostSet, expand, type HostSetOptions } from './inventory/hostset.js';
 export { fold } from './inventory/fold.js';
 export { HostSetError, InventoryError, type InventoryIssue } from './inventory/errors.js';
-export type { Inventory, HostSettings, InventoryOptions } from './inventory/inventory.js';
+export type { Inventory, HostSettings, InventoryOptions, InventoryTarget } from './inventory/inventory.js';
 
 /**
  * Reads an inventory file (YAML, default ./fleetsh.yml). The YAML parser loads only when this is

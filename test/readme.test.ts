@@ -1,10 +1,10 @@
 // The README's library examples, as written there, against harness sshd hosts named like the
 // README's (web1.prod ... and db1.prod), resolved through ~/.ssh/config as a user's would be.
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, writeFile, chmod } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { $, fold, HostSet } from '../src/index.js';
+import { $, fold, HostSet, loadInventory } from '../src/index.js';
 import { sshdAvailable, startFleet, type TestFleet } from './harness/fleet.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
@@ -122,6 +122,20 @@ describe('README examples', { skip }, () => {
     assert.deepEqual([...deployment.done].sort(), ['api1.prod', 'db1.prod', 'web1.prod']);
     assert.deepEqual([...deployment.failed], ['web2.prod']);
     assert.deepEqual([...deployment.notDone].sort(), ['web3.prod', 'web4.prod', 'web5.prod']);
+  });
+
+  test('an inventory given to a fleet: its groups, settings and vars', async () => {
+    // The README's fleetsh.yml, as written there.
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n(# fleetsh\.yml\n[^`]*)```/.exec(readme)![1]!;
+    await writeFile(join(tf.dir, 'fleetsh.yml'), yaml);
+    const inventory = await loadInventory(join(tf.dir, 'fleetsh.yml'));
+    const report = await $.fleet('@web,db1.prod', { inventory }).run`echo "$tier in $region"`;
+    assert.deepEqual(
+      report.hosts.map((h) => `${h.host}: ${h.stdout}`),
+      [...names.slice(0, 5).map((h) => `${h}: web in eu\n`), 'db1.prod: db in eu\n'],
+    );
+    assert.equal(inventory.targetFor('db1.prod').jump, 'web1.prod');
   });
 
   test('host sets expand and fold', () => {

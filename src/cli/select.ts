@@ -2,8 +2,9 @@
 // settings. The host-set syntax and the inventory are the library's; the CLI adds `@failed` and
 // friends from the last run's state file, and the ./fleetsh.yml default.
 import { existsSync } from 'node:fs';
+import { DEFAULT_INVENTORY } from '../inventory/default-inventory.js';
 import { HostSet } from '../inventory/hostset.js';
-import type { HostSettings, Inventory } from '../inventory/inventory.js';
+import type { Inventory } from '../inventory/inventory.js';
 import { CliUsageError } from './errors.js';
 import { LAST_RUN_SETS, loadLastRun, statePath, type LastRun, type LastRunSet } from './state.js';
 
@@ -16,8 +17,8 @@ export interface SelectOptions {
 export interface Selection {
   hosts: HostSet;
   inventory: Inventory | undefined;
-  /** SSH target options from the inventory for a host (empty without an inventory). */
-  settings(host: string): Record<string, unknown>;
+  /** The inventory's target for a host (Inventory#targetFor), or nothing without an inventory. */
+  settings(host: string): object;
 }
 
 const LAST_RUN_REF = new RegExp(`@(${LAST_RUN_SETS.join('|')})\\b`);
@@ -28,9 +29,6 @@ export async function openInventory(path: string | undefined): Promise<Inventory
   const { loadInventory } = await import('../inventory/inventory.js');
   return loadInventory(path ?? DEFAULT_INVENTORY);
 }
-
-/** The inventory read when no -i is given (the library's DEFAULT_INVENTORY). */
-const DEFAULT_INVENTORY = 'fleetsh.yml';
 
 export async function selectHosts(opts: SelectOptions, extra: string[] = []): Promise<Selection> {
   const expression = [opts.hosts, ...extra].filter((e) => e !== undefined && e.trim() !== '').join(',');
@@ -50,34 +48,8 @@ export async function selectHosts(opts: SelectOptions, extra: string[] = []): Pr
   return {
     hosts,
     inventory,
-    settings: (host) => (inventory ? sshOptions(host, inventory.settingsFor(host)) : {}),
+    settings: (host) => (inventory ? inventory.targetFor(host) : {}),
   };
-}
-
-/**
- * The inventory's names for connection settings, as `$.ssh` options. Its `vars` become environment
- * variables of every command on the host (`echo $region`); values that are not text become JSON.
- */
-function sshOptions(host: string, s: HostSettings): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(s.vars)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw new CliUsageError(
-        `${host}: inventory variable ${JSON.stringify(name)} cannot be an environment variable name; ` +
-          'use letters, digits and _ (not starting with a digit)',
-      );
-    }
-    env[name] = typeof value === 'string' ? value : JSON.stringify(value);
-  }
-  if (Object.keys(env).length > 0) o.env = env;
-  if (s.user !== undefined) o.username = s.user;
-  if (s.port !== undefined) o.port = s.port;
-  if (s.identity !== undefined) o.privateKey = s.identity;
-  if (s.jump !== undefined) o.jump = s.jump;
-  if (s.hostKeyPolicy !== undefined) o.hostKeyPolicy = s.hostKeyPolicy;
-  if (s.connectTimeout !== undefined) o.connectTimeout = s.connectTimeout;
-  return o;
 }
 
 function lastRunHosts(last: LastRun | undefined, name: LastRunSet): string[] {

@@ -4,6 +4,7 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ParsedKey, Session } from 'ssh2';
+import { isEnvName } from '../process/env.js';
 import { runCommand, type ChildTracker, type RunningCommand } from './exec.js';
 import { publicKeyMatches } from './keys.js';
 import { serveSftp } from './sftp.js';
@@ -30,8 +31,6 @@ export interface FleetShared {
   marker: [string, string];
   basePath: string;
 }
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class DemoHostServer {
   readonly port: Promise<number>;
@@ -109,7 +108,7 @@ export class DemoHostServer {
     let current: RunningCommand | undefined;
 
     session.on('env', (accept, reject, info) => {
-      if (ENV_NAME.test(info.key)) {
+      if (isEnvName(info.key)) {
         clientEnv[info.key] = info.val;
         accept?.();
       } else {

@@ -17,7 +17,7 @@ export class Fleet {
   constructor(targets: Target | Iterable<Target>, options: FleetOptions) {
     this.options = options;
     resolveOptions(options); // validates now, so a bad option fails before anything runs
-    this.hosts = resolveTargets(targets, options.expand);
+    this.hosts = resolveTargets(targets, options.expand, options.inventory);
   }
 
   /** Host names, in target order. */

@@ -1,5 +1,6 @@
 // The options of a fleet run, one name and one default each, validated at the boundary.
 import { parseDuration, type Duration } from '../process/duration.js';
+import type { Inventory } from '../inventory/inventory.js';
 import { UsageError } from '../process/errors.js';
 import { resolveBudget, type PolicyOptions } from './policy.js';
 import type { ProgressOptions } from './progress.js';
@@ -31,8 +32,13 @@ export interface FleetOptions extends PolicyOptions {
   inFlight?: 'finish' | 'kill';
   /** Opens a shell on a target; defaults to `$.ssh`. */
   connect?: Connect;
-  /** Expands host-set expressions among the targets. */
+  /** Expands host-set expressions among the targets (default: ranges and set operators, and the inventory's @groups). */
   expand?: Expand;
+  /**
+   * An inventory (`loadInventory()`): its @groups in host-set expressions among the targets, and each
+   * host's settings and vars (as environment variables) under what a target says itself.
+   */
+  inventory?: Inventory;
   /** Bytes kept per stream and host (default 1 MiB); past it the host result says `truncated`. */
   maxOutput?: number;
   /** Draw progress on stderr (off by default in the library). */
@@ -65,6 +71,7 @@ const KNOWN = new Set([
   'inFlight',
   'connect',
   'expand',
+  'inventory',
   'progress',
   'failFast',
   'maxFailures',
@@ -81,6 +88,13 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
     throw new UsageError(
       `option inFlight: expected 'finish' or 'kill', got ${JSON.stringify(options.inFlight)}`,
     );
+  }
+  const inventory = options.inventory as Partial<Inventory> | undefined;
+  if (
+    inventory !== undefined &&
+    (typeof inventory?.select !== 'function' || typeof inventory.targetFor !== 'function')
+  ) {
+    throw new UsageError('option inventory: expected an Inventory, from loadInventory() or parseInventory()');
   }
   if (!options.connect) {
     throw new UsageError('no transport: pass options.connect, or use $.fleet() which connects over SSH');

@@ -1,5 +1,7 @@
 // What a fleet runs on: the seed's server objects, `user@host:port` strings, or a host-set
-// expression (expanded by a hook, so the inventory stays outside the engine).
+// expression (expanded by a hook, so the inventory stays outside the engine); with an inventory,
+// each host over its inventory settings.
+import type { Inventory } from '../inventory/inventory.js';
 import { UsageError } from '../process/errors.js';
 import type { Shell } from '../process/shell.js';
 import { expandHosts } from './hostset.js';
@@ -45,7 +47,10 @@ export interface ConnectOptions {
 /** Opens (or reuses) a shell on a target. `$.fleet` defaults to `$.ssh`; tests inject local shells. */
 export type Connect = (target: Target, options: ConnectOptions) => FleetShell;
 
-/** Expands a host-set expression (`web[1-3],db1`, `@web`) into targets; installed by the inventory. */
+/**
+ * Expands a host-set expression (`web[1-3],db1`, `@web`) into targets. The default knows ranges and
+ * set operators; the `inventory` option installs one that knows its @groups too.
+ */
 export type Expand = (expression: string) => Target[];
 
 export interface FleetHost {
@@ -60,13 +65,16 @@ const EXPRESSION = /\[[0-9A-Za-z,-]+\]|[,!&]|^@/; // ranges, set operators, @gro
 
 /**
  * Normalises targets to named hosts; names must be unique so each host is reported once. Host-set
- * expressions (`web[1-3],db1`) are expanded by `expand`, by default without an inventory (no @groups).
- * Any iterable of targets (a HostSet) is accepted.
+ * expressions (`web[1-3],db1`) are expanded by `expand`, by default through the inventory's groups
+ * when there is one, else without @groups. With an inventory, each host's target is its inventory
+ * settings under what the target says itself. Any iterable of targets (a HostSet) is accepted.
  */
 export function resolveTargets(
   targets: Target | Iterable<Target>,
-  expand: Expand = expandHosts,
+  expand?: Expand,
+  inventory?: Inventory,
 ): FleetHost[] {
+  expand ??= inventory ? (expression) => inventory.select(expression).hosts : expandHosts;
   const list: Target[] =
     typeof targets === 'string' ||
     (typeof targets === 'object' && targets !== null && !(Symbol.iterator in targets))
@@ -83,8 +91,38 @@ export function resolveTargets(
     if (seen.has(name))
       throw new UsageError(`target ${name} is listed twice; each host runs once per fleet run`);
     seen.add(name);
-    return { name, index, target };
+    return { name, index, target: inventory ? withInventory(target, name, inventory) : target };
   });
+}
+
+/**
+ * A target over the inventory's settings for its host: what the target says itself wins (a user or
+ * port written in `user@host:port`, its own options, its own env variable by variable). It keeps
+ * the name it had, so that a fleet made again from its targets (`fleet.with()`) names hosts the same.
+ */
+function withInventory(target: Target, name: string, inventory: Inventory): ServerObject {
+  const own: ServerObject = typeof target === 'string' ? { host: target } : target;
+  const written = hostOf(own.host);
+  const { env, ...settings }: ServerObject = inventory.targetFor(written.host);
+  if (written.user || own.username !== undefined || own.user !== undefined) delete settings.username;
+  if (written.port || own.port !== undefined) delete settings.port;
+  if (own.via !== undefined) delete settings.jump;
+  const merged: ServerObject = { ...settings, ...own, name };
+  if (env !== undefined || own.env !== undefined)
+    merged.env = { ...(env as object), ...(own.env as object | undefined) };
+  return merged;
+}
+
+/** The host of `[ssh://][user@]host[:port]` (or `[address]:port`), and whether a user and a port were written. */
+function hostOf(text: string): { host: string; user: boolean; port: boolean } {
+  const spec = text
+    .trim()
+    .replace(/^ssh:\/\//i, '')
+    .replace(/\/$/, '');
+  const at = spec.lastIndexOf('@');
+  const rest = spec.slice(at + 1);
+  const m = /^\[([^\]]*)\](?::(\d+))?$/.exec(rest) ?? /^([^:]*):(\d+)$/.exec(rest);
+  return { host: m ? m[1]! : rest, user: at >= 0, port: m?.[2] !== undefined };
 }
 
 export function targetName(target: Target): string {

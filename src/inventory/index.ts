@@ -10,7 +10,8 @@ export {
   parseInventory,
   DEFAULT_INVENTORY,
   type HostSettings,
+  type InventoryTarget,
   type InventoryOptions,
   type SelectOptions,
 } from './inventory.js';
-export type { HostKeyPolicy } from './inventory-file.js';
+export type { HostKeyPolicy } from '../ssh/types.js';

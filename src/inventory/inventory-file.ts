@@ -5,11 +5,8 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import type { InventoryIssue } from './errors.js';
 import { isGroupName } from './parse.js';
 import { parseDuration } from '../process/duration.js';
+import { HOST_KEY_POLICIES, type HostKeyPolicy } from '../ssh/types.js';
 import { didYouMean } from './suggest.js';
-
-/** strict: the host key must be in known_hosts; accept-new: unknown keys are added; off: not checked. */
-export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
-const HOST_KEY_POLICIES: readonly HostKeyPolicy[] = ['strict', 'accept-new', 'off'];
 
 /** Settings as written at one level (defaults, a group, a host); undefined: not set there. */
 export interface SettingsLayer {
@@ -22,6 +19,18 @@ export interface SettingsLayer {
   /** Milliseconds. */
   connectTimeout?: number;
   vars?: Record<string, unknown>;
+}
+
+/** The settings for one host after merging every level that applies to it. */
+export interface HostSettings {
+  user?: string;
+  port?: number;
+  identity?: string;
+  jump?: string;
+  hostKeyPolicy?: HostKeyPolicy;
+  /** Milliseconds. */
+  connectTimeout?: number;
+  vars: Record<string, unknown>;
 }
 
 const SETTING_KEYS = ['user', 'port', 'identity', 'jump', 'hostKeyPolicy', 'connectTimeout', 'vars'] as const;

@@ -32,32 +32,23 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { HostSetError, InventoryError, type InventoryIssue } from './errors.js';
 import { describeIoError, type GroupResolver } from './expand.js';
+import { DEFAULT_INVENTORY } from './default-inventory.js';
 import { DEFAULT_MAX_HOSTS, HostSet } from './hostset.js';
 import {
   readInventoryModel,
   type GroupDef,
   type HostDef,
-  type HostKeyPolicy,
+  type HostSettings,
   type Located,
   type SettingsLayer,
 } from './inventory-file.js';
 import { parseExpression } from './parse.js';
+import { inventoryTarget, type InventoryTarget } from './ssh-target.js';
 import { didYouMean } from './suggest.js';
 import { UsageError } from '../process/errors.js';
 
-export const DEFAULT_INVENTORY = 'fleetsh.yml';
-
-/** The settings for one host after merging every level that applies to it. */
-export interface HostSettings {
-  user?: string;
-  port?: number;
-  identity?: string;
-  jump?: string;
-  hostKeyPolicy?: HostKeyPolicy;
-  /** Milliseconds. */
-  connectTimeout?: number;
-  vars: Record<string, unknown>;
-}
+export { DEFAULT_INVENTORY };
+export type { HostSettings, InventoryTarget };
 
 export interface InventoryOptions {
   /** As shown in messages; default: the path given to loadInventory, or "inventory". */
@@ -216,6 +207,15 @@ export class Inventory {
     const { jump, ...rest } = merged;
     // A copy, so that a caller changing its settings changes nobody else's.
     return { ...rest, ...(jump ? { jump } : {}), vars: structuredClone(vars) };
+  }
+
+  /**
+   * `host` as a fleet target: its settings as `$.ssh` options (user → username, identity →
+   * privateKey, ...) and its vars as the environment of its commands (other values than text as JSON).
+   * A var whose name cannot be an environment variable's is a UsageError.
+   */
+  targetFor(host: string): InventoryTarget {
+    return inventoryTarget(host, this.settingsFor(host));
   }
 
   #lookup(name: string): HostSet | undefined {

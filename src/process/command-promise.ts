@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import { DEFAULT_MAX_OUTPUT, LineSplitter, OutputCapture } from './capture.js';
 import { parseDuration, type Duration } from './duration.js';
+import { isEnvName } from './env.js';
 import { CancelledError, CommandError, TimeoutError, UsageError } from './errors.js';
 import { KillRequest, type Executor } from './executor.js';
 import { printable } from './printable.js';
@@ -28,12 +29,10 @@ export interface CommandOptions {
   signal?: AbortSignal;
 }
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 export function validateEnv(env: Record<string, unknown>, host?: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!ENV_NAME.test(name)) {
+    if (!isEnvName(name)) {
       throw new UsageError(
         `${host ? host + ': ' : ''}invalid environment variable name ${JSON.stringify(name)}`,
       );

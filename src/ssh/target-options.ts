@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseDuration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 import { expandTilde } from './ssh-config.js';
-import type { HostKeyPolicy, SshTarget, SshTargetOptions } from './types.js';
+import { HOST_KEY_POLICIES, type HostKeyPolicy, type SshTarget, type SshTargetOptions } from './types.js';
 
 export interface ParsedTargetString {
   user?: string;
@@ -105,7 +105,6 @@ const OPTION_NAMES = [
   'maxSessions',
   'sudoPassword',
 ];
-const POLICIES: HostKeyPolicy[] = ['strict', 'accept-new', 'off'];
 
 export function validateTargetOptions(target: SshTarget, homedir: string, cwd: string): ExplicitSettings {
   let raw: SshTargetOptions;
@@ -202,7 +201,7 @@ export function validateTargetOptions(target: SshTarget, homedir: string, cwd: s
     x.knownHosts = files.map((f) => local(f, 'knownHosts'));
   }
   if (raw.hostKeyPolicy !== undefined) {
-    if (!POLICIES.includes(raw.hostKeyPolicy)) {
+    if (!HOST_KEY_POLICIES.includes(raw.hostKeyPolicy)) {
       throw bad(
         'hostKeyPolicy',
         `must be 'strict', 'accept-new' or 'off', got ${describe(raw.hostKeyPolicy)}`,

@@ -1,7 +1,12 @@
 // What a user says about an SSH target, and what fleetsh makes of it after reading ssh_config.
 
-/** How an unknown or changed host key is handled (OpenSSH's StrictHostKeyChecking). */
+/**
+ * How an unknown or changed host key is handled (OpenSSH's StrictHostKeyChecking). strict: the key
+ * must be in known_hosts; accept-new: unknown keys are added; off: not checked.
+ */
 export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
+/** Every HostKeyPolicy, for validation (the target options and the inventory check against it). */
+export const HOST_KEY_POLICIES: readonly HostKeyPolicy[] = ['strict', 'accept-new', 'off'];
 
 /** A duration: milliseconds as a number, or a string with units ('10s', '500ms', '2m', '1h30m'). */
 export type Duration = number | string;
