@@ -8,7 +8,7 @@ import { sshConnect } from './fleet/connect.js';
 import { fleet, type Fleet } from './fleet/fleet.js';
 import type { FleetOptions } from './fleet/options.js';
 import { rolling, type RollingOptions, type RollingRun } from './fleet/rolling.js';
-import { resolveTargets, type Target } from './fleet/target.js';
+import type { Target } from './fleet/target.js';
 
 export interface Dollar extends Shell {
   /** Text inserted into a command line without quoting: ``$`ls ${$.raw('*.log')}` ``. */
@@ -44,27 +44,10 @@ export const $: Dollar = Object.assign(local, {
   fleet: (targets: Target | Iterable<Target>, options: FleetOptions = {}) =>
     fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
   rolling: (options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>) =>
-    rolling({ ...inventoryPhases(options), connect: options.connect ?? sshConnect(ssh) }),
+    rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
   close: () => ssh.close(),
   [Symbol.asyncDispose]: () => ssh.close(),
 });
-
-/**
- * Each phase's targets resolved through the inventory up front, as a fleet resolves its own: the
- * engine's rolling() expands phases with `expand` alone, and a mistake is reported before anything runs.
- */
-function inventoryPhases<O extends Pick<RollingOptions, 'phases' | 'expand' | 'inventory'>>(options: O): O {
-  const { phases, expand, inventory } = options;
-  if (typeof inventory?.targetFor !== 'function' || !Array.isArray(phases)) return options; // rolling() says why
-  return {
-    ...options,
-    phases: phases.map((p) =>
-      p && typeof p === 'object'
-        ? { ...p, targets: resolveTargets(p.targets, expand, inventory).map((h) => h.target) }
-        : p,
-    ),
-  };
-}
 
 export { quote } from './command/quote.js';
 export { raw, RawCommand, buildCommand } from './command/template.js';

@@ -126,7 +126,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
   async #run(o: RollingOptions): Promise<RollingReport> {
     const t0 = performance.now();
     const { phases, batches, healthCheck, healthCheckAfter, pause, maxFailures, ...fleetOptions } = o;
-    const total = phases.reduce((n, p) => n + resolveTargets(p.targets, o.expand).length, 0);
+    const total = phases.reduce((n, p) => n + resolveTargets(p.targets, o.expand, o.inventory).length, 0);
     const budget = resolveBudget(maxFailures ?? 0, total, 'maxFailures');
     let failures = 0;
     let stopped: string | null = null;
@@ -134,7 +134,7 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     const records: PhaseRecord[] = [];
 
     for (const phase of phases) {
-      const hosts = resolveTargets(phase.targets, o.expand);
+      const hosts = resolveTargets(phase.targets, o.expand, o.inventory);
       const record: PhaseRecord = {
         name: phase.name,
         status: 'not-started',
@@ -289,7 +289,7 @@ function validate(o: RollingOptions): void {
     if (!p || typeof p.name !== 'string') throw new UsageError('rolling: each phase needs a name');
     if (typeof p.command !== 'string' && typeof p.command !== 'function')
       throw new UsageError(`rolling: phase ${p.name} needs a command (a string or a function)`);
-    resolveTargets(p.targets, o.expand);
+    resolveTargets(p.targets, o.expand, o.inventory);
     batchSizes(100, p.batches ?? o.batches);
   }
   if (o.healthCheckAfter !== undefined && o.healthCheckAfter !== 'host' && o.healthCheckAfter !== 'batch') {
