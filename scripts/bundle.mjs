@@ -45,6 +45,9 @@ await build({
   // src/ssh/ssh2-load.ts reaches for import.meta.url only after a failed load, which cannot happen
   // in the bundle (ssh2 is inside it).
   logOverride: { 'empty-import-meta': 'silent' },
+  define: {
+    FLEETSH_VERSION: JSON.stringify(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version),
+  },
 });
 
 // bin.cjs decodes the bundle as latin1, the fast path, which is right only for ASCII.

@@ -1,6 +1,7 @@
 // `fleetsh`: the command line over the library. This file only declares the commands and their
 // flags; each action imports its module when it runs, so `fleetsh hosts` never loads ssh2 and
 // start-up stays fast (docs/cli.md lists the exit codes).
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { reportError } from './errors.js';
 import { EXIT } from './exit-codes.js';
@@ -14,7 +15,19 @@ import {
   parseMode,
 } from './options.js';
 
-const VERSION = '0.1.0';
+/** Set by the CLI bundle's build (scripts/bundle.mjs) to package.json's version. */
+declare const FLEETSH_VERSION: string | undefined;
+
+/** package.json's version: built into the bundle, or read beside the modules (dist/ or src/, one folder below it). */
+function version(): string {
+  if (typeof FLEETSH_VERSION === 'string') return FLEETSH_VERSION;
+  try {
+    const file = new URL('../../package.json', import.meta.url);
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown'; // the modules copied away from their package
+  }
+}
 
 /** Flags every command that reaches hosts takes: the selection and how to connect. */
 function selection(cmd: Command, required = true): Command {
@@ -83,7 +96,7 @@ function output(cmd: Command): Command {
 export function buildProgram(): Command {
   const program = new Command('fleetsh')
     .description('Run commands across fleets of SSH servers.')
-    .version(VERSION, '-V, --version')
+    .version(version(), '-V, --version')
     .enablePositionalOptions()
     .showSuggestionAfterError()
     .configureHelp({ sortOptions: false })

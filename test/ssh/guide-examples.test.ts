@@ -1,4 +1,4 @@
-// The seed's examples, run as written (import from 'fleetsh', servers given as { host, username })
+// The batch-operations guide's examples, run as written (import from 'fleetsh', servers given as { host, username })
 // in a child process whose ~/.ssh/config points at the harness fleet: they work, and the script ends
 // by itself soon after its last command without calling close().
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsx = import.meta.resolve('tsx');
 
-describe('seed examples', { skip }, () => {
+describe("the batch-operations guide's examples", { skip }, () => {
   let fleet: TestFleet;
   let project: string;
   let home: string;
@@ -24,7 +24,7 @@ describe('seed examples', { skip }, () => {
       aliases: ['web1.example.com', 'web2.example.com', 'web3.example.com'],
       faults: ['dead-port'],
     });
-    project = mkdtempSync(path.join(tmpdir(), 'fleetsh-seed-'));
+    project = mkdtempSync(path.join(tmpdir(), 'fleetsh-guide-'));
     // `import { $ } from 'fleetsh'` resolves to this repository's source.
     mkdirSync(path.join(project, 'node_modules', 'fleetsh'), { recursive: true });
     writeFileSync(
@@ -124,9 +124,9 @@ results.forEach((result, index) => {
   const server = servers[index];
   
   if (result.status === 'fulfilled') {
-    console.log(\`‚úÖ \${server.host}: \${result.value.stdout.trim()}\`);
+    console.log(\`✅ \${server.host}: \${result.value.stdout.trim()}\`);
   } else {
-    console.error(\`‚ùå \${server.host}: \${result.reason.message}\`);
+    console.error(\`❌ \${server.host}: \${result.reason.message}\`);
   }
 });
 
@@ -180,7 +180,7 @@ console.log('HEALTH', JSON.stringify(await healthCheck(servers.slice(0, 3))));
 `,
     );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /‚ùå h-dead-port: h-dead-port: connection refused/);
+    assert.match(r.stderr, /❌ h-dead-port: h-dead-port: connection refused/);
     const batch = JSON.parse(/BATCH (.*)/.exec(r.stdout)![1]!);
     assert.equal(batch.length, 3);
     for (const b of batch) {
@@ -200,7 +200,7 @@ console.log('HEALTH', JSON.stringify(await healthCheck(servers.slice(0, 3))));
   });
 
   test('file distribution and configuration sync with backup, validation and restore', async () => {
-    const remoteDir = mkdtempSync(path.join(tmpdir(), 'fleetsh-seed-remote-'));
+    const remoteDir = mkdtempSync(path.join(tmpdir(), 'fleetsh-guide-remote-'));
     try {
       mkdirSync(path.join(project, 'configs', remoteDir.slice(1)), { recursive: true });
       const configFile = path.join(remoteDir, 'app.conf');
