@@ -1,7 +1,7 @@
 // The report of a rolling deployment: per phase and batch, what was done, what failed, what was
 // never started, and why the deployment stopped.
 import { printable } from '../process/printable.js';
-import type { HostResult } from './host-result.js';
+import { triedAndNotOk, type HostResult } from './host-result.js';
 import { foldHosts } from './hostset.js';
 import type { FleetReport } from './report.js';
 
@@ -40,7 +40,7 @@ export class RollingReport {
   }
   /** Hosts that were tried and failed, timed out or were unreachable. */
   get failed(): string[] {
-    return this.#hostsWhere((h) => h.status !== 'ok' && h.status !== 'skipped');
+    return this.#hostsWhere((h) => triedAndNotOk(h.status));
   }
   /** Hosts never touched. */
   get notDone(): string[] {
