@@ -58,6 +58,11 @@ export function triedAndNotOk(status: HostStatus): boolean {
   return status !== 'ok' && status !== 'skipped';
 }
 
+/** A message about a host without the host's name in front (`web1: refused` → `refused`), so equal failures read alike. */
+export function withoutHostName(host: string, message: string): string {
+  return message.startsWith(`${host}: `) ? message.slice(host.length + 2) : message;
+}
+
 export function statusOfError(e: unknown): Exclude<HostStatus, 'ok' | 'skipped'> {
   if (e instanceof ConnectionError) return 'unreachable';
   if (e instanceof FleetshError && e.kind === 'timeout') return 'timeout';

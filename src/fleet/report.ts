@@ -4,7 +4,7 @@
 import { formatMs } from '../process/errors.js';
 import { printable } from '../process/printable.js';
 import { gather, type OutputGroup } from './gather.js';
-import type { HostResult, HostStatus } from './host-result.js';
+import { withoutHostName, type HostResult, type HostStatus } from './host-result.js';
 import { foldHosts } from './hostset.js';
 
 export type Counts = Record<'total' | Exclude<HostStatus, never>, number>;
@@ -112,7 +112,7 @@ export class FleetReport<T = unknown> {
       .slice(0, 10)
       .map(
         (h) =>
-          `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`,
+          `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHostName(h.host, firstLine(h.error ?? h.reason))}`,
       );
     const more = bad.length > 10 ? `\n  … and ${bad.length - 10} more` : '';
     throw new Error(
@@ -180,7 +180,7 @@ export class FleetReport<T = unknown> {
       for (const [kind, hosts] of byKind) {
         out.push(`  ${kind}: ${foldHosts(hosts.map((h) => h.host))}`);
         for (const h of hosts.slice(0, 20))
-          out.push(`    ${h.host}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`);
+          out.push(`    ${h.host}: ${withoutHostName(h.host, firstLine(h.error ?? h.reason))}`);
         if (hosts.length > 20) out.push(`    … and ${hosts.length - 20} more`);
       }
     }
@@ -200,8 +200,4 @@ export class FleetReport<T = unknown> {
 function firstLine(text: string | null): string {
   if (!text) return '';
   return text.split('\n')[0]!;
-}
-
-function withoutHost(host: string, line: string): string {
-  return line.startsWith(`${host}: `) ? line.slice(host.length + 2) : line;
 }

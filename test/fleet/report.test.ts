@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { printable } from '../../src/process/printable.js';
 import { after, before, describe, test } from 'node:test';
 import { fleet } from '../../src/fleet/fleet.js';
-import { gather, normalise } from '../../src/fleet/gather.js';
+import { gather, gatherFailures, normalise } from '../../src/fleet/gather.js';
 import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
 import { durationsOf, FleetReport, percentile } from '../../src/fleet/report.js';
 import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
@@ -83,6 +83,42 @@ describe('gather', () => {
         { similar: false },
       ).length,
       2,
+    );
+  });
+});
+
+describe('gatherFailures', () => {
+  test('hosts not ok, by status and kind, then by what they said without their own name', () => {
+    const bad = (name: string, index: number, kind: 'failed' | 'refused', error: string): HostResult =>
+      host(name, index, {
+        status: kind === 'failed' ? 'failed' : 'unreachable',
+        success: false,
+        kind,
+        error: `${name}: ${error}`,
+      });
+    const groups = gatherFailures([
+      host('web1', 0, {}),
+      bad('web2', 1, 'refused', 'connection refused'),
+      bad('web3', 2, 'failed', 'command exited with code 1: x\nstderr (last lines):\n  a\n  b\n  c\n  d'),
+      bad('web4', 3, 'refused', 'connection refused'),
+      bad('web5', 4, 'failed', 'command exited with code 2: x'),
+      skippedResult('web6', 5, 'budget', 'maxFailures 0 exceeded'),
+    ]);
+    assert.deepEqual(
+      groups.map((g) => [g.key, g.status, g.hosts, g.messages.map((m) => [m.hosts, m.key])]),
+      [
+        ['unreachable (refused)', 'unreachable', 'web[2,4]', [['web[2,4]', 'connection refused']]],
+        [
+          'failed',
+          'failed',
+          'web[3,5]',
+          [
+            ['web3', 'command exited with code 1: x\n  b\n  c\n  d'],
+            ['web5', 'command exited with code 2: x'],
+          ],
+        ],
+        ['skipped (budget)', 'skipped', 'web6', [['web6', 'maxFailures 0 exceeded']]],
+      ],
     );
   });
 });

@@ -4,7 +4,7 @@
 import type { SyncOutcome } from '../../fleet/config-sync.js';
 import type { TransferOutcome } from '../../fleet/files.js';
 import type { FleetReport } from '../../fleet/report.js';
-import { fold } from '../../inventory/fold.js';
+import { groupHosts } from '../../fleet/gather.js';
 import type { Palette } from '../color.js';
 import { renderSummary } from './summary.js';
 
@@ -15,15 +15,12 @@ export function renderCopy(
   colors: Palette,
   opts: { groups: boolean; interrupted: boolean },
 ): string {
-  const byWhat = new Map<string, string[]>();
-  for (const h of report.hosts) {
-    if (h.status !== 'ok' || h.value === null) continue;
-    const what = describe(h.value as Outcome);
-    byWhat.set(what, [...(byWhat.get(what) ?? []), h.host]);
-  }
-  const out: string[] = [];
-  for (const [what, hosts] of byWhat)
-    out.push(`${colors.host(colors.show(fold(hosts)))} (${hosts.length}): ${colors.show(what)}`);
+  const done = groupHosts(
+    report.hosts
+      .filter((h) => h.status === 'ok' && h.value !== null)
+      .map((h) => ({ host: h.host, key: describe(h.value as Outcome) })),
+  );
+  const out = done.map((g) => `${colors.host(colors.show(g.hosts))} (${g.count}): ${colors.show(g.key)}`);
   out.push(renderSummary(report, colors, { ...opts, groups: false }).trimEnd());
   return out.join('\n') + '\n';
 }

@@ -1,11 +1,11 @@
 // The end of a run for operators: the report's output groups (identical outputs with the host set
 // that printed them), the hosts that did not succeed listed by kind, and a one-line summary. The
-// grouping and counting are the report's; this only lays them out. Outputs, messages and host
-// names go through colors.show before any colour.
+// grouping, counting and folding are the library's (report.groups, gatherFailures); this only lays
+// them out. Outputs, messages and host names go through colors.show before any colour.
 import { formatMs } from '../../process/errors.js';
+import { gatherFailures } from '../../fleet/gather.js';
 import type { HostResult } from '../../fleet/host-result.js';
 import type { FleetReport } from '../../fleet/report.js';
-import { fold } from '../../inventory/fold.js';
 import type { Palette } from '../color.js';
 
 export interface SummaryOptions {
@@ -31,7 +31,7 @@ function renderGroups(report: FleetReport<unknown>, colors: Palette, maxLines: n
     const rule = '-'.repeat(Math.max(3, 16));
     out.push(
       colors.dim(rule),
-      colors.bold(`${colors.show(fold(g.hostList))} (${g.count})${g.similar ? ' similar' : ''}`),
+      colors.bold(`${colors.show(g.hosts)} (${g.count})${g.similar ? ' similar' : ''}`),
       colors.dim(rule),
     );
     const lines = g.output === '' ? [colors.dim('(no output)')] : colors.show(g.output).split('\n');
@@ -39,51 +39,26 @@ function renderGroups(report: FleetReport<unknown>, colors: Palette, maxLines: n
     if (lines.length > maxLines) out.push(colors.dim(`… ${lines.length - maxLines} more lines`));
     if (g.similar)
       for (const v of g.variants)
-        out.push(colors.dim(colors.show(`  ${fold(v.hostList)}: ${v.differences.join(', ')}`)));
+        out.push(colors.dim(colors.show(`  ${v.hosts}: ${v.differences.join(', ')}`)));
   }
   return out;
 }
 
-/** Hosts that did not succeed, by status and kind; hosts with the same message (but for the host name) share a line. */
+/** Hosts that did not succeed, by status and kind; hosts that said the same thing share a line. */
 function renderFailures(hosts: readonly HostResult<unknown>[], colors: Palette): string[] {
-  const bad = hosts.filter((h) => h.status !== 'ok');
-  if (bad.length === 0) return [];
-  const byKind = new Map<string, HostResult<unknown>[]>();
-  for (const h of bad) {
-    const key = h.kind && h.kind !== h.status ? `${h.status} (${h.kind})` : h.status;
-    byKind.set(key, [...(byKind.get(key) ?? []), h]);
-  }
   const out: string[] = [];
-  for (const [kind, list] of byKind) {
-    const paint = kind.startsWith('skipped') ? colors.warn : colors.fail;
-    out.push(paint(`${kind}: ${colors.show(fold(list.map((h) => h.host)))} (${list.length})`));
-    const byMessage = new Map<string, string[]>();
-    for (const h of list) {
-      const message = describe(h);
-      byMessage.set(message, [...(byMessage.get(message) ?? []), h.host]);
-    }
-    let shown = 0;
-    for (const [message, names] of byMessage) {
-      if (shown++ === 10) {
-        out.push(colors.dim(`  … and ${byMessage.size - 10} more messages`));
+  for (const kind of gatherFailures(hosts)) {
+    const paint = kind.status === 'skipped' ? colors.warn : colors.fail;
+    out.push(paint(`${kind.key}: ${colors.show(kind.hosts)} (${kind.count})`));
+    for (const [i, m] of kind.messages.entries()) {
+      if (i === 10) {
+        out.push(colors.dim(`  … and ${kind.messages.length - 10} more messages`));
         break;
       }
-      out.push(
-        `  ${colors.host(colors.show(fold(names)))}: ${colors.show(message).split('\n').join('\n    ')}`,
-      );
+      out.push(`  ${colors.host(colors.show(m.hosts))}: ${colors.show(m.key).split('\n').join('\n    ')}`);
     }
   }
   return out;
-}
-
-/** The host's error without its own name in front, so identical failures group. */
-function describe(h: HostResult<unknown>): string {
-  const text = h.status === 'skipped' ? (h.reason ?? 'skipped') : (h.error ?? h.reason ?? h.status);
-  const lines = text.split('\n');
-  const first = lines[0]!.startsWith(`${h.host}: `) ? lines[0]!.slice(h.host.length + 2) : lines[0]!;
-  // Keep the stderr tail of a failed command, at most three lines: it usually says why.
-  const tail = lines.slice(1).filter((l) => l.trim() !== '' && !/^stderr \(last lines\):$/.test(l));
-  return [first, ...tail.slice(-3)].join('\n');
 }
 
 export function summaryLine(report: FleetReport<unknown>, colors: Palette, interrupted: boolean): string {
