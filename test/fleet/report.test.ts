@@ -222,16 +222,29 @@ describe('report', () => {
     assert.equal(json.startedAt, '1970-01-01T00:00:00.000Z');
   });
 
-  test('the text rendering reads like the seed report, with groups and failures by kind', () => {
-    const text = report.toText();
-    assert.match(text, /Total servers: 5/);
-    assert.match(text, /Successful: 2 \(40\.0%\)  web\[1-2\]/);
-    assert.match(text, /Failed: 2 \(40\.0%\)/);
-    assert.match(text, /Average duration: 2515ms \(min 10, p50 20, p95 10000, max 10000\)/);
-    assert.match(text, /---------------- web\[1-2\] \(2\)\n  active/);
-    assert.match(text, /failed: web3\n    web3: command exited with code 3/);
-    assert.match(text, /unreachable \(connect-timeout\): web4/);
-    assert.match(text, /Skipped: web5: maxFailures 1 exceeded/);
+  test('the text rendering: output groups, failures by kind and message, the stop, a summary line', () => {
+    assert.equal(
+      report.toText(),
+      [
+        '----------------',
+        'web[1-2] (2)',
+        '----------------',
+        'active',
+        '----------------',
+        'web3 (1)',
+        '----------------',
+        'inactive',
+        'failed: web3 (1)',
+        '  web3: command exited with code 3: systemctl is-active nginx',
+        'unreachable (connect-timeout): web4 (1)',
+        '  web4: connection timed out: after 10 s',
+        'skipped (budget): web5 (1)',
+        '  web5: maxFailures 1 exceeded (2 failed), the last being web4 (unreachable)',
+        'stopped early: maxFailures 1 exceeded',
+        '5 hosts: 2 ok, 1 failed, 1 unreachable, 1 skipped in 10.1 s (per host: p50 20 ms, max 10 s)',
+      ].join('\n'),
+    );
+    assert.match(report.toText({ groups: false }), /^failed: web3 \(1\)\n/);
   });
 });
 
@@ -249,7 +262,7 @@ describe('what the hosts printed is shown, never obeyed', () => {
 
   test('toText() escapes control characters in the output groups', () => {
     const text = report.toText();
-    assert.ok(text.includes(`\n  ${SHOWN}\n`), text);
+    assert.ok(text.includes(`\n${SHOWN}\n`), text);
     assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, 'no raw control character');
     assert.doesNotMatch(text, /^FAKE: ok/m);
   });
@@ -270,7 +283,7 @@ describe('what the hosts printed is shown, never obeyed', () => {
     const text = hostile.toText();
     assert.match(text, /web\\x1b\[2J1: health check failed: \\x1b\]52;c;aGk=\\x07\\u202eok/);
     assert.match(text, /not started: \\x1b\[31mred/);
-    assert.match(text, /Stopped early: budget \\u009b2J/);
+    assert.match(text, /stopped early: budget \\u009b2J/);
     assert.doesNotMatch(text, /[\x1b\x07\x9b\u202e]/);
     assert.throws(
       () => hostile.throwIfFailed(),

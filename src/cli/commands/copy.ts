@@ -6,8 +6,15 @@ import { existsSync } from 'node:fs';
 import { fleet } from '../../fleet/fleet.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
-import { fleetOptions, noHosts, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
-import { renderCopy } from '../render/copy.js';
+import {
+  fleetOptions,
+  fleetRunView,
+  noHosts,
+  runJob,
+  type ExecutionFlags,
+  type OutputFlags,
+} from '../job.js';
+import { copyText } from '../../render/copy-text.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type CopyFlags = SelectOptions &
@@ -41,9 +48,8 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
           })
         : g.upload(src, dest, mode);
     },
-    results: (report) => report.hosts,
-    text: renderCopy,
-    json: (report) => report.toJSON(),
+    ...fleetRunView,
+    text: (report, colors, opts) => copyText(report, colors, opts),
     cleanup: () => transport.close(),
   });
 }

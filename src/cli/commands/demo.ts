@@ -6,7 +6,7 @@ import { demoPersonalities, startDemoFleet } from '../../demo/index.js';
 import { fleet } from '../../fleet/fleet.js';
 import type { RollingReport } from '../../fleet/rolling.js';
 import { fold } from '../../inventory/fold.js';
-import { colorEnabled, palette, type Palette } from '../color.js';
+import { colorEnabled, palette, type Palette } from '../../render/palette.js';
 import { sshTransport, targetsFor } from '../connect.js';
 import { EXIT } from '../exit-codes.js';
 import { fleetRunView, runJob } from '../job.js';

@@ -15,7 +15,8 @@ import {
   type OutputFlags,
 } from '../job.js';
 import { NDJSON_EVENTS } from '../render/ndjson.js';
-import { renderRolling, rollingHeaders } from '../render/rolling.js';
+import { rollingHeaders } from '../render/rolling.js';
+import { rollingText } from '../../render/rolling-text.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type RollingFlags = SelectOptions &
@@ -78,7 +79,7 @@ export function rollingJob(
       return job;
     },
     results: (report) => report.phases.flatMap((p) => p.report.hosts),
-    text: renderRolling,
+    text: rollingText,
     json: (report) => report.toJSON(),
     live: (job, term, colors) => rollingHeaders(job, term, colors),
   };

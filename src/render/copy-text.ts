@@ -1,28 +1,26 @@
-// The end of `fleetsh copy`: hosts gathered by what happened to the file (copied, unchanged,
-// updated with a backup, restored after a failed validation), then failures and the summary line.
-// Host names and remote paths go through colors.show.
-import type { SyncOutcome } from '../../fleet/config-sync.js';
-import type { TransferOutcome } from '../../fleet/files.js';
-import type { FleetReport } from '../../fleet/report.js';
-import { groupHosts } from '../../fleet/gather.js';
-import type { Palette } from '../color.js';
-import { renderSummary } from './summary.js';
+// The end of `fleetsh copy` (an upload or a configuration sync): hosts gathered by what happened
+// to the file (copied, unchanged, updated with a backup, restored after a failed validation), then
+// the run's failures and summary line as reportText lays them out. Host names and remote paths go
+// through colors.show.
+import type { SyncOutcome } from '../fleet/config-sync.js';
+import type { TransferOutcome } from '../fleet/files.js';
+import { groupHosts } from '../fleet/gather.js';
+import type { ReportData } from '../fleet/report-data.js';
+import type { Palette } from './palette.js';
+import { reportText, type ReportTextOptions } from './report-text.js';
 
 type Outcome = TransferOutcome | SyncOutcome;
 
-export function renderCopy(
-  report: FleetReport<unknown>,
-  colors: Palette,
-  opts: { groups: boolean; interrupted: boolean },
-): string {
+/** The copy as lines of text, without a final newline. */
+export function copyText(report: ReportData, colors: Palette, options: ReportTextOptions = {}): string {
   const done = groupHosts(
     report.hosts
       .filter((h) => h.status === 'ok' && h.value !== null)
       .map((h) => ({ host: h.host, key: describe(h.value as Outcome) })),
   );
   const out = done.map((g) => `${colors.host(colors.show(g.hosts))} (${g.count}): ${colors.show(g.key)}`);
-  out.push(renderSummary(report, colors, { ...opts, groups: false }).trimEnd());
-  return out.join('\n') + '\n';
+  out.push(reportText(report, colors, { ...options, groups: false }));
+  return out.join('\n');
 }
 
 function describe(v: Outcome): string {
