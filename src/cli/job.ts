@@ -1,10 +1,10 @@
 // What run, copy and rolling share: library options from the flags, the renderer the output flags
 // pick, Ctrl-C, the end of the run (report, last-run state, exit status).
 import type { FleetOptions } from '../fleet/options.js';
-import type { ProgressOptions } from '../fleet/progress.js';
 import type { FleetReport } from '../fleet/report.js';
 import type { HostResult } from '../fleet/host-result.js';
 import { colorEnabled, palette, type Palette } from '../render/palette.js';
+import { attachProgress, type ProgressOptions, type ProgressSource } from '../render/progress.js';
 import { reportText } from '../render/report-text.js';
 import { EXIT, exitCodeFor, type OutcomeCounts } from './exit-codes.js';
 import { onInterrupt } from './interrupt.js';
@@ -81,7 +81,7 @@ export interface JobSpec<R> {
   label: string;
   hosts: readonly string[];
   flags: OutputFlags;
-  /** Starts the job, drawing progress with these options when they are given. */
+  /** Starts the job, drawing progress with these options when they are given (see `drawn`). */
   start(progress: ProgressOptions | undefined): Job<R>;
   /** Every host's result, once each. */
   results(report: R): readonly HostResult<unknown>[];
@@ -158,6 +158,12 @@ function countsOf(results: readonly HostResult<unknown>[]): OutcomeCounts {
   };
   for (const h of results) c[h.status]++;
   return c;
+}
+
+/** A fleet run that draws its progress with these options when they are given. */
+export function drawn<J extends ProgressSource>(run: J, progress: ProgressOptions | undefined): J {
+  if (progress) attachProgress(run, progress);
+  return run;
 }
 
 /** The spec parts of a plain fleet run (run, demo): the report as FleetReport.toText() has it. */

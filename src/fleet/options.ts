@@ -2,7 +2,7 @@
 import { parseDuration, type Duration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 import { resolveBudget, type PolicyOptions } from './policy.js';
-import type { ProgressOptions } from './progress.js';
+import type { ProgressOptions } from '../render/progress.js';
 import { retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import { makeLimit, type ConcurrencyOption, type Limit } from './scheduler.js';
 import type { Connect, Expand } from './target.js';
@@ -48,7 +48,6 @@ export interface ResolvedOptions {
   retry: RetryPolicy;
   inFlight: 'finish' | 'kill';
   connect: Connect;
-  progress: ProgressOptions | undefined;
   maxOutput: number;
 }
 
@@ -102,7 +101,6 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
     retry: retryPolicy(options.retries),
     inFlight: options.inFlight ?? 'finish',
     connect: options.connect,
-    progress: options.progress === true ? {} : options.progress || undefined,
     maxOutput: options.maxOutput ?? DEFAULT_FLEET_MAX_OUTPUT,
   };
 }

@@ -7,6 +7,7 @@ import { fleet } from '../../fleet/fleet.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
+  drawn,
   fleetOptions,
   fleetRunView,
   noHosts,
@@ -39,14 +40,14 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
     hosts: hosts.hosts,
     flags,
     start: (progress) => {
-      const g = f.with({ progress });
-      return sync
-        ? g.syncConfig({
+      const run = sync
+        ? f.syncConfig({
             files: { local: src, remote: dest, ...mode },
             ...(flags.validate !== undefined ? { validate: flags.validate } : {}),
             ...(flags.reload !== undefined ? { reload: flags.reload } : {}),
           })
-        : g.upload(src, dest, mode);
+        : f.upload(src, dest, mode);
+      return drawn(run, progress);
     },
     ...fleetRunView,
     text: (report, colors, opts) => copyText(report, colors, opts),
