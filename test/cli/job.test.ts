@@ -9,27 +9,11 @@ import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
 import { FleetReport } from '../../src/fleet/report.js';
 import { RollingReport } from '../../src/fleet/rolling-report.js';
 import { palette, plain } from '../../src/render/palette.js';
+import { hostResult } from '../fleet/helpers.js';
 
-function host(name: string, index: number, patch: Partial<HostResult> = {}): HostResult {
-  return {
-    host: name,
-    index,
-    status: 'ok',
-    success: true,
-    kind: null,
-    exitCode: 0,
-    signal: null,
-    stdout: `${name} up 3 days\n`,
-    stderr: '',
-    truncated: false,
-    attempts: [],
-    durationMs: 120 + index,
-    error: null,
-    reason: null,
-    value: null,
-    ...patch,
-  };
-}
+/** A host that printed its uptime, as a real run would have it. */
+const host = (name: string, index: number, patch: Partial<HostResult> = {}): HostResult =>
+  hostResult(name, index, { stdout: `${name} up 3 days\n`, durationMs: 120 + index, ...patch });
 
 const failed = (name: string, index: number): HostResult =>
   host(name, index, {

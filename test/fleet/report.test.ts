@@ -5,33 +5,12 @@ import { fleet } from '../../src/fleet/fleet.js';
 import { gather, gatherFailures, normalise } from '../../src/fleet/gather.js';
 import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
 import { durationsOf, FleetReport, percentile } from '../../src/fleet/report.js';
-import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
+import { fakeFleet, hostResult as host, makeDirs, type FakeFleet } from './helpers.js';
 
 /** What a compromised host prints: retitle and clear the terminal, then forge a line with a bare CR. */
 const HOSTILE = `printf '\\033]0;PWNED\\007\\033[2Jhidden\\rFAKE: ok\\n'`;
 const HOSTILE_BYTES = '\x1b]0;PWNED\x07\x1b[2Jhidden\rFAKE: ok\n';
 const SHOWN = '\\x1b]0;PWNED\\x07\\x1b[2Jhidden\\rFAKE: ok';
-
-function host(name: string, index: number, patch: Partial<HostResult>): HostResult {
-  return {
-    host: name,
-    index,
-    status: 'ok',
-    success: true,
-    kind: null,
-    exitCode: 0,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    truncated: false,
-    attempts: [],
-    durationMs: 10,
-    error: null,
-    reason: null,
-    value: null,
-    ...patch,
-  };
-}
 
 describe('gather', () => {
   test('identical outputs form one group with their host set, largest first', () => {

@@ -67,10 +67,7 @@ describe('rolling deployment', () => {
     assert.equal(l.length, 26);
     assert.equal(report.done.length, 13);
     assert.deepEqual(report.notDone, []);
-    assert.match(
-      report.toText(),
-      /^phase web: done\nbatch 1: web1: 1 ok\nbatch 2: web2: 1 ok\nbatch 3: /m,
-    );
+    assert.match(report.toText(), /^phase web: done\nbatch 1: web1: 1 ok\nbatch 2: web2: 1 ok\nbatch 3: /m);
   });
 
   test('stops at its budget, leaving later batches and phases untouched, and says why', async () => {

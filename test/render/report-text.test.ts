@@ -2,34 +2,14 @@
 // summary, --raw, a deployment of several phases, and the end of a copy.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
+import { skippedResult } from '../../src/fleet/host-result.js';
 import { FleetReport } from '../../src/fleet/report.js';
 import { RollingReport } from '../../src/fleet/rolling-report.js';
 import { copyText } from '../../src/render/copy-text.js';
 import { palette, plain } from '../../src/render/palette.js';
 import { reportText } from '../../src/render/report-text.js';
 import { rollingText } from '../../src/render/rolling-text.js';
-
-function host(name: string, index: number, patch: Partial<HostResult> = {}): HostResult {
-  return {
-    host: name,
-    index,
-    status: 'ok',
-    success: true,
-    kind: null,
-    exitCode: 0,
-    signal: null,
-    stdout: null,
-    stderr: null,
-    truncated: false,
-    attempts: [],
-    durationMs: 100,
-    error: null,
-    reason: null,
-    value: null,
-    ...patch,
-  };
-}
+import { hostResult as host } from '../fleet/helpers.js';
 
 const meta = { command: null, startedAt: new Date(0), wallMs: 1_000, stopped: null, peakConcurrency: 1 };
 
