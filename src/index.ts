@@ -1,14 +1,17 @@
-// The public surface of fleetsh: `$` and the types and errors a user handles.
+// The public surface of fleetsh: `$` and the types and errors a user handles. Here the engine
+// meets the presentation: a fleet or rolling deployment asked for `progress` gets the drawer of
+// src/render/progress.ts attached to its runs (the engine only emits events and exposes state).
 import { RawCommand, raw } from './command/template.js';
 import { quote } from './command/quote.js';
 import { LocalExecutor } from './local/local-executor.js';
 import { makeShell, type Shell } from './process/shell.js';
 import { createSsh, type SshFunction } from './ssh/shell.js';
 import { sshConnect } from './fleet/connect.js';
-import { fleet, type Fleet } from './fleet/fleet.js';
+import { Fleet, type RunObserver } from './fleet/fleet.js';
 import type { FleetOptions } from './fleet/options.js';
-import { rolling, type RollingOptions, type RollingRun } from './fleet/rolling.js';
+import { RollingRun, type RollingOptions } from './fleet/rolling.js';
 import type { Target } from './fleet/target.js';
+import { attachProgress, attachRollingProgress, progressFor } from './render/progress.js';
 
 export interface Dollar extends Shell {
   /** Text inserted into a command line without quoting: ``$`ls ${$.raw('*.log')}` ``. */
@@ -49,6 +52,24 @@ export const $: Dollar = Object.assign(local, {
   [Symbol.asyncDispose]: () => ssh.close(),
 });
 
+const drawProgress: RunObserver = (run, options) => {
+  const progress = progressFor(options.progress);
+  if (progress) attachProgress(run, progress);
+};
+
+/** A fleet over `options.connect`; its runs draw progress on stderr when `options.progress` asks. */
+export function fleet(targets: Target | Iterable<Target>, options: FleetOptions): Fleet {
+  return new Fleet(targets, options, drawProgress);
+}
+
+/** A rolling deployment; each batch draws progress on stderr when `options.progress` asks. */
+export function rolling(options: RollingOptions): RollingRun {
+  const run = new RollingRun(options);
+  const progress = progressFor(options.progress);
+  if (progress) attachRollingProgress(run, progress);
+  return run;
+}
+
 export { quote } from './command/quote.js';
 export { raw, RawCommand, buildCommand } from './command/template.js';
 export {
@@ -88,6 +109,7 @@ export type { Tunnel, TunnelOptions } from './ssh/tunnel.js';
 export type { SudoTemplate } from './ssh/sudo.js';
 export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy, HostKeyInfo } from './ssh/types.js';
 export * from './fleet/index.js';
+export { attachProgress, renderBar, renderPlain, type ProgressOptions } from './render/progress.js';
 export { HostSet, expand, type HostSetOptions } from './inventory/hostset.js';
 export { fold } from './inventory/fold.js';
 export { HostSetError, InventoryError, type InventoryIssue } from './inventory/errors.js';

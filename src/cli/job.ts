@@ -1,17 +1,17 @@
 // What run, copy and rolling share: library options from the flags, the renderer the output flags
 // pick, Ctrl-C, the end of the run (report, last-run state, exit status).
 import type { FleetOptions } from '../fleet/options.js';
-import type { ProgressOptions } from '../fleet/progress.js';
 import type { FleetReport } from '../fleet/report.js';
 import type { HostResult } from '../fleet/host-result.js';
-import { colorEnabled, palette, type Palette } from './color.js';
+import { colorEnabled, palette, type Palette } from '../render/palette.js';
+import { attachProgress, type ProgressOptions, type ProgressSource } from '../render/progress.js';
+import { reportText } from '../render/report-text.js';
 import { EXIT, exitCodeFor, type OutcomeCounts } from './exit-codes.js';
 import { onInterrupt } from './interrupt.js';
 import { onStdoutClosed, stdoutClosed } from './stdout-closed.js';
 import { eventLine, streamEvents } from './render/ndjson.js';
 import { writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
-import { renderSummary } from './render/summary.js';
 import { terminal, type Terminal } from './render/terminal.js';
 import { saveLastRun } from './state.js';
 
@@ -81,11 +81,11 @@ export interface JobSpec<R> {
   label: string;
   hosts: readonly string[];
   flags: OutputFlags;
-  /** Starts the job, drawing progress with these options when they are given. */
+  /** Starts the job, drawing progress with these options when they are given (see `drawn`). */
   start(progress: ProgressOptions | undefined): Job<R>;
   /** Every host's result, once each. */
   results(report: R): readonly HostResult<unknown>[];
-  /** The end of the job for operators (the default, --stream and --gather). */
+  /** The end of the job for operators (the default, --stream and --gather), without a final newline. */
   text(report: R, colors: Palette, opts: { groups: boolean; interrupted: boolean }): string;
   json(report: R): object;
   /** Events for --ndjson (default: the fleet run's). */
@@ -160,11 +160,17 @@ function countsOf(results: readonly HostResult<unknown>[]): OutcomeCounts {
   return c;
 }
 
-/** The spec parts of a plain fleet run (run, copy). */
+/** A fleet run that draws its progress with these options when they are given. */
+export function drawn<J extends ProgressSource>(run: J, progress: ProgressOptions | undefined): J {
+  if (progress) attachProgress(run, progress);
+  return run;
+}
+
+/** The spec parts of a plain fleet run (run, demo): the report as FleetReport.toText() has it. */
 export const fleetRunView = {
   results: (report: FleetReport<unknown>) => report.hosts,
   text: (report: FleetReport<unknown>, colors: Palette, opts: { groups: boolean; interrupted: boolean }) =>
-    renderSummary(report, colors, opts),
+    reportText(report, colors, opts),
   json: (report: FleetReport<unknown>) => report.toJSON(),
 };
 
@@ -190,5 +196,5 @@ function finalOutput<R>(
   if (mode === 'json')
     return JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n';
   if (mode === 'ndjson') return eventLine('exit', { code, interrupted });
-  return spec.text(report, colors, { groups: mode !== 'stream', interrupted });
+  return spec.text(report, colors, { groups: mode !== 'stream', interrupted }) + '\n';
 }

@@ -1,5 +1,6 @@
 // A fleet: targets plus options. `.run` takes the same template as `$`; `.each` runs any per-host
-// task; files, health checks and config sync are tasks built on `.each`.
+// task; files, health checks and config sync are tasks built on `.each`. Whoever made the fleet may
+// watch each run it starts (src/index.ts draws progress there): the engine itself draws nothing.
 import { buildCommand } from '../command/template.js';
 import { CommandResult } from '../process/result.js';
 import { syncTask, type SyncOptions, type SyncOutcome } from './config-sync.js';
@@ -10,12 +11,17 @@ import { runLine } from './line.js';
 import { FleetRun, type HostTask } from './run.js';
 import { resolveTargets, type FleetHost, type Target } from './target.js';
 
+/** Called with each run a fleet starts, before the run's first event, and the fleet's options. */
+export type RunObserver = (run: FleetRun<unknown>, options: Readonly<FleetOptions>) => void;
+
 export class Fleet {
   readonly hosts: readonly FleetHost[];
   readonly options: Readonly<FleetOptions>;
+  readonly #observe: RunObserver | undefined;
 
-  constructor(targets: Target | Iterable<Target>, options: FleetOptions) {
+  constructor(targets: Target | Iterable<Target>, options: FleetOptions, observe?: RunObserver) {
     this.options = options;
+    this.#observe = observe;
     resolveOptions(options); // validates now, so a bad option fails before anything runs
     this.hosts = resolveTargets(targets, options.expand, options.inventory);
   }
@@ -35,7 +41,9 @@ export class Fleet {
   each<T>(task: HostTask<T>, label: string | null = null): FleetRun<T> {
     // A fresh limit per run: adaptive state is about this run's hosts.
     const resolved = { ...resolveOptions(this.options), policy: this.options };
-    return new FleetRun<T>([...this.hosts], task, resolved, label);
+    const run = new FleetRun<T>([...this.hosts], task, resolved, label);
+    this.#observe?.(run as FleetRun<unknown>, this.options);
+    return run;
   }
 
   /** Uploads a file or directory to every host, each file atomically with its SHA-256 checked there. */
@@ -67,6 +75,7 @@ export class Fleet {
     return new Fleet(
       this.hosts.map((h) => h.target),
       { ...this.options, ...options },
+      this.#observe,
     );
   }
 }

@@ -1,6 +1,9 @@
 // Gathering output: hosts that printed the same thing form one group with the host set that printed
 // it (as clubak does). Groups whose outputs differ only in the host's own name or address, numbers
 // or timestamps are merged into one near-identical group that shows the pattern and each variant.
+// Failures are gathered the same way: by status and kind, then by what the hosts said. Renderers
+// lay these groups out; they neither group nor fold again.
+import { withoutHostName, type HostResult, type HostStatus } from './host-result.js';
 import { foldHosts } from './hostset.js';
 
 export interface OutputVariant {
@@ -73,12 +76,11 @@ export interface GatherInput {
 
 /** Groups outputs: identical ones first, then near-identical groups merged; largest groups first. */
 export function gather(items: readonly GatherInput[], options: { similar?: boolean } = {}): OutputGroup[] {
-  const exact = new Map<string, string[]>();
-  for (const { host, output } of items) {
-    const list = exact.get(output);
-    if (list) list.push(host);
-    else exact.set(output, [host]);
-  }
+  const exact = grouped(
+    items,
+    (i) => i.output,
+    (i) => i.host,
+  );
   const byPattern = new Map<string, { output: string; hosts: string[]; values: string[] }[]>();
   const groups: OutputGroup[] = [];
   for (const [output, hosts] of exact) {
@@ -123,4 +125,83 @@ function exactGroup(output: string, hosts: string[]): OutputGroup {
     similar: false,
     variants: [],
   };
+}
+
+/** Items by key, in the order each key first appears. */
+function grouped<T, V>(
+  items: Iterable<T>,
+  keyOf: (item: T) => string,
+  valueOf: (item: T) => V,
+): Map<string, V[]> {
+  const groups = new Map<string, V[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const list = groups.get(key);
+    if (list) list.push(valueOf(item));
+    else groups.set(key, [valueOf(item)]);
+  }
+  return groups;
+}
+
+/** Hosts that share a key (a message, what happened to a file), with their folded host set. */
+export interface HostGroup {
+  key: string;
+  hosts: string;
+  hostList: string[];
+  count: number;
+}
+
+/** Hosts grouped by a key, in the order each key first appears (the hosts' order). */
+export function groupHosts(items: Iterable<{ host: string; key: string }>): HostGroup[] {
+  return [
+    ...grouped(
+      items,
+      (i) => i.key,
+      (i) => i.host,
+    ),
+  ].map(([key, hostList]) => ({
+    key,
+    hosts: foldHosts(hostList),
+    hostList,
+    count: hostList.length,
+  }));
+}
+
+/** Hosts that did not succeed with the same status and kind (`key` reads `failed (cancelled)`, or `failed`). */
+export interface FailureGroup extends HostGroup {
+  status: Exclude<HostStatus, 'ok'>;
+  /** The hosts by what they said (failureMessage), in the hosts' order. */
+  messages: HostGroup[];
+}
+
+/** Every host that is not ok, skipped ones included, by status and kind, then by message. */
+export function gatherFailures(hosts: readonly HostResult<unknown>[]): FailureGroup[] {
+  const byKind = grouped(
+    hosts.filter((h) => h.status !== 'ok'),
+    (h) => (h.kind && h.kind !== h.status ? `${h.status} (${h.kind})` : h.status),
+    (h) => h,
+  );
+  return [...byKind].map(([key, list]) => {
+    const hostList = list.map((h) => h.host);
+    return {
+      key,
+      status: list[0]!.status as FailureGroup['status'],
+      hosts: foldHosts(hostList),
+      hostList,
+      count: list.length,
+      messages: groupHosts(list.map((h) => ({ host: h.host, key: failureMessage(h) }))),
+    };
+  });
+}
+
+/**
+ * What a host that is not ok said, without its own name: the first line of its error (a skipped
+ * host's reason), then at most the last three lines quoted under it (a failed command's stderr
+ * tail usually says why).
+ */
+export function failureMessage(h: HostResult<unknown>): string {
+  const text = h.status === 'skipped' ? (h.reason ?? 'skipped') : (h.error ?? h.reason ?? h.status);
+  const [first, ...rest] = text.split('\n');
+  const tail = rest.filter((l) => l.trim() !== '' && !/^stderr \(last lines\):$/.test(l));
+  return [withoutHostName(h.host, first!), ...tail.slice(-3)].join('\n');
 }

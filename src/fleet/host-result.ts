@@ -50,6 +50,19 @@ export class HostTaskError<T = unknown> extends FleetshError {
   }
 }
 
+/**
+ * Tried and not ok: the host ran and did not succeed (failed, timed out or unreachable). Skipped
+ * hosts never ran, so they are neither: budgets, rolling stops and "failed" host lists count these.
+ */
+export function triedAndNotOk(status: HostStatus): boolean {
+  return status !== 'ok' && status !== 'skipped';
+}
+
+/** A message about a host without the host's name in front (`web1: refused` → `refused`), so equal failures read alike. */
+export function withoutHostName(host: string, message: string): string {
+  return message.startsWith(`${host}: `) ? message.slice(host.length + 2) : message;
+}
+
 export function statusOfError(e: unknown): Exclude<HostStatus, 'ok' | 'skipped'> {
   if (e instanceof ConnectionError) return 'unreachable';
   if (e instanceof FleetshError && e.kind === 'timeout') return 'timeout';

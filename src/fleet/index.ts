@@ -1,5 +1,6 @@
-// The fleet engine's public surface.
-export { Fleet, fleet } from './fleet.js';
+// The fleet engine's public surface. `fleet()` and `rolling()` are src/index.ts's: they add the
+// progress drawing that the `progress` option asks for.
+export { Fleet } from './fleet.js';
 export { FleetRun, type FleetEvents, type HostTask, type TaskContext } from './run.js';
 export {
   FleetReport,
@@ -27,9 +28,7 @@ export {
   type AdaptiveOptions,
   type ConcurrencyOption,
 } from './scheduler.js';
-export { attachProgress, renderBar, renderPlain, type ProgressOptions } from './progress.js';
 export {
-  rolling,
   RollingRun,
   RollingReport,
   batchSizes,

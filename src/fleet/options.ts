@@ -3,7 +3,7 @@ import { parseDuration, type Duration } from '../process/duration.js';
 import type { Inventory } from '../inventory/inventory.js';
 import { UsageError } from '../process/errors.js';
 import { resolveBudget, type PolicyOptions } from './policy.js';
-import type { ProgressOptions } from './progress.js';
+import type { ProgressOptions } from '../render/progress.js';
 import { retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import { makeLimit, type ConcurrencyOption, type Limit } from './scheduler.js';
 import type { Connect, Expand } from './target.js';
@@ -54,7 +54,6 @@ export interface ResolvedOptions {
   retry: RetryPolicy;
   inFlight: 'finish' | 'kill';
   connect: Connect;
-  progress: ProgressOptions | undefined;
   maxOutput: number;
 }
 
@@ -116,7 +115,6 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
     retry: retryPolicy(options.retries),
     inFlight: options.inFlight ?? 'finish',
     connect: options.connect,
-    progress: options.progress === true ? {} : options.progress || undefined,
     maxOutput: options.maxOutput ?? DEFAULT_FLEET_MAX_OUTPUT,
   };
 }

@@ -3,7 +3,7 @@
 // `maxFailures` otherwise. `failFast` is both budgets at 0. Exceeding a budget (more failures than
 // it allows) stops the run; hosts not yet started are reported skipped.
 import { UsageError } from '../process/errors.js';
-import type { HostStatus } from './host-result.js';
+import { triedAndNotOk, type HostStatus } from './host-result.js';
 
 export type Budget = number | `${number}%`;
 
@@ -51,7 +51,7 @@ export class FailurePolicy {
 
   /** Counts one finished host; returns why the run must stop, if it must. */
   record(host: string, status: HostStatus): StopDecision | undefined {
-    if (status === 'ok' || status === 'skipped') return undefined;
+    if (!triedAndNotOk(status)) return undefined;
     if (status === 'unreachable' && this.#separate) {
       this.unreachable++;
       if (this.unreachable > this.maxUnreachable) {

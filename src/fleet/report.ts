@@ -1,22 +1,17 @@
 // The report of a fleet run: every host once, counts and percentages, durations, output groups,
-// host sets, JSON with every field present, and a text rendering for operators (through printable:
-// the hosts' bytes stay exact in `hosts` and JSON, but never reach a terminal raw).
+// host sets, JSON with every field present. Its text is drawn by src/render/report-text.ts, the
+// rendering the CLI prints too: the report gathers, the renderer lays out (hosts' bytes stay exact
+// in `hosts` and JSON, and reach a terminal only through printable).
 import { FleetshError, formatMs } from '../process/errors.js';
 import { printable } from '../process/printable.js';
+import { plain } from '../render/palette.js';
+import { reportText, type ReportTextOptions } from '../render/report-text.js';
 import { gather, type OutputGroup } from './gather.js';
-import type { HostResult, HostStatus } from './host-result.js';
+import { withoutHostName, type HostResult, type HostStatus } from './host-result.js';
 import { foldHosts } from './hostset.js';
+import type { Counts, Durations, HostSets, Percentages, ReportData } from './report-data.js';
 
-export type Counts = Record<'total' | Exclude<HostStatus, never>, number>;
-export type Percentages = Record<HostStatus, number>;
-export interface Durations {
-  min: number;
-  avg: number;
-  p50: number;
-  p95: number;
-  max: number;
-}
-export type HostSets = Record<HostStatus, string>;
+export type { Counts, Durations, HostSets, Percentages } from './report-data.js';
 
 export interface ReportMeta {
   command: string | null;
@@ -49,7 +44,7 @@ export function durationsOf(values: readonly number[]): Durations {
   };
 }
 
-export class FleetReport<T = unknown> {
+export class FleetReport<T = unknown> implements ReportData {
   /** Every host exactly once, in target order. */
   readonly hosts: HostResult<T>[];
   readonly counts: Counts;
@@ -112,7 +107,7 @@ export class FleetReport<T = unknown> {
       .slice(0, 10)
       .map(
         (h) =>
-          `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`,
+          `  ${h.host}: ${h.status}${h.kind ? ` (${h.kind})` : ''}: ${withoutHostName(h.host, firstLine(h.error ?? h.reason))}`,
       );
     const more = bad.length > 10 ? `\n  … and ${bad.length - 10} more` : '';
     throw new FleetFailedError(
@@ -141,56 +136,12 @@ export class FleetReport<T = unknown> {
     };
   }
 
-  /** The operator's summary, like the seed's report, with output groups and failures by kind. */
-  toText(options: { groups?: boolean; maxGroupLines?: number } = {}): string {
-    const c = this.counts;
-    const p = this.percentages;
-    const d = this.durations;
-    const out: string[] = [];
-    out.push('Batch Execution Report');
-    out.push('======================');
-    if (this.command) out.push(`Command: ${this.command}`);
-    out.push(`Total servers: ${c.total} in ${formatMs(this.wallMs)}`);
-    out.push(`Successful: ${c.ok} (${p.ok.toFixed(1)}%)${c.ok ? `  ${this.sets.ok}` : ''}`);
-    const failedTotal = c.failed + c.timeout + c.unreachable;
-    out.push(`Failed: ${failedTotal} (${(p.failed + p.timeout + p.unreachable).toFixed(1)}%)`);
-    for (const s of ['failed', 'timeout', 'unreachable', 'skipped'] as const) {
-      if (c[s] > 0) out.push(`  ${s}: ${c[s]} (${p[s].toFixed(1)}%)  ${this.sets[s]}`);
-    }
-    out.push(`Average duration: ${d.avg}ms (min ${d.min}, p50 ${d.p50}, p95 ${d.p95}, max ${d.max})`);
-    if (this.stopped) out.push(`Stopped early: ${this.stopped}`);
-    if (options.groups !== false && this.groups.length > 0) {
-      const maxLines = options.maxGroupLines ?? 20;
-      out.push('', 'Output:');
-      for (const g of this.groups) {
-        out.push(`---------------- ${g.hosts} (${g.count})${g.similar ? ' [similar]' : ''}`);
-        const lines = g.output === '' ? ['(no output)'] : g.output.split('\n');
-        out.push(...lines.slice(0, maxLines).map((l) => `  ${l}`));
-        if (lines.length > maxLines) out.push(`  … ${lines.length - maxLines} more lines`);
-        for (const v of g.variants) out.push(`    ${v.hosts}: ${v.differences.join(', ')}`);
-      }
-    }
-    const bad = this.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped');
-    if (bad.length > 0) {
-      out.push('', 'Failed Servers:');
-      const byKind = new Map<string, HostResult<T>[]>();
-      for (const h of bad) {
-        const key = `${h.status}${h.kind && h.kind !== h.status ? ` (${h.kind})` : ''}`;
-        byKind.set(key, [...(byKind.get(key) ?? []), h]);
-      }
-      for (const [kind, hosts] of byKind) {
-        out.push(`  ${kind}: ${foldHosts(hosts.map((h) => h.host))}`);
-        for (const h of hosts.slice(0, 20))
-          out.push(`    ${h.host}: ${withoutHost(h.host, firstLine(h.error ?? h.reason))}`);
-        if (hosts.length > 20) out.push(`    … and ${hosts.length - 20} more`);
-      }
-    }
-    const skipped = this.hosts.filter((h) => h.status === 'skipped');
-    if (skipped.length > 0) {
-      out.push('', `Skipped: ${foldHosts(skipped.map((h) => h.host))}: ${skipped[0]!.reason}`);
-    }
-    // The text holds no escapes of its own, so the whole of it is made printable at once.
-    return printable(out.join('\n'));
+  /**
+   * The operator's summary, as the CLI prints it without colours: the output groups, the hosts that
+   * did not succeed by kind and message, why the run stopped early, and a one-line summary.
+   */
+  toText(options: Pick<ReportTextOptions, 'groups' | 'maxGroupLines'> = {}): string {
+    return reportText(this, plain, options);
   }
 
   toString(): string {
@@ -202,11 +153,6 @@ function firstLine(text: string | null): string {
   if (!text) return '';
   return text.split('\n')[0]!;
 }
-
-function withoutHost(host: string, line: string): string {
-  return line.startsWith(`${host}: `) ? line.slice(host.length + 2) : line;
-}
-
 /** `report.throwIfFailed()` found hosts that did not succeed: the report says which and why. */
 export class FleetFailedError extends FleetshError {
   readonly report: FleetReport<unknown>;

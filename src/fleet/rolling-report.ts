@@ -1,8 +1,11 @@
 // The report of a rolling deployment: per phase and batch, what was done, what failed, what was
-// never started, and why the deployment stopped.
-import { printable } from '../process/printable.js';
-import type { HostResult } from './host-result.js';
+// never started, and why the deployment stopped. Its text is drawn by src/render/rolling-text.ts,
+// the rendering the CLI prints too.
+import { plain } from '../render/palette.js';
+import { rollingText } from '../render/rolling-text.js';
+import { triedAndNotOk, type HostResult } from './host-result.js';
 import { foldHosts } from './hostset.js';
+import type { RollingData } from './report-data.js';
 import type { FleetReport } from './report.js';
 
 export interface BatchRecord {
@@ -21,7 +24,7 @@ export interface PhaseRecord {
   report: FleetReport<unknown>;
 }
 
-export class RollingReport {
+export class RollingReport implements RollingData {
   constructor(
     readonly phases: PhaseRecord[],
     readonly stopped: string | null,
@@ -40,7 +43,7 @@ export class RollingReport {
   }
   /** Hosts that were tried and failed, timed out or were unreachable. */
   get failed(): string[] {
-    return this.#hostsWhere((h) => h.status !== 'ok' && h.status !== 'skipped');
+    return this.#hostsWhere((h) => triedAndNotOk(h.status));
   }
   /** Hosts never touched. */
   get notDone(): string[] {
@@ -64,24 +67,8 @@ export class RollingReport {
     };
   }
 
+  /** What was deployed, failed and never started, batch by batch, as the CLI prints it without colours. */
   toText(): string {
-    const out = ['Rolling Deployment Report', '========================='];
-    for (const p of this.phases) {
-      out.push(`Phase ${p.name}: ${p.status}`);
-      for (const b of p.batches) {
-        const c = b.report.counts;
-        out.push(
-          `  batch ${b.number}: ${b.hosts}: ${c.ok} ok${c.total - c.ok ? `, ${c.total - c.ok} not ok` : ''}`,
-        );
-        for (const h of b.report.hosts.filter((x) => x.status !== 'ok'))
-          out.push(`    ${h.host}: ${h.status}: ${(h.error ?? h.reason ?? '').split('\n')[0]}`);
-      }
-    }
-    out.push(`Done: ${foldHosts(this.done) || '(none)'}`);
-    if (this.failed.length) out.push(`Failed: ${foldHosts(this.failed)}`);
-    if (this.notDone.length) out.push(`Not done: ${foldHosts(this.notDone)}`);
-    if (this.stopped) out.push(`Stopped: ${this.stopped}`);
-    // Error messages quote the hosts' stderr: shown with its control characters escaped.
-    return printable(out.join('\n'));
+    return rollingText(this, plain);
   }
 }

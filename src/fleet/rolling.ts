@@ -9,7 +9,7 @@ import { UsageError } from '../process/errors.js';
 import { Fleet } from './fleet.js';
 import { runCheck, type CheckSpec } from './health.js';
 import { runLine } from './line.js';
-import { HostTaskError, skippedResult, type HostResult } from './host-result.js';
+import { HostTaskError, skippedResult, triedAndNotOk, type HostResult } from './host-result.js';
 import { foldHosts } from './hostset.js';
 import type { FleetOptions } from './options.js';
 import { resolveBudget, type Budget } from './policy.js';
@@ -182,15 +182,13 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
             hostList: batch.map((h) => h.name),
             report,
           });
-          failures += report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').length;
+          failures += report.hosts.filter((h) => triedAndNotOk(h.status)).length;
           this.emit('rolling:batch-done', { phase: phase.name, batch: b + 1, report });
           if (this.#cancelled) {
             stopped = this.#cancelled;
             stopKind = 'cancelled';
           } else if (failures > budget) {
-            const bad = foldHosts(
-              report.hosts.filter((h) => h.status !== 'ok' && h.status !== 'skipped').map((h) => h.host),
-            );
+            const bad = foldHosts(report.hosts.filter((h) => triedAndNotOk(h.status)).map((h) => h.host));
             stopped = `maxFailures ${budget} exceeded (${failures} failed) in phase ${phase.name}, batch ${b + 1}: ${bad}`;
           }
         }

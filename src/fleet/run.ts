@@ -14,7 +14,6 @@ import {
   type SkipReason,
 } from './host-result.js';
 import { FailurePolicy, type PolicyOptions } from './policy.js';
-import { attachProgress } from './progress.js';
 import { FleetReport } from './report.js';
 import { backoffMs, shouldRetry } from './retry.js';
 import { Window, type Sample } from './scheduler.js';
@@ -151,7 +150,6 @@ export class FleetRun<T = CommandResult>
       lastValue: undefined,
     }));
     this.#window = new Window<HostState>(states, options.limit, (s) => this.#attempt(s));
-    if (options.progress) attachProgress(this, options.progress);
     setImmediate(() => this.start());
   }
 

@@ -1,5 +1,6 @@
 // Fake fleets for unit tests: every "host" is a local shell named after it, with its own folder as
-// working directory and HOST in its environment; some hosts can be made unreachable or flaky.
+// working directory and HOST in its environment; some hosts can be made unreachable or flaky. And
+// host results made by hand, for reports built without a run.
 import { appendFile, chmod, copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -7,6 +8,7 @@ import { LocalExecutor } from '../../src/local/local-executor.js';
 import { ConnectionError, type ConnectionErrorKind } from '../../src/process/errors.js';
 import type { ExecOutcome, ExecRequest, Executor } from '../../src/process/executor.js';
 import { makeShell } from '../../src/process/shell.js';
+import type { HostResult } from '../../src/fleet/host-result.js';
 import {
   targetName,
   type Connect,
@@ -135,4 +137,26 @@ export async function makeDirs(f: FakeFleet, hosts: string[]): Promise<void> {
 
 export function names(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+}
+
+/** An ok host that printed nothing (stdout null: no output group), with `patch` over it. */
+export function hostResult(name: string, index: number, patch: Partial<HostResult> = {}): HostResult {
+  return {
+    host: name,
+    index,
+    status: 'ok',
+    success: true,
+    kind: null,
+    exitCode: 0,
+    signal: null,
+    stdout: null,
+    stderr: null,
+    truncated: false,
+    attempts: [],
+    durationMs: 100,
+    error: null,
+    reason: null,
+    value: null,
+    ...patch,
+  };
 }

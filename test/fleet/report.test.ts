@@ -2,37 +2,16 @@ import assert from 'node:assert/strict';
 import { printable } from '../../src/process/printable.js';
 import { after, before, describe, test } from 'node:test';
 import { fleet } from '../../src/fleet/fleet.js';
-import { gather, normalise } from '../../src/fleet/gather.js';
+import { gather, gatherFailures, normalise } from '../../src/fleet/gather.js';
 import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
 import { durationsOf, FleetFailedError, FleetReport, percentile } from '../../src/fleet/report.js';
 import { FleetshError } from '../../src/process/errors.js';
-import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
+import { fakeFleet, hostResult as host, makeDirs, type FakeFleet } from './helpers.js';
 
 /** What a compromised host prints: retitle and clear the terminal, then forge a line with a bare CR. */
 const HOSTILE = `printf '\\033]0;PWNED\\007\\033[2Jhidden\\rFAKE: ok\\n'`;
 const HOSTILE_BYTES = '\x1b]0;PWNED\x07\x1b[2Jhidden\rFAKE: ok\n';
 const SHOWN = '\\x1b]0;PWNED\\x07\\x1b[2Jhidden\\rFAKE: ok';
-
-function host(name: string, index: number, patch: Partial<HostResult>): HostResult {
-  return {
-    host: name,
-    index,
-    status: 'ok',
-    success: true,
-    kind: null,
-    exitCode: 0,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    truncated: false,
-    attempts: [],
-    durationMs: 10,
-    error: null,
-    reason: null,
-    value: null,
-    ...patch,
-  };
-}
 
 describe('gather', () => {
   test('identical outputs form one group with their host set, largest first', () => {
@@ -84,6 +63,42 @@ describe('gather', () => {
         { similar: false },
       ).length,
       2,
+    );
+  });
+});
+
+describe('gatherFailures', () => {
+  test('hosts not ok, by status and kind, then by what they said without their own name', () => {
+    const bad = (name: string, index: number, kind: 'failed' | 'refused', error: string): HostResult =>
+      host(name, index, {
+        status: kind === 'failed' ? 'failed' : 'unreachable',
+        success: false,
+        kind,
+        error: `${name}: ${error}`,
+      });
+    const groups = gatherFailures([
+      host('web1', 0, {}),
+      bad('web2', 1, 'refused', 'connection refused'),
+      bad('web3', 2, 'failed', 'command exited with code 1: x\nstderr (last lines):\n  a\n  b\n  c\n  d'),
+      bad('web4', 3, 'refused', 'connection refused'),
+      bad('web5', 4, 'failed', 'command exited with code 2: x'),
+      skippedResult('web6', 5, 'budget', 'maxFailures 0 exceeded'),
+    ]);
+    assert.deepEqual(
+      groups.map((g) => [g.key, g.status, g.hosts, g.messages.map((m) => [m.hosts, m.key])]),
+      [
+        ['unreachable (refused)', 'unreachable', 'web[2,4]', [['web[2,4]', 'connection refused']]],
+        [
+          'failed',
+          'failed',
+          'web[3,5]',
+          [
+            ['web3', 'command exited with code 1: x\n  b\n  c\n  d'],
+            ['web5', 'command exited with code 2: x'],
+          ],
+        ],
+        ['skipped (budget)', 'skipped', 'web6', [['web6', 'maxFailures 0 exceeded']]],
+      ],
     );
   });
 });
@@ -193,16 +208,29 @@ describe('report', () => {
     assert.equal(json.startedAt, '1970-01-01T00:00:00.000Z');
   });
 
-  test('the text rendering reads like the seed report, with groups and failures by kind', () => {
-    const text = report.toText();
-    assert.match(text, /Total servers: 5/);
-    assert.match(text, /Successful: 2 \(40\.0%\)  web\[1-2\]/);
-    assert.match(text, /Failed: 2 \(40\.0%\)/);
-    assert.match(text, /Average duration: 2515ms \(min 10, p50 20, p95 10000, max 10000\)/);
-    assert.match(text, /---------------- web\[1-2\] \(2\)\n  active/);
-    assert.match(text, /failed: web3\n    web3: command exited with code 3/);
-    assert.match(text, /unreachable \(connect-timeout\): web4/);
-    assert.match(text, /Skipped: web5: maxFailures 1 exceeded/);
+  test('the text rendering: output groups, failures by kind and message, the stop, a summary line', () => {
+    assert.equal(
+      report.toText(),
+      [
+        '----------------',
+        'web[1-2] (2)',
+        '----------------',
+        'active',
+        '----------------',
+        'web3 (1)',
+        '----------------',
+        'inactive',
+        'failed: web3 (1)',
+        '  web3: command exited with code 3: systemctl is-active nginx',
+        'unreachable (connect-timeout): web4 (1)',
+        '  web4: connection timed out: after 10 s',
+        'skipped (budget): web5 (1)',
+        '  web5: maxFailures 1 exceeded (2 failed), the last being web4 (unreachable)',
+        'stopped early: maxFailures 1 exceeded',
+        '5 hosts: 2 ok, 1 failed, 1 unreachable, 1 skipped in 10.1 s (per host: p50 20 ms, max 10 s)',
+      ].join('\n'),
+    );
+    assert.match(report.toText({ groups: false }), /^failed: web3 \(1\)\n/);
   });
 });
 
@@ -220,7 +248,7 @@ describe('what the hosts printed is shown, never obeyed', () => {
 
   test('toText() escapes control characters in the output groups', () => {
     const text = report.toText();
-    assert.ok(text.includes(`\n  ${SHOWN}\n`), text);
+    assert.ok(text.includes(`\n${SHOWN}\n`), text);
     assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, 'no raw control character');
     assert.doesNotMatch(text, /^FAKE: ok/m);
   });
@@ -241,7 +269,7 @@ describe('what the hosts printed is shown, never obeyed', () => {
     const text = hostile.toText();
     assert.match(text, /web\\x1b\[2J1: health check failed: \\x1b\]52;c;aGk=\\x07\\u202eok/);
     assert.match(text, /not started: \\x1b\[31mred/);
-    assert.match(text, /Stopped early: budget \\u009b2J/);
+    assert.match(text, /stopped early: budget \\u009b2J/);
     assert.doesNotMatch(text, /[\x1b\x07\x9b\u202e]/);
     assert.throws(
       () => hostile.throwIfFailed(),

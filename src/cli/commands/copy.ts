@@ -6,8 +6,16 @@ import { existsSync } from 'node:fs';
 import { fleet } from '../../fleet/fleet.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
-import { fleetOptions, noHosts, runJob, type ExecutionFlags, type OutputFlags } from '../job.js';
-import { renderCopy } from '../render/copy.js';
+import {
+  drawn,
+  fleetOptions,
+  fleetRunView,
+  noHosts,
+  runJob,
+  type ExecutionFlags,
+  type OutputFlags,
+} from '../job.js';
+import { copyText } from '../../render/copy-text.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type CopyFlags = SelectOptions &
@@ -32,18 +40,17 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
     hosts: hosts.hosts,
     flags,
     start: (progress) => {
-      const g = f.with({ progress });
-      return sync
-        ? g.syncConfig({
+      const run = sync
+        ? f.syncConfig({
             files: { local: src, remote: dest, ...mode },
             ...(flags.validate !== undefined ? { validate: flags.validate } : {}),
             ...(flags.reload !== undefined ? { reload: flags.reload } : {}),
           })
-        : g.upload(src, dest, mode);
+        : f.upload(src, dest, mode);
+      return drawn(run, progress);
     },
-    results: (report) => report.hosts,
-    text: renderCopy,
-    json: (report) => report.toJSON(),
+    ...fleetRunView,
+    text: (report, colors, opts) => copyText(report, colors, opts),
     cleanup: () => transport.close(),
   });
 }

@@ -6,10 +6,10 @@ import { demoPersonalities, startDemoFleet } from '../../demo/index.js';
 import { fleet } from '../../fleet/fleet.js';
 import type { RollingReport } from '../../fleet/rolling.js';
 import { fold } from '../../inventory/fold.js';
-import { colorEnabled, palette, type Palette } from '../color.js';
+import { colorEnabled, palette, type Palette } from '../../render/palette.js';
 import { sshTransport, targetsFor } from '../connect.js';
 import { EXIT } from '../exit-codes.js';
-import { fleetRunView, runJob } from '../job.js';
+import { drawn, fleetRunView, runJob } from '../job.js';
 import { rollingJob } from './rolling.js';
 
 export interface DemoFlags {
@@ -65,8 +65,11 @@ export async function demoCommand(flags: DemoFlags): Promise<void> {
       label: 'demo',
       flags: { gather: true, progress: flags.progress, color: flags.color },
       start: (progress) =>
-        fleet(targetsFor(names, conn), { concurrency: 8, connect: transport.connect, progress })
-          .run`systemctl is-active app`,
+        drawn(
+          fleet(targetsFor(names, conn), { concurrency: 8, connect: transport.connect })
+            .run`systemctl is-active app`,
+          progress,
+        ),
     });
     interrupted ||= process.exitCode === EXIT.interrupted;
 

@@ -6,10 +6,10 @@ import { runLine } from '../../fleet/line.js';
 import type { FleetReport } from '../../fleet/report.js';
 import type { FleetShell } from '../../fleet/target.js';
 import type { SshShell } from '../../ssh/shell.js';
-import type { Palette } from '../color.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
-import { fleetOptions, noHosts, runJob } from '../job.js';
-import { renderSummary } from '../render/summary.js';
+import { drawn, fleetOptions, noHosts, runJob } from '../job.js';
+import type { Palette } from '../../render/palette.js';
+import { reportText } from '../../render/report-text.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type PingFlags = SelectOptions &
@@ -51,7 +51,7 @@ export async function pingCommand(flags: PingFlags): Promise<void> {
       progress: flags.progress,
       raw: flags.raw,
     },
-    start: (progress) => f.with({ progress }).each<Ping>(ping, 'ping'),
+    start: (progress) => drawn(f.each<Ping>(ping, 'ping'), progress),
     results: (report) => report.hosts,
     text: (report, colors, opts) => renderPings(withConnectTimes(report), colors, opts),
     json: (report) => withConnectTimes(report).toJSON(),
@@ -115,6 +115,6 @@ function renderPings(
       out.push([colors.host(host!), ...rest].join('  '));
     }
   }
-  out.push(renderSummary(report, colors, { ...opts, groups: false }).trimEnd());
-  return out.join('\n') + '\n';
+  out.push(reportText(report, colors, { ...opts, groups: false }));
+  return out.join('\n');
 }

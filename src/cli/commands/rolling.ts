@@ -1,9 +1,9 @@
 // `fleetsh rolling -w HOSTS --batches 1,10%,100% --health CMD [--pause D] [--max-failures N] -- COMMAND`:
 // the command on one batch after another, each host health-checked after it, stopping once more
 // hosts failed than the budget allows (default 0).
-import { attachProgress } from '../../fleet/progress.js';
 import { rolling, type RollingOptions, type RollingReport } from '../../fleet/rolling.js';
-import type { FleetRun } from '../../fleet/run.js';
+import { attachRollingProgress } from '../../render/progress.js';
+import { rollingText } from '../../render/rolling-text.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
@@ -15,7 +15,7 @@ import {
   type OutputFlags,
 } from '../job.js';
 import { NDJSON_EVENTS } from '../render/ndjson.js';
-import { renderRolling, rollingHeaders } from '../render/rolling.js';
+import { rollingHeaders } from '../render/rolling.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type RollingFlags = SelectOptions &
@@ -73,12 +73,11 @@ export function rollingJob(
   return {
     start: (progress) => {
       const job = rolling(options);
-      if (progress)
-        job.on('rolling:batch', ({ run }: { run: FleetRun<unknown> }) => attachProgress(run, progress));
+      if (progress) attachRollingProgress(job, progress);
       return job;
     },
     results: (report) => report.phases.flatMap((p) => p.report.hosts),
-    text: renderRolling,
+    text: rollingText,
     json: (report) => report.toJSON(),
     live: (job, term, colors) => rollingHeaders(job, term, colors),
   };

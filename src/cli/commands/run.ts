@@ -3,6 +3,7 @@ import { fleet } from '../../fleet/fleet.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
+  drawn,
   fleetOptions,
   fleetRunView,
   noHosts,
@@ -28,7 +29,7 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
     hosts: hosts.hosts,
     flags,
     ...fleetRunView,
-    start: (progress) => f.with({ progress }).run`${command}`,
+    start: (progress) => drawn(f.run`${command}`, progress),
     cleanup: () => transport.close(),
   });
 }

@@ -1,7 +1,7 @@
 // Live output: each line as it comes, prefixed with its host (`web1: ...`), stdout lines on stdout
 // and stderr lines on stderr, host names aligned and coloured on a terminal. A line is shown with
 // its control characters escaped (colors.show), so a host cannot forge another's line.
-import type { Palette } from '../color.js';
+import type { Palette } from '../../render/palette.js';
 import type { Terminal } from './terminal.js';
 
 export interface LineSource {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { fleet } from '../../src/fleet/fleet.js';
-import { etaMs, renderBar, renderPlain } from '../../src/fleet/progress.js';
-import { fakeFleet, makeDirs, names, type FakeFleet } from './helpers.js';
+import { fleet as engineFleet } from '../../src/fleet/fleet.js';
+import { fleet, rolling } from '../../src/index.js';
+import { etaMs, renderBar, renderPlain } from '../../src/render/progress.js';
+import { fakeFleet, makeDirs, names, type FakeFleet } from '../fleet/helpers.js';
 
 function sink(isTTY: boolean) {
   const chunks: string[] = [];
@@ -65,7 +66,7 @@ describe('progress', () => {
     );
   });
 
-  describe('attached to a run', () => {
+  describe('attached to a run by the `progress` option', () => {
     let f: FakeFleet;
     before(async () => {
       f = await fakeFleet();
@@ -97,6 +98,31 @@ describe('progress', () => {
       assert.ok(lines.length >= 2);
       assert.ok(lines.every((l) => l.startsWith('fleet: ')));
       assert.doesNotMatch(s.text(), /\x1b/);
+    });
+
+    test('draws each batch of a rolling deployment', async () => {
+      const s = sink(false);
+      const report = await rolling({
+        connect: f.connect,
+        phases: [{ name: 'web', targets: names('h', 3), command: 'true', batches: [1, 2] }],
+        progress: { stream: s.stream, label: 'deploy' },
+      });
+      assert.equal(report.ok, true);
+      // One summary line per batch, none for the deployment as a whole.
+      assert.match(
+        s.text(),
+        /^deploy: 1\/1 \(100\.0%\) done, 1 ok[^\n]*\ndeploy: 2\/2 \(100\.0%\) done, 2 ok[^\n]*\n$/,
+      );
+    });
+
+    test("the engine alone draws nothing: the option is the entry point's", async () => {
+      const s = sink(true);
+      const report = await engineFleet(names('h', 2), {
+        connect: f.connect,
+        progress: { stream: s.stream, intervalMs: 20 },
+      }).run`true`;
+      assert.equal(report.counts.ok, 2);
+      assert.equal(s.text(), '');
     });
   });
 });

@@ -1,7 +1,9 @@
 // Progress for library users and the CLI alike: on a terminal, one redrawn line with a bar,
 // done/total, percent, ETA and the hosts still running with their elapsed time; elsewhere, a plain
-// line every few seconds. Off by default in the library (`progress: true` turns it on). Host names
-// and the label are drawn through printable: a name may come from a dynamic source.
+// line every few seconds. It draws from what a run exposes (its events, `running`, `completed`):
+// the engine draws nothing. Off by default in the library (`progress: true` on $.fleet and
+// $.rolling attaches it, see src/index.ts); the CLI attaches it on a terminal. Host names and the
+// label are drawn through printable: a name may come from a dynamic source.
 import { formatMs } from '../process/errors.js';
 import { printable } from '../process/printable.js';
 
@@ -14,6 +16,11 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** A name for the run in plain lines (default 'fleet'). */
   label?: string;
+}
+
+/** The `progress` option of a fleet or a rolling deployment: what to draw with, or undefined for nothing. */
+export function progressFor(option: boolean | ProgressOptions | undefined): ProgressOptions | undefined {
+  return option === true ? {} : option || undefined;
 }
 
 /** What the renderer reads from a run; FleetRun has it. */
@@ -127,4 +134,14 @@ export function attachProgress(run: ProgressSource, options: ProgressOptions = {
     stream.write(renderPlain(state(), options.label) + '\n');
   });
   return stop;
+}
+
+/** What the per-batch renderer reads from a rolling deployment; RollingRun has it. */
+export interface RollingProgressSource {
+  on(event: 'rolling:batch', listener: (payload: { run: ProgressSource }) => void): unknown;
+}
+
+/** Draws the progress of each batch of a rolling deployment, as a run of its own. */
+export function attachRollingProgress(rolling: RollingProgressSource, options: ProgressOptions = {}): void {
+  rolling.on('rolling:batch', ({ run }) => void attachProgress(run, options));
 }

@@ -1,7 +1,8 @@
-// Colours on a terminal only, never when NO_COLOR is set (https://no-color.org); FORCE_COLOR wins
-// over the terminal check so colours can be tested under a pipe. And how text from outside fleetsh
-// is shown: through printable (src/process/printable.ts) on a terminal and in a pipe alike, or as
-// it came with --raw. Renderers show such text first, then colour it, so fleetsh's own escapes stay.
+// The palette every rendering draws with: colours on a terminal only, never when NO_COLOR is set
+// (https://no-color.org); FORCE_COLOR wins over the terminal check so colours can be tested under a
+// pipe. And how text from outside fleetsh is shown: through printable (src/process/printable.ts) on
+// a terminal and in a pipe alike, or as it came with --raw. Renderers show such text first, then
+// colour it, so fleetsh's own escapes stay. `plain` is what a report's toText() draws with.
 import { printable } from '../process/printable.js';
 
 export interface Palette {
@@ -42,6 +43,9 @@ export function palette(enabled: boolean, options: { raw?: boolean } = {}): Pale
     bold: sgr(1, 22),
   };
 }
+
+/** No colours, remote text made printable: the CLI with --no-color or in a pipe, and toText(). */
+export const plain: Palette = palette(false);
 
 function hash(text: string): number {
   let h = 0;
