@@ -4,7 +4,7 @@
 import { RawCommand, raw } from './command/template.js';
 import { quote } from './command/quote.js';
 import { LocalExecutor } from './local/local-executor.js';
-import { makeShell, type Shell } from './process/shell.js';
+import { makeShell, type Shell } from './command/shell.js';
 import { createSsh, type SshFunction } from './ssh/shell.js';
 import { sshConnect } from './fleet/connect.js';
 import { Fleet, type RunObserver } from './fleet/fleet.js';
@@ -70,19 +70,18 @@ export function rolling(options: RollingOptions): RollingRun {
   return run;
 }
 
+// The public API: what a script needs, and nothing more (docs/architecture.md lists it, and
+// test/exports.test.ts holds it to that list). Engine parts, transports and helpers stay internal.
+
+// Commands and shells
 export { quote } from './command/quote.js';
-export { raw, RawCommand, buildCommand } from './command/template.js';
-export {
-  CommandPromise,
-  type CommandOptions,
-  type LineListener,
-  type Stdin,
-} from './process/command-promise.js';
+export { raw, type RawCommand } from './command/template.js';
+export type { CommandPromise, CommandOptions, LineListener, DataListener, Stdin } from './process/command-promise.js';
 export { CommandResult } from './process/result.js';
-export { DEFAULT_MAX_OUTPUT } from './process/capture.js';
-export { parseDuration, type Duration } from './process/duration.js';
-export type { Shell } from './process/shell.js';
-export type { Executor, ExecRequest, ExecOutcome } from './process/executor.js';
+export type { Duration } from './process/duration.js';
+export type { Shell } from './command/shell.js';
+
+// Errors: every one a FleetshError with a kind
 export {
   FleetshError,
   CommandError,
@@ -94,25 +93,54 @@ export {
   type ConnectionErrorKind,
   type ConnectionStage,
 } from './process/errors.js';
-export { createSsh, labelOf, type SshFunction, type SshShell, type SshShellExtras } from './ssh/shell.js';
-export { SshPool, DEFAULT_MAX_HANDSHAKES, DEFAULT_IDLE_TIMEOUT_MS, type SshPoolOptions } from './ssh/pool.js';
-export { SshConnection, DEFAULT_MAX_SESSIONS } from './ssh/connection.js';
-export { SshExecutor } from './ssh/ssh-executor.js';
-export {
-  TransferError,
-  type TransferOptions,
-  type TransferProgress,
-  type TransferResult,
-  type SshTransfers,
+export { TransferError } from './ssh/sftp.js';
+export { FleetFailedError } from './fleet/report.js';
+export { HostTaskError } from './fleet/host-result.js';
+export { HostSetError, InventoryError, type InventoryIssue } from './inventory/errors.js';
+
+// SSH
+export { createSsh, type SshFunction, type SshShell, type SshShellExtras } from './ssh/shell.js';
+export { SshPool, type SshPoolOptions } from './ssh/pool.js';
+export type {
+  RejectedEntry,
+  SkippedEntry,
+  TransferOptions,
+  TransferProgress,
+  TransferResult,
+  SshTransfers,
 } from './ssh/sftp.js';
 export type { Tunnel, TunnelOptions } from './ssh/tunnel.js';
 export type { SudoTemplate } from './ssh/sudo.js';
 export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy, HostKeyInfo } from './ssh/types.js';
-export * from './fleet/index.js';
-export { attachProgress, renderBar, renderPlain, type ProgressOptions } from './render/progress.js';
+
+// Fleets and rolling deployments
+export { Fleet } from './fleet/fleet.js';
+export type { FleetRun, FleetEvents, HostTask, TaskContext } from './fleet/run.js';
+export { FleetReport, type Counts, type Durations, type HostSets, type Percentages } from './fleet/report.js';
+export { gather, type OutputGroup, type OutputVariant } from './fleet/gather.js';
+export type { Attempt, HostResult, HostStatus, SkipReason } from './fleet/host-result.js';
+export type { FleetOptions } from './fleet/options.js';
+export type { Budget, PolicyOptions } from './fleet/policy.js';
+export type { RetryOptions, RetryOn } from './fleet/retry.js';
+export type { AdaptiveOptions, ConcurrencyOption } from './fleet/scheduler.js';
+export {
+  RollingReport,
+  type RollingRun,
+  type RollingOptions,
+  type RollingPhase,
+  type BatchSize,
+  type PhaseRecord,
+  type BatchRecord,
+} from './fleet/rolling.js';
+export type { FileTransfer, TransferOutcome, UploadOptions } from './fleet/files.js';
+export type { CheckSpec, CheckFunction, CheckResult, HealthResult } from './fleet/health.js';
+export type { ConfigFile, SyncOptions, SyncOutcome, FileSync } from './fleet/config-sync.js';
+export type { Target, ServerObject, Connect, FleetShell, FleetUploadOptions, Expand } from './fleet/target.js';
+export { attachProgress, type ProgressOptions } from './render/progress.js';
+
+// Host sets and the inventory
 export { HostSet, expand, type HostSetOptions } from './inventory/hostset.js';
 export { fold } from './inventory/fold.js';
-export { HostSetError, InventoryError, type InventoryIssue } from './inventory/errors.js';
 export type { Inventory, HostSettings, InventoryOptions, InventoryTarget } from './inventory/inventory.js';
 
 /**

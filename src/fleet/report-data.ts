@@ -1,9 +1,9 @@
 // What a fleet report and a rolling report hold, as plain data: the shapes FleetReport and
-// RollingReport have and the renderers in src/render/ read. A leaf of types, so that a report's
-// toText() can call its renderer while the renderer knows reports only by these shapes (an import
-// of report.ts from render/ would be a cycle).
-import type { OutputGroup } from './gather.js';
-import type { HostResult, HostStatus } from './host-result.js';
+// RollingReport have and the renderers in src/render/ read. Types only: a report's toText() calls
+// its renderer, and the renderer knows reports by these shapes alone, never by their code (render/
+// imports nothing from fleet/ but types; what needs gathering, the report has gathered).
+import type { FailureGroup, OutputGroup } from './gather.js';
+import type { HostStatus } from './host-result.js';
 
 export type Counts = Record<'total' | HostStatus, number>;
 export type Percentages = Record<HostStatus, number>;
@@ -18,7 +18,8 @@ export type HostSets = Record<HostStatus, string>;
 
 /** A fleet run's report as the renderers read it. */
 export interface ReportData {
-  readonly hosts: readonly HostResult<unknown>[];
+  /** The hosts that are not ok, gathered by status and kind, then by message. */
+  readonly failures: readonly FailureGroup[];
   readonly counts: Counts;
   readonly durations: Durations;
   readonly groups: readonly OutputGroup[];

@@ -6,7 +6,7 @@ import { FleetshError, formatMs } from '../process/errors.js';
 import { printable } from '../process/printable.js';
 import { plain } from '../render/palette.js';
 import { reportText, type ReportTextOptions } from '../render/report-text.js';
-import { gather, type OutputGroup } from './gather.js';
+import { gather, gatherFailures, type FailureGroup, type OutputGroup } from './gather.js';
 import { withoutHostName, type HostResult, type HostStatus } from './host-result.js';
 import { foldHosts } from './hostset.js';
 import type { Counts, Durations, HostSets, Percentages, ReportData } from './report-data.js';
@@ -54,6 +54,7 @@ export class FleetReport<T = unknown> implements ReportData {
   readonly durations: Durations;
   /** Identical and near-identical stdout, largest group first. */
   readonly groups: OutputGroup[];
+  #failures: FailureGroup[] | undefined;
   readonly sets: HostSets;
   readonly command: string | null;
   readonly startedAt: Date;
@@ -97,6 +98,11 @@ export class FleetReport<T = unknown> implements ReportData {
   /** The hosts with a given status. */
   byStatus(status: HostStatus): HostResult<T>[] {
     return this.hosts.filter((h) => h.status === status);
+  }
+
+  /** The hosts that are not ok, by status and kind, then by what they said (folded host sets). */
+  get failures(): readonly FailureGroup[] {
+    return (this.#failures ??= gatherFailures(this.hosts));
   }
 
   /** Throws a summary error unless every host is ok: for scripts that want fail-or-continue. */

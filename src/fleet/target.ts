@@ -3,7 +3,7 @@
 // each host over its inventory settings.
 import type { Inventory } from '../inventory/inventory.js';
 import { UsageError } from '../process/errors.js';
-import type { Shell } from '../process/shell.js';
+import type { Shell } from '../command/shell.js';
 import { expandHosts } from './hostset.js';
 
 /** A seed-style server: `{ host, username, port?, privateKey?, ... }`; `name` overrides the report name. */

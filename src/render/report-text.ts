@@ -2,9 +2,8 @@
 // outputs with the host set that printed them), the hosts that did not succeed by kind and message,
 // why the run stopped early, and a one-line summary. The CLI prints it (with colours on a terminal)
 // and FleetReport.toText() returns it (plain). The grouping, counting and folding are the
-// library's (report.groups, gatherFailures); this only lays them out. Hosts' outputs, messages and
+// library's (report.groups, report.failures); this only lays them out. Hosts' outputs, messages and
 // names go through colors.show before any colour.
-import { gatherFailures } from '../fleet/gather.js';
 import type { ReportData } from '../fleet/report-data.js';
 import { formatMs } from '../process/errors.js';
 import type { Palette } from './palette.js';
@@ -48,7 +47,7 @@ function groupLines(report: ReportData, colors: Palette, maxLines: number): stri
 /** Hosts that did not succeed, by status and kind; hosts that said the same thing share a line. */
 function failureLines(report: ReportData, colors: Palette): string[] {
   const out: string[] = [];
-  for (const kind of gatherFailures(report.hosts)) {
+  for (const kind of report.failures) {
     const paint = kind.status === 'skipped' ? colors.warn : colors.fail;
     out.push(paint(`${kind.key}: ${colors.show(kind.hosts)} (${kind.count})`));
     for (const [i, m] of kind.messages.entries()) {

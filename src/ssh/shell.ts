@@ -1,7 +1,7 @@
 // `$.ssh(target)`: a shell (callable tagged template) whose commands run on an SSH target through
 // the pool, plus file transfer, tunnels and sudo on the same pooled connection.
 import { createHash } from 'node:crypto';
-import { makeShell, type Shell } from '../process/shell.js';
+import { makeShell, type Shell } from '../command/shell.js';
 import type { CommandOptions } from '../process/command-promise.js';
 import { ConnectionError, UsageError } from '../process/errors.js';
 import { SshPool, type SshPoolOptions } from './pool.js';

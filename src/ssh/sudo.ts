@@ -7,7 +7,7 @@ import { buildCommand } from '../command/template.js';
 import { quote } from '../command/quote.js';
 import { CommandPromise, type CommandOptions } from '../process/command-promise.js';
 import type { ExecRequest, ExecOutcome, Executor } from '../process/executor.js';
-import type { Shell } from '../process/shell.js';
+import type { Shell } from '../command/shell.js';
 import { Readable } from 'node:stream';
 import type { SshExecutor } from './ssh-executor.js';
 

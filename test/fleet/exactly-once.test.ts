@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { fleet } from '../../src/fleet/fleet.js';
 import { ConnectionError } from '../../src/process/errors.js';
-import { makeShell } from '../../src/process/shell.js';
+import { makeShell } from '../../src/command/shell.js';
 import type { Connect, FleetShell } from '../../src/fleet/target.js';
 import { HostTaskError } from '../../src/fleet/host-result.js';
 

@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { LocalExecutor } from '../../src/local/local-executor.js';
 import { ConnectionError, type ConnectionErrorKind } from '../../src/process/errors.js';
 import type { ExecOutcome, ExecRequest, Executor } from '../../src/process/executor.js';
-import { makeShell } from '../../src/process/shell.js';
+import { makeShell } from '../../src/command/shell.js';
 import type { HostResult } from '../../src/fleet/host-result.js';
 import {
   targetName,

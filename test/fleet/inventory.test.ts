@@ -8,7 +8,7 @@ import { $, UsageError, type Target } from '../../src/index.js';
 import { sshConnect } from '../../src/fleet/connect.js';
 import { parseInventory } from '../../src/inventory/index.js';
 import { LocalExecutor } from '../../src/local/local-executor.js';
-import { makeShell } from '../../src/process/shell.js';
+import { makeShell } from '../../src/command/shell.js';
 
 const inventory = parseInventory(`
 defaults: { vars: { region: eu, replicas: 3 } }

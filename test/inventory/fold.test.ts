@@ -1,7 +1,9 @@
 // Folding host names back into ranges, and natural order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fold, foldPatterns, HostSet, naturalCompare } from '../../src/inventory/index.js';
+import { fold, foldPatterns } from '../../src/inventory/fold.js';
+import { HostSet } from '../../src/inventory/hostset.js';
+import { naturalCompare } from '../../src/inventory/natural.js';
 
 const cases: [string[], string][] = [
   [[], ''],

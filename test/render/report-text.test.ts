@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { skippedResult } from '../../src/fleet/host-result.js';
 import { FleetReport } from '../../src/fleet/report.js';
 import { RollingReport } from '../../src/fleet/rolling-report.js';
-import { copyText } from '../../src/render/copy-text.js';
+import { copyText } from '../../src/cli/render/copy.js';
 import { palette, plain } from '../../src/render/palette.js';
 import { reportText } from '../../src/render/report-text.js';
 import { rollingText } from '../../src/render/rolling-text.js';

@@ -15,7 +15,7 @@ import {
   type ExecutionFlags,
   type OutputFlags,
 } from '../job.js';
-import { copyText } from '../../render/copy-text.js';
+import { copyText } from '../render/copy.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type CopyFlags = SelectOptions &

@@ -1,18 +1,18 @@
-// The end of `fleetsh copy` (an upload or a configuration sync): hosts gathered by what happened
+// The end of `fleetsh copy`, a view the CLI chooses (an upload or a configuration sync): hosts gathered by what happened
 // to the file (copied, unchanged, updated with a backup, restored after a failed validation), then
 // the run's failures and summary line as reportText lays them out. Host names and remote paths go
 // through colors.show.
-import type { SyncOutcome } from '../fleet/config-sync.js';
-import type { TransferOutcome } from '../fleet/files.js';
-import { groupHosts } from '../fleet/gather.js';
-import type { ReportData } from '../fleet/report-data.js';
-import type { Palette } from './palette.js';
-import { reportText, type ReportTextOptions } from './report-text.js';
+import type { SyncOutcome } from '../../fleet/config-sync.js';
+import type { TransferOutcome } from '../../fleet/files.js';
+import { groupHosts } from '../../fleet/gather.js';
+import type { FleetReport } from '../../fleet/report.js';
+import type { Palette } from '../../render/palette.js';
+import { reportText, type ReportTextOptions } from '../../render/report-text.js';
 
 type Outcome = TransferOutcome | SyncOutcome;
 
 /** The copy as lines of text, without a final newline. */
-export function copyText(report: ReportData, colors: Palette, options: ReportTextOptions = {}): string {
+export function copyText(report: FleetReport<unknown>, colors: Palette, options: ReportTextOptions = {}): string {
   const done = groupHosts(
     report.hosts
       .filter((h) => h.status === 'ok' && h.value !== null)

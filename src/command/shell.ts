@@ -1,8 +1,8 @@
 // A shell is a callable tagged template bound to one transport with default options:
 // `$` for this machine, `$.ssh(host)` for a remote one. `.with()` derives a new shell.
-import { buildCommand } from '../command/template.js';
-import { CommandPromise, validateEnv, type CommandOptions } from './command-promise.js';
-import type { Executor } from './executor.js';
+import { CommandPromise, validateEnv, type CommandOptions } from '../process/command-promise.js';
+import type { Executor } from '../process/executor.js';
+import { buildCommand } from './template.js';
 
 export interface Shell {
   (strings: TemplateStringsArray, ...values: unknown[]): CommandPromise;
