@@ -21,7 +21,7 @@ export function raw(text: string): RawCommand {
 /**
  * Builds the command line of a template.
  * The sole-interpolation rule: a template with no literal text except white space and exactly one
- * string value runs that string as the command line (``$.ssh(server)`${command}` `` in the seed).
+ * string value runs that string as the command line (``$.ssh(server)`${command}` `` in the batch-operations guide).
  */
 export function buildCommand(strings: TemplateStringsArray | readonly string[], values: readonly unknown[]): string {
   if (!Array.isArray(strings) || strings.length !== values.length + 1) {

@@ -21,7 +21,7 @@ export interface HostResult<T = unknown> {
   host: string;
   index: number;
   status: HostStatus;
-  /** The seed's `success`: status is 'ok'. */
+  /** The batch-operations guide's `success`: status is 'ok'. */
   success: boolean;
   /** The error kind ('failed', 'timeout', 'cancelled', 'refused', ...) or, for skipped hosts, why. */
   kind: ErrorKind | SkipReason | null;

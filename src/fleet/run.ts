@@ -1,5 +1,5 @@
 // A fleet run: awaitable (resolves to the report, never rejects for host failures), an EventEmitter
-// with the seed's events, and an async iterable of host results as they finish. It starts on the
+// with the batch-operations guide's events, and an async iterable of host results as they finish. It starts on the
 // next turn of the event loop, so listeners attached right after creation see every event.
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { abortable } from '../process/abort.js';
@@ -41,9 +41,9 @@ export type HostTask<T> = (shell: FleetShell, ctx: TaskContext) => PromiseLike<T
 export interface FleetEvents<T = unknown> {
   'batch:start': { total: number; concurrency: number };
   'server:start': { server: string; index: number; attempt: number };
-  /** `result` is the trimmed stdout (as in the seed), or the task's value; `host` is the full record. */
+  /** `result` is the trimmed stdout (as in the batch-operations guide), or the task's value; `host` is the full record. */
   'server:success': { server: string; index: number; result: unknown; progress: number; host: HostResult<T> };
-  /** `error` is the message (as in the seed); `cause` the error itself. */
+  /** `error` is the message (as in the batch-operations guide); `cause` the error itself. */
   'server:error': {
     server: string;
     index: number;

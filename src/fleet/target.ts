@@ -1,4 +1,4 @@
-// What a fleet runs on: the seed's server objects, `user@host:port` strings, or a host-set
+// What a fleet runs on: the batch-operations guide's server objects, `user@host:port` strings, or a host-set
 // expression (expanded by a hook, so the inventory stays outside the engine); with an inventory,
 // each host over its inventory settings.
 import type { Inventory } from '../inventory/inventory.js';
@@ -6,7 +6,7 @@ import { UsageError } from '../process/errors.js';
 import type { Shell } from '../command/shell.js';
 import { expandHosts } from './hostset.js';
 
-/** A seed-style server: `{ host, username, port?, privateKey?, ... }`; `name` overrides the report name. */
+/** A server object as the batch-operations guide writes it: `{ host, username, port?, privateKey?, ... }`; `name` overrides the report name. */
 export interface ServerObject {
   host: string;
   username?: string;
@@ -56,7 +56,7 @@ export type Expand = (expression: string) => Target[];
 export interface FleetHost {
   /** The name in events and reports: the host as given, with `:port` when a port was given. */
   name: string;
-  /** The index in the target list, as the seed's events report it. */
+  /** The index in the target list, as the batch-operations guide's events report it. */
   index: number;
   target: Target;
 }

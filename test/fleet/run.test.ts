@@ -61,7 +61,7 @@ describe('fleet run', () => {
     assert.equal(order.at(-1), 'end web1');
   });
 
-  test('emits the seed events with their payloads, each host once', async () => {
+  test("emits the batch-operations guide's events with their payloads, each host once", async () => {
     const run = fleet(hosts, { connect: f.connect, concurrency: 4 }).run`echo up $HOST`;
     const events: Record<string, any[]> = {};
     for (const e of [
@@ -155,7 +155,7 @@ describe('fleet run', () => {
     assert.throws(() => fleet(['web1'], { connect: f.connect, maxOutput: -1 }), /option maxOutput/);
   });
 
-  test('targets may be seed-style objects and user@host:port strings', async () => {
+  test('targets may be server objects as the batch-operations guide writes them and user@host:port strings', async () => {
     const report = await fleet(
       [{ host: 'web1', username: 'deploy' }, 'deploy@web2', { host: 'web4', port: 2222, name: 'web4' }],
       {

@@ -1,6 +1,6 @@
 // The fleet engine against real OpenSSH servers from the harness: concurrency measured on the
 // server side, adaptive concurrency against black holes, failure kinds of real faults, and the
-// seed's examples with the seed's host names.
+// batch-operations guide's examples with its host names.
 import assert from 'node:assert/strict';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -18,17 +18,17 @@ import { notFoundLookup, sshFor } from '../ssh/helpers.js';
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 let tf: TestFleet;
 // $.fleet with its default transport, $.ssh, reading ~/.ssh/config: HOME points at a folder whose
-// .ssh/config is the harness's, so the seed's host names resolve to harness hosts.
+// .ssh/config is the harness's, so the guide's host names resolve to harness hosts.
 const fleet = (targets: Target[], options: FleetOptions) => $.fleet(targets, options);
 const connect = undefined;
 let fixture: string;
-const seedNames = ['web1.example.com', 'web2.example.com', 'web3.example.com'];
+const guideNames = ['web1.example.com', 'web2.example.com', 'web3.example.com'];
 
 before(async () => {
   if (skip) return;
   tf = await startFleet({
     healthy: 20,
-    aliases: seedNames,
+    aliases: guideNames,
     faults: ['dead-port', 'black-hole', 'black-hole', 'refuses-key', 'changed-key'],
   });
   const home = join(tf.dir, 'home');
@@ -205,8 +205,8 @@ describe('fleet against real sshd', { skip }, () => {
     assert.ok(report.peakConcurrency > 2);
   });
 
-  test('the seed examples: events, fail-fast, retries and the report on hosts named as in the seed', async () => {
-    const servers = seedNames.map((host) => ({ host, username: tf.user }));
+  test("the batch-operations guide's examples: events, fail-fast, retries and the report on hosts named as in the guide", async () => {
+    const servers = guideNames.map((host) => ({ host, username: tf.user }));
     const run = fleet(servers, { connect }).run`uptime`;
     const lines: string[] = [];
     run.on('batch:start', ({ total }) => lines.push(`Starting batch operation on ${total} servers`));
@@ -224,17 +224,17 @@ describe('fleet against real sshd', { skip }, () => {
     assert.match(report.toText(), /^3 hosts: 3 ok in /m);
     assert.ok(report.hosts.every((h) => / up /.test(h.stdout ?? '')));
 
-    // fail-fast on the seed's servers plus a dead one first in line: nothing else starts
+    // fail-fast on the guide's servers plus a dead one first in line: nothing else starts
     const dead = tf.hosts.find((h) => h.personality === 'dead-port')!.name;
-    const ff = await fleet([dead, ...seedNames], { connect, concurrency: 1, failFast: true })
+    const ff = await fleet([dead, ...guideNames], { connect, concurrency: 1, failFast: true })
       .run`systemctl is-active nginx || true`;
     assert.deepEqual(
       ff.hosts.map((h) => h.status),
       ['unreachable', 'skipped', 'skipped', 'skipped'],
     );
 
-    // retries: the seed's batchWithRetry, with backoff visible per attempt
-    const rr = await fleet([dead, seedNames[0]!], {
+    // retries: the guide's batchWithRetry, with backoff visible per attempt
+    const rr = await fleet([dead, guideNames[0]!], {
       connect,
       retries: { attempts: 3, baseMs: 100, jitter: 0 },
     }).run`true`;
@@ -247,11 +247,11 @@ describe('fleet against real sshd', { skip }, () => {
 
   test('a script with a fleet run ends by itself soon after its last host, without close()', async () => {
     const repo = resolve(fileURLToPath(import.meta.url), '../../..');
-    const script = join(tf.dir, 'seed-fleet.mts');
+    const script = join(tf.dir, 'guide-fleet.mts');
     await writeFile(
       script,
       `import { $ } from ${JSON.stringify(join(repo, 'src/index.ts'))};\n` +
-        `const servers = ${JSON.stringify(seedNames.map((host) => ({ host, username: tf.user })))};\n` +
+        `const servers = ${JSON.stringify(guideNames.map((host) => ({ host, username: tf.user })))};\n` +
         'const report = await $.fleet(servers, { progress: true }).run`uptime`;\n' +
         'console.log(`done ${report.counts.ok}/${report.counts.total} ${Math.round(performance.now())}`);\n',
     );

@@ -58,7 +58,7 @@ describe('ssh pool', { skip }, () => {
       // Another target (another host) is another connection.
       await ssh(targetOf(fleet, fleet.healthy[1]!))`true`;
       assert.equal(ssh.pool.stats().handshakes, 2);
-      // The seed's health check: four commands at once on one shell.
+      // The batch-operations guide's health check: four commands at once on one shell.
       const s = ssh(targetOf(fleet, h));
       const checks = await Promise.allSettled([
         s`echo a`,
