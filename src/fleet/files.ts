@@ -1,20 +1,22 @@
-// Fleet file operations: upload a file or a directory to every host, and download a file from
-// every host into dir/<host>/. Each file goes through the transport's one transfer protocol (a
-// temporary name beside the destination, its mode, a rename over it: src/ssh/sftp.ts); the fleet
-// layers its check on top: the SHA-256 computed on the host must match before the rename, and a
-// mismatch is a ChecksumMismatchError, a value, not a message to parse.
+// Fleet file operations: upload a file or a directory to every host, and download a file or a
+// directory from every host into dir/<host>/. Each file goes through the transport's one transfer
+// protocol (a temporary name beside the destination, its mode, a rename over it: src/ssh/sftp.ts);
+// the fleet layers its check on top: the SHA-256 computed on the host must match before the rename,
+// and a mismatch is a ChecksumMismatchError, a value, not a message to parse. A directory download
+// computes every file's SHA-256 on the host in one command once the tree is walked (one command per
+// 64 KiB of names), and checks each copy against it before the copy takes its place.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { basename, dirname, join, posix, sep } from 'node:path';
+import { dirname, join, posix, sep } from 'node:path';
 import { quote } from '../command/quote.js';
-import { hostComponent } from '../local/safe-name.js';
+import { hostComponent, showName } from '../local/safe-name.js';
 import { walkLocal } from '../local/tree.js';
 import { FleetshError, UsageError } from '../process/errors.js';
 import { runLine } from './line.js';
-import { HostTaskError } from './host-result.js';
+import { HostTaskError, withoutHostName } from './host-result.js';
 import type { HostTask, TaskContext } from './run.js';
-import type { FleetShell } from './target.js';
+import type { FleetShell, FleetTransferFile } from './target.js';
 
 export interface FileTransfer {
   local: string;
@@ -28,6 +30,16 @@ export interface FileTransfer {
 export interface TransferOutcome {
   files: FileTransfer[];
   bytes: number;
+  /** A directory download's entries left out (special files, links to folders), and why. */
+  skipped?: EntryNote[];
+  /** A directory download's entries refused (names unsafe as a local path, links out of the tree), and why. */
+  rejected?: EntryNote[];
+}
+
+/** An entry of a remote tree, by its remote path, and what was done with it. */
+export interface EntryNote {
+  path: string;
+  reason: string;
 }
 
 export interface UploadOptions {
@@ -40,16 +52,17 @@ export interface UploadOptions {
 /** A file's copy does not have the SHA-256 of its source: it did not replace the destination. */
 export class ChecksumMismatchError extends FleetshError {
   readonly path: string;
-  readonly expected: string;
+  /** The source's SHA-256, or null when the host could not compute it (unreadable, no sha256sum). */
+  readonly expected: string | null;
   /** The copy's SHA-256, or null when it could not be read. */
   readonly got: string | null;
-  constructor(host: string, path: string, expected: string, got: string | null) {
+  constructor(host: string, path: string, expected: string | null, got: string | null) {
     super(
       'failed',
-      `${host}: ${path} failed its checksum: expected SHA-256 ${expected}, got ${got ?? 'nothing'}`,
-      {
-        host,
-      },
+      expected === null
+        ? `${host}: ${path}: its SHA-256 could not be computed on the host, so the copy cannot be checked (is the file readable, and is sha256sum or shasum installed?)`
+        : `${host}: ${path} failed its checksum: expected SHA-256 ${expected}, got ${got ?? 'nothing'}`,
+      { host },
     );
     this.path = path;
     this.expected = expected;
@@ -197,32 +210,168 @@ export function uploadTask(
   };
 }
 
-/** The per-host task of `fleet.download(remote, dir)`: the file lands in `dir/<host>/<name>`, atomically. */
+/**
+ * The per-host task of `fleet.download(remote, dir)`: a file lands in `dir/<host>/<name>`, a
+ * directory's tree in `dir/<host>/<name>/`, each file checked against the SHA-256 the host computed
+ * before it takes its place.
+ */
 export function downloadTask(remotePath: string, localDir: string): HostTask<TransferOutcome> {
   return async (shell, ctx) => {
-    const download = needSftp(shell, ctx.host, 'downloadFile');
     // The host name becomes a folder: one safe path component, whatever the name (`..`, `a/b`).
-    const to = join(localDir, hostComponent(ctx.host), basename(remotePath));
+    const to = landing(localDir, hostComponent(ctx.host), remotePath);
+    const found = await remoteEntry(shell, remotePath);
+    if (found === null)
+      throw new HostTaskError(ctx.host, `${remotePath} does not exist or cannot be read`, none());
+    if (found === 'directory') return downloadTree(shell, ctx, remotePath, to);
+    const download = needSftp(shell, ctx.host, 'downloadFile');
     await mkdir(dirname(to), { recursive: true });
-    const none = { files: [], bytes: 0 };
-    const expected = await remoteSha256(shell, remotePath);
-    if (expected === null)
-      throw new HostTaskError(ctx.host, `${remotePath} does not exist or is not a file`, none);
     // The copy is checked before it takes its place: a mismatch leaves `to` as it was.
     const check = async (written: string) => {
       const got = await sha256File(written);
-      if (got !== expected) throw new ChecksumMismatchError(ctx.host, remotePath, expected, got);
+      if (got !== found) throw new ChecksumMismatchError(ctx.host, remotePath, found, got);
     };
     try {
       await download(remotePath, to, { signal: ctx.signal, beforeReplace: check });
     } catch (e) {
-      if (e instanceof ChecksumMismatchError)
-        throw new HostTaskError(ctx.host, `download of ${remotePath} failed its checksum`, none);
+      if (mismatch(e))
+        throw new HostTaskError(ctx.host, `download of ${remotePath} failed its checksum`, none());
       throw e;
     }
     const bytes = (await stat(to)).size;
-    return { files: [{ local: to, remote: remotePath, bytes, sha256: expected, verified: true }], bytes };
+    return { files: [{ local: to, remote: remotePath, bytes, sha256: found, verified: true }], bytes };
   };
+}
+
+/** A directory through the transport's downloadDirectory, every file checked before it is put in place. */
+async function downloadTree(
+  shell: FleetShell,
+  ctx: TaskContext,
+  remotePath: string,
+  to: string,
+): Promise<TransferOutcome> {
+  if (typeof shell.downloadDirectory !== 'function')
+    throw new UsageError(
+      `${ctx.host}: this transport cannot download a directory (downloadDirectory is missing)`,
+    );
+  let sums = new Map<string, string>();
+  const done: FileTransfer[] = [];
+  const beforeFiles = async (files: FleetTransferFile[]) => {
+    sums = await remoteSha256s(
+      shell,
+      remotePath,
+      files.map((f) => f.rel),
+    );
+  };
+  const beforeReplace = async (written: string, file: FleetTransferFile) => {
+    const expected = sums.get(file.rel) ?? null;
+    const got = await sha256File(written);
+    if (got !== expected) throw new ChecksumMismatchError(ctx.host, file.remote, expected, got);
+    done.push({ local: file.local, remote: file.remote, bytes: file.size, sha256: got, verified: true });
+  };
+  try {
+    const r = await shell.downloadDirectory(remotePath, to, {
+      signal: ctx.signal,
+      beforeFiles,
+      beforeReplace,
+    });
+    const skipped = r.skipped ?? [];
+    return { files: done, bytes: sum(done), ...(skipped.length ? { skipped } : {}) };
+  } catch (e) {
+    const kept = { files: done, bytes: sum(done) };
+    const bad = mismatch(e);
+    if (bad)
+      throw new HostTaskError(
+        ctx.host,
+        `download of ${remotePath}: ${withoutHostName(ctx.host, bad.message)}; it was not put in place, and the download stopped there (${done.length} file${done.length === 1 ? '' : 's'} before it were checked and kept)`,
+        kept,
+      );
+    const rejected = rejectedOf(e);
+    if (rejected.length === 0) throw e;
+    // One line per refused entry, each naming the entry and the host.
+    const lines = rejected.map((r) => `${ctx.host}: ${showName(r.path)} refused: ${r.reason}`);
+    const skipped = (e as { result?: { skipped?: EntryNote[] } }).result?.skipped ?? [];
+    throw new HostTaskError(
+      ctx.host,
+      `download of ${remotePath}: ${rejected.length} entr${rejected.length === 1 ? 'y was' : 'ies were'} refused; the rest was copied and checked\n${lines.join('\n')}`,
+      { ...kept, rejected, ...(skipped.length ? { skipped } : {}) },
+    );
+  }
+}
+
+/** Where a download lands: `dir/<host>/<name>`, or `dir/<host>/` for `/`, `.` and `..`. */
+function landing(localDir: string, host: string, remotePath: string): string {
+  const name = posix.basename(posix.normalize(remotePath));
+  return name === '' || name === '.' || name === '..' || name === '/'
+    ? join(localDir, host)
+    : join(localDir, host, name);
+}
+
+/** What a remote path is, in one command: 'directory', a file's SHA-256, or null (missing, unreadable). */
+async function remoteEntry(shell: FleetShell, path: string): Promise<'directory' | string | null> {
+  const p = quote(path);
+  const out = (
+    await runLine(
+      shell,
+      `if [ -d ${p} ]; then echo directory; else sum=$(sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p} 2>/dev/null); echo "\${sum%% *}"; fi`,
+    )
+  ).stdout.trim();
+  if (out === 'directory') return out;
+  return /^[0-9a-f]{64}$/.test(out) ? out : null;
+}
+
+/**
+ * Linux caps one argument at 128 KiB (MAX_ARG_STRLEN), and sshd hands the whole command line to the
+ * shell as one argument: names go 64 KiB of them per command.
+ */
+const MAX_NAMES_PER_COMMAND = 64 * 1024;
+
+/**
+ * The SHA-256 of files below `root` on the host, by their path below it. One command per 64 KiB of
+ * names; a file the host cannot read is missing from the map. The names were checked by the walk
+ * (no newline, backslash or control character), so sha256sum prints each as it was given.
+ */
+export async function remoteSha256s(
+  shell: FleetShell,
+  root: string,
+  rels: readonly string[],
+): Promise<Map<string, string>> {
+  const sums = new Map<string, string>();
+  const chunks: string[][] = [];
+  let size = Infinity;
+  for (const rel of rels) {
+    const word = quote(rel);
+    if (size + word.length > MAX_NAMES_PER_COMMAND) (chunks.push([]), (size = 0));
+    chunks[chunks.length - 1]!.push(word);
+    size += word.length + 1;
+  }
+  for (const words of chunks) {
+    const names = words.join(' ');
+    const r = await runLine(
+      shell,
+      `cd -- ${quote(root)} && if command -v sha256sum >/dev/null 2>&1; then sha256sum -- ${names}; else shasum -a 256 -- ${names}; fi`,
+    ).nothrow(); // an unreadable file makes the exit status 1: its line is missing, the others count
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);
+      if (m) sums.set(m[2]!, m[1]!);
+    }
+  }
+  return sums;
+}
+
+function mismatch(e: unknown): ChecksumMismatchError | undefined {
+  if (e instanceof ChecksumMismatchError) return e;
+  const cause = (e as { cause?: unknown } | null)?.cause;
+  return cause instanceof ChecksumMismatchError ? cause : undefined;
+}
+
+/** The entries a directory download refused, from the transport's error (its `rejected` field). */
+function rejectedOf(e: unknown): EntryNote[] {
+  const list = (e as { rejected?: unknown } | null)?.rejected;
+  return e instanceof FleetshError && Array.isArray(list) ? (list as EntryNote[]) : [];
+}
+
+function none(): TransferOutcome {
+  return { files: [], bytes: 0 };
 }
 
 function sum(files: FileTransfer[]): number {

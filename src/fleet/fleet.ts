@@ -51,7 +51,10 @@ export class Fleet {
     return this.each(uploadTask(localPath, remotePath, options), `upload ${localPath} → ${remotePath}`);
   }
 
-  /** Downloads a file from every host into `localDir/<host>/<name>`. */
+  /**
+   * Downloads a file or a directory from every host into `localDir/<host>/<name>`, each file
+   * checked against the SHA-256 the host computed before it takes its place.
+   */
   download(remotePath: string, localDir: string): FleetRun<TransferOutcome> {
     return this.each(downloadTask(remotePath, localDir), `download ${remotePath} → ${localDir}/<host>/`);
   }

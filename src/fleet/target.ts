@@ -28,14 +28,40 @@ export interface FleetUploadOptions {
   mkdirs?: boolean;
   atomic?: boolean;
   signal?: AbortSignal;
-  /** Runs on the written copy before it replaces the destination; if it throws, the copy goes. */
-  beforeReplace?: (written: string) => Promise<void>;
+  /** Runs on the written copy (and the file's paths) before it replaces the destination; if it throws, the copy goes. */
+  beforeReplace?: (written: string, file: FleetTransferFile) => Promise<void>;
+  /** For a directory: runs once with every file to be copied, before the first (a download after its walk). */
+  beforeFiles?: (files: FleetTransferFile[]) => Promise<void>;
+}
+
+/** One file of a transfer: its path here and on the host, and below the directory's root ('' for a file). */
+export interface FleetTransferFile {
+  local: string;
+  remote: string;
+  rel: string;
+  size: number;
+}
+
+/**
+ * What a directory download gives back: how many files, and the entries it left out. A transport
+ * refuses a remote entry whose name is unsafe as a local path component (src/local/safe-name.ts)
+ * or a link out of the tree: it copies the rest and then fails with an error that carries them in
+ * `rejected` (each entry's remote path and why).
+ */
+export interface FleetDirectoryResult {
+  files: number;
+  skipped?: Array<{ path: string; reason: string }>;
 }
 
 /** A shell on one host, as the fleet needs it: commands, plus SFTP when the transport has it. */
 export type FleetShell = Shell & {
   uploadFile?(local: string, remote: string, options?: FleetUploadOptions): Promise<unknown>;
   downloadFile?(remote: string, local: string, options?: FleetUploadOptions): Promise<unknown>;
+  downloadDirectory?(
+    remote: string,
+    local: string,
+    options?: FleetUploadOptions,
+  ): Promise<FleetDirectoryResult>;
   /** Connects ahead of the first command (used to let slow connections give up their slot). */
   connect?(): Promise<void>;
 };

@@ -66,6 +66,7 @@ export async function putFile(
   remote: string,
   size: number,
   localMode: number,
+  rel = '',
 ): Promise<void> {
   const { session, opts } = job;
   const existing = await session.call<Stats>((s, cb) => s.stat(remote, cb)).catch(() => undefined);
@@ -87,7 +88,7 @@ export async function putFile(
       await session.call((s, cb) => s.chown(dest, existing.uid, existing.gid, cb)).catch(() => {});
     // Past the deadline, the temporary file must not replace the destination.
     if (job.signal.aborted) throw job.signal.reason;
-    await opts.beforeReplace?.(dest);
+    await opts.beforeReplace?.(dest, { local, remote, rel, size });
     if (atomic) {
       await session.call((s, cb) => s.ext_openssh_rename(dest, remote, cb));
       job.remoteTemps.delete(dest);
@@ -120,6 +121,7 @@ export async function getFile(
   local: string,
   size: number,
   remoteMode: number,
+  rel = '',
 ): Promise<void> {
   const { session, opts } = job;
   const existing = await fsp.stat(local).catch(() => undefined);
@@ -133,7 +135,7 @@ export async function getFile(
   );
   await fsp.chmod(dest, mode);
   if (job.signal.aborted) throw job.signal.reason;
-  await opts.beforeReplace?.(dest);
+  await opts.beforeReplace?.(dest, { local, remote, rel, size });
   if (atomic) {
     await fsp.rename(dest, local);
     job.localTemps.delete(dest);

@@ -28,11 +28,26 @@ export interface TransferOptions {
   timeout?: Duration;
   signal?: AbortSignal;
   /**
-   * Called with each file's written copy (its temporary name when atomic) before it replaces the
-   * destination: a check such as a checksum on the host. If it throws, the copy is removed, the
-   * destination is left as it was, and the transfer fails with that error.
+   * Called with each file's written copy (its temporary name when atomic) and the file's two paths
+   * before it replaces the destination: a check such as a checksum on the host. If it throws, the
+   * copy is removed, the destination is left as it was, and the transfer fails with that error.
    */
-  beforeReplace?: (written: string) => Promise<void>;
+  beforeReplace?: (written: string, file: TransferFile) => Promise<void>;
+  /**
+   * For a directory: called once with every file the transfer will copy (for a download, after the
+   * remote tree was walked and its unsafe entries refused), before the first one is copied. A check
+   * prepares here, e.g. one command on the host that computes every file's checksum.
+   */
+  beforeFiles?: (files: TransferFile[]) => Promise<void>;
+}
+
+/** One file of a transfer: its path on this machine and on the host. */
+export interface TransferFile {
+  local: string;
+  remote: string;
+  /** For a directory: the path below its root, with `/` separators ('' for a single file). */
+  rel: string;
+  size: number;
 }
 
 export interface TransferResult {

@@ -23,6 +23,7 @@ import type { RejectedEntry, TransferOptions, TransferResult } from './sftp-type
 export type {
   RejectedEntry,
   SkippedEntry,
+  TransferFile,
   TransferOptions,
   TransferProgress,
   TransferResult,
@@ -197,14 +198,25 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
       withSftp(`upload of directory ${local} to ${remote}`, local, remote, opts, async (job) => {
         const entries = await walkLocal(local);
         job.allTotalBytes = entries.reduce((n, e) => n + (e.dir ? 0 : e.size), 0);
+        const target = (rel: string) => path.posix.join(remote, ...rel.split(path.sep));
+        await opts.beforeFiles?.(
+          entries
+            .filter((e) => !e.dir)
+            .map((e) => ({
+              local: path.join(local, e.rel),
+              remote: target(e.rel),
+              rel: e.rel.split(path.sep).join('/'),
+              size: e.size,
+            })),
+        );
         if (opts.mkdirs !== false) await mkdirsRemote(job.session, remoteDirname(remote));
         await mkdirRemote(job.session, remote, modeBits(await fsp.stat(local)));
         let files = 0;
         for (const e of entries) {
-          const target = path.posix.join(remote, ...e.rel.split(path.sep));
-          if (e.dir) await mkdirRemote(job.session, target, e.mode);
+          if (e.dir) await mkdirRemote(job.session, target(e.rel), e.mode);
           else {
-            await putFile(job, path.join(local, e.rel), target, e.size, e.mode);
+            const rel = e.rel.split(path.sep).join('/');
+            await putFile(job, path.join(local, e.rel), target(e.rel), e.size, e.mode, rel);
             files++;
           }
         }
@@ -214,14 +226,24 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
       withSftp(`download of directory ${remote} to ${local}`, local, remote, opts, async (job) => {
         const entries = await walkRemote(job, remote);
         job.allTotalBytes = entries.reduce((n, e) => n + (e.dir ? 0 : e.size), 0);
+        // Every component of e.rel was checked by walkRemote: the target stays under `local`.
+        const target = (rel: string) => path.join(local, ...rel.split('/'));
+        await opts.beforeFiles?.(
+          entries
+            .filter((e) => !e.dir)
+            .map((e) => ({
+              local: target(e.rel),
+              remote: path.posix.join(remote, e.rel),
+              rel: e.rel,
+              size: e.size,
+            })),
+        );
         await fsp.mkdir(local, { recursive: true });
         let files = 0;
         for (const e of entries) {
-          // Every component of e.rel was checked by walkRemote: the target stays under `local`.
-          const target = path.join(local, ...e.rel.split('/'));
-          if (e.dir) await fsp.mkdir(target, { recursive: true, mode: (e.mode & 0o777) | 0o700 });
+          if (e.dir) await fsp.mkdir(target(e.rel), { recursive: true, mode: (e.mode & 0o777) | 0o700 });
           else {
-            await getFile(job, path.posix.join(remote, e.rel), target, e.size, e.mode);
+            await getFile(job, path.posix.join(remote, e.rel), target(e.rel), e.size, e.mode, e.rel);
             files++;
           }
         }

@@ -76,6 +76,54 @@ describe('fleet files', () => {
     assert.equal(missing.counts.failed, 3);
     assert.match(missing.hosts[0]!.error!, /web1: nope does not exist/);
   });
+
+  test('download of a directory brings its tree into dir/<host>/<name>/, every file checked', async () => {
+    for (const h of hosts) {
+      await mkdir(join(f.dirOf(h), 'logs/app'), { recursive: true });
+      await writeFile(join(f.dirOf(h), 'logs/app/today.log'), `${h} today\n`);
+      await writeFile(join(f.dirOf(h), 'logs/boot.log'), 'booted\n');
+    }
+    const out = join(f.root, '_dl-tree');
+    const report = await fleet(hosts, { connect: f.connect }).download('logs', out);
+    assert.equal(report.counts.ok, 3, report.toText());
+    assert.equal(await readFile(join(out, 'web2', 'logs', 'app', 'today.log'), 'utf8'), 'web2 today\n');
+    const v = report.hosts[1]!.value!;
+    assert.deepEqual(
+      v.files.map((x) => [x.remote, x.verified, x.sha256]),
+      [
+        ['logs/app/today.log', true, await sha256File(join(f.dirOf('web2'), 'logs/app/today.log'))],
+        ['logs/boot.log', true, await sha256File(join(f.dirOf('web2'), 'logs/boot.log'))],
+      ],
+    );
+  });
+
+  test('a directory download whose file arrives corrupted stops there and leaves that file out', async () => {
+    const g = await fakeFleet({ rot: { corruptDownloads: 'b.txt' } });
+    try {
+      await makeDirs(g, ['rot']);
+      await mkdir(join(g.dirOf('rot'), 'tree'));
+      for (const n of ['a.txt', 'b.txt', 'c.txt']) await writeFile(join(g.dirOf('rot'), 'tree', n), `${n}\n`);
+      const out = join(g.root, '_out');
+      const report = await fleet(['rot'], { connect: g.connect }).download('tree', out);
+      const h = report.hosts[0]!;
+      assert.equal(h.status, 'failed');
+      assert.match(
+        h.error!,
+        /^rot: download of tree: tree\/b\.txt failed its checksum: expected SHA-256 [0-9a-f]{64}, got [0-9a-f]{64}; it was not put in place/,
+      );
+      assert.deepEqual(
+        await readdir(join(out, 'rot', 'tree')),
+        ['a.txt'],
+        'b.txt not in place, no temporary left',
+      );
+      assert.deepEqual(
+        h.value!.files.map((x) => x.remote),
+        ['tree/a.txt'],
+      );
+    } finally {
+      await g.cleanup();
+    }
+  });
 });
 
 describe('fleet health checks', () => {

@@ -1,9 +1,9 @@
 // Fake fleets for unit tests: every "host" is a local shell named after it, with its own folder as
 // working directory and HOST in its environment; some hosts can be made unreachable or flaky. And
 // host results made by hand, for reports built without a run.
-import { appendFile, chmod, copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { LocalExecutor } from '../../src/local/local-executor.js';
 import { ConnectionError, type ConnectionErrorKind } from '../../src/process/errors.js';
 import type { ExecOutcome, ExecRequest, Executor } from '../../src/process/executor.js';
@@ -26,6 +26,8 @@ export interface FakeHost {
   connectDelayMs?: number;
   /** Uploads arrive with a byte changed (a disk or a transfer that corrupts). */
   corruptUploads?: boolean;
+  /** This file of a directory download arrives with a byte changed. */
+  corruptDownloads?: string;
 }
 
 class FakeExecutor implements Executor {
@@ -94,7 +96,7 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
         const mode = options.mode === 'preserve' ? (await stat(localPath)).mode & 0o7777 : options.mode;
         if (mode !== undefined) await chmod(to, mode);
         try {
-          await options.beforeReplace?.(written);
+          await options.beforeReplace?.(written, { local: localPath, remote, rel: '', size: 0 });
         } catch (e) {
           await rm(to, { force: true });
           throw e;
@@ -108,12 +110,44 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
         const written = tempBeside(localPath);
         await copyFile(resolve(dir, remote), written);
         try {
-          await options.beforeReplace?.(written);
+          await options.beforeReplace?.(written, { local: localPath, remote, rel: '', size: 0 });
         } catch (e) {
           await rm(written, { force: true });
           throw e;
         }
         await rename(written, localPath);
+      },
+      // A tree's files (no links, no checks of names: the SSH transport's walk does that), each as
+      // downloadFile copies one, after beforeFiles has seen the whole list.
+      async downloadDirectory(remote: string, localPath: string, options: FleetUploadOptions = {}) {
+        if (executor.fake.unreachable)
+          throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
+        const root = resolve(dir, remote);
+        const rels = (await readdir(root, { recursive: true, withFileTypes: true }))
+          .filter((e) => e.isFile())
+          .map((e) => relative(root, join(e.parentPath, e.name)))
+          .sort();
+        const files = rels.map((rel) => ({
+          local: join(localPath, rel),
+          remote: join(remote, rel),
+          rel,
+          size: 0,
+        }));
+        await options.beforeFiles?.(files);
+        for (const f of files) {
+          await mkdir(dirname(f.local), { recursive: true });
+          const written = tempBeside(f.local);
+          await copyFile(join(root, f.rel), written);
+          if (executor.fake.corruptDownloads === f.rel) await appendFile(written, 'X');
+          try {
+            await options.beforeReplace?.(written, f);
+          } catch (e) {
+            await rm(written, { force: true });
+            throw e;
+          }
+          await rename(written, f.local);
+        }
+        return { files: files.length };
       },
     })) as FleetShell;
   };

@@ -4,10 +4,11 @@
 // cancel paths killing remote commands.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { $ } from '../../src/index.js';
+import { sha256File } from '../../src/fleet/files.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import { settlesWithin } from '../harness/settle.js';
 
@@ -84,6 +85,66 @@ describe('fleet operations against real sshd', { skip }, () => {
     const down = await $.fleet(targets).download(join(shared, 'payload.bin'), out);
     assert.equal(down.counts.ok, 8, down.toText());
     assert.deepEqual((await readdir(out)).sort(), [...names].sort());
+  });
+
+  test('download of a directory: every file checked against the SHA-256 the host computed, into dir/<host>/<name>/', async () => {
+    const tree = join(tf.dir, 'conf');
+    await mkdir(join(tree, 'sites'), { recursive: true });
+    await writeFile(join(tree, 'main.conf'), 'main\n');
+    await writeFile(join(tree, 'sites', 'a.conf'), 'server a\n');
+    await symlink(join(tree, 'main.conf'), join(tree, 'link-in'));
+    await symlink(join(tree, 'sites'), join(tree, 'link-dir'));
+    const two = names.slice(0, 2);
+    const out = join(tf.dir, 'pulled');
+    const report = await $.fleet(two.map((host) => ({ host, sshConfig: tf.sshConfigPath }))).download(
+      tree,
+      out,
+    );
+    assert.equal(report.counts.ok, 2, report.toText());
+    for (const [i, h] of two.entries()) {
+      assert.equal(await readFile(join(out, h, 'conf', 'sites', 'a.conf'), 'utf8'), 'server a\n');
+      const v = report.hosts[i]!.value!;
+      assert.deepEqual(
+        v.files.map((f) => [f.remote, f.verified]),
+        [
+          [join(tree, 'link-in'), true],
+          [join(tree, 'main.conf'), true],
+          [join(tree, 'sites/a.conf'), true],
+        ],
+      );
+      for (const f of v.files) assert.equal(f.sha256, await sha256File(f.local));
+      assert.deepEqual(v.skipped, [
+        { path: join(tree, 'link-dir'), reason: 'a symbolic link to a folder (not followed)' },
+      ]);
+    }
+  });
+
+  test('download of a directory refuses each unsafe entry on a line of its own, naming the entry and the host', async () => {
+    const tree = join(tf.dir, 'awkward');
+    await mkdir(tree, { recursive: true });
+    await writeFile(join(tree, 'fine.txt'), 'fine\n');
+    await writeFile(join(tree, 'esc\x1b]0;PWNED\x07'), 'x\n');
+    await symlink('/etc/hostname', join(tree, 'link-out'));
+    const h = names[2]!;
+    const out = join(tf.dir, 'pulled-awkward');
+    const report = await $.fleet([{ host: h, sshConfig: tf.sshConfigPath }]).download(tree, out);
+    const r = report.hosts[0]!;
+    assert.equal(r.status, 'failed');
+    const lines = r.error!.split('\n');
+    assert.equal(
+      lines[0],
+      `${h}: download of ${tree}: 2 entries were refused; the rest was copied and checked`,
+    );
+    assert.deepEqual(lines.slice(1).sort(), [
+      `${h}: "${tree}/esc\\u001b]0;PWNED\\u0007" refused: unsafe as a local file name: a control character in the name`,
+      `${h}: "${tree}/link-out" refused: a symbolic link out of the tree (to /etc/hostname)`,
+    ]);
+    assert.deepEqual(await readdir(join(out, h, 'awkward')), ['fine.txt']);
+    assert.deepEqual(
+      r.value!.files.map((f) => [f.remote, f.verified]),
+      [[join(tree, 'fine.txt'), true]],
+    );
+    assert.equal(r.value!.rejected!.length, 2);
   });
 
   test('upload makes missing folders and sets the mode, verified or not, leaving no temporary file', async () => {
