@@ -147,6 +147,21 @@ export function buildProgram(): Command {
     await copyCommand(src, dest, opts);
   });
 
+  const pull = program
+    .command('pull')
+    .description(
+      'get a file or a directory from every selected host into LOCALDIR/<host>/, each file checked',
+    )
+    .argument('<remote>', 'remote file or directory')
+    .argument('<localdir>', 'local folder: each host gets a folder of its own in it');
+  selection(pull);
+  execution(pull);
+  output(pull);
+  connection(pull).action(async (remote: string, localDir: string, opts) => {
+    const { pullCommand } = await import('./commands/pull.js');
+    await pullCommand(remote, localDir, opts);
+  });
+
   const rolling = program
     .command('rolling')
     .description('deploy in batches with a health check between them, stopping at the failure budget')
