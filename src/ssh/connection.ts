@@ -44,6 +44,8 @@ type Client = InstanceType<Ssh2['Client']>;
 export const LATE_ANSWER_MS = 2000;
 /** OpenSSH's default MaxSessions. */
 export const DEFAULT_MAX_SESSIONS = 10;
+/** What a host key probe authenticates with: nothing (it stops before authentication). */
+const NO_IDENTITIES: LoadedIdentities = { keys: [], skipped: [] };
 /** ssh2 1.17's host key algorithms, in its order (reordered per host by known_hosts). */
 const DEFAULT_HOST_KEY_ALGORITHMS = [
   'ssh-ed25519',
@@ -176,7 +178,23 @@ export class SshConnection {
 
   /** Connects once; concurrent callers share the one handshake. */
   connect(): Promise<void> {
-    return (this.#ready ??= this.#connect());
+    return (this.#ready ??= this.#connect(false));
+  }
+
+  /**
+   * For a dry run: dials (through the jump host's connection, which does log in), runs the key
+   * exchange, in which the server signs with its host key and so proves it holds it, and hangs up
+   * before authentication. Nothing is checked against known_hosts or recorded, no key file is read,
+   * nothing is offered to the server. Resolves with the key's blob; the connection is closed after.
+   * For a connection of its own (SshPool#probeHostKey), never a pooled one.
+   */
+  async probeHostKey(): Promise<Buffer> {
+    try {
+      await (this.#ready ??= this.#connect(true));
+      return this.#hostKey!;
+    } finally {
+      this.close('the host key probe is over');
+    }
   }
 
   /**
@@ -296,7 +314,7 @@ export class SshConnection {
 
   // ---- handshake -----------------------------------------------------------------------------
 
-  async #connect(): Promise<void> {
+  async #connect(probe: boolean): Promise<void> {
     this.#state = 'connecting';
     const target = this.target;
     const release = this.hold();
@@ -312,7 +330,11 @@ export class SshConnection {
         if (this.#closedError) throw this.#closedError;
         let result: unknown;
         try {
-          prepared ??= await Promise.all([loadIdentities(target), this.#hostKeyAlgorithms(), loadSsh2()]);
+          prepared ??= await Promise.all([
+            probe ? NO_IDENTITIES : loadIdentities(target),
+            this.#hostKeyAlgorithms(),
+            loadSsh2(),
+          ]);
         } catch (e) {
           if (!isOutOfFiles(e)) throw e;
           result = e;
@@ -337,7 +359,7 @@ export class SshConnection {
           try {
             // The wait for a slot is ours, not the server's: the handshake gets a full connect timeout.
             const [identities, hostKeyAlgorithms, ssh2] = prepared;
-            await this.#handshake(ssh2, sock, identities, hostKeyAlgorithms, target.connectTimeoutMs);
+            await this.#handshake(ssh2, sock, identities, hostKeyAlgorithms, target.connectTimeoutMs, probe);
           } catch (e) {
             result = e;
           } finally {
@@ -356,6 +378,7 @@ export class SshConnection {
         }
         throw result;
       }
+      if (probe) return; // probeHostKey closes it
       this.#state = 'ready';
       this.#startKeepalive();
     } catch (e) {
@@ -494,13 +517,17 @@ export class SshConnection {
     });
   }
 
-  /** One attempt's SSH handshake and authentication on a stream whose server has sent its banner. */
+  /**
+   * One attempt's SSH handshake and authentication on a stream whose server has sent its banner. A
+   * probe ends with the key exchange: the host key is recorded, not verified, and nothing is offered.
+   */
   async #handshake(
     ssh2: Ssh2,
     sock: Duplex,
     ids: LoadedIdentities,
     hostKeyAlgorithms: string[],
     timeoutMs: number,
+    probe: boolean,
   ): Promise<void> {
     const target = this.target;
     const client = new ssh2.Client();
@@ -543,7 +570,15 @@ export class SshConnection {
       // close() during the handshake ends it at once.
       const onClosing = () => fail(this.#closedError);
       this.#closing.signal.addEventListener('abort', onClosing, { once: true });
-      client.on('handshake', () => (this.#stage = 'auth'));
+      client.on('handshake', () => {
+        this.#stage = 'auth';
+        if (!probe || settled) return;
+        // The key exchange is over and its signature checked: the host key is proven. Stop here.
+        settled = true;
+        clearTimeout(timer);
+        this.#closing.signal.removeEventListener('abort', onClosing);
+        resolve();
+      });
       client.once('ready', () => {
         if (settled) return;
         settled = true;
@@ -557,7 +592,7 @@ export class SshConnection {
       client.on('error', (e) => fail(handshakeFailure(e, sock)));
       client.on('close', () => fail(serverClosed()));
 
-      if (target.hostKeyPolicy === 'off') {
+      if (target.hostKeyPolicy === 'off' && !probe) {
         this.#opts.onWarning?.(
           "fleetsh: hostKeyPolicy 'off': SSH host keys are not verified, so these connections can be intercepted",
         );
@@ -573,6 +608,7 @@ export class SshConnection {
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           this.#hostKeySeen = true;
           this.#hostKey = key;
+          if (probe) return verify(true);
           verifyHostKey(target, key).then(
             (v) => {
               verdict = v;
@@ -586,6 +622,7 @@ export class SshConnection {
           );
         },
         authHandler: (methodsLeft, _partial, next) => {
+          if (probe) return undefined; // never answered: nothing is offered
           for (;;) {
             const m = methods.shift();
             if (!m) return next(false as never);

@@ -127,6 +127,30 @@ export class SshPool {
     return conn;
   }
 
+  /**
+   * For a dry run: the host key the target's server presents, read by a connection of its own that
+   * hangs up before authentication (SshConnection#probeHostKey). A target behind jump hosts is
+   * reached through the pooled connection of its last hop, which logs in as a run would.
+   */
+  async probeHostKey(target: ResolvedTarget, signal?: AbortSignal): Promise<Buffer> {
+    const hop = target.jump.at(-1);
+    const probe = new SshConnection(target, {
+      handshakes: this.handshakes,
+      via: hop ? this.connection(hop) : undefined,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      lookup: this.#lookup,
+      onHandshake: () => this.#handshakes++,
+    });
+    const stop = () => probe.close(String(signal?.reason ?? 'the probe was cancelled'));
+    if (signal?.aborted) stop();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return await probe.probeHostKey();
+    } finally {
+      signal?.removeEventListener('abort', stop);
+    }
+  }
+
   /** A connected connection for the target (handshake shared with concurrent callers). */
   async connect(target: ResolvedTarget): Promise<SshConnection> {
     const conn = this.connection(target);

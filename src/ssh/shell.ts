@@ -11,7 +11,8 @@ import { SshExecutor } from './ssh-executor.js';
 import { makeTransfers, type SshTransfers } from './sftp.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
-import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions } from './types.js';
+import { inspectTarget } from './inspect.js';
+import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions, TargetPlan } from './types.js';
 
 export interface SshShellExtras extends SshTransfers {
   /** The target after ssh_config resolution (user, host name, port, identities, jump chain). */
@@ -20,6 +21,12 @@ export interface SshShellExtras extends SshTransfers {
   connect(): Promise<void>;
   /** Connects if need be; the host key the server proved it holds (verified against known_hosts). */
   hostKey(): Promise<HostKeyInfo>;
+  /**
+   * For a dry run: what a connection would use (user, address, port, jump chain, agent and key
+   * files in order) and the server's host key against known_hosts, learned without logging in to
+   * the host (jump hosts are logged in to, to reach it). Records nothing, runs nothing.
+   */
+  inspect(options?: { signal?: AbortSignal }): Promise<TargetPlan>;
   /** A local port forward through this host: 127.0.0.1:localPort → remoteHost:remotePort. */
   tunnel(options: TunnelOptions): Promise<Tunnel>;
   /** Runs a command with sudo; the password (sudoPassword, else password) goes on stdin, never on a command line. */
@@ -96,6 +103,7 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
             });
           return key;
         },
+        inspect: async (o: { signal?: AbortSignal } = {}) => inspectTarget(await resolveOnce(), pool, o.signal),
         tunnel: (o: TunnelOptions) => openTunnel(executor, o),
         sudo: makeSudo(executor, shell, opts),
         close,

@@ -111,3 +111,78 @@ export interface ResolvedTarget {
   /** ssh_config files that were read (including Include), for messages. */
   configFiles: string[];
 }
+
+/** A host as it would be dialled, for a dry run: the name it was given, the user, address and port. */
+export interface PlannedEndpoint {
+  /** The host as named (an alias, with `:port` when a port was given). */
+  label: string;
+  user: string;
+  /** The name or address dialled (HostName). */
+  hostname: string;
+  port: number;
+}
+
+/**
+ * What a dry run found out about a host key: the key the server presented was `known` (in
+ * known_hosts), `unknown`, `changed` (another key is recorded for the name) or `revoked`; or no key
+ * was seen, because the host is `unreachable` or was `not-checked` (the reason says why).
+ */
+export type HostKeyStatus = 'known' | 'unknown' | 'changed' | 'revoked' | 'unreachable' | 'not-checked';
+
+/**
+ * What a run would do with the key the server presented: `connect` (known), `record` it first
+ * (unknown, hostKeyPolicy 'accept-new'), `refuse` it, or connect `unverified` (hostKeyPolicy 'off').
+ */
+export type HostKeyVerdict = 'connect' | 'record' | 'refuse' | 'unverified';
+
+export interface HostKeyPlan {
+  status: HostKeyStatus;
+  /** Null when no key was seen. */
+  verdict: HostKeyVerdict | null;
+  policy: HostKeyPolicy;
+  /** The name looked up in known_hosts: HostKeyAlias, else HostName (as `[host]:port` off port 22). */
+  name: string;
+  /** The key the server presented, when it was seen. */
+  key: HostKeyInfo | null;
+  /** The known_hosts entry that holds this key (known, revoked) or another one for the name (changed). */
+  entry: { file: string; line: number; type: string } | null;
+  /** Why no key was seen: the connection error's kind (`refused`, `connect-timeout`, ...), else null. */
+  kind: string | null;
+  /** Why no key was seen: the connection error's message, or a sentence for `not-checked`; else null. */
+  reason: string | null;
+}
+
+/** How the host would be authenticated, in OpenSSH's order. Never a key's contents or a secret. */
+export interface AuthPlan {
+  /** The ssh-agent socket, offered first; null for none. */
+  agent: string | null;
+  /** IdentitiesOnly: the agent offers only the keys below. */
+  identitiesOnly: boolean;
+  /** Key files offered after the agent, in order: where each was named, its type and public fingerprint. */
+  keys: Array<{ label: string; type: string; fingerprint: string }>;
+  /** Key files left out, and why (missing, encrypted and no passphrase given). */
+  skipped: Array<{ label: string; reason: string }>;
+  /** A password is tried last (password, then keyboard-interactive). */
+  password: boolean;
+  /** Why authentication could not start at all (an unusable privateKey option, nothing to offer), else null. */
+  error: string | null;
+}
+
+/** Everything a connection to a target would use, for a dry run (`ssh.inspect()`). */
+export interface TargetPlan extends PlannedEndpoint {
+  /** Jump hosts, first hop first, each with what the dry run found out about its host key. */
+  jump: Array<PlannedEndpoint & { hostKey: HostKeyPlan }>;
+  /** The ProxyCommand that would carry the connection (tokens expanded), or null. */
+  proxyCommand: string | null;
+  auth: AuthPlan;
+  hostKey: HostKeyPlan;
+  /** The ssh_config files read. */
+  configFiles: string[];
+  /** The known_hosts files consulted, user files first. */
+  knownHostsFiles: string[];
+  /**
+   * Every host the dry run dialled for this target, and how far it went: `key-exchange` (hung up
+   * before logging in) or `login` (a jump host, to reach the next hop through it).
+   */
+  contacted: Array<{ host: string; how: 'key-exchange' | 'login' }>;
+}
