@@ -10,6 +10,8 @@ import { sshConnect } from './fleet/connect.js';
 import { Fleet, type RunObserver } from './fleet/fleet.js';
 import type { FleetOptions } from './fleet/options.js';
 import { RollingRun, type RollingOptions } from './fleet/rolling.js';
+import type { FleetPlan, PlanOptions } from './fleet/plan.js';
+import { planRolling } from './fleet/rolling-plan.js';
 import type { Target } from './fleet/target.js';
 import { attachProgress, attachRollingProgress, progressFor } from './render/progress.js';
 
@@ -31,11 +33,20 @@ export interface Dollar extends Shell {
   /**
    * A rolling deployment: phases in order, batches like [1, '10%', '100%'], health checks, budgets.
    * With `inventory`, each phase's targets expand through its groups and take its settings.
+   * `$.rolling.plan(options)` is its dry run: its batches, and each host as `fleet.plan()` sees it.
    */
-  rolling(options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>): RollingRun;
+  rolling: RollingFunction;
   /** Closes every pooled SSH connection (also `await using $` ... in a block). */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+type DollarRollingOptions = Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>;
+
+export interface RollingFunction {
+  (options: DollarRollingOptions): RollingRun;
+  /** A dry run of the deployment: nothing runs; see `Fleet#plan`. */
+  plan(options: DollarRollingOptions, plan?: PlanOptions): Promise<FleetPlan>;
 }
 
 const local = makeShell(new LocalExecutor(), {});
@@ -46,8 +57,13 @@ export const $: Dollar = Object.assign(local, {
   ssh,
   fleet: (targets: Target | Iterable<Target>, options: FleetOptions = {}) =>
     fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
-  rolling: (options: Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>) =>
-    rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
+  rolling: Object.assign(
+    (options: DollarRollingOptions) => rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
+    {
+      plan: (options: DollarRollingOptions, plan?: PlanOptions) =>
+        planRolling({ ...options, connect: options.connect ?? sshConnect(ssh) }, plan),
+    },
+  ),
   close: () => ssh.close(),
   [Symbol.asyncDispose]: () => ssh.close(),
 });
@@ -104,6 +120,7 @@ export { SshPool, type SshPoolOptions } from './ssh/pool.js';
 export type {
   RejectedEntry,
   SkippedEntry,
+  TransferFile,
   TransferOptions,
   TransferProgress,
   TransferResult,
@@ -132,10 +149,33 @@ export {
   type PhaseRecord,
   type BatchRecord,
 } from './fleet/rolling.js';
-export type { FileTransfer, TransferOutcome, UploadOptions } from './fleet/files.js';
+export type { EntryNote, FileTransfer, TransferOutcome, UploadOptions } from './fleet/files.js';
+export type { FleetPlan, PlanOptions } from './fleet/plan.js';
+export type {
+  AuthPlan,
+  FilePlan,
+  HostKeyPlan,
+  HostKeyStatus,
+  HostKeyVerdict,
+  HostPlan,
+  PlanBatch,
+  PlanCounts,
+  PlanStatus,
+  PlannedEndpoint,
+  TargetPlan,
+} from './fleet/plan-data.js';
 export type { CheckSpec, CheckFunction, CheckResult, HealthResult } from './fleet/health.js';
 export type { ConfigFile, SyncOptions, SyncOutcome, FileSync } from './fleet/config-sync.js';
-export type { Target, ServerObject, Connect, FleetShell, FleetUploadOptions, Expand } from './fleet/target.js';
+export type {
+  Target,
+  ServerObject,
+  Connect,
+  FleetShell,
+  FleetUploadOptions,
+  FleetTransferFile,
+  FleetDirectoryResult,
+  Expand,
+} from './fleet/target.js';
 export { attachProgress, type ProgressOptions } from './render/progress.js';
 
 // Host sets and the inventory

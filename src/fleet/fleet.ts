@@ -1,6 +1,7 @@
 // A fleet: targets plus options. `.run` takes the same template as `$`; `.each` runs any per-host
-// task; files, health checks and config sync are tasks built on `.each`. Whoever made the fleet may
-// watch each run it starts (src/index.ts draws progress there): the engine itself draws nothing.
+// task; files, health checks and config sync are tasks built on `.each`; `.plan` is a dry run.
+// Whoever made the fleet may watch each run it starts (src/index.ts draws progress there): the
+// engine itself draws nothing.
 import { buildCommand } from '../command/template.js';
 import { CommandResult } from '../process/result.js';
 import { syncTask, type SyncOptions, type SyncOutcome } from './config-sync.js';
@@ -8,6 +9,7 @@ import { downloadTask, uploadTask, type TransferOutcome, type UploadOptions } fr
 import { healthTask, type CheckSpec, type HealthResult } from './health.js';
 import { resolveOptions, type FleetOptions } from './options.js';
 import { runLine } from './line.js';
+import { planHosts, type FleetPlan, type PlanOptions } from './plan.js';
 import { FleetRun, type HostTask } from './run.js';
 import { resolveTargets, type FleetHost, type Target } from './target.js';
 
@@ -71,6 +73,16 @@ export class Fleet {
       syncTask(options),
       `sync ${files.map((f) => (typeof f.remote === 'string' ? f.remote : '<per host>')).join(', ')}`,
     );
+  }
+
+  /**
+   * A dry run: for every host, what a run would use (user, address, port, jump chain, the agent and
+   * key files in order) and the host key it would meet, learned without logging in to the hosts and
+   * without running anything. With `compare`, also which hosts a configuration sync would change
+   * (logging in to run a read-only checksum per file).
+   */
+  plan(options: PlanOptions = {}): Promise<FleetPlan> {
+    return planHosts(this.hosts, resolveOptions(this.options), options);
   }
 
   /** The same fleet with other options. */

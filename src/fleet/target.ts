@@ -5,6 +5,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import { UsageError } from '../process/errors.js';
 import type { Shell } from '../command/shell.js';
 import { expandHosts } from './hostset.js';
+import type { TargetPlan } from './plan-data.js';
 
 /** A server object as the batch-operations guide writes it: `{ host, username, port?, privateKey?, ... }`; `name` overrides the report name. */
 export interface ServerObject {
@@ -64,6 +65,11 @@ export type FleetShell = Shell & {
   ): Promise<FleetDirectoryResult>;
   /** Connects ahead of the first command (used to let slow connections give up their slot). */
   connect?(): Promise<void>;
+  /**
+   * For a dry run (`fleet.plan()`): what a connection would use and the host key it would meet,
+   * learned without logging in to the host and without running anything.
+   */
+  inspect?(options?: { signal?: AbortSignal }): Promise<TargetPlan>;
 };
 
 export interface ConnectOptions {
