@@ -9,7 +9,12 @@ export interface Interrupt {
   dispose(): void;
 }
 
-export function onInterrupt(cancel: (reason: string) => void, say: (line: string) => void): Interrupt {
+export function onInterrupt(
+  cancel: (reason: string) => void,
+  say: (line: string) => void,
+  /** What the first Ctrl-C does, in words. */
+  doing = 'starting no more hosts, stopping the commands in flight',
+): Interrupt {
   let interrupted = false;
   const handler = (signal: NodeJS.Signals) => {
     if (interrupted) {
@@ -17,9 +22,7 @@ export function onInterrupt(cancel: (reason: string) => void, say: (line: string
       process.exit(EXIT.interrupted);
     }
     interrupted = true;
-    say(
-      `fleetsh: interrupted: starting no more hosts, stopping the commands in flight (Ctrl-C again to exit now)`,
-    );
+    say(`fleetsh: interrupted: ${doing} (Ctrl-C again to exit now)`);
     cancel(`interrupted by ${signal}`);
   };
   process.on('SIGINT', handler);

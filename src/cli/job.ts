@@ -23,6 +23,8 @@ export interface ExecutionFlags {
   retryFailed?: boolean;
   failFast?: boolean;
   maxFailures?: number | `${number}%`;
+  /** Show what each host would use and meet (src/cli/dry-run.ts); run nothing. */
+  dryRun?: boolean;
 }
 
 export interface OutputFlags {

@@ -70,7 +70,8 @@ function execution(cmd: Command): Command {
     )
     .option('--max-failures <n|n%>', 'stop starting hosts once more than this many failed', (v) =>
       parseBudget(v),
-    );
+    )
+    .option('--dry-run', 'run nothing: show what each host would use (user, address, keys) and its host key');
 }
 
 function output(cmd: Command): Command {

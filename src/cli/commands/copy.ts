@@ -16,6 +16,7 @@ import {
   type OutputFlags,
 } from '../job.js';
 import { copyText } from '../render/copy.js';
+import { printPlan } from '../dry-run.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type CopyFlags = SelectOptions &
@@ -35,6 +36,17 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
   });
   const sync = flags.backup || flags.validate !== undefined || flags.reload !== undefined;
   const mode = flags.mode !== undefined ? { mode: flags.mode } : {};
+  if (flags.dryRun) {
+    // A sync leaves hosts that already have the file alone: the dry run compares checksums to say which.
+    const compare = sync ? { compare: { local: src, remote: dest, ...mode } } : {};
+    const steps = [
+      flags.backup && '--backup',
+      flags.validate !== undefined && '--validate',
+      flags.reload !== undefined && '--reload',
+    ];
+    const action = ['copy', src, dest, ...steps.filter(Boolean)].join(' ');
+    return printPlan(flags, (signal) => f.plan({ action, signal, ...compare }), transport.close);
+  }
   await runJob({
     label: `copy ${src} ${dest}`,
     hosts: hosts.hosts,

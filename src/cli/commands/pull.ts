@@ -14,6 +14,7 @@ import {
   type OutputFlags,
 } from '../job.js';
 import { copyText } from '../render/copy.js';
+import { printPlan } from '../dry-run.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type PullFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
@@ -29,6 +30,12 @@ export async function pullCommand(remote: string, localDir: string, flags: PullF
     ...fleetOptions(flags),
     connect: transport.connect,
   });
+  if (flags.dryRun)
+    return printPlan(
+      flags,
+      (signal) => f.plan({ action: `pull ${remote} ${localDir}`, signal }),
+      transport.close,
+    );
   await runJob({
     label: `pull ${remote} ${localDir}`,
     hosts: hosts.hosts,

@@ -2,6 +2,7 @@
 // the command on one batch after another, each host health-checked after it, stopping once more
 // hosts failed than the budget allows (default 0).
 import { rolling, type RollingOptions, type RollingReport } from '../../fleet/rolling.js';
+import { planRolling } from '../../fleet/rolling-plan.js';
 import { attachRollingProgress } from '../../render/progress.js';
 import { rollingText } from '../../render/rolling-text.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
@@ -16,6 +17,7 @@ import {
 } from '../job.js';
 import { NDJSON_EVENTS } from '../render/ndjson.js';
 import { rollingHeaders } from '../render/rolling.js';
+import { printPlan } from '../dry-run.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type RollingFlags = SelectOptions &
@@ -42,6 +44,21 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
   // Each batch runs all its hosts at once unless -f says otherwise.
   const options = fleetOptions(flags);
   if (flags.fanout === undefined) delete options.concurrency;
+  const deployment: RollingOptions = {
+    ...options,
+    connect: transport.connect,
+    phases: [{ name: 'deploy', targets: targetsFor(hosts.hosts, flags, selection.settings), command }],
+    batches: flags.batches,
+    ...(flags.health !== undefined ? { healthCheck: flags.health } : {}),
+    ...(flags.pause !== undefined ? { pause: flags.pause } : {}),
+    maxFailures: flags.maxFailures ?? 0,
+  };
+  if (flags.dryRun)
+    return printPlan(
+      flags,
+      (signal) => planRolling(deployment, { action: `rolling ${command}`, signal }),
+      transport.close,
+    );
   await runJob<RollingReport>({
     label: `rolling ${command}`,
     hosts: hosts.hosts,
@@ -53,15 +70,7 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
       'rolling:batch-done',
       'rolling:stop',
     ],
-    ...rollingJob({
-      ...options,
-      connect: transport.connect,
-      phases: [{ name: 'deploy', targets: targetsFor(hosts.hosts, flags, selection.settings), command }],
-      batches: flags.batches,
-      ...(flags.health !== undefined ? { healthCheck: flags.health } : {}),
-      ...(flags.pause !== undefined ? { pause: flags.pause } : {}),
-      maxFailures: flags.maxFailures ?? 0,
-    }),
+    ...rollingJob(deployment),
     cleanup: () => transport.close(),
   });
 }

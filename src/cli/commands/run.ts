@@ -11,6 +11,7 @@ import {
   type ExecutionFlags,
   type OutputFlags,
 } from '../job.js';
+import { printPlan } from '../dry-run.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
 export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
@@ -24,6 +25,8 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   const transport = await sshTransport();
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
   const f = fleet(targets, { ...fleetOptions(flags), connect: transport.connect });
+  if (flags.dryRun)
+    return printPlan(flags, (signal) => f.plan({ action: `run ${command}`, signal }), transport.close);
   await runJob({
     label: `run ${command}`,
     hosts: hosts.hosts,
