@@ -68,6 +68,14 @@ describe('README examples', { skip }, () => {
     assert.match(text, /^6 hosts: 6 ok in /m);
   });
 
+  test('a dry run: each host as a run would meet it, with nothing run', async () => {
+    const plan = await $.fleet('web[1-5].prod').plan();
+    assert.equal(plan.hosts[0]!.connection?.hostname, tf.host('web1.prod').address);
+    assert.equal(plan.hosts[0]!.connection?.hostKey.status, 'known');
+    assert.equal(plan.sets['host-key'], '');
+    assert.match(plan.toText(), /^5 hosts: 5 ready in .*; nothing was run$/m);
+  });
+
   test('events, iteration, sets and budgets of a fleet run', async () => {
     const servers = names.slice(0, 5).map((host) => ({ host, username: tf.user }));
     const run = $.fleet(servers, {
