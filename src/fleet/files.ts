@@ -337,10 +337,13 @@ export async function remoteSha256s(
 ): Promise<Map<string, string>> {
   const sums = new Map<string, string>();
   const chunks: string[][] = [];
-  let size = Infinity;
+  let size = 0;
   for (const rel of rels) {
     const word = quote(rel);
-    if (size + word.length > MAX_NAMES_PER_COMMAND) (chunks.push([]), (size = 0));
+    if (chunks.length === 0 || size + word.length > MAX_NAMES_PER_COMMAND) {
+      chunks.push([]);
+      size = 0;
+    }
     chunks[chunks.length - 1]!.push(word);
     size += word.length + 1;
   }
@@ -348,7 +351,8 @@ export async function remoteSha256s(
     const names = words.join(' ');
     const r = await runLine(
       shell,
-      `cd -- ${quote(root)} && if command -v sha256sum >/dev/null 2>&1; then sha256sum -- ${names}; else shasum -a 256 -- ${names}; fi`,
+      // The names once, as the positional parameters: the command line stays within 64 KiB and a bit.
+      `cd -- ${quote(root)} && set -- ${names} && if command -v sha256sum >/dev/null 2>&1; then sha256sum -- "$@"; else shasum -a 256 -- "$@"; fi`,
     ).nothrow(); // an unreadable file makes the exit status 1: its line is missing, the others count
     for (const line of r.stdout.split('\n')) {
       const m = /^\\?([0-9a-f]{64}) [ *](.*)$/.exec(line);

@@ -183,6 +183,17 @@ describe('fleetsh --dry-run', { skip: !sshdAvailable() && 'OpenSSH sshd not inst
     assert.equal(pull.code, 0, pull.stderr);
     assert.match(pull.stdout, /^dry run of: pull .* \(nothing is run\)$/m);
     assert.ok(!existsSync(out));
+    const nd = await fleetsh(['pull', ...conn, '--dry-run', '--ndjson', '-w', 'h01', src, out], { env });
+    const events = nd.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['plan', 'exit'],
+    );
+    assert.equal(events[0].hosts[0].status, 'ready');
+    assert.equal(events[1].code, 0);
   });
 
   test('rolling: the batches, each host once, and the deployment command not run', async () => {

@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fleet } from '../../src/fleet/fleet.js';
-import { sha256File } from '../../src/fleet/files.js';
+import { remoteSha256s, sha256File } from '../../src/fleet/files.js';
 import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
 
 let f: FakeFleet;
@@ -95,6 +95,17 @@ describe('fleet files', () => {
         ['logs/boot.log', true, await sha256File(join(f.dirOf('web2'), 'logs/boot.log'))],
       ],
     );
+  });
+
+  test("the host's checksums of a tree: every file, past the 64 KiB of names one command takes", async () => {
+    const tree = join(f.dirOf('web1'), 'many');
+    await mkdir(tree, { recursive: true });
+    // 1,200 names of 64 characters: 78 KiB of names, so two commands.
+    const rels = Array.from({ length: 1200 }, (_, i) => `${String(i).padStart(4, '0')}-${'x'.repeat(59)}`);
+    for (const r of rels) await writeFile(join(tree, r), r);
+    const sums = await remoteSha256s(f.connect('web1', {}), 'many', [...rels, 'missing']);
+    assert.equal(sums.size, 1200, 'every file, and nothing for the missing one');
+    assert.equal(sums.get(rels[1199]!), await sha256File(join(tree, rels[1199]!)));
   });
 
   test('a directory download whose file arrives corrupted stops there and leaves that file out', async () => {
