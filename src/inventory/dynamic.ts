@@ -6,6 +6,7 @@
 //   consul              every host the command lists; Ansible's `all` vars are its settings
 //   consul.webservers   each group of the output under the command's group, children as children
 //
+// (inventoryFromCommand without a group: `all`, and the output's groups under their own names)
 // and each host's `_meta.hostvars` a settings layer that applies after every group's (and before the
 // file's `hosts:` entries). What is left out (vars that cannot be environment variables, ssh
 // arguments fleetsh has no setting for, ...) comes back as warnings, one per kind and command.
@@ -42,8 +43,6 @@ export interface DynamicContext {
 export interface Expanded {
   /** The groups with each command group's hosts and sub-groups (right after it, in file order). */
   groups: GroupDef[];
-  /** The defaults, with the `all` vars of a command whose groups are top-level (inventoryFromCommand). */
-  defaults: SettingsLayer;
   /** Each host's `_meta.hostvars` (or `--host`) layers, in group order. */
   hostLayers: Map<string, SettingsLayer[]>;
   warnings: InventoryIssue[];
@@ -52,14 +51,10 @@ export interface Expanded {
 
 /**
  * Runs the commands of `groups` (each distinct one once) and expands their groups. A group named ''
- * stands for a command whose groups are top-level: it is not itself a group.
+ * stands for a command whose groups are top-level (inventoryFromCommand): it becomes `all`.
  */
-export async function expandCommandGroups(
-  groups: GroupDef[],
-  defaults: SettingsLayer,
-  ctx: DynamicContext,
-): Promise<Expanded> {
-  const out: Expanded = { groups: [], defaults, hostLayers: new Map(), warnings: [], issues: [] };
+export async function expandCommandGroups(groups: GroupDef[], ctx: DynamicContext): Promise<Expanded> {
+  const out: Expanded = { groups: [], hostLayers: new Map(), warnings: [], issues: [] };
   const runs = new Map<string, Promise<CommandOutput>>();
   // Two groups with the same command share one run, with the longer of their timeouts.
   const timeouts = new Map<string, number>();
@@ -99,7 +94,6 @@ export async function expandCommandGroups(
     } catch (e) {
       if (!(e instanceof CallError)) throw e;
       out.issues.push(located(`${who}, ${shown(command.argv, e.call)}, ${e.message}`));
-      if (def.name !== '') out.groups.push({ ...def, names: [] });
       continue;
     }
     const subject = `${who} (${shown(command.argv)})`;
@@ -167,17 +161,17 @@ function expandOne(
     list.push(hostLayer);
     out.hostLayers.set(host, list);
   }
-  if (def.name === '') out.defaults = merge(out.defaults, allLayer);
-  else {
-    out.groups.push({
+  out.groups.push(
+    {
       ...def,
+      name: def.name === '' ? 'all' : def.name,
       names: output.hosts,
       // Its groups are its children: deeper than it, so their settings override its own.
       children: groups.map((g) => ({ ...at, name: g.name })),
       settings: merge(def.settings, allLayer),
-    });
-  }
-  out.groups.push(...groups);
+    },
+    ...groups,
+  );
   if (!again) for (const w of notes.warnings()) warn(w);
 }
 

@@ -156,14 +156,14 @@ async function withCommands(
 ): Promise<Inventory> {
   const file = options.file ?? 'inventory';
   if (!model.groups.some((g) => g.command)) return build(model, issues, options);
-  const expanded = await expandCommandGroups(model.groups, model.defaults, {
+  const expanded = await expandCommandGroups(model.groups, {
     file,
     dir: options.dir,
     maxHosts: options.maxHosts ?? DEFAULT_MAX_HOSTS,
   });
   // The command's problems alone: without its groups, the file's references to them would fail too.
   if (expanded.issues.length > 0) throw new InventoryError(file, sorted(expanded.issues));
-  return build({ ...model, defaults: expanded.defaults, groups: expanded.groups }, issues, options, {
+  return build({ ...model, groups: expanded.groups }, issues, options, {
     hostLayers: expanded.hostLayers,
     warnings: expanded.warnings,
   });
