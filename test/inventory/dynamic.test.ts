@@ -357,7 +357,7 @@ describe('a command that fails is an InventoryError naming the group, the comman
   });
 });
 
-describe('a command that hangs is killed at commandTimeout, with what it started', () => {
+describe('a command that hangs or floods is stopped, with what it started', () => {
   /** Alive: in the process table and not a zombie (an orphan's zombie waits for a reaper that may not come). */
   const alive = (pid: number) => {
     try {
@@ -392,6 +392,19 @@ describe('a command that hangs is killed at commandTimeout, with what it started
       }
     });
   }
+
+  test('a command that prints without end is stopped at 64 MiB', async (t) => {
+    const f = folder(t, {
+      'flood.sh': '#!/bin/sh\nexec yes web-1\n',
+      'fleetsh.yml': 'groups:\n  flood:\n    command: ./flood.sh\n    commandTimeout: 60s\n',
+    });
+    const started = Date.now();
+    await assert.rejects(
+      loadInventory(f.path('fleetsh.yml')),
+      /the command of @flood, \.\/flood\.sh --list, printed more than 64 MiB and was stopped$/,
+    );
+    assert.ok(Date.now() - started < 30_000, 'stopped by its size, not by the timeout');
+  });
 
   test('the timeout bounds the --host calls too', async (t) => {
     const f = folder(t, {
