@@ -29,7 +29,7 @@ import { CommandRunError, runCommand } from './run-command.js';
  * A bound, not a measurement: Ansible sets none, and a listing from a cloud API can take seconds;
  * a command still running after this long is taken to be hung. `commandTimeout` changes it.
  */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 /** `--host` calls at once when the output has no `_meta.hostvars`: a bound on processes, not tuned. */
 const HOST_CALLS_AT_ONCE = 8;
 

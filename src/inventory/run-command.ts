@@ -19,7 +19,7 @@ export class CommandRunError extends Error {
  * Output beyond this is refused. An estimate, not a measurement: Ansible's ec2 script prints about
  * 2 KB of variables a host, so 10,000 hosts are ~20 MB; 64 MiB leaves room and bounds memory.
  */
-export const MAX_OUTPUT = 64 * 1024 * 1024;
+const MAX_OUTPUT = 64 * 1024 * 1024;
 /** What is kept of stderr for messages: its end. */
 const STDERR_KEPT = 4096;
 /** After SIGTERM, time for a script to remove its temporary files before SIGKILL. */
