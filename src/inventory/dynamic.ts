@@ -178,12 +178,14 @@ function expandOne(
 /** Runs `--list`, then `--host NAME` for each host when the output has no `_meta.hostvars`. */
 async function list(argv: string[], ctx: DynamicContext, timeoutMs: number): Promise<CommandOutput> {
   const deadline = Date.now() + timeoutMs;
+  // When one call fails, the calls still running are stopped (and awaited): none outlives the load.
+  const stop = new AbortController();
   const program = programPath(argv[0]!, ctx.dir);
   const args = argv.slice(1);
   const call = async <T>(extra: string[], read: (text: string) => T): Promise<T> => {
     let text: string;
     try {
-      text = await runCommand(program, [...args, ...extra], ctx.dir, deadline - Date.now());
+      text = await runCommand(program, [...args, ...extra], ctx.dir, deadline - Date.now(), stop.signal);
     } catch (e) {
       if (!(e instanceof CommandRunError)) throw e;
       // The end of its stderr, when it ran and wrote something there: usually the reason.
@@ -200,17 +202,20 @@ async function list(argv: string[], ctx: DynamicContext, timeoutMs: number): Pro
   if (output.hostvars) return output;
   const hostvars = new Map<string, Vars>();
   const queue = [...output.hosts];
+  let failed: { error: unknown } | undefined;
   const worker = async () => {
     for (let host = queue.shift(); host !== undefined; host = queue.shift()) {
       try {
         hostvars.set(host, await call(['--host', host], readHostVars));
-      } catch (e) {
+      } catch (error) {
+        failed ??= { error };
         queue.length = 0; // one failure fails the command: start no more calls
-        throw e;
+        stop.abort();
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(HOST_CALLS_AT_ONCE, queue.length) }, worker));
+  if (failed) throw failed.error;
   // In the order the output lists the hosts, whatever order the calls ended in.
   output.hostvars = new Map(output.hosts.map((h) => [h, hostvars.get(h)!]));
   return output;

@@ -30,9 +30,15 @@ const KILL_WAIT_MS = 1000;
 /**
  * Runs `program args...` in `cwd`; resolves with its stdout when it exits with 0 within `timeoutMs`.
  * Otherwise rejects with a CommandRunError saying why (not found, not executable, exit code, signal,
- * timeout, too much output).
+ * timeout, too much output, `signal` aborted: then it is stopped as at the timeout).
  */
-export function runCommand(program: string, args: string[], cwd: string, timeoutMs: number): Promise<string> {
+export function runCommand(
+  program: string,
+  args: string[],
+  cwd: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     if (timeoutMs <= 0) {
       reject(new CommandRunError('ran out of time (commandTimeout) before it could start'));
@@ -58,10 +64,10 @@ export function runCommand(program: string, args: string[], cwd: string, timeout
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
     const pid = child.pid;
-    const killGroup = (signal: NodeJS.Signals) => {
+    const killGroup = (sig: NodeJS.Signals) => {
       if (pid === undefined) return;
       try {
-        process.kill(-pid, signal);
+        process.kill(-pid, sig);
       } catch {
         // already gone
       }
@@ -77,18 +83,20 @@ export function runCommand(program: string, args: string[], cwd: string, timeout
         }, TERM_GRACE_MS),
       );
     };
-    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+    const onAbort = () => stop('was stopped: another call of the command failed');
+    const finish = (code: number | null, killedBy: NodeJS.Signals | null) => {
       if (settled) return;
       settled = true;
       for (const t of timers) clearTimeout(t);
       if (pid !== undefined) unregister(pid);
+      signal?.removeEventListener('abort', onAbort);
       // Whatever the program left running in its group ends with it.
       killGroup('SIGKILL');
       child.stdout?.destroy();
       child.stderr?.destroy();
       const tail = started ? stderrTail(stderr) : undefined;
       if (failure !== undefined) reject(new CommandRunError(failure, tail));
-      else if (signal !== null) reject(new CommandRunError(`was killed by ${signal}`, tail));
+      else if (killedBy !== null) reject(new CommandRunError(`was killed by ${killedBy}`, tail));
       else if (code !== 0) reject(new CommandRunError(`exited with code ${code}`, tail));
       else resolve(Buffer.concat(stdout).toString('utf8'));
     };
@@ -122,7 +130,9 @@ export function runCommand(program: string, args: string[], cwd: string, timeout
       failure ??= spawnFailure(program, e);
       finish(null, null);
     });
-    child.on('close', (code, signal) => finish(code, signal));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('close', (code, killedBy) => finish(code, killedBy));
   });
 }
 
