@@ -181,7 +181,13 @@ export { attachProgress, type ProgressOptions } from './render/progress.js';
 // Host sets and the inventory
 export { HostSet, expand, type HostSetOptions } from './inventory/hostset.js';
 export { fold } from './inventory/fold.js';
-export type { Inventory, HostSettings, InventoryOptions, InventoryTarget } from './inventory/inventory.js';
+export type {
+  Inventory,
+  HostSettings,
+  InventoryOptions,
+  CommandInventoryOptions,
+  InventoryTarget,
+} from './inventory/inventory.js';
 
 /**
  * Reads an inventory file (YAML, default ./fleetsh.yml). The YAML parser loads only when this is
@@ -193,4 +199,16 @@ export async function loadInventory(
 ): Promise<import('./inventory/inventory.js').Inventory> {
   const { loadInventory: load } = await import('./inventory/inventory.js');
   return load(path, options);
+}
+
+/**
+ * An inventory of the hosts a command prints: one a line, or Ansible's dynamic inventory JSON
+ * (`command --list`, its groups as the inventory's). Loads like loadInventory(), on first use.
+ */
+export async function inventoryFromCommand(
+  command: string | string[],
+  options?: import('./inventory/inventory.js').CommandInventoryOptions,
+): Promise<import('./inventory/inventory.js').Inventory> {
+  const { inventoryFromCommand: fromCommand } = await import('./inventory/inventory.js');
+  return fromCommand(command, options);
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { $, fold, HostSet, loadInventory } from '../src/index.js';
+import { $, fold, HostSet, inventoryFromCommand, loadInventory } from '../src/index.js';
 import { sshdAvailable, startFleet, type TestFleet } from './harness/fleet.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
@@ -144,6 +144,41 @@ describe('README examples', { skip }, () => {
       [...names.slice(0, 5).map((h) => `${h}: web in eu\n`), 'db1.prod: db in eu\n'],
     );
     assert.equal(inventory.targetFor('db1.prod').jump, 'web1.prod');
+  });
+
+  test("a group from a command: an Ansible inventory script's groups, through a file and without", async () => {
+    // The README's yaml, as written there, beside an ec2.py that prints what Ansible's would.
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n(groups:\n {2}aws: \{ command: [^`]*)```/.exec(readme)![1]!;
+    const dir = join(tf.dir, 'dynamic');
+    await mkdir(dir);
+    await writeFile(join(dir, 'fleetsh.yml'), yaml);
+    const listing = {
+      tag_role_web: { hosts: names.slice(0, 5), vars: { tier: 'web' } },
+      _meta: { hostvars: { 'web1.prod': { ansible_user: tf.user } } },
+    };
+    await writeFile(
+      join(dir, 'ec2.py'),
+      `#!/bin/sh\necho "$*" >> calls.log\necho '${JSON.stringify(listing)}'\n`,
+    );
+    await chmod(join(dir, 'ec2.py'), 0o755);
+    const cwd = process.cwd();
+    process.chdir(dir); // inventoryFromCommand('./ec2.py') starts at the current folder
+    try {
+      const inventory = await loadInventory(join(dir, 'fleetsh.yml'));
+      const report = await $.fleet('@aws.tag_role_web', { inventory }).run`uptime`;
+      assert.equal(report.ok, true, report.toText());
+      assert.deepEqual(
+        report.hosts.map((h) => h.host),
+        names.slice(0, 5),
+      );
+      const direct = await inventoryFromCommand('./ec2.py', { group: 'aws' });
+      assert.deepEqual(direct.groups(), ['aws', 'aws.tag_role_web']);
+      assert.equal(direct.targetFor('web1.prod').username, tf.user);
+      assert.equal(await readFile(join(dir, 'calls.log'), 'utf8'), '--list\n--list\n');
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   test('host sets expand and fold', () => {

@@ -19,7 +19,8 @@ export function targetsFor(
   settings?: (host: string) => object,
 ): ServerObject[] {
   return hosts.map((host) => {
-    const target: ServerObject = { ...(settings?.(host) ?? {}), host, name: host };
+    // The inventory's target dials its address when it has one.
+    const target: ServerObject = { host, ...(settings?.(host) ?? {}), name: host };
     if (flags.user !== undefined) target.username = flags.user;
     if (flags.port !== undefined) target.port = flags.port;
     if (flags.identity !== undefined) target.privateKey = flags.identity;

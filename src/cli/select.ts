@@ -3,8 +3,10 @@
 // friends from the last run's state file, and the ./fleetsh.yml default.
 import { existsSync } from 'node:fs';
 import { DEFAULT_INVENTORY } from '../inventory/default-inventory.js';
+import { formatIssue } from '../inventory/errors.js';
 import { HostSet } from '../inventory/hostset.js';
 import type { Inventory } from '../inventory/inventory.js';
+import { printable } from '../process/printable.js';
 import { CliUsageError } from './errors.js';
 import { LAST_RUN_SETS, loadLastRun, statePath, type LastRun, type LastRunSet } from './state.js';
 
@@ -23,11 +25,17 @@ export interface Selection {
 
 const LAST_RUN_REF = new RegExp(`@(${LAST_RUN_SETS.join('|')})\\b`);
 
-/** The inventory module loads a YAML parser: imported only when there is an inventory to read. */
+/**
+ * The inventory module loads a YAML parser: imported only when there is an inventory to read. What
+ * its commands printed and it left out is said on stderr.
+ */
 export async function openInventory(path: string | undefined): Promise<Inventory | undefined> {
   if (path === undefined && !existsSync(DEFAULT_INVENTORY)) return undefined;
   const { loadInventory } = await import('../inventory/inventory.js');
-  return loadInventory(path ?? DEFAULT_INVENTORY);
+  const inventory = await loadInventory(path ?? DEFAULT_INVENTORY);
+  for (const w of inventory.warnings)
+    process.stderr.write(printable(`fleetsh: warning: ${formatIssue(w)}`) + '\n');
+  return inventory;
 }
 
 export async function selectHosts(opts: SelectOptions, extra: string[] = []): Promise<Selection> {

@@ -93,7 +93,9 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
     inventory !== undefined &&
     (typeof inventory?.select !== 'function' || typeof inventory.targetFor !== 'function')
   ) {
-    throw new UsageError('option inventory: expected an Inventory, from loadInventory() or parseInventory()');
+    throw new UsageError(
+      'option inventory: expected an Inventory, from loadInventory(), inventoryFromCommand() or parseInventory()',
+    );
   }
   if (!options.connect) {
     throw new UsageError('no transport: pass options.connect, or use $.fleet() which connects over SSH');

@@ -140,13 +140,20 @@ function withInventory(target: Target, name: string, inventory: Inventory): Serv
   if (written.port || own.port !== undefined) delete settings.port;
   if (own.via !== undefined) delete settings.jump;
   const merged: ServerObject = { ...settings, ...own, name };
+  // An inventory address replaces the host's name in what the target wrote (keeping its user and port).
+  if (settings.host !== written.host) merged.host = written.withHost(settings.host);
   if (env !== undefined || own.env !== undefined)
     merged.env = { ...(env as object), ...(own.env as object | undefined) };
   return merged;
 }
 
-/** The host of `[ssh://][user@]host[:port]` (or `[address]:port`), and whether a user and a port were written. */
-function hostOf(text: string): { host: string; user: boolean; port: boolean } {
+/** The host of `[ssh://][user@]host[:port]` (or `[address]:port`), and the user and port written with it. */
+function hostOf(text: string): {
+  host: string;
+  user: boolean;
+  port: boolean;
+  withHost(address: string): string;
+} {
   const spec = text
     .trim()
     .replace(/^ssh:\/\//i, '')
@@ -154,7 +161,17 @@ function hostOf(text: string): { host: string; user: boolean; port: boolean } {
   const at = spec.lastIndexOf('@');
   const rest = spec.slice(at + 1);
   const m = /^\[([^\]]*)\](?::(\d+))?$/.exec(rest) ?? /^([^:]*):(\d+)$/.exec(rest);
-  return { host: m ? m[1]! : rest, user: at >= 0, port: m?.[2] !== undefined };
+  const port = m?.[2];
+  return {
+    host: m ? m[1]! : rest,
+    user: at >= 0,
+    port: port !== undefined,
+    /** The same text with `address` in place of the host. */
+    withHost: (address) => {
+      const host = port !== undefined && address.includes(':') ? `[${address}]` : address;
+      return `${spec.slice(0, at + 1)}${host}${port !== undefined ? `:${port}` : ''}`;
+    },
+  };
 }
 
 export function targetName(target: Target): string {

@@ -1,5 +1,6 @@
 // Reads the inventory YAML into a checked model, collecting every problem with its line and key.
-// Host set expressions are kept as text here; inventory.ts parses and resolves them.
+// Host set expressions are kept as text here; inventory.ts parses and resolves them. A group's
+// `command:` is kept as its argument list here; dynamic.ts runs it.
 import { isAbsolute, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { InventoryIssue } from './errors.js';
@@ -10,6 +11,8 @@ import { didYouMean } from './suggest.js';
 
 /** Settings as written at one level (defaults, a group, a host); undefined: not set there. */
 export interface SettingsLayer {
+  /** The name or address to dial (Ansible's ansible_host); default: the host's name. */
+  address?: string;
   user?: string;
   port?: number;
   identity?: string;
@@ -23,6 +26,7 @@ export interface SettingsLayer {
 
 /** The settings for one host after merging every level that applies to it. */
 export interface HostSettings {
+  address?: string;
   user?: string;
   port?: number;
   identity?: string;
@@ -33,7 +37,18 @@ export interface HostSettings {
   vars: Record<string, unknown>;
 }
 
-const SETTING_KEYS = ['user', 'port', 'identity', 'jump', 'hostKeyPolicy', 'connectTimeout', 'vars'] as const;
+const SETTING_KEYS = [
+  'address',
+  'user',
+  'port',
+  'identity',
+  'jump',
+  'hostKeyPolicy',
+  'connectTimeout',
+  'vars',
+] as const;
+/** The keys of a group besides its settings. */
+const GROUP_KEYS = ['hosts', 'children', 'command', 'commandTimeout'];
 
 /** Where something was written: 1-based line and key path. */
 export interface Located {
@@ -48,8 +63,20 @@ export interface ExpressionDef extends Located {
 export interface GroupDef extends Located {
   name: string;
   hosts: ExpressionDef[];
+  /** Host names as they are (not parsed): the hosts a command listed. */
+  names?: string[];
   children: (Located & { name: string })[];
   settings: SettingsLayer;
+  /** `command:` — the group takes its hosts (and sub-groups) from this command's output. */
+  command?: CommandDef;
+}
+
+/** A group's `command:` as written: the program and its arguments, and `commandTimeout`. */
+export interface CommandDef extends Located {
+  /** The program (relative paths start at the inventory's folder) and its arguments. */
+  argv: string[];
+  /** Milliseconds; undefined: the default. */
+  timeout: number | undefined;
 }
 
 export interface HostDef extends Located {
@@ -177,6 +204,9 @@ class Reader {
     }
     for (const e of entries) {
       switch (e.key) {
+        case 'address':
+          layer.address = this.string(e);
+          break;
         case 'user':
           layer.user = this.string(e);
           break;
@@ -263,12 +293,57 @@ class Reader {
       return group;
     }
     const entries = this.entries(value, e.path, 'a group') ?? [];
+    let command: Entry | undefined;
+    let timeout: Entry | undefined;
     for (const sub of entries) {
       if (sub.key === 'hosts') group.hosts = this.expressions(sub.value, sub.path);
       else if (sub.key === 'children') group.children = this.children(sub.value, sub.path);
+      else if (sub.key === 'command') command = sub;
+      else if (sub.key === 'commandTimeout') timeout = sub;
     }
-    group.settings = this.settings(value, e.path, entries, ['hosts', 'children']);
+    group.settings = this.settings(value, e.path, entries, GROUP_KEYS);
+    if (command) {
+      const listed = entries.find((sub) => sub.key === 'hosts' || sub.key === 'children');
+      if (listed) {
+        this.issue(
+          listed.keyNode,
+          listed.path,
+          `a group with a command takes its hosts from the command; list other hosts in another group`,
+        );
+      }
+      const argv = this.argv(command);
+      if (argv) {
+        group.command = {
+          argv,
+          timeout: timeout && this.duration(timeout),
+          line: this.line(command.keyNode),
+          path: command.path,
+        };
+      }
+    } else if (timeout) {
+      this.issue(timeout.keyNode, timeout.path, 'commandTimeout is for a group with a command:');
+    }
     return group;
+  }
+
+  /** `command: ./hosts.sh` or `command: [./ec2.py, --refresh-cache]`: a program and its arguments, no shell. */
+  argv(e: Entry): string[] | undefined {
+    const n = this.deref(e.value);
+    const word = (item: unknown) => {
+      const w = this.deref(item);
+      return isScalar(w) && (typeof w.value === 'string' || typeof w.value === 'number')
+        ? String(w.value)
+        : undefined;
+    };
+    const argv = isSeq(n) ? n.items.map(word) : [word(n)];
+    if (argv.length > 0 && argv.every((w) => w !== undefined) && argv[0]!.trim() !== '')
+      return argv as string[];
+    this.issue(
+      e.value,
+      e.path,
+      `expected a program to run, like ./hosts.sh, or a list of the program and its arguments, got ${describe(n)}`,
+    );
+    return undefined;
   }
 
   /** One host set expression, or a list of them (united). */

@@ -4,6 +4,7 @@
 // The file (YAML, default ./fleetsh.yml):
 //
 //   defaults:                      # every host
+//     address: 10.0.0.5            # the name or address to dial (default: the host's name)
 //     user: deploy
 //     port: 22
 //     identity: ~/.ssh/id_ed25519  # relative paths start at this file's folder
@@ -20,11 +21,15 @@
 //     db: { hosts: [db1.prod, db2.prod] }
 //     prod: { children: [web, api, db] }      # nested groups
 //     canary: { hosts: '@web&web1.prod' }     # expressions may use other groups and ^files
+//     consul:                                  # hosts from a command (dynamic.ts): one a line, or
+//       command: ./hosts-from-consul.sh        # Ansible's --list JSON, its groups as @consul.NAME
+//       commandTimeout: 30s
 //
 // Settings of a host, lowest to highest precedence: defaults; then each group holding the host,
 // shallower groups before deeper ones (a child group overrides its parent; depth is the longest
 // chain of children and @references from a top group), groups of equal depth in file order (later
-// wins); then the `hosts:` entries matching the host, in file order. `vars` merge key by key in the
+// wins); then the host's variables from a command (Ansible's `_meta.hostvars`); then the `hosts:`
+// entries matching the host, in file order. `vars` merge key by key in the
 // same order; the other settings are replaced whole. Unset settings stay undefined, so that
 // ~/.ssh/config and OpenSSH's defaults still apply to them.
 import { readFile as readFileAsync } from 'node:fs/promises';
@@ -33,18 +38,21 @@ import { dirname, resolve } from 'node:path';
 import { HostSetError, InventoryError, type InventoryIssue } from './errors.js';
 import { describeIoError, type GroupResolver } from './expand.js';
 import { DEFAULT_INVENTORY } from './default-inventory.js';
+import { expandCommandGroups } from './dynamic.js';
 import { DEFAULT_MAX_HOSTS, HostSet } from './hostset.js';
 import {
   readInventoryModel,
   type GroupDef,
+  type InventoryModel,
   type HostDef,
   type HostSettings,
   type Located,
   type SettingsLayer,
 } from './inventory-file.js';
-import { parseExpression } from './parse.js';
+import { isGroupName, parseExpression } from './parse.js';
 import { inventoryTarget, type InventoryTarget } from './ssh-target.js';
 import { didYouMean } from './suggest.js';
+import { parseDuration, type Duration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 
 export { DEFAULT_INVENTORY };
@@ -61,6 +69,16 @@ export interface InventoryOptions {
   readFile?: (path: string) => string;
 }
 
+export interface CommandInventoryOptions extends InventoryOptions {
+  /**
+   * The group that gets every host the command lists, its groups becoming `group.NAME`. Default:
+   * none, the command's groups are the inventory's groups (and `@all` its hosts).
+   */
+  group?: string;
+  /** The command must have printed its hosts within this long, or it is killed; default 30 s. */
+  timeout?: Duration;
+}
+
 export interface SelectOptions {
   /** Groups the caller adds, such as `failed` from the last run; they win over the inventory's. */
   groups?: GroupResolver;
@@ -68,7 +86,10 @@ export interface SelectOptions {
   cwd?: string;
 }
 
-/** Reads and checks an inventory file. Every problem is reported at once, as file:line: key: message. */
+/**
+ * Reads and checks an inventory file, and runs the commands of its dynamic groups (each distinct
+ * command once). Every problem is reported at once, as file:line: key: message.
+ */
 export async function loadInventory(
   path: string = DEFAULT_INVENTORY,
   options: InventoryOptions = {},
@@ -81,30 +102,125 @@ export async function loadInventory(
     const message = `cannot read the inventory: ${describeIoError(e)}`;
     throw new InventoryError(file, [{ file, line: undefined, path: '', message }], { cause: e });
   }
-  return parseInventory(text, { dir: dirname(resolve(path)), ...options, file });
+  const dir = options.dir ?? dirname(resolve(path));
+  const { model, issues } = readInventoryModel(text, file, dir);
+  // A file with mistakes runs no commands.
+  if (issues.length > 0 && model.groups.some((g) => g.command))
+    throw new InventoryError(file, sorted(issues));
+  return withCommands(model, issues, { ...options, dir, file });
 }
 
-/** Checks inventory YAML given as text. */
+/**
+ * An inventory of the hosts a command prints: one a line, or Ansible's dynamic inventory JSON
+ * (`command --list`), as a group's `command:` in a file is read. Relative paths start at
+ * `options.dir` (default process.cwd()), where the command runs.
+ */
+export async function inventoryFromCommand(
+  command: string | string[],
+  options: CommandInventoryOptions = {},
+): Promise<Inventory> {
+  const argv = typeof command === 'string' ? [command] : command;
+  if (
+    !Array.isArray(argv) ||
+    argv.length === 0 ||
+    !argv.every((w) => typeof w === 'string') ||
+    argv[0] === ''
+  )
+    throw new UsageError(
+      'inventoryFromCommand: expected a program, or a list of a program and its arguments',
+    );
+  const { group, timeout, ...rest } = options;
+  if (group !== undefined && !isGroupName(group))
+    throw new UsageError(
+      `inventoryFromCommand: option group: a group name may hold only letters, digits, ".", "_", ":" and "-"`,
+    );
+  const ms = timeout === undefined ? undefined : parseDuration(timeout, 'timeout');
+  if (ms === 0) throw new UsageError('inventoryFromCommand: option timeout must be more than 0');
+  const at = { line: undefined, path: '' };
+  const def: GroupDef = {
+    ...at,
+    name: group ?? '',
+    hosts: [],
+    children: [],
+    settings: {},
+    command: { ...at, argv, timeout: ms },
+  };
+  return withCommands({ defaults: {}, hosts: [], groups: [def] }, [], { dir: process.cwd(), ...rest });
+}
+
+/** Runs the model's commands, then builds the inventory. */
+async function withCommands(
+  model: InventoryModel,
+  issues: InventoryIssue[],
+  options: InventoryOptions & { dir: string },
+): Promise<Inventory> {
+  const file = options.file ?? 'inventory';
+  if (!model.groups.some((g) => g.command)) return build(model, issues, options);
+  const expanded = await expandCommandGroups(model.groups, {
+    file,
+    dir: options.dir,
+    maxHosts: options.maxHosts ?? DEFAULT_MAX_HOSTS,
+  });
+  // The command's problems alone: without its groups, the file's references to them would fail too.
+  if (expanded.issues.length > 0) throw new InventoryError(file, sorted(expanded.issues));
+  return build({ ...model, groups: expanded.groups }, issues, options, {
+    hostLayers: expanded.hostLayers,
+    warnings: expanded.warnings,
+  });
+}
+
+/** Checks inventory YAML given as text. It runs no commands: a group with `command:` needs loadInventory(). */
 export function parseInventory(text: string, options: InventoryOptions = {}): Inventory {
   const file = options.file ?? 'inventory';
   const dir = options.dir ?? process.cwd();
   const { model, issues } = readInventoryModel(text, file, dir);
+  for (const g of model.groups) {
+    if (!g.command) continue;
+    const message = 'parseInventory() runs no commands: use loadInventory(file) for a group with a command';
+    issues.push({ file, line: g.command.line, path: g.command.path, message });
+    g.command = undefined;
+  }
+  return build(model, issues, { ...options, file, dir });
+}
+
+function build(
+  model: InventoryModel,
+  issues: InventoryIssue[],
+  options: InventoryOptions,
+  dynamic?: DynamicParts,
+): Inventory {
+  const file = options.file ?? 'inventory';
+  const dir = options.dir ?? process.cwd();
   try {
-    const inventory = new Inventory(file, model.defaults, model.groups, model.hosts, {
-      cwd: dir,
-      maxHosts: options.maxHosts ?? DEFAULT_MAX_HOSTS,
-      readFile: options.readFile ?? ((p) => readFileSync(p, 'utf8')),
-    });
+    const inventory = new Inventory(
+      file,
+      model.defaults,
+      model.groups,
+      model.hosts,
+      {
+        cwd: dir,
+        maxHosts: options.maxHosts ?? DEFAULT_MAX_HOSTS,
+        readFile: options.readFile ?? ((p) => readFileSync(p, 'utf8')),
+      },
+      dynamic,
+    );
     if (issues.length === 0) return inventory;
   } catch (e) {
     // Report the groups' problems along with the settings' problems, in line order.
     if (!(e instanceof InventoryError)) throw e;
     issues.push(...e.issues);
   }
-  throw new InventoryError(
-    file,
-    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
-  );
+  throw new InventoryError(file, sorted(issues));
+}
+
+function sorted(issues: InventoryIssue[]): InventoryIssue[] {
+  return issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+}
+
+/** What commands added: each host's own variables, and what was left out of them. */
+interface DynamicParts {
+  hostLayers: Map<string, SettingsLayer[]>;
+  warnings: InventoryIssue[];
 }
 
 interface ResolvedGroup {
@@ -128,12 +244,27 @@ export class Inventory {
   readonly #hostEntries: { hosts: HostSet; settings: SettingsLayer }[] = [];
   readonly #all: HostSet;
   readonly #env: ParseEnv;
+  readonly #hostLayers: Map<string, SettingsLayer[]>;
+  /**
+   * What the inventory's commands printed and fleetsh left out (variables that cannot be environment
+   * variables, ssh arguments it has no setting for, ...), one per kind and command, at the command's line.
+   */
+  readonly warnings: readonly InventoryIssue[];
 
-  /** Use loadInventory() or parseInventory(). */
-  constructor(file: string, defaults: SettingsLayer, groups: GroupDef[], hosts: HostDef[], env: ParseEnv) {
+  /** Use loadInventory(), inventoryFromCommand() or parseInventory(). */
+  constructor(
+    file: string,
+    defaults: SettingsLayer,
+    groups: GroupDef[],
+    hosts: HostDef[],
+    env: ParseEnv,
+    dynamic?: DynamicParts,
+  ) {
     this.file = file;
     this.#defaults = defaults;
     this.#env = env;
+    this.#hostLayers = dynamic?.hostLayers ?? new Map();
+    this.warnings = dynamic?.warnings ?? [];
     const issues: InventoryIssue[] = [];
     const issue = (at: Located, message: string) =>
       issues.push({ file, line: at.line, path: at.path, message });
@@ -197,6 +328,7 @@ export class Inventory {
   settingsFor(host: string): HostSettings {
     const layers: SettingsLayer[] = [this.#defaults];
     for (const g of this.#layered) if (g.hosts.has(host)) layers.push(g.def.settings);
+    layers.push(...(this.#hostLayers.get(host) ?? []));
     for (const h of this.#hostEntries) if (h.hosts.has(host)) layers.push(h.settings);
     const merged: Omit<SettingsLayer, 'vars'> = {};
     const vars: Record<string, unknown> = {};
@@ -313,6 +445,7 @@ function resolveGroups(
         issue(expr, explain(e));
       }
     }
+    if (def.names) hosts = hosts.union(def.names);
     for (const child of def.children) hosts = hosts.union(resolved.get(child.name) ?? []);
     if (hosts.size > env.maxHosts) issue(def, `group has more than ${env.maxHosts} hosts (maxHosts)`);
     resolved.set(name, hosts);

@@ -1,5 +1,5 @@
 // An inventory host as SSH target options: the one place where the inventory's names for connection
-// settings (user, identity, vars) become those of `$.ssh` (username, privateKey, env). The fleet's
+// settings (address, user, identity, vars) become those of `$.ssh` (host, username, privateKey, env). The fleet's
 // `inventory` option and the CLI both take their targets from here. Nothing here connects anywhere.
 import { isEnvName } from '../process/env.js';
 import { UsageError } from '../process/errors.js';
@@ -7,9 +7,10 @@ import type { SshTargetOptions } from '../ssh/types.js';
 import type { HostSettings } from './inventory-file.js';
 
 /**
- * A host of the inventory as a fleet target: `$.ssh` options from its settings, the name it is
- * reported under (the host as the inventory names it, whatever its port), and its vars as the
- * environment of every command run on it.
+ * A host of the inventory as a fleet target: `$.ssh` options from its settings (`host` is what is
+ * dialled: its `address` if it has one, else its name), the name it is reported under (the host as
+ * the inventory names it, whatever its address and port), and its vars as the environment of every
+ * command run on it.
  */
 export type InventoryTarget = Pick<SshTargetOptions, 'host' | 'username' | 'port' | 'hostKeyPolicy'> & {
   name: string;
@@ -25,7 +26,7 @@ export type InventoryTarget = Pick<SshTargetOptions, 'host' | 'username' | 'port
 
 /** `settings` (Inventory#settingsFor) of `host` as a target; a var that cannot be an environment variable is a UsageError. */
 export function inventoryTarget(host: string, settings: HostSettings): InventoryTarget {
-  const target: InventoryTarget = { host, name: host };
+  const target: InventoryTarget = { host: settings.address ?? host, name: host };
   if (settings.user !== undefined) target.username = settings.user;
   if (settings.port !== undefined) target.port = settings.port;
   if (settings.identity !== undefined) target.privateKey = settings.identity;

@@ -121,6 +121,27 @@ describe('the inventory fleet option', () => {
     });
   });
 
+  test('an inventory address is what is dialled: the host keeps its name, what the target wrote its user and port', () => {
+    const addressed = parseInventory(`
+hosts:
+  web1: { address: 10.0.0.5, user: www }
+  v6: { address: 'fd00::5' }
+`);
+    const f = $.fleet(['web1', 'root@web1:2200', { host: 'v6', port: 2222 }, 'ops@v6:22'], {
+      inventory: addressed,
+      connect: recorder().connect,
+    });
+    assert.deepEqual(
+      f.hosts.map((h) => [h.name, h.target]),
+      [
+        ['web1', { host: '10.0.0.5', name: 'web1', username: 'www' }],
+        ['web1:2200', { host: 'root@10.0.0.5:2200', name: 'web1:2200' }],
+        ['v6:2222', { host: 'fd00::5', name: 'v6:2222', port: 2222 }],
+        ['v6:22', { host: 'ops@[fd00::5]:22', name: 'v6:22' }],
+      ],
+    );
+  });
+
   test('fleet.with() keeps the same hosts, names and targets', () => {
     const f = $.fleet('@web,db1', { inventory, connect: recorder().connect });
     const g = f.with({ concurrency: 1 });
@@ -145,7 +166,7 @@ describe('the inventory fleet option', () => {
     );
     assert.throws(
       () => $.fleet('web1', { inventory: {} as never, connect }),
-      /option inventory: expected an Inventory, from loadInventory\(\) or parseInventory\(\)/,
+      /option inventory: expected an Inventory, from loadInventory\(\), inventoryFromCommand\(\) or parseInventory\(\)/,
     );
     // Without an inventory, @groups are unknown as before.
     assert.throws(() => $.fleet('@web', { connect }), UsageError);
