@@ -2,6 +2,7 @@
 // expression (expanded by a hook, so the inventory stays outside the engine); with an inventory,
 // each host over its inventory settings.
 import type { Inventory } from '../inventory/inventory.js';
+import { addressName, splitAddress } from '../process/address.js';
 import { UsageError } from '../process/errors.js';
 import type { Shell } from '../command/shell.js';
 import { expandHosts } from './hostset.js';
@@ -102,10 +103,11 @@ export function resolveTargets(
  */
 function withInventory(target: Target, name: string, inventory: Inventory): ServerObject {
   const own: ServerObject = typeof target === 'string' ? { host: target } : target;
-  const written = hostOf(own.host);
+  const written = splitAddress(own.host);
   const { env, ...settings }: ServerObject = inventory.targetFor(written.host);
-  if (written.user || own.username !== undefined || own.user !== undefined) delete settings.username;
-  if (written.port || own.port !== undefined) delete settings.port;
+  if (written.user !== undefined || own.username !== undefined || own.user !== undefined)
+    delete settings.username;
+  if (written.port !== undefined || own.port !== undefined) delete settings.port;
   if (own.via !== undefined) delete settings.jump;
   const merged: ServerObject = { ...settings, ...own, name };
   if (env !== undefined || own.env !== undefined)
@@ -113,24 +115,11 @@ function withInventory(target: Target, name: string, inventory: Inventory): Serv
   return merged;
 }
 
-/** The host of `[ssh://][user@]host[:port]` (or `[address]:port`), and whether a user and a port were written. */
-function hostOf(text: string): { host: string; user: boolean; port: boolean } {
-  const spec = text
-    .trim()
-    .replace(/^ssh:\/\//i, '')
-    .replace(/\/$/, '');
-  const at = spec.lastIndexOf('@');
-  const rest = spec.slice(at + 1);
-  const m = /^\[([^\]]*)\](?::(\d+))?$/.exec(rest) ?? /^([^:]*):(\d+)$/.exec(rest);
-  return { host: m ? m[1]! : rest, user: at >= 0, port: m?.[2] !== undefined };
-}
-
 export function targetName(target: Target): string {
   if (typeof target === 'string') {
     const t = target.trim();
     if (t === '') throw new UsageError('a fleet target is an empty string');
-    const at = t.lastIndexOf('@');
-    return at >= 0 ? t.slice(at + 1) : t;
+    return addressName(t);
   }
   if (
     target === null ||
@@ -143,5 +132,5 @@ export function targetName(target: Target): string {
     );
   }
   if (typeof target.name === 'string' && target.name !== '') return target.name;
-  return target.port === undefined ? target.host : `${target.host}:${target.port}`;
+  return addressName(target.host, target.port);
 }
