@@ -188,6 +188,23 @@ describe('fleet run', () => {
     );
   });
 
+  test('every command of a host sees FLEETSH_HOST, its name in the report, in run and in each', async () => {
+    const run = await fleet(['web1', 'deploy@web2'], { connect: f.connect }).run`echo "$FLEETSH_HOST"`;
+    assert.deepEqual(
+      run.hosts.map((h) => [h.host, h.stdout]),
+      [
+        ['web1', 'web1\n'],
+        ['web2', 'web2\n'],
+      ],
+    );
+    const each = await fleet(['web4'], { connect: f.connect }).each(async (shell) => {
+      const a = await shell`echo "$FLEETSH_HOST"`;
+      const b = await shell.env({ OTHER: 'x' })`echo "$FLEETSH_HOST $OTHER"`;
+      return a.stdout + b.stdout;
+    });
+    assert.equal(each.hosts[0]!.value, 'web4\nweb4 x\n');
+  });
+
   test('targets may be server objects as the batch-operations guide writes them and user@host:port strings', async () => {
     const report = await fleet(
       [{ host: 'web1', username: 'deploy' }, 'deploy@web2', { host: 'web4', port: 2222, name: 'web4' }],
