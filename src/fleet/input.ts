@@ -6,9 +6,10 @@
 // hosts start at once and a host started (or retried) later gets the same bytes. A `{ file }` is
 // opened once and read the same way, up to the size it had when opened.
 //
-// Memory stays bounded whatever the input's size: each host holds at most one chunk of it in
-// flight (bench/stdin-input.ts measured 1 GiB sent to 8 hosts: peak RSS 105 MiB with the spool,
-// against 1.1 GiB for the same input held in memory).
+// Memory stays bounded whatever the input's size, so `tar c ... | fleetsh run ... tar x` needs no
+// cap: each host holds at most a chunk or two of it. bench/stdin-input.ts sent 1 GiB to 8 hosts:
+// peak RSS 178 MiB through the spool (about 105 MiB at rest) against 1.18 GiB with the input held
+// in one Buffer, for twice the CPU (16.5 s against 8.7 s; docs/benchmarks.md).
 import { randomBytes } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
@@ -77,7 +78,9 @@ export function runInput(input: FleetInput): RunInput {
   const { file } = input;
   let regular: boolean;
   try {
-    regular = statSync(file).isFile();
+    const stat = statSync(file);
+    if (stat.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+    regular = stat.isFile();
   } catch (e) {
     throw new UsageError(`option stdin: cannot read ${file}: ${describeIoError(e)}`, { cause: e });
   }
@@ -97,6 +100,8 @@ class SharedInput implements RunInput {
   #failure: Error | undefined;
   #source: Readable | undefined;
   readonly #waiting = new Set<() => void>();
+  /** Set while the spool is being made or written: a failure then is the spool's, not the source's. */
+  #keeping = false;
 
   constructor(what: string, begin: (spool: SharedInput) => Promise<FileHandle>, source?: Readable) {
     this.#what = what;
@@ -107,7 +112,7 @@ class SharedInput implements RunInput {
   open(): Readable {
     // Started by the first host that needs it: a run whose hosts are all unreachable reads nothing.
     this.#ready ??= this.#begin(this).catch((e: unknown) => {
-      throw (this.#failure ??= this.#explain(e));
+      throw (this.#failure ??= this.#explain(e, this.#keeping));
     });
     let position = 0;
     const input = this;
@@ -146,8 +151,10 @@ class SharedInput implements RunInput {
   async fill(source: Readable): Promise<FileHandle> {
     this.#source = source;
     const path = join(tmpdir(), `fleetsh-input-${process.pid}-${randomBytes(6).toString('hex')}`);
+    this.#keeping = true;
     const handle = await open(path, 'wx+', 0o600);
     await unlink(path);
+    this.#keeping = false;
     void this.#pump(source, handle);
     return handle;
   }
@@ -157,16 +164,18 @@ class SharedInput implements RunInput {
       for await (const data of source as AsyncIterable<Buffer | string>) {
         if (this.#closed) return;
         const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+        this.#keeping = true;
         for (let at = 0; at < chunk.length;) {
           const { bytesWritten } = await handle.write(chunk, at, chunk.length - at, this.#size);
           at += bytesWritten;
           this.#size += bytesWritten;
         }
+        this.#keeping = false;
         this.#wake();
       }
       this.#ended = true;
     } catch (e) {
-      if (!this.#closed) this.#failure ??= this.#explain(e);
+      if (!this.#closed) this.#failure ??= this.#explain(e, this.#keeping);
     } finally {
       this.#wake();
     }
@@ -183,7 +192,9 @@ class SharedInput implements RunInput {
         // A file cut shorter while the run reads it ends there.
         return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
       }
-      if (this.#ended || this.#closed) return null;
+      if (this.#ended) return null;
+      // The run is over: a host still reading must not take what it got for the whole input.
+      if (this.#closed) throw new Error(`${this.#what} was closed with the run before its end`);
       await new Promise<void>((resolve) => this.#waiting.add(resolve));
     }
   }
@@ -194,9 +205,11 @@ class SharedInput implements RunInput {
   }
 
   /** What went wrong, for the hosts whose command it stops (src/fleet/line.ts names the host). */
-  #explain(e: unknown): Error {
-    const spooling = (e as { syscall?: unknown } | null)?.syscall === 'write';
-    const where = spooling ? ` (keeping it in ${tmpdir()} for every host; set TMPDIR elsewhere?)` : '';
-    return new Error(`${this.#what} could not be read${where}: ${describeIoError(e)}`, { cause: e });
+  #explain(e: unknown, keeping: boolean): Error {
+    const message = keeping
+      ? `${this.#what} could not be kept for every host in ${tmpdir()}: ${describeIoError(e)}; ` +
+        'set TMPDIR to a writable folder with room for it'
+      : `${this.#what} could not be read: ${describeIoError(e)}`;
+    return new Error(message, { cause: e });
   }
 }

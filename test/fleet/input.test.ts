@@ -154,6 +154,22 @@ describe('the stdin option, with local shells', () => {
     }
   });
 
+  test('a spool that cannot be made fails the hosts with where and what to do', async () => {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = join(tmpdir(), 'fleetsh-no-such-folder-' + process.pid);
+    try {
+      const report = await fleet(['a'], { connect: f.connect, stdin: Readable.from(['x\n']) }).run`cat`;
+      assert.equal(report.counts.failed, 1, report.toText());
+      assert.match(
+        report.hosts[0]!.error!,
+        /^a: the input stream could not be kept for every host in \S+fleetsh-no-such-folder-\d+: no such file; set TMPDIR to a writable folder with room for it; its command was stopped$/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  });
+
   test('what cannot be sent is refused before anything runs', () => {
     const used = Readable.from(['x']);
     fleet(['a'], { connect: f.connect, stdin: used }).run`cat`;
@@ -164,6 +180,10 @@ describe('the stdin option, with local shells', () => {
     assert.throws(
       () => fleet(['a'], { connect: f.connect, stdin: { file: '/nonexistent/input' } }).run`cat`,
       /option stdin: cannot read \/nonexistent\/input: no such file/,
+    );
+    assert.throws(
+      () => fleet(['a'], { connect: f.connect, stdin: { file: tmpdir() } }).run`cat`,
+      /option stdin: cannot read .*: it is a directory/,
     );
     assert.throws(
       () => fleet(['a'], { connect: f.connect, stdin: 42 as never }),
