@@ -32,23 +32,25 @@ export async function readStdinText(what: string, limit = HOST_LIST_LIMIT): Prom
 
 export interface InputFlags {
   hosts?: string;
+  exclude?: string;
   /** --stdin-file FILE, or - for stdin. */
   stdinFile?: string;
 }
 
 /**
  * The input every host's command gets, as the fleet's `stdin` option: --stdin-file's file, or
- * fleetsh's stdin when it is not a terminal and not the host list. Checked before stdin is read.
+ * fleetsh's stdin when it is not a terminal and not a host list. Checked before stdin is read.
  */
 export function commandInput(flags: InputFlags): FleetInput | undefined {
-  if (flags.stdinFile === '-' && flags.hosts === '-') {
+  const list = flags.hosts === '-' ? '-w -' : flags.exclude === '-' ? '-x -' : undefined;
+  if (flags.stdinFile === '-' && list) {
     throw new CliUsageError(
-      "stdin cannot be both the host list (-w -) and the commands' input (--stdin-file -): " +
-        'give the hosts with -w ^FILE, or the input with --stdin-file FILE',
+      `stdin cannot be both the host list (${list}) and the commands' input (--stdin-file -): ` +
+        'give the hosts with ^FILE, or the input with --stdin-file FILE',
     );
   }
   if (flags.stdinFile === '-') return process.stdin;
   if (flags.stdinFile !== undefined) return { file: flags.stdinFile };
-  if (flags.hosts === '-' || stdinIsTerminal()) return undefined;
+  if (list || stdinIsTerminal()) return undefined;
   return process.stdin;
 }

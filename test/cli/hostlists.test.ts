@@ -150,5 +150,11 @@ describe('host lists people paste', { skip: !sshdAvailable() && 'OpenSSH sshd no
       /stdin cannot be both the host list \(-w -\) and the commands' input \(--stdin-file -\)/,
     );
     assert.equal(both.stdout, '');
+    const excluded = await fleetsh(
+      ['run', '-F', fleet.sshConfigPath, '-w', 'h01', '-x', '-', '--stdin-file', '-', '--', 'cat'],
+      { env, input: 'h02\n' },
+    );
+    assert.equal(excluded.code, 64);
+    assert.match(excluded.stderr, /stdin cannot be both the host list \(-x -\)/);
   });
 });
