@@ -137,6 +137,7 @@ export { FleetReport, type Counts, type Durations, type HostSets, type Percentag
 export { gather, type OutputGroup, type OutputVariant } from './fleet/gather.js';
 export type { Attempt, HostResult, HostStatus, SkipReason } from './fleet/host-result.js';
 export type { FleetOptions } from './fleet/options.js';
+export type { FleetInput } from './fleet/input.js';
 export type { Budget, PolicyOptions } from './fleet/policy.js';
 export type { RetryOptions, RetryOn } from './fleet/retry.js';
 export type { AdaptiveOptions, ConcurrencyOption } from './fleet/scheduler.js';

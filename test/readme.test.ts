@@ -181,8 +181,32 @@ describe('README examples', { skip }, () => {
     }
   });
 
+  test('the same input to every host, and a local script run everywhere', async () => {
+    const release = join(tf.dir, 'release.tar.gz');
+    await writeFile(release, Buffer.alloc(300_000, 7));
+    const web = $.fleet('web[1-5].prod');
+    const sums = await web.with({ stdin: { file: release } }).run`sha256sum`;
+    assert.equal(sums.counts.ok, 5);
+    assert.equal(sums.groups.length, 1);
+    const check = join(tf.dir, 'check.sh');
+    await writeFile(check, '#!/bin/sh\necho "checked $FLEETSH_HOST $1"\n');
+    const checks = await web.script(check, ['--verbose']);
+    assert.deepEqual(
+      checks.hosts.map((h) => h.stdout),
+      names.slice(0, 5).map((h) => `checked ${h} --verbose\n`),
+    );
+  });
+
   test('host sets expand and fold', () => {
     assert.deepEqual(HostSet.parse('web[1-3],web7').hosts, ['web1', 'web2', 'web3', 'web7']);
     assert.equal(fold(['web1', 'web2', 'web3', 'web7']), 'web[1-3,7]');
+    assert.deepEqual(HostSet.parse('deploy@web[1-3]:2222!web2').hosts, [
+      'deploy@web1:2222',
+      'deploy@web3:2222',
+    ]);
+    assert.deepEqual(HostSet.parseList('# pasted\nweb1\n\n[2001:db8::1]:22\n').hosts, [
+      'web1',
+      '[2001:db8::1]:22',
+    ]);
   });
 });

@@ -2,6 +2,7 @@
 // flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout) over what ssh_config and the
 // inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
 import type { Connect, ServerObject } from '../fleet/target.js';
+import { addressName, splitAddress, withHost } from '../process/address.js';
 
 export interface ConnectionFlags {
   user?: string;
@@ -12,17 +13,27 @@ export interface ConnectionFlags {
   connectTimeout?: number;
 }
 
-/** One target per host: the flags win over the inventory's settings for the host. */
+/**
+ * One target per host of the selection, named as reports name it (`web1:2222`, never the user).
+ * The inventory's settings are those of the host; the flags win over them, and what the entry
+ * says itself (`deploy@web1:2222`) wins over both, as the most specific.
+ */
 export function targetsFor(
   hosts: readonly string[],
   flags: ConnectionFlags,
   settings?: (host: string) => object,
 ): ServerObject[] {
-  return hosts.map((host) => {
-    // The inventory's target dials its address when it has one.
-    const target: ServerObject = { host, ...(settings?.(host) ?? {}), name: host };
-    if (flags.user !== undefined) target.username = flags.user;
-    if (flags.port !== undefined) target.port = flags.port;
+  return hosts.map((entry) => {
+    const written = splitAddress(entry);
+    const fromInventory: { host?: unknown } = settings?.(written.host) ?? {};
+    const target: ServerObject = { ...fromInventory, host: entry, name: addressName(entry) };
+    // The inventory's address (ansible_host, address:) is dialled in place of the name.
+    if (typeof fromInventory.host === 'string' && fromInventory.host !== written.host)
+      target.host = withHost(entry, fromInventory.host);
+    if (written.user !== undefined) delete target.username;
+    else if (flags.user !== undefined) target.username = flags.user;
+    if (written.port !== undefined) delete target.port;
+    else if (flags.port !== undefined) target.port = flags.port;
     if (flags.identity !== undefined) target.privateKey = flags.identity;
     if (flags.sshConfig !== undefined) target.sshConfig = flags.sshConfig;
     if (flags.knownHosts !== undefined) target.knownHosts = flags.knownHosts;

@@ -3,10 +3,11 @@
 import type { FleetOptions } from '../fleet/options.js';
 import type { FleetReport } from '../fleet/report.js';
 import type { HostResult } from '../fleet/host-result.js';
+import { addressName } from '../process/address.js';
 import { colorEnabled, palette, type Palette } from '../render/palette.js';
 import { attachProgress, type ProgressOptions, type ProgressSource } from '../render/progress.js';
 import { reportText } from '../render/report-text.js';
-import { EXIT, exitCodeFor, type OutcomeCounts } from './exit-codes.js';
+import { EXIT, exitCodeFor, maxExitCodeFor, type OutcomeCounts } from './exit-codes.js';
 import { onInterrupt } from './interrupt.js';
 import { onStdoutClosed, stdoutClosed } from './stdout-closed.js';
 import { eventLine, streamEvents } from './render/ndjson.js';
@@ -37,6 +38,10 @@ export interface OutputFlags {
   color?: boolean;
   /** Hosts' output as it came, control characters included (default: made printable). */
   raw?: boolean;
+  /** false (-N): live lines without the host prefix, and the end of the run on stderr. */
+  prefix?: boolean;
+  /** -S: exit with the largest remote exit status (exit-codes.ts, maxExitCodeFor). */
+  maxExit?: boolean;
 }
 
 export const DEFAULT_FANOUT = 64;
@@ -116,7 +121,13 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   const job = spec.start(progress);
   term.progressOn = progress !== undefined;
   if (mode === 'live' || mode === 'stream') {
-    streamLines(job, spec.hosts, term, colors);
+    streamLines(
+      job,
+      spec.hosts.map((h) => addressName(h)),
+      term,
+      colors,
+      spec.flags.prefix !== false,
+    );
     spec.live?.(job, term, colors);
   }
   if (mode === 'ndjson') streamEvents(job, (line) => process.stdout.write(line), spec.events);
@@ -140,11 +151,20 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
 
   const results = spec.results(report);
   const interrupted = interrupt.interrupted;
-  const code = interrupted ? EXIT.interrupted : exitCodeFor(countsOf(results));
+  const code = interrupted
+    ? EXIT.interrupted
+    : spec.flags.maxExit
+      ? maxExitCodeFor(results)
+      : exitCodeFor(countsOf(results));
   // With stdout closed (| head) nothing can be printed; the last run is still recorded, as after Ctrl-C.
-  if (!stdoutClosed()) process.stdout.write(finalOutput(spec, report, mode, colors, interrupted, code));
+  if (!stdoutClosed()) {
+    const end = finalOutput(spec, report, mode, colors, interrupted, code);
+    // -N: stdout holds what the hosts printed and nothing else, for a pipe (as pdsh -N).
+    if (outputOnly(spec.flags, mode)) process.stderr.write(end);
+    else process.stdout.write(end);
+  }
 
-  if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results) });
+  if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results, spec.hosts) });
   process.exitCode = stdoutClosed() ? EXIT.outputClosed : code;
   return report;
 }
@@ -176,9 +196,11 @@ export const fleetRunView = {
   json: (report: FleetReport<unknown>) => report.toJSON(),
 };
 
-function lastRunSets(results: readonly HostResult<unknown>[]) {
+/** The hosts by outcome, as the selection wrote them (`deploy@web1:2222`), so `-w @failed` reaches them the same way. */
+function lastRunSets(results: readonly HostResult<unknown>[], selected: readonly string[]) {
+  const written = new Map(selected.map((entry) => [addressName(entry), entry]));
   const names = (...statuses: string[]) =>
-    results.filter((h) => statuses.includes(h.status)).map((h) => h.host);
+    results.filter((h) => statuses.includes(h.status)).map((h) => written.get(h.host) ?? h.host);
   return {
     ok: names('ok'),
     failed: names('failed', 'timeout'),
@@ -198,5 +220,12 @@ function finalOutput<R>(
   if (mode === 'json')
     return JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n';
   if (mode === 'ndjson') return eventLine('exit', { code, interrupted });
-  return spec.text(report, colors, { groups: mode !== 'stream', interrupted }) + '\n';
+  // Without prefixes (-N) the gathered outputs would only repeat the lines already printed.
+  const groups = mode !== 'stream' && !outputOnly(spec.flags, mode);
+  return spec.text(report, colors, { groups, interrupted }) + '\n';
+}
+
+/** -N with live lines: stdout carries only the hosts' output. */
+function outputOnly(flags: OutputFlags, mode: Mode): boolean {
+  return flags.prefix === false && (mode === 'live' || mode === 'stream');
 }

@@ -31,7 +31,10 @@ function version(): string {
 
 /** Flags every command that reaches hosts takes: the selection and how to connect. */
 function selection(cmd: Command, required = true): Command {
-  const w = new Option('-w, --hosts <hosts>', 'host set: web[1-20],db1 @group @failed ^file (! and & too)');
+  const w = new Option(
+    '-w, --hosts <hosts>',
+    'host set: web[1-20],db1 user@host:port [v6]:port @group @failed ^file (! and & too); - reads a list from stdin',
+  );
   if (required) w.makeOptionMandatory();
   return cmd
     .addOption(w)
@@ -94,6 +97,18 @@ function output(cmd: Command): Command {
     .option('--raw', "print hosts' output as it came (default: control characters escaped)");
 }
 
+/** pdsh's -N and -S, for the commands whose output is the hosts' (run, script). */
+function pdshOutput(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '-N, --no-prefix',
+        "print hosts' lines without the host prefix (the end of the run on stderr)",
+      ).conflicts(['json', 'ndjson', 'gather']),
+    )
+    .option('-S, --max-exit', 'exit with the largest remote exit status (timeout 124, unreachable 255)');
+}
+
 export function buildProgram(): Command {
   const program = new Command('fleetsh')
     .description('Run commands across fleets of SSH servers.')
@@ -109,6 +124,8 @@ export function buildProgram(): Command {
         'Examples:',
         "  fleetsh run -w 'web[01-20]' -- uptime",
         '  fleetsh run -w @failed -- systemctl restart app',
+        '  fleetsh script -w @web ./check.sh --verbose',
+        "  printf 'deploy@web1:2222\\nweb2\\n' | fleetsh run -w - -- uptime",
         '  fleetsh rolling -w @web --batches 1,10%,100% --health ./check.sh -- ./deploy.sh',
         '  fleetsh demo',
         '',
@@ -126,9 +143,32 @@ export function buildProgram(): Command {
   selection(run);
   execution(run);
   output(run);
+  pdshOutput(run).option(
+    '--stdin-file <file>',
+    "send this file to every host's command as its input (- for stdin; default: stdin unless a terminal)",
+  );
   connection(run).action(async (words: string[], opts, cmd: Command) => {
     const { runCommand } = await import('./commands/run.js');
     await runCommand(words, { ...cmd.optsWithGlobals(), ...opts });
+  });
+
+  const script = program
+    .command('script')
+    .description('run a local script on every selected host: its text goes over stdin to its #! interpreter')
+    .usage('-w HOSTS [options] ./script [ARGS...]')
+    .argument(
+      '<script>',
+      'local script (its #! line names the interpreter: sh, bash, python3, perl, ...; sh without one)',
+    )
+    .argument('[args...]', "the script's arguments")
+    .passThroughOptions();
+  selection(script);
+  execution(script);
+  output(script);
+  pdshOutput(script);
+  connection(script).action(async (file: string, args: string[], opts) => {
+    const { scriptCommand } = await import('./commands/script.js');
+    await scriptCommand(file, args, opts);
   });
 
   const copy = program

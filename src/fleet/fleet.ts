@@ -3,13 +3,16 @@
 // Whoever made the fleet may watch each run it starts (src/index.ts draws progress there): the
 // engine itself draws nothing.
 import { buildCommand } from '../command/template.js';
+import { UsageError } from '../process/errors.js';
 import { CommandResult } from '../process/result.js';
 import { syncTask, type SyncOptions, type SyncOutcome } from './config-sync.js';
 import { downloadTask, uploadTask, type TransferOutcome, type UploadOptions } from './files.js';
 import { healthTask, type CheckSpec, type HealthResult } from './health.js';
 import { resolveOptions, type FleetOptions } from './options.js';
-import { runLine } from './line.js';
+import { runInput, type FleetInput } from './input.js';
+import { runLine, runLineWithInput } from './line.js';
 import { planHosts, type FleetPlan, type PlanOptions } from './plan.js';
+import { localScript } from './script.js';
 import { FleetRun, type HostTask } from './run.js';
 import { resolveTargets, type FleetHost, type Target } from './target.js';
 
@@ -33,10 +36,31 @@ export class Fleet {
     return this.hosts.map((h) => h.name);
   }
 
-  /** Runs one command on every host: ``fleet.run`systemctl is-active nginx` ``. */
+  /** Runs one command on every host (with the `stdin` option as its input): ``fleet.run`systemctl is-active nginx` ``. */
   run(strings: TemplateStringsArray, ...values: unknown[]): FleetRun<CommandResult> {
     const command = buildCommand(strings, values); // a bad value throws here: nothing runs anywhere
-    return this.each<CommandResult>((shell, ctx) => runLine(shell, command, ctx), command);
+    return this.#command(command, command, this.options.stdin);
+  }
+
+  /**
+   * Runs a local script on every host without copying it: its text goes to the interpreter its
+   * `#!` line names, over stdin (`sh -s --` without one), with `args` quoted (src/fleet/script.ts).
+   */
+  script(file: string, args: readonly string[] = []): FleetRun<CommandResult> {
+    if (this.options.stdin !== undefined)
+      throw new UsageError(
+        `script ${file}: the script's text is its interpreter's input, so the stdin option cannot be used with it`,
+      );
+    const { command, text, label } = localScript(file, args);
+    return this.#command(command, label, text);
+  }
+
+  #command(command: string, label: string, stdin: FleetInput | undefined): FleetRun<CommandResult> {
+    if (stdin === undefined) return this.each((shell, ctx) => runLine(shell, command, ctx), label);
+    const input = runInput(stdin); // a stream another run read, a missing file: nothing runs
+    const run = this.each((shell, ctx) => runLineWithInput(shell, command, ctx, input), label);
+    run.once('batch:complete', () => void input.close());
+    return run;
   }
 
   /** Runs a task per host, under the fleet's scheduling, policies, retries and timeouts. */

@@ -7,6 +7,7 @@ import type { ProgressOptions } from '../render/progress.js';
 import { retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import { makeLimit, type ConcurrencyOption, type Limit } from './scheduler.js';
 import type { Connect, Expand } from './target.js';
+import { checkInput, type FleetInput } from './input.js';
 
 export interface FleetOptions extends PolicyOptions {
   /** Hosts at once: a number (default 32), 'adaptive', or { initial, min, max }. */
@@ -43,6 +44,12 @@ export interface FleetOptions extends PolicyOptions {
   maxOutput?: number;
   /** Draw progress on stderr (off by default in the library). */
   progress?: boolean | ProgressOptions;
+  /**
+   * The input of every host's command in `run` (each host gets the same bytes): text, a Buffer, a
+   * stream (read once, by one run: spooled to an unlinked temporary file that each host reads from
+   * the start), or `{ file }` (opened once). Default: no input.
+   */
+  stdin?: FleetInput;
 }
 
 export interface ResolvedOptions {
@@ -76,6 +83,7 @@ const KNOWN = new Set([
   'maxFailures',
   'maxUnreachable',
   'maxOutput',
+  'stdin',
 ]);
 
 export function resolveOptions(options: FleetOptions, extraKnown: readonly string[] = []): ResolvedOptions {
@@ -100,6 +108,7 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
   if (!options.connect) {
     throw new UsageError('no transport: pass options.connect, or use $.fleet() which connects over SSH');
   }
+  checkInput(options.stdin);
   resolveBudget(options.maxFailures, 0, 'maxFailures');
   resolveBudget(options.maxUnreachable, 0, 'maxUnreachable');
   if (options.maxOutput !== undefined && !(Number.isInteger(options.maxOutput) && options.maxOutput >= 0)) {

@@ -30,7 +30,7 @@ export interface RollingPhase {
   pause?: Duration;
 }
 
-export interface RollingOptions extends Omit<FleetOptions, 'failFast' | 'maxUnreachable'> {
+export interface RollingOptions extends Omit<FleetOptions, 'failFast' | 'maxUnreachable' | 'stdin'> {
   phases: RollingPhase[];
   /** Batch sizes within each phase; the last repeats (default 1: one host at a time). */
   batches?: BatchSize | readonly BatchSize[];
@@ -281,6 +281,10 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
 }
 
 function validate(o: RollingOptions): void {
+  if ((o as FleetOptions).stdin !== undefined)
+    throw new UsageError(
+      'rolling: option stdin is for a fleet run (fleet.run); a rolling deployment sends no input',
+    );
   if (!Array.isArray(o.phases) || o.phases.length === 0)
     throw new UsageError('rolling: option phases: expected at least one phase');
   for (const p of o.phases) {

@@ -22,6 +22,9 @@ import { classifyAttempt, slowdown, StoppedWhileConnecting, withAbortGrace } fro
 import type { ResolvedOptions } from './options.js';
 import type { FleetHost, FleetShell, Target } from './target.js';
 
+/** The environment variable that tells each command the name its host has in the run's report. */
+export const HOST_VAR = 'FLEETSH_HOST';
+
 export interface TaskContext {
   host: string;
   index: number;
@@ -330,7 +333,12 @@ export class FleetRun<T = CommandResult>
       const ms = this.#opts.timeoutMs;
       if (ms !== undefined && cur.timer === undefined)
         cur.timer = setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
-      const shell = state.shell.with({ signal: cur.ac.signal, maxOutput: this.#opts.maxOutput });
+      // FLEETSH_HOST: the host's name in this run's events and report, for every command of the task.
+      const shell = state.shell.with({
+        signal: cur.ac.signal,
+        maxOutput: this.#opts.maxOutput,
+        env: { [HOST_VAR]: host.name },
+      });
       const ctx: TaskContext = {
         host: host.name,
         index: host.index,

@@ -2,6 +2,7 @@
 // expression (expanded by a hook, so the inventory stays outside the engine); with an inventory,
 // each host over its inventory settings.
 import type { Inventory } from '../inventory/inventory.js';
+import { addressName, splitAddress, withHost } from '../process/address.js';
 import { UsageError } from '../process/errors.js';
 import type { Shell } from '../command/shell.js';
 import { expandHosts } from './hostset.js';
@@ -134,52 +135,25 @@ export function resolveTargets(
  */
 function withInventory(target: Target, name: string, inventory: Inventory): ServerObject {
   const own: ServerObject = typeof target === 'string' ? { host: target } : target;
-  const written = hostOf(own.host);
+  const written = splitAddress(own.host);
   const { env, ...settings }: ServerObject = inventory.targetFor(written.host);
-  if (written.user || own.username !== undefined || own.user !== undefined) delete settings.username;
-  if (written.port || own.port !== undefined) delete settings.port;
+  if (written.user !== undefined || own.username !== undefined || own.user !== undefined)
+    delete settings.username;
+  if (written.port !== undefined || own.port !== undefined) delete settings.port;
   if (own.via !== undefined) delete settings.jump;
   const merged: ServerObject = { ...settings, ...own, name };
   // An inventory address replaces the host's name in what the target wrote (keeping its user and port).
-  if (settings.host !== written.host) merged.host = written.withHost(settings.host);
+  if (settings.host !== written.host) merged.host = withHost(own.host, settings.host);
   if (env !== undefined || own.env !== undefined)
     merged.env = { ...(env as object), ...(own.env as object | undefined) };
   return merged;
-}
-
-/** The host of `[ssh://][user@]host[:port]` (or `[address]:port`), and the user and port written with it. */
-function hostOf(text: string): {
-  host: string;
-  user: boolean;
-  port: boolean;
-  withHost(address: string): string;
-} {
-  const spec = text
-    .trim()
-    .replace(/^ssh:\/\//i, '')
-    .replace(/\/$/, '');
-  const at = spec.lastIndexOf('@');
-  const rest = spec.slice(at + 1);
-  const m = /^\[([^\]]*)\](?::(\d+))?$/.exec(rest) ?? /^([^:]*):(\d+)$/.exec(rest);
-  const port = m?.[2];
-  return {
-    host: m ? m[1]! : rest,
-    user: at >= 0,
-    port: port !== undefined,
-    /** The same text with `address` in place of the host. */
-    withHost: (address) => {
-      const host = port !== undefined && address.includes(':') ? `[${address}]` : address;
-      return `${spec.slice(0, at + 1)}${host}${port !== undefined ? `:${port}` : ''}`;
-    },
-  };
 }
 
 export function targetName(target: Target): string {
   if (typeof target === 'string') {
     const t = target.trim();
     if (t === '') throw new UsageError('a fleet target is an empty string');
-    const at = t.lastIndexOf('@');
-    return at >= 0 ? t.slice(at + 1) : t;
+    return addressName(t);
   }
   if (
     target === null ||
@@ -192,5 +166,5 @@ export function targetName(target: Target): string {
     );
   }
   if (typeof target.name === 'string' && target.name !== '') return target.name;
-  return target.port === undefined ? target.host : `${target.host}:${target.port}`;
+  return addressName(target.host, target.port);
 }

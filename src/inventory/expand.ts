@@ -5,6 +5,10 @@ import { dirname, resolve } from 'node:path';
 import { HostSetError } from './errors.js';
 import { parseExpression, type Brackets, type Expression, type PatternTerm, type Term } from './parse.js';
 import { UsageError } from '../process/errors.js';
+import { describeIoError } from '../process/io-error.js';
+import { namedBy } from './same-host.js';
+
+export { describeIoError };
 
 /**
  * Looks up a group by name (without the "@"). A string is another host set expression (it may use
@@ -65,12 +69,15 @@ function run(expr: Expression, ctx: ExpandContext, state: State, base: string, o
         );
       }
     } else if (op === '!') {
-      let removed = false;
-      for (const h of hosts) removed = set.delete(h) || removed;
-      if (removed) list = list.filter((h) => set.has(h));
+      const named = namedBy(hosts);
+      const kept = list.filter((h) => !named(h));
+      if (kept.length < list.length) {
+        list = kept;
+        set = new Set(list);
+      }
     } else {
-      const keep = new Set(hosts);
-      list = list.filter((h) => keep.has(h));
+      const named = namedBy(hosts);
+      list = list.filter(named);
       set = new Set(list);
     }
   }
@@ -149,36 +156,57 @@ function fileHosts(
   } catch (e) {
     throw fail(`cannot read host file ${path}: ${describeIoError(e)}`);
   }
-  const lines = text.split(/\r?\n/);
-  const seen = new Set<string>();
-  const hosts: string[] = [];
   state.stack.push(abs);
-  for (let i = 0; i < lines.length; i++) {
-    const hash = lines[i]!.indexOf('#');
-    const line = hash === -1 ? lines[i]! : lines[i]!.slice(0, hash);
-    if (line.trim() === '') continue;
-    const inner = [...origin, `${path}:${i + 1}`];
-    for (const h of run(parseExpression(line, ctx.maxHosts, inner), ctx, state, dirname(abs), inner).list) {
-      if (!seen.has(h)) {
-        seen.add(h);
-        hosts.push(h);
-      }
-    }
-    if (hosts.length > ctx.maxHosts)
-      throw fail(`host file ${path} has more than ${ctx.maxHosts} hosts (maxHosts)`);
-  }
+  const hosts = listHosts(text, path, dirname(abs), ctx, state, origin, fail);
   state.stack.pop();
   state.files.set(abs, hosts);
   return hosts;
 }
 
-/** A file system error in a few words: "no such file", not an errno. */
-export function describeIoError(e: unknown): string {
-  const code = (e as { code?: unknown } | null)?.code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EISDIR') return 'it is a directory';
-  return e instanceof Error ? e.message : String(e);
+/**
+ * A list of hosts as a ^file or a paste holds it: one expression a line, each evaluated on its
+ * own, blank lines and `#` comments skipped; a line's error names `source:line`.
+ */
+export function evaluateList(text: string, source: string, ctx: ExpandContext): HostList {
+  const fail = (reason: string) => new UsageError(reason);
+  const list = listHosts(
+    text,
+    source,
+    ctx.cwd,
+    ctx,
+    { groups: new Map(), files: new Map(), stack: [] },
+    [],
+    fail,
+  );
+  return { list, set: new Set(list) };
+}
+
+function listHosts(
+  text: string,
+  source: string,
+  base: string,
+  ctx: ExpandContext,
+  state: State,
+  origin: string[],
+  fail: (reason: string) => UsageError,
+): string[] {
+  const lines = text.split(/\r?\n/);
+  const seen = new Set<string>();
+  const hosts: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const hash = lines[i]!.indexOf('#');
+    const line = hash === -1 ? lines[i]! : lines[i]!.slice(0, hash);
+    if (line.trim() === '') continue;
+    const inner = [...origin, `${source}:${i + 1}`];
+    for (const h of run(parseExpression(line, ctx.maxHosts, inner), ctx, state, base, inner).list) {
+      if (!seen.has(h)) {
+        seen.add(h);
+        hosts.push(h);
+      }
+    }
+    if (hosts.length > ctx.maxHosts) throw fail(`${source} has more than ${ctx.maxHosts} hosts (maxHosts)`);
+  }
+  return hosts;
 }
 
 /** All hosts of one pattern, first bracket outermost: r[1-2]n[1-2] → r1n1 r1n2 r2n1 r2n2. */

@@ -37,9 +37,10 @@ const MAX_DIGITS = 15;
 
 /**
  * The shortest-looking host set expression for `hosts`: patterns in natural order joined with ",".
- * Zero padding is kept (web01,web02 → web[01-02]); web1 and web01 stay two different hosts. Names
- * with characters the range syntax cannot express (anything but letters, digits, ".", "-", "_")
- * are listed as they are.
+ * Zero padding is kept (web01,web02 → web[01-02]); web1 and web01 stay two different hosts.
+ * `user@host:port` and IPv6 fold like names (root@web[1-3]:22, 2001:db8::[1-3]). Names with
+ * characters the range syntax cannot express (anything but letters, digits, ".", "-", "_", "@",
+ * ":") are listed as they are, `[2001:db8::1]:22` among them.
  */
 export function fold(hosts: Iterable<string>): string {
   return foldPatterns(hosts).join(',');
@@ -112,9 +113,11 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** Letters, ".", "-", "_" (digits are handled apart). */
+/** Letters, ".", "-", "_", and the "@" and ":" of `user@host:port` and IPv6 (digits are handled apart). */
 function isNameChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 46 || c === 45 || c === 95;
+  return (
+    (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 46 || c === 45 || c === 95 || c === 64 || c === 58
+  );
 }
 
 function byValue(a: Num, b: Num): number {

@@ -2,10 +2,11 @@
 // of pdsh and ClusterShell and printed back folded.
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { evaluate, type GroupResolver } from './expand.js';
+import { evaluate, evaluateList, type ExpandContext, type GroupResolver } from './expand.js';
 import { foldDistinct } from './fold.js';
 import { naturalCompare } from './natural.js';
 import { parseExpression } from './parse.js';
+import { namedBy } from './same-host.js';
 import { UsageError } from '../process/errors.js';
 
 export const DEFAULT_MAX_HOSTS = 1_000_000;
@@ -52,19 +53,21 @@ export class HostSet implements Iterable<string> {
     if (typeof expression !== 'string') {
       throw new UsageError(`host set: expected an expression string, got ${describe(expression)}`);
     }
-    const maxHosts = options.maxHosts ?? DEFAULT_MAX_HOSTS;
-    if (!Number.isSafeInteger(maxHosts) || maxHosts < 1) {
-      throw new UsageError(
-        `option maxHosts: expected a whole number of 1 or more, got ${describe(maxHosts)}`,
-      );
+    const ctx = context(options);
+    const { list, set } = evaluate(parseExpression(expression, ctx.maxHosts), ctx);
+    return new HostSet(list, set);
+  }
+
+  /**
+   * A list of hosts as people paste it, or as a `^file` holds it: one expression a line (`web1`,
+   * `deploy@db1:2222`, `web[1-3]`, `@group`), blank lines and `#` comments skipped, each line on
+   * its own. An error names `source:line` (default source: "list").
+   */
+  static parseList(text: string, options: HostSetOptions & { source?: string } = {}): HostSet {
+    if (typeof text !== 'string') {
+      throw new UsageError(`host list: expected text, got ${describe(text)}`);
     }
-    const { list, set } = evaluate(parseExpression(expression, maxHosts), {
-      groups: options.groups,
-      readFile: options.readFile ?? ((path) => readFileSync(path, 'utf8')),
-      cwd: options.cwd ?? process.cwd(),
-      home: homedir(),
-      maxHosts,
-    });
+    const { list, set } = evaluateList(text, options.source ?? 'list', context(options));
     return new HostSet(list, set);
   }
 
@@ -116,16 +119,16 @@ export class HostSet implements Iterable<string> {
     return new HostSet(list, set);
   }
 
-  /** This set's hosts that are not in the other, in this set's order. */
+  /** This set's hosts that the other does not name, in this set's order (a bare `web2` names `root@web2` too). */
   difference(other: Iterable<string>): HostSet {
-    const o = HostSet.from(iterableOf(other, 'difference'));
-    return this.#filter((h) => !o.has(h));
+    const named = namedBy(HostSet.from(iterableOf(other, 'difference')));
+    return this.#filter((h) => !named(h));
   }
 
-  /** This set's hosts that are also in the other, in this set's order. */
+  /** This set's hosts that the other names, in this set's order (a bare `web2` names `root@web2` too). */
   intersection(other: Iterable<string>): HostSet {
-    const o = HostSet.from(iterableOf(other, 'intersection'));
-    return this.#filter((h) => o.has(h));
+    const named = namedBy(HostSet.from(iterableOf(other, 'intersection')));
+    return this.#filter(named);
   }
 
   /** The same hosts in natural order: web2 before web10. */
@@ -156,6 +159,20 @@ export class HostSet implements Iterable<string> {
     const list = this.#list.filter(keep);
     return list.length === this.#list.length ? this : new HostSet(list, new Set(list));
   }
+}
+
+function context(options: HostSetOptions): ExpandContext {
+  const maxHosts = options.maxHosts ?? DEFAULT_MAX_HOSTS;
+  if (!Number.isSafeInteger(maxHosts) || maxHosts < 1) {
+    throw new UsageError(`option maxHosts: expected a whole number of 1 or more, got ${describe(maxHosts)}`);
+  }
+  return {
+    groups: options.groups,
+    readFile: options.readFile ?? ((path) => readFileSync(path, 'utf8')),
+    cwd: options.cwd ?? process.cwd(),
+    home: homedir(),
+    maxHosts,
+  };
 }
 
 /** The hosts of an expression, in order: HostSet.parse(expression, options).hosts. */

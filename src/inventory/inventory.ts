@@ -39,7 +39,7 @@ import { HostSetError, InventoryError, type InventoryIssue } from './errors.js';
 import { describeIoError, type GroupResolver } from './expand.js';
 import { DEFAULT_INVENTORY } from './default-inventory.js';
 import { expandCommandGroups } from './dynamic.js';
-import { DEFAULT_MAX_HOSTS, HostSet } from './hostset.js';
+import { DEFAULT_MAX_HOSTS, HostSet, type HostSetOptions } from './hostset.js';
 import {
   readInventoryModel,
   type GroupDef,
@@ -305,7 +305,16 @@ export class Inventory {
 
   /** A host set expression whose @groups are the inventory's (and the caller's, first). */
   select(expression: string, options: SelectOptions = {}): HostSet {
-    return HostSet.parse(expression, {
+    return HostSet.parse(expression, this.#selecting(options));
+  }
+
+  /** A pasted list of hosts (HostSet.parseList: one expression a line) whose @groups are the inventory's. */
+  selectList(text: string, options: SelectOptions & { source?: string } = {}): HostSet {
+    return HostSet.parseList(text, { ...this.#selecting(options), source: options.source });
+  }
+
+  #selecting(options: SelectOptions): HostSetOptions {
+    return {
       maxHosts: this.#env.maxHosts,
       readFile: this.#env.readFile,
       cwd: options.cwd ?? process.cwd(),
@@ -316,7 +325,7 @@ export class Inventory {
         if (found) return found;
         throw new UsageError(`unknown group @${name}${this.#suggest(name)}`);
       },
-    });
+    };
   }
 
   /** The groups holding `host`, in the order their settings apply. */

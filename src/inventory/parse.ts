@@ -5,6 +5,9 @@
 //   operator   := "," (union) | "!" (difference) | "&" (intersection) | white space (union)
 //   term       := "@" group-name | "^" file-path | pattern
 //   pattern    := (name-chars | "[" ranges "]")+       web[01-20].prod, r[1-2]n[1-4]
+//                 written as an address too (src/process/address.ts): user@web[1-3], web1:2222,
+//                 deploy@web[1-3]:22, [2001:db8::1]:22, 2001:db8::1, fe80::[1-3]; an "@" that
+//                 starts a term is a group, one inside it a user
 //   ranges     := range ("," range)*                    1,3,5-7,10-20/2
 //   range      := number ("-" number ("/" step)?)?      a leading zero sets the width: 08-10 → 08 09 10
 import { HostSetError } from './errors.js';
@@ -63,6 +66,13 @@ export interface Expression {
 const MAX_DIGITS = 15;
 
 const NAME_CHAR = /[A-Za-z0-9._-]/;
+
+/** An "@", a ":" or a bracketed IPv6 address in a pattern, from `at` to `end`. */
+interface Mark {
+  c: '@' | ':' | '[';
+  at: number;
+  end: number;
+}
 const GROUP_CHAR = /[A-Za-z0-9._:-]/;
 const SPACE = /\s/;
 const DIGIT = /[0-9]/;
@@ -119,7 +129,7 @@ class Parser {
     const c = this.#peek();
     if (c === '@') return this.#group();
     if (c === '^') return this.#file();
-    if (c !== undefined && (NAME_CHAR.test(c) || c === '[')) return this.#pattern();
+    if (c !== undefined && (NAME_CHAR.test(c) || c === '[' || c === ':')) return this.#pattern();
     const found = c === undefined ? 'the end' : show(c);
     if (c === ']') throw this.#error(at, 'unexpected "]" with no "[" before it');
     if (c !== undefined && c !== ',' && c !== '!' && c !== '&') throw this.#error(at, badNameChar(c));
@@ -152,13 +162,20 @@ class Parser {
   #pattern(): PatternTerm {
     const at = this.#pos;
     const segments: Segment[] = [];
+    const marks: Mark[] = [];
     let count = 1;
     let text = '';
     for (;;) {
       const c = this.#peek();
-      if (c !== undefined && NAME_CHAR.test(c)) {
+      if (c !== undefined && (NAME_CHAR.test(c) || c === '@' || c === ':')) {
+        if (c === '@' || c === ':') marks.push({ c, at: this.#pos, end: this.#pos + 1 });
         text += c;
         this.#pos++;
+      } else if (c === '[' && this.#addressBracket() !== undefined) {
+        const end = this.#addressBracket()!;
+        marks.push({ c: '[', at: this.#pos, end });
+        text += this.src.slice(this.#pos, end);
+        this.#pos = end;
       } else if (c === '[') {
         if (text) segments.push(text);
         text = '';
@@ -175,7 +192,89 @@ class Parser {
       } else break;
     }
     if (text) segments.push(text);
+    if (marks.length > 0) this.#checkAddress(at, marks);
     return { kind: 'pattern', segments, at, count };
+  }
+
+  /**
+   * At a "[": the end of a bracketed IPv6 address (`[2001:db8::1]`) when this is one, else
+   * undefined (a range). Ranges hold digits and ",-/", an address hex digits, "." and ":".
+   */
+  #addressBracket(): number | undefined {
+    let i = this.#pos + 1;
+    while (i < this.src.length && /[0-9A-Fa-f:.]/.test(this.src[i]!)) i++;
+    if (!this.src.slice(this.#pos + 1, i).includes(':')) return undefined;
+    if (this.src[i] !== ']') {
+      const found = i < this.src.length ? show(this.src[i]!) : 'the end';
+      throw this.#error(
+        i,
+        `expected "]" to close the IPv6 address [${this.src.slice(this.#pos + 1, i)}], found ${found}`,
+      );
+    }
+    return i + 1;
+  }
+
+  /**
+   * A pattern written as an address: `user@host`, `host:port`, `[v6]:port`, a bare IPv6 literal
+   * (src/process/address.ts splits them the same way). `marks` are its "@", ":" and brackets.
+   */
+  #checkAddress(at: number, marks: Mark[]): void {
+    const end = this.#pos;
+    const ats = marks.filter((m) => m.c === '@');
+    const twice = ats.find((m, i) => i > 0 && ats[i - 1]!.end === m.at);
+    if (twice) {
+      throw this.#error(
+        twice.at,
+        'a @group takes no user (user@@group): give the user with -l or in the inventory',
+      );
+    }
+    const lastAt = ats.pop();
+    const hostStart = lastAt ? lastAt.end : at;
+    if (lastAt && hostStart === end) throw this.#error(end, 'expected a host after "@" (user@host)');
+    const inUser = marks.find((m) => m.c !== '@' && m.at < hostStart);
+    if (inUser) {
+      throw this.#error(inUser.at, `${show(this.src[inUser.at]!)} cannot appear in a user name (user@host)`);
+    }
+    const hostMarks = marks.filter((m) => m.at >= hostStart);
+    const bracket = hostMarks.find((m) => m.c === '[');
+    const colons = hostMarks.filter((m) => m.c === ':');
+    let portAt: number | undefined;
+    if (bracket) {
+      if (bracket.at !== hostStart) {
+        throw this.#error(bracket.at, 'an IPv6 address in brackets is the whole host: [2001:db8::1]:22');
+      }
+      if (bracket.end < end) {
+        if (this.src[bracket.end] !== ':') {
+          throw this.#error(
+            bracket.end,
+            `expected ":" and a port after the address in brackets, found ${show(this.src[bracket.end]!)}`,
+          );
+        }
+        portAt = bracket.end + 1;
+      }
+    } else if (colons.length === 1) {
+      if (colons[0]!.at === hostStart) throw this.#error(hostStart, 'expected a host before ":" (host:port)');
+      portAt = colons[0]!.end;
+    } else if (colons.length > 1) {
+      const host = this.src.slice(hostStart, end);
+      if (!/^([0-9A-Fa-f:.]|\[[0-9,/-]*\])+$/.test(host)) {
+        throw this.#error(
+          hostStart,
+          `${JSON.stringify(host)} is neither host:port nor an IPv6 address (several ":" are an address's; give a port as [2001:db8::1]:22)`,
+        );
+      }
+    }
+    if (portAt === undefined) return;
+    const port = this.src.slice(portAt, end);
+    if (port === '' || !/^([0-9]|\[[0-9,/-]*\])+$/.test(port)) {
+      throw this.#error(
+        portAt,
+        `expected a port number after ":", found ${port === '' ? 'the end' : JSON.stringify(port)}`,
+      );
+    }
+    if (/^[0-9]+$/.test(port) && !(Number(port) >= 1 && Number(port) <= 65535)) {
+      throw this.#error(portAt, `port ${port} is not a number from 1 to 65535`);
+    }
   }
 
   #brackets(): Brackets {
@@ -244,8 +343,6 @@ class Parser {
   #afterTerm(term: Term): HostSetError {
     const c = this.#peek()!;
     if (term.kind === 'pattern') {
-      if (c === '@')
-        return this.#error(this.#pos, '"@" may only start a group name, as a term of its own (web1,@db)');
       if (c === '^')
         return this.#error(this.#pos, '"^" may only start a file name, as a term of its own (web1,^hosts)');
       if (c === ']') return this.#error(this.#pos, 'unexpected "]" with no "[" before it');
@@ -285,7 +382,7 @@ function isBoundary(c: string): boolean {
 }
 
 function badNameChar(c: string): string {
-  return `${show(c)} cannot appear in a host name (letters, digits, ".", "-", "_" and [ranges])`;
+  return `${show(c)} cannot appear in a host name (letters, digits, ".", "-", "_", [ranges], user@ and :port)`;
 }
 
 function show(c: string): string {

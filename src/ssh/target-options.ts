@@ -2,6 +2,7 @@
 // option objects, validated with messages that name the option and the host, before ssh_config is
 // read (src/ssh/resolve.ts).
 import path from 'node:path';
+import { splitAddress } from '../process/address.js';
 import { parseDuration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 import { expandTilde } from './ssh-config.js';
@@ -22,28 +23,8 @@ const BAD_HOST_CHARS = /[\s'"`$;&<>|(){}\\,*?!/]/;
 export function parseTargetString(text: string, forHost?: string): ParsedTargetString {
   const invalid = (why: string): UsageError =>
     new UsageError(`${forHost ? `${forHost}: ` : ''}invalid SSH target "${text}": ${why}`, { host: forHost });
-  let s = text.trim();
-  if (/^ssh:\/\//i.test(s)) {
-    s = s.slice('ssh://'.length).replace(/\/$/, '');
-    if (/[/?#]/.test(s)) throw invalid('an ssh:// target takes no path');
-  }
-  const at = s.lastIndexOf('@');
-  const user = at === -1 ? undefined : s.slice(0, at);
-  const rest = s.slice(at + 1);
-  let host: string;
-  let portText: string | undefined;
-  if (rest.startsWith('[')) {
-    const end = rest.indexOf(']');
-    if (end === -1) throw invalid('missing "]"');
-    host = rest.slice(1, end);
-    const after = rest.slice(end + 1);
-    if (after !== '' && !after.startsWith(':')) throw invalid(`unexpected "${after}" after "]"`);
-    portText = after === '' ? undefined : after.slice(1);
-  } else if (rest.split(':').length === 2) {
-    [host, portText] = rest.split(':') as [string, string];
-  } else {
-    host = rest; // a name, or a bare IPv6 address (several colons, no port)
-  }
+  const { user, host, port: portText, malformed } = splitAddress(text);
+  if (malformed) throw invalid(malformed);
   if (user !== undefined && (user === '' || user.startsWith('-') || /[\s\x00-\x1f]/.test(user))) {
     throw invalid(`"${user}" is not a valid user name`);
   }

@@ -107,6 +107,18 @@ describe(
       assert.doesNotMatch(screen, /\x1b\[(?!0?m)[\d;]*m/);
     });
 
+    test('stdin on a terminal is not read: a command reading its input gets end of input at once', async () => {
+      const name = start(
+        ['run', '-F', fleet.sshConfigPath, '-w', 'h01', '--', 'cat; echo "read to the end"'],
+        {},
+      );
+      // Were the terminal the hosts' input, cat would wait for it and fleetsh would not end.
+      await waitFor(() => capture(name).includes('[exit '), 20_000, 'fleetsh to end without input');
+      const screen = capture(name);
+      assert.match(screen, /^h01 \(1\)\n-+\nread to the end$/m);
+      assert.match(screen, /\[exit 0\]/);
+    });
+
     describe('a hostile host', () => {
       /** HOSTILE on every host's stdout; h02 prints it on stderr too and fails, so its error quotes it. */
       const hostile = () =>

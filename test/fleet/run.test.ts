@@ -155,6 +155,56 @@ describe('fleet run', () => {
     assert.throws(() => fleet(['web1'], { connect: f.connect, maxOutput: -1 }), /option maxOutput/);
   });
 
+  test('a target is named by its host and port, never its user; IPv6 with a port in brackets', () => {
+    const named = fleet(
+      [
+        'deploy@web1',
+        'web2:2222',
+        'deploy@web3:22',
+        '[2001:db8::1]:22',
+        'root@[2001:db8::2]',
+        '2001:db8::3',
+        { host: 'deploy@web4', port: 2222 },
+        { host: '2001:db8::4', port: 22 },
+        'deploy@web[5-6]:2222',
+      ],
+      { connect: f.connect },
+    ).names;
+    assert.deepEqual(named, [
+      'web1',
+      'web2:2222',
+      'web3:22',
+      '[2001:db8::1]:22',
+      '2001:db8::2',
+      '2001:db8::3',
+      'web4:2222',
+      '[2001:db8::4]:22',
+      'web5:2222',
+      'web6:2222',
+    ]);
+    assert.throws(
+      () => fleet(['root@web1:22', 'deploy@web1:22'], { connect: f.connect }),
+      /web1:22 is listed twice/,
+    );
+  });
+
+  test('every command of a host sees FLEETSH_HOST, its name in the report, in run and in each', async () => {
+    const run = await fleet(['web1', 'deploy@web2'], { connect: f.connect }).run`echo "$FLEETSH_HOST"`;
+    assert.deepEqual(
+      run.hosts.map((h) => [h.host, h.stdout]),
+      [
+        ['web1', 'web1\n'],
+        ['web2', 'web2\n'],
+      ],
+    );
+    const each = await fleet(['web4'], { connect: f.connect }).each(async (shell) => {
+      const a = await shell`echo "$FLEETSH_HOST"`;
+      const b = await shell.env({ OTHER: 'x' })`echo "$FLEETSH_HOST $OTHER"`;
+      return a.stdout + b.stdout;
+    });
+    assert.equal(each.hosts[0]!.value, 'web4\nweb4 x\n');
+  });
+
   test('targets may be server objects as the batch-operations guide writes them and user@host:port strings', async () => {
     const report = await fleet(
       [{ host: 'web1', username: 'deploy' }, 'deploy@web2', { host: 'web4', port: 2222, name: 'web4' }],

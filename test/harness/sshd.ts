@@ -76,7 +76,9 @@ function sshdConfig(spec: SshdSpec): string {
     ...extra.filter((l) => keyword(l) === 'setenv').map((l) => l.trim().replace(/^\S+\s+/, '')),
   ];
   const defaults = [
-    ...spec.listen.map((l) => `ListenAddress ${l.address}:${l.port}`),
+    ...spec.listen.map(
+      (l) => `ListenAddress ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`,
+    ),
     `HostKey ${spec.hostKeyPath}`,
     `AuthorizedKeysFile ${spec.authorizedKeysPath}`,
     `PidFile none`,
@@ -148,7 +150,10 @@ export async function startSshd(spec: SshdSpec, timeoutMs = 10_000): Promise<Ssh
     throw await fail(`sshd ${configPath} did not come up${exited ? ' (exited)' : ''}`);
   }
   const listening = await listeningSockets();
-  const missing = spec.listen.filter((l) => !listening.has(`${l.address}:${l.port}`));
+  // IPv6 listeners (a test's [::1]) are not in /proc/net/tcp: the banner above showed the first.
+  const missing = spec.listen.filter(
+    (l) => !l.address.includes(':') && !listening.has(`${l.address}:${l.port}`),
+  );
   if (missing.length > 0 || /Bind to port|Address already in use/.test(err)) {
     throw await fail(
       `sshd ${configPath} could not bind ${missing.map((l) => `${l.address}:${l.port}`).join(' ')}`,

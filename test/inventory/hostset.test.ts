@@ -112,3 +112,26 @@ test('new HostSet(...) from JavaScript says to use parse or from, rather than ma
   );
   assert.equal(HostSet.parse('web[1-3]').size, 3);
 });
+
+test('parseList reads a pasted list: one expression a line, each on its own, blank lines and comments skipped', () => {
+  const text = '# from the ticket\r\n\ndeploy@web[1-2]:2222   # the web tier\nweb9\n  \n@db\n[2001:db8::1]:22\na,b!a\n';
+  const groups = (name: string) => (name === 'db' ? ['db1', 'db2'] : undefined);
+  assert.deepEqual(HostSet.parseList(text, { groups }).hosts, [
+    'deploy@web1:2222',
+    'deploy@web2:2222',
+    'web9',
+    'db1',
+    'db2',
+    '[2001:db8::1]:22',
+    'b', // a line's operators stay within the line
+  ]);
+  assert.deepEqual(HostSet.parseList('').hosts, []);
+  assert.throws(
+    () => HostSet.parseList('web1\nweb2:ssh\n', { source: 'stdin' }),
+    (e: unknown) =>
+      e instanceof HostSetError &&
+      e.message.startsWith('host set: in stdin:2: expected a port number after ":", found "ssh"'),
+  );
+  assert.throws(() => HostSet.parseList('a\nb\nc\n', { maxHosts: 2 }), /list has more than 2 hosts \(maxHosts\)/);
+  assert.throws(() => HostSet.parseList(42 as never), /host list: expected text/);
+});

@@ -244,3 +244,9 @@ test('a ^file in a group is read relative to the inventory, and a missing one is
     message: 'inv.yml:3: groups.g: cannot read host file missing: no such file (column 1)\n  ^missing\n  ^',
   });
 });
+
+test("selectList: a pasted list whose @groups are the inventory's", () => {
+  const inv = parseInventory("groups:\n  web: 'web[1-3]'\n");
+  assert.deepEqual(inv.selectList('@web\n# skip\nroot@db1\n').hosts, ['web1', 'web2', 'web3', 'root@db1']);
+  assert.throws(() => inv.selectList('web1\n@nope\n', { source: 'stdin' }), /in stdin:2: unknown group @nope/);
+});

@@ -1,9 +1,12 @@
 // Properties: folding round-trips, set algebra agrees with JavaScript's Set, ranges agree with a
-// naive reference expander.
+// naive reference expander; hosts written as user@host:port or IPv6 parse as themselves, read as
+// the SSH layer reads them, fold back, and meet "!" and "&" by their host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { fold, HostSet } from '../../src/inventory/index.js';
+import { splitAddress } from '../../src/process/address.js';
+import { parseTargetString } from '../../src/ssh/target-options.js';
 
 const RUNS = 400;
 
@@ -177,6 +180,72 @@ test('bracket ranges agree with a naive expander (padding, steps, lists)', () =>
         assert.deepEqual(HostSet.parse(expr).hosts, [...new Set(expected)], expr);
       },
     ),
+    { numRuns: RUNS },
+  );
+});
+
+/** Hosts as people paste them: a user, a port, IPv6 with and without brackets, over the names above. */
+const ipv6 = fc
+  .tuple(fc.constantFrom('2001:db8', 'fe80', 'fd00:0:1', ''), fc.array(fc.nat(0xffff), { maxLength: 3 }))
+  .map(([head, tail]) => `${head}::${tail.map((n) => n.toString(16)).join(':')}`);
+const written = fc
+  .tuple(
+    fc.constantFrom(undefined, 'root', 'deploy', 'u1', 'john@corp'),
+    fc.oneof({ weight: 3, arbitrary: host.filter((h) => !/^[-.]/.test(h)) }, { weight: 1, arbitrary: ipv6 }),
+    fc.constantFrom(undefined, 22, 2222, 65535, 1),
+  )
+  .map(([user, name, port]) => ({
+    user,
+    host: name,
+    port,
+    text:
+      (user ? `${user}@` : '') +
+      (port === undefined ? name : name.includes(':') ? `[${name}]:${port}` : `${name}:${port}`),
+  }));
+
+test('a written host parses as itself, and the SSH layer reads the same user, host and port from it', () => {
+  fc.assert(
+    fc.property(written, ({ user, host: name, port, text }) => {
+      assert.deepEqual(HostSet.parse(text).hosts, [text]);
+      const parsed = parseTargetString(text);
+      assert.deepEqual(parsed, { host: name, ...(user ? { user } : {}), ...(port ? { port } : {}) }, text);
+      assert.equal(splitAddress(text).host, name);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('written hosts fold and parse back to exactly themselves', () => {
+  fc.assert(
+    fc.property(fc.array(written, { maxLength: 30 }), (list) => {
+      const texts = list.map((w) => w.text);
+      const folded = fold(texts);
+      assert.ok(HostSet.parse(folded).equals(texts), `${texts.join(' ')} → ${folded}`);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('a bare host in "!", "&" and -x names it with any user or port; a written one only itself', () => {
+  fc.assert(
+    fc.property(fc.array(written, { maxLength: 20 }), fc.array(written, { maxLength: 8 }), (left, right) => {
+      const A = HostSet.from(left.map((w) => w.text));
+      const B = HostSet.from(right.map((w) => w.text));
+      const bare = new Set(right.filter((w) => !w.user && !w.port).map((w) => w.host));
+      const named = (w: (typeof left)[number]) => B.has(w.text) || bare.has(w.host);
+      const entries = [...new Map(left.map((w) => [w.text, w])).values()];
+      assert.deepEqual(
+        A.difference(B).hosts,
+        entries.filter((w) => !named(w)).map((w) => w.text),
+      );
+      assert.deepEqual(
+        A.intersection(B).hosts,
+        entries.filter(named).map((w) => w.text),
+      );
+      const groups = (g: string) => (g === 'a' ? A : g === 'b' ? B : undefined);
+      assert.ok(HostSet.parse('@a!@b', { groups }).equals(A.difference(B)));
+      assert.ok(HostSet.parse('@a&@b', { groups }).equals(A.intersection(B)));
+    }),
     { numRuns: RUNS },
   );
 });

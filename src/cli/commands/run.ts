@@ -1,4 +1,5 @@
-// `fleetsh run -w HOSTS [flags] -- COMMAND...`: one command line on every selected host.
+// `fleetsh run -w HOSTS [flags] -- COMMAND...`: one command line on every selected host, with
+// fleetsh's stdin (or --stdin-file) as every host's input.
 import { fleet } from '../../fleet/fleet.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
@@ -13,18 +14,24 @@ import {
 } from '../job.js';
 import { printPlan } from '../dry-run.js';
 import { selectHosts, type SelectOptions } from '../select.js';
+import { commandInput, type InputFlags } from '../stdin.js';
 
-export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
+export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags & InputFlags;
 
 export async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   const command = words.join(' ').trim();
   if (command === '') throw new CliUsageError('run: no command given: fleetsh run -w HOSTS -- COMMAND');
+  const stdin = commandInput(flags);
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
   const transport = await sshTransport();
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
-  const f = fleet(targets, { ...fleetOptions(flags), connect: transport.connect });
+  const f = fleet(targets, {
+    ...fleetOptions(flags),
+    connect: transport.connect,
+    ...(stdin ? { stdin } : {}),
+  });
   if (flags.dryRun)
     return printPlan(flags, (signal) => f.plan({ action: `run ${command}`, signal }), transport.close);
   await runJob({
