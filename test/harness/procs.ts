@@ -133,7 +133,9 @@ function killAllNow(): void {
   for (const f of live) {
     const roots = f.roots();
     signalAll(roots, 'SIGSTOP');
-    signalAll(fleetPids(roots, f.marker), 'SIGKILL');
+    // With the sshd trees, the clients this process started against them (runOnHost's ssh: their
+    // command line names the fleet's ssh_config), which would otherwise linger until they notice.
+    signalAll([...fleetPids(roots, f.marker), ...pidsMentioning(f.dir)], 'SIGKILL');
     rmSync(f.dir, { recursive: true, force: true });
   }
   live.clear();
