@@ -330,7 +330,11 @@ export class FleetRun<T = CommandResult>
       const ms = this.#opts.timeoutMs;
       if (ms !== undefined && cur.timer === undefined)
         cur.timer = setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
-      const shell = state.shell.with({ signal: cur.ac.signal, maxOutput: this.#opts.maxOutput });
+      const shell = state.shell.with({
+        signal: cur.ac.signal,
+        maxOutput: this.#opts.maxOutput,
+        ...this.#opts.commands,
+      });
       const ctx: TaskContext = {
         host: host.name,
         index: host.index,

@@ -129,9 +129,8 @@ function sudoMessage(result: CommandResult, f: SudoFailureFacts): string {
       'retries it: every wrong try counts toward locking the account.'
     );
   }
-  // On a terminal, lines end in CRLF: shown as lines, not as `\r`.
-  const said = f.pty ? lastLines(result.stdout.replace(/\r\n/g, '\n')) : result.stderrTail;
-  const words = printable(said.trim());
+  // On a terminal, sudo's words are on stdout (printable takes the CR of CRLF line ends out).
+  const words = printable((f.pty ? lastLines(result.stdout) : result.stderrTail).trim());
   const hints: string[] = [];
   if (!f.passwordGiven)
     hints.push(
