@@ -62,8 +62,7 @@ export function sudoOf(value: unknown, where = 'sudo'): SudoOptions | undefined 
     if (key !== 'user' && key !== 'password')
       throw new UsageError(`${where}: unknown option ${JSON.stringify(key)} (expected user, password)`);
   }
-  // A user name goes on sudo's command line as one quoted word; sudo accepts #uid too.
-  if (o.user !== undefined && (typeof o.user !== 'string' || !/^#?[\w.][\w.@-]{0,63}\$?$/.test(o.user)))
+  if (o.user !== undefined && !isSudoUser(o.user))
     throw new UsageError(`${where}.user: expected a user name, got ${describe(o.user)}`);
   const out: SudoOptions = o.user === undefined ? {} : { user: o.user as string };
   if (o.password !== undefined) {
@@ -75,6 +74,11 @@ export function sudoOf(value: unknown, where = 'sudo'): SudoOptions | undefined 
     Object.defineProperty(out, 'password', { value: o.password, enumerable: false });
   }
   return out;
+}
+
+/** A user name as sudo -u takes it (or #uid); it goes on sudo's command line as one quoted word. */
+export function isSudoUser(name: unknown): name is string {
+  return typeof name === 'string' && /^#?[\w.][\w.@-]{0,63}\$?$/.test(name);
 }
 
 function describe(value: unknown): string {

@@ -11,9 +11,10 @@ import {
   type ExecutionFlags,
   type OutputFlags,
 } from '../job.js';
+import { privilegeOptions, type PrivilegeFlags } from '../privilege.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
-export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
+export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags & PrivilegeFlags;
 
 export async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   const command = words.join(' ').trim();
@@ -21,9 +22,10 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
+  const privilege = await privilegeOptions(flags);
   const transport = await sshTransport();
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
-  const f = fleet(targets, { ...fleetOptions(flags), connect: transport.connect });
+  const f = fleet(targets, { ...fleetOptions(flags), ...privilege, connect: transport.connect });
   await runJob({
     label: `run ${command}`,
     hosts: hosts.hosts,
