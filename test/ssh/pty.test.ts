@@ -106,6 +106,32 @@ describe('a pseudo-terminal', { skip }, () => {
     assert.deepEqual(await gone(`sleep ${s2}`, 3000), []);
   });
 
+  test('a lost connection ends a command on a terminal (SIGHUP); without one, the command stays', async () => {
+    for (const pty of [true, false]) {
+      const own = sshFor(fleet);
+      const seconds = uniqueSleep();
+      let started = false;
+      const p = own(targetOf(fleet, fleet.healthy[0]!))`echo started; sleep ${seconds}`
+        .pty(pty)
+        .onLine(() => (started = true))
+        .then(
+          () => 'ended',
+          (e: { kind?: string }) => e.kind,
+        );
+      // Output means the command runs and its channel is ours: closing now loses the connection
+      // under it (closing while the exec request is unanswered would be another case).
+      while (!started) await new Promise((r) => setTimeout(r, 20));
+      await own.close();
+      assert.equal(await p, 'closed');
+      const left = await gone(`sleep ${seconds}`, pty ? 3000 : 500);
+      if (pty) assert.deepEqual(left, [], 'the terminal hung up');
+      else {
+        assert.equal(left.length, 1, 'without a terminal, closing the channel leaves the command running');
+        process.kill(Number(left[0]!.split(' ')[0]));
+      }
+    }
+  });
+
   test('a server that refuses terminals (PermitTTY no): a protocol error that says so', async () => {
     await using noTty = await startFleet({ healthy: 1, extraSshdConfig: 'PermitTTY no' });
     const other = sshFor(noTty);
