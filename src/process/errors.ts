@@ -143,7 +143,7 @@ function sudoMessage(result: CommandResult, f: SudoFailureFacts): string {
   return (
     `${head} (it exited with code ${result.exitCode} before starting it): ${command}` +
     (words ? `\nsudo said:\n${words}` : '') +
-    `\n${hints.join(' ')}`
+    `\n${hints.join('\n')}`
   );
 }
 
