@@ -39,6 +39,8 @@ export function makeSudo(shell: Shell): SudoTemplate {
 
 /** ^D: end of input on a terminal in canonical mode, as a person would type it. */
 const EOT = 0x04;
+/** What sudo's pwfeedback draws after the prompt: `*`, and backspace-space-backspace to erase it. */
+const FEEDBACK = new Set([0x2a, 0x08, 0x20]);
 /** ^V (LNEXT): the terminal takes the next byte literally, so a control character in a password stays one. */
 const LNEXT = 0x16;
 
@@ -100,7 +102,11 @@ export class SudoDialog {
     const scan = () => {
       for (;;) {
         if (newlineAfterPrompt) {
-          // On a terminal, sudo ends the line it read the password from: CRLF, part of its prompt.
+          // On a terminal, sudo ends the line it read the password from: CRLF, part of its prompt;
+          // with pwfeedback it first shows an asterisk per character read, then erases them ("\b \b").
+          let feedback = 0;
+          while (feedback < pending.length && FEEDBACK.has(pending[feedback]!)) feedback++;
+          pending = pending.subarray(feedback);
           if (pending.length === 0 || (pending.length === 1 && pending[0] === 0x0d)) return;
           if (pending[0] === 0x0d && pending[1] === 0x0a) pending = pending.subarray(2);
           else if (pending[0] === 0x0a) pending = pending.subarray(1);

@@ -4,7 +4,8 @@
 //
 //   fleetsh-sudo        ALL=(ALL) ALL              a password rule
 //   fleetsh-sudo-nopw   ALL=(ALL) NOPASSWD: ALL    no password
-//   fleetsh-sudo-tty    + Defaults requiretty      sudo only from a terminal
+//   fleetsh-sudo-tty    + Defaults requiretty      sudo only from a terminal (and pwfeedback: an
+//                                                  asterisk shown per password character read)
 //   fleetsh-sudo-t0     + Defaults timestamp_timeout=0: no credential cache at all
 //
 // They log in with the fleet's client key, from a file under their home named for one test process
@@ -36,7 +37,7 @@ const SUDOERS = [
   '# Written by the fleetsh test suite (test/harness/sudo-users.ts); safe to delete.',
   `${SUDO_USERS.password} ALL=(ALL:ALL) ALL`,
   `${SUDO_USERS.nopasswd} ALL=(ALL:ALL) NOPASSWD: ALL`,
-  `Defaults:${SUDO_USERS.requiretty} requiretty`,
+  `Defaults:${SUDO_USERS.requiretty} requiretty, pwfeedback`,
   `${SUDO_USERS.requiretty} ALL=(ALL:ALL) ALL`,
   `Defaults:${SUDO_USERS.noCache} timestamp_timeout=0`,
   `${SUDO_USERS.noCache} ALL=(ALL:ALL) ALL`,

@@ -122,11 +122,12 @@ describe('the sudo dialog', () => {
     assert.equal(run.out.stderr, 'out');
   });
 
-  test('on a terminal: the line sudo ends after the password is dropped, control characters are typed literally', async () => {
+  test('on a terminal: the asterisks (pwfeedback) and the line sudo ends after the password are dropped, control characters are typed literally', async () => {
     const d = new SudoDialog({ password: 'p\x03w\x7f', user: undefined, pty: true });
     const t = tokens(d);
     const run = wire(d);
-    for (const piece of [t.prompt, '\r', '\n', t.marker, 'root\r\n']) run.feed('stdout', piece);
+    for (const piece of [t.prompt, '**', '*\b \b', '\b \b\b', ' \b', '\r', '\n', t.marker, 'root\r\n'])
+      run.feed('stdout', piece);
     await tick();
     assert.equal(run.out.stdout, 'root\r\n');
     assert.equal(run.sent(), 'p\x16\x03w\x16\x7f\n');
