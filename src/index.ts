@@ -95,6 +95,7 @@ export { raw, type RawCommand } from './command/template.js';
 export type { CommandPromise, CommandOptions, LineListener, DataListener, Stdin } from './process/command-promise.js';
 export { CommandResult } from './process/result.js';
 export type { Duration } from './process/duration.js';
+export type { PtyOptions, SudoOptions } from './process/exec-options.js';
 export type { Shell } from './command/shell.js';
 
 // Errors: every one a FleetshError with a kind
@@ -105,6 +106,8 @@ export {
   CancelledError,
   ConnectionError,
   UsageError,
+  SudoError,
+  type SudoFailure,
   type ErrorKind,
   type ConnectionErrorKind,
   type ConnectionStage,

@@ -4,20 +4,13 @@
 // list (any process on this machine, which plays the hosts too) or, for fleetsh's own children such
 // as a ProxyCommand, their environment, while commands run. The failures are real, against sshd: a
 // wrong password, a wrong passphrase on an encrypted key given as a path and as text, a refused key
-// given inline, a wrong sudo password (through the stand-in sudo of test/ssh/sudo.test.ts: the
-// machine's sudo asks root for no password), and the right ones, so the scans see them at work.
+// given inline, a wrong sudo password (the machine's real sudo, as a login user of
+// test/harness/sudo-users.ts: root's sudo asks for none), and the right ones, so the scans see them
+// at work.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
@@ -30,14 +23,16 @@ import type { SshTargetOptions } from '../src/ssh/types.js';
 import { ensureBuilt, fleetsh } from './cli/helpers.js';
 import { startFleet, sshdAvailable, type TestFleet } from './harness/fleet.js';
 import { fleetPids } from './harness/procs.js';
+import { ensureSudoUsers, SUDO_USERS, sudoAvailable, sudoLogins, type SudoLogins } from './harness/sudo-users.js';
 import { sshFor, targetOf } from './ssh/helpers.js';
 
-const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
+const skip =
+  (!sshdAvailable() && 'OpenSSH sshd not installed') ||
+  (!sudoAvailable() && 'needs root, sudo (with visudo) and useradd');
 const random = () => randomBytes(9).toString('base64url');
 const WRONG_PASSWORD = `wrong-password-${random()}`;
 const PASSPHRASE = `passphrase-${random()}`;
 const WRONG_PASSPHRASE = `wrong-passphrase-${random()}`;
-const SUDO_PASSWORD = `sudo-password-${random()} with spaces`;
 const WRONG_SUDO_PASSWORD = `wrong-sudo-${random()}`;
 const FLEET_EVENTS = [
   'batch:start',
@@ -84,7 +79,8 @@ describe('secrets never leak', { skip }, () => {
   let fleet: TestFleet;
   let ssh: SshFunction;
   let work: string;
-  let bin: string;
+  let logins: SudoLogins;
+  let sudoPassword: string;
   let proxyConfig: string;
   let encKey: string;
   let secrets: Record<string, string>;
@@ -93,7 +89,14 @@ describe('secrets never leak', { skip }, () => {
 
   before(async () => {
     ensureBuilt();
-    fleet = await startFleet({ healthy: 2, faults: ['password', 'refuses-key'] });
+    sudoPassword = ensureSudoUsers().password;
+    logins = sudoLogins();
+    fleet = await startFleet({
+      healthy: 2,
+      faults: ['password', 'refuses-key'],
+      extraSshdConfig: logins.sshdConfig,
+    });
+    logins.authorize(fleet);
     ssh = sshFor(fleet, { onWarning: (m) => warnings.push(m) });
     work = mkdtempSync(path.join(tmpdir(), 'fleetsh-secrets-'));
     encKey = path.join(work, 'encrypted_ed25519');
@@ -106,16 +109,11 @@ describe('secrets never leak', { skip }, () => {
       'wrong password': WRONG_PASSWORD,
       passphrase: PASSPHRASE,
       'wrong passphrase': WRONG_PASSPHRASE,
-      'sudo password': SUDO_PASSWORD,
+      'sudo password': sudoPassword,
       'wrong sudo password': WRONG_SUDO_PASSWORD,
       ...Object.fromEntries(keySlices(plainText).map((s, i) => [`key text (slice ${i})`, s])),
       ...Object.fromEntries(keySlices(encText).map((s, i) => [`encrypted key text (slice ${i})`, s])),
     };
-    // The stand-in sudo, on PATH for the commands that use it.
-    bin = mkdtempSync(path.join(tmpdir(), 'fleetsh-secrets-sudo-'));
-    copyFileSync(new URL('./ssh/fixtures/fake-sudo.sh', import.meta.url), path.join(bin, 'sudo'));
-    chmodSync(path.join(bin, 'sudo'), 0o755);
-    writeFileSync(path.join(bin, 'expected'), SUDO_PASSWORD);
     // The password host reached through a ProxyCommand of fleetsh's own: a relay with a marker.
     const relay = path.join(work, 'relay.cjs');
     writeFileSync(
@@ -134,7 +132,7 @@ describe('secrets never leak', { skip }, () => {
     await ssh?.close();
     await fleet?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
-    if (bin) rmSync(bin, { recursive: true, force: true });
+    logins?.remove();
   });
 
   /** Fails naming where a secret showed and which one, with every secret masked in what it prints. */
@@ -158,7 +156,9 @@ describe('secrets never leak', { skip }, () => {
 
   const on = (name: string, extra: Partial<SshTargetOptions> = {}) =>
     targetOf(fleet, fleet.host(name), extra);
-  const sudoShell = (s: SshShell) => s.env({ PATH: `${bin}:/usr/bin:/bin` });
+  /** A sudo user of the harness (a password rule), logged in with the fleet's key. */
+  const sudoer = (name: string, sudo: string) =>
+    on(name, { username: SUDO_USERS.password, sudoPassword: sudo });
 
   test('errors of real failures: wrong password, wrong passphrase (path and text), refused inline key, wrong sudo password', async () => {
     const keyText = readFileSync(fleet.clientKeyPath, 'utf8');
@@ -185,14 +185,14 @@ describe('secrets never leak', { skip }, () => {
       ssh(on('h-refuses-key', { privateKey: keyText, identitiesOnly: true }))`true`,
       'auth',
     );
-    const wrongSudo = sudoShell(ssh(on(healthy, { sudoPassword: WRONG_SUDO_PASSWORD })));
+    const wrongSudo = ssh(sudoer(healthy, WRONG_SUDO_PASSWORD));
     await failure('wrong sudo password', wrongSudo.sudo`true`, 'failed');
     // The same targets work with the right secrets: the failures above were about the secrets.
     const right = ssh(on('h-password', { password: fleet.password!.password }));
     assert.equal((await right`id -un`).stdout, `${fleet.password!.user}\n`);
     const unlocked = ssh(on(healthy, { privateKey: encText, passphrase: PASSPHRASE }));
     assert.equal((await unlocked`echo unlocked`).stdout, 'unlocked\n');
-    const goodSudo = sudoShell(ssh(on(healthy, { sudoPassword: SUDO_PASSWORD })));
+    const goodSudo = ssh(sudoer(healthy, sudoPassword));
     assert.equal((await goodSudo.sudo`echo root`).stdout, 'root\n');
     assertClean(seen, 'errors');
     note(seen, 'warnings', warnings.join('\n'));
@@ -231,8 +231,8 @@ describe('secrets never leak', { skip }, () => {
         ...on('h-password', { password: fleet.password!.password }),
         sshConfig: proxyConfig,
       });
-      const sudo = sudoShell(ssh(on(healthy, { sudoPassword: SUDO_PASSWORD })));
-      const wrong = sudoShell(ssh(on(healthy, { sudoPassword: WRONG_SUDO_PASSWORD })));
+      const sudo = ssh(sudoer(healthy, sudoPassword));
+      const wrong = ssh(sudoer(healthy, WRONG_SUDO_PASSWORD));
       const [a, b, c] = await Promise.allSettled([
         proxied`echo proxied; sleep 1; : ${marker}`.verbose(),
         sudo.sudo`echo sudo; sleep 1; : ${marker}`.verbose(),
@@ -258,7 +258,7 @@ describe('secrets never leak', { skip }, () => {
     );
     assert.ok(environs.size > 0, 'the scan read the environment of fleetsh children');
     assert.match(log, /proxied/);
-    assert.match(log, /sudo: a password is required|incorrect password/);
+    assert.match(log, /Sorry, try again/); // what sudo said to the wrong password, passed on
     assertClean(
       all.map((c, i) => [`a command line (${i}): ${c.replaceAll('\0', ' ').slice(0, 200)}`, c]),
       'process arguments',
@@ -272,7 +272,6 @@ describe('secrets never leak', { skip }, () => {
 
   test('fleet events and reports (text and JSON) over the same failures, with retries', async () => {
     const healthy = fleet.healthy[0]!.name;
-    const sudoPath = { PATH: `${bin}:/usr/bin:/bin` };
     const targets = [
       { ...on('h-password', { password: WRONG_PASSWORD }), name: 'wrong-password' },
       { ...on('h-password', { password: fleet.password!.password }), name: 'right-password' },
@@ -288,8 +287,10 @@ describe('secrets never leak', { skip }, () => {
         }),
         name: 'refused-key-text',
       },
-      { ...on(healthy, { sudoPassword: WRONG_SUDO_PASSWORD }), name: 'wrong-sudo', env: sudoPath },
-      { ...on(healthy, { sudoPassword: SUDO_PASSWORD }), name: 'right-sudo', env: sudoPath },
+      { ...sudoer(healthy, WRONG_SUDO_PASSWORD), name: 'wrong-sudo' },
+      { ...sudoer(healthy, sudoPassword), name: 'right-sudo' },
+      // A command that fails: retried (sudo's refusals are not), so retry events carry secrets too.
+      { ...on(healthy), name: 'failing' },
     ];
     const events: Seen = [];
     const run = new Fleet(targets, {
@@ -297,6 +298,7 @@ describe('secrets never leak', { skip }, () => {
       retries: { attempts: 2, baseMs: 50, on: 'any' },
     }).each(async (shell: FleetShell, ctx) => {
       const sudo = (shell as SshShell).sudo;
+      if (ctx.host === 'failing') return shell`exit 3`;
       return ctx.host.endsWith('sudo') ? sudo`echo as root` : shell`echo as user`;
     }, 'echo');
     for (const e of FLEET_EVENTS) run.on(e, (payload: unknown) => note(events, `event ${e}`, payload));
@@ -311,6 +313,7 @@ describe('secrets never leak', { skip }, () => {
         ['refused-key-text', 'unreachable'],
         ['wrong-sudo', 'failed'],
         ['right-sudo', 'ok'],
+        ['failing', 'failed'],
       ],
       report.toText(),
     );

@@ -77,6 +77,15 @@ function execution(cmd: Command): Command {
     .option('--dry-run', 'run nothing: show what each host would use (user, address, keys) and its host key');
 }
 
+/** sudo and a terminal for each command (`run`). */
+function privilege(cmd: Command): Command {
+  return cmd
+    .option('--sudo', 'run the command through sudo on each host, as root (without a password: sudo -n)')
+    .option('--sudo-user <user>', 'run it through sudo as this user (implies --sudo)')
+    .option('--ask-sudo-pass', "ask once for sudo's password, on the terminal, without echo (implies --sudo)")
+    .option('--tty', 'give each command a pseudo-terminal: stdout and stderr merged, CRLF line ends');
+}
+
 function output(cmd: Command): Command {
   return cmd
     .addOption(
@@ -142,6 +151,7 @@ export function buildProgram(): Command {
     .passThroughOptions();
   selection(run);
   execution(run);
+  privilege(run);
   output(run);
   pdshOutput(run).option(
     '--stdin-file <file>',

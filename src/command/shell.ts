@@ -1,6 +1,7 @@
 // A shell is a callable tagged template bound to one transport with default options:
 // `$` for this machine, `$.ssh(host)` for a remote one. `.with()` derives a new shell.
 import { CommandPromise, validateEnv, type CommandOptions } from '../process/command-promise.js';
+import { ptyOf, sudoOf } from '../process/exec-options.js';
 import type { Executor } from '../process/executor.js';
 import { buildCommand } from './template.js';
 
@@ -9,7 +10,7 @@ export interface Shell {
   /** The host this shell runs on: 'local' or the SSH target's name. */
   readonly host: string;
   readonly options: Readonly<CommandOptions>;
-  /** A shell with other defaults for its commands (nothrow, timeout, env, cwd, verbose, maxOutput). */
+  /** A shell with other defaults for its commands (nothrow, timeout, env, cwd, verbose, maxOutput, pty, sudo). */
   with(options: CommandOptions): this;
   /** A shell whose commands get these environment variables too. */
   env(vars: Record<string, string | number | boolean | undefined>): this;
@@ -32,11 +33,19 @@ export function makeShell<X extends object>(
   const shell = Object.assign(run, {
     host: executor.host,
     options: Object.freeze({ ...options }),
-    with: (patch: CommandOptions) =>
-      derive({ ...patch, ...(patch.env ? { env: { ...options.env, ...validateEnv(patch.env, executor.host) } } : {}) }),
+    with: (patch: CommandOptions) => derive(checked(patch, options, executor.host)),
     env: (vars: Record<string, string | number | boolean | undefined>) =>
       derive({ env: { ...options.env, ...validateEnv(vars, executor.host) } }),
     cd: (dir: string) => derive({ cwd: dir }),
   }) as unknown as Shell;
   return Object.assign(shell, extend(shell, options)) as Shell & X;
+}
+
+/** A `.with()` patch validated now (not when a command runs), env merged, sudo's password hidden. */
+function checked(patch: CommandOptions, options: CommandOptions, host: string): CommandOptions {
+  const out = { ...patch };
+  if (patch.env) out.env = { ...options.env, ...validateEnv(patch.env, host) };
+  if (patch.pty !== undefined) ptyOf(patch.pty, `${host}: pty`);
+  if (patch.sudo !== undefined) out.sudo = sudoOf(patch.sudo, `${host}: sudo`) ?? false;
+  return out;
 }

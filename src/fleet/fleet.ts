@@ -8,7 +8,7 @@ import { CommandResult } from '../process/result.js';
 import { syncTask, type SyncOptions, type SyncOutcome } from './config-sync.js';
 import { downloadTask, uploadTask, type TransferOutcome, type UploadOptions } from './files.js';
 import { healthTask, type CheckSpec, type HealthResult } from './health.js';
-import { resolveOptions, type FleetOptions } from './options.js';
+import { commandOptions, resolveOptions, type FleetOptions } from './options.js';
 import { runInput, type FleetInput } from './input.js';
 import { runLine, runLineWithInput } from './line.js';
 import { planHosts, type FleetPlan, type PlanOptions } from './plan.js';
@@ -25,7 +25,8 @@ export class Fleet {
   readonly #observe: RunObserver | undefined;
 
   constructor(targets: Target | Iterable<Target>, options: FleetOptions, observe?: RunObserver) {
-    this.options = options;
+    // sudo's password, kept out of JSON and util.inspect of the fleet's options.
+    this.options = options.sudo === undefined ? options : { ...options, ...commandOptions(options) };
     this.#observe = observe;
     resolveOptions(options); // validates now, so a bad option fails before anything runs
     this.hosts = resolveTargets(targets, options.expand, options.inventory);

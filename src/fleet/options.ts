@@ -1,5 +1,6 @@
 // The options of a fleet run, one name and one default each, validated at the boundary.
 import { parseDuration, type Duration } from '../process/duration.js';
+import { ptyOf, sudoOf, type PtyOptions, type SudoOptions } from '../process/exec-options.js';
 import type { Inventory } from '../inventory/inventory.js';
 import { UsageError } from '../process/errors.js';
 import { resolveBudget, type PolicyOptions } from './policy.js';
@@ -50,6 +51,14 @@ export interface FleetOptions extends PolicyOptions {
    * the start), or `{ file }` (opened once). Default: no input.
    */
   stdin?: FleetInput;
+  /**
+   * Every command the fleet runs goes through sudo on its host: `true` (as root) or `{ user,
+   * password }` (the password, else each target's sudoPassword, else its password; without one,
+   * `sudo -n`). File transfers stay the login user's.
+   */
+  sudo?: boolean | SudoOptions;
+  /** Every command the fleet runs gets a pseudo-terminal (`true` or `{ term, rows, cols }`). */
+  pty?: boolean | PtyOptions;
 }
 
 export interface ResolvedOptions {
@@ -62,6 +71,8 @@ export interface ResolvedOptions {
   inFlight: 'finish' | 'kill';
   connect: Connect;
   maxOutput: number;
+  /** What each command on a host is run with (`shell.with()`): sudo and a pseudo-terminal. */
+  commands: { sudo?: SudoOptions | false; pty?: boolean | PtyOptions };
 }
 
 /** Per stream and host: a thousand hosts printing without end stay within 2 GiB at worst. */
@@ -84,6 +95,8 @@ const KNOWN = new Set([
   'maxUnreachable',
   'maxOutput',
   'stdin',
+  'sudo',
+  'pty',
 ]);
 
 export function resolveOptions(options: FleetOptions, extraKnown: readonly string[] = []): ResolvedOptions {
@@ -127,5 +140,17 @@ export function resolveOptions(options: FleetOptions, extraKnown: readonly strin
     inFlight: options.inFlight ?? 'finish',
     connect: options.connect,
     maxOutput: options.maxOutput ?? DEFAULT_FLEET_MAX_OUTPUT,
+    commands: commandOptions(options),
   };
+}
+
+/** The sudo and pty options, validated (the sudo password kept out of JSON and inspection). */
+export function commandOptions(options: FleetOptions): ResolvedOptions['commands'] {
+  const out: ResolvedOptions['commands'] = {};
+  if (options.sudo !== undefined) out.sudo = sudoOf(options.sudo, 'option sudo') ?? false;
+  if (options.pty !== undefined) {
+    ptyOf(options.pty, 'option pty');
+    out.pty = options.pty;
+  }
+  return out;
 }

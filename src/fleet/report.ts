@@ -81,7 +81,8 @@ export class FleetReport<T = unknown> implements ReportData {
     this.groups = gather(
       this.hosts
         .filter((h) => h.stdout !== null)
-        .map((h) => ({ host: h.host, output: h.stdout!.replace(/\n$/, '') })),
+        // One line end off (CRLF from a pseudo-terminal too).
+        .map((h) => ({ host: h.host, output: h.stdout!.replace(/\r?\n$/, '') })),
     );
     this.command = meta.command;
     this.startedAt = meta.startedAt;

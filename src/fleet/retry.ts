@@ -1,6 +1,7 @@
 // Retries: exponential backoff with jitter. By default only a failure to connect is retried; a
 // command that ran and failed is retried only when the caller says it is safe (`on: 'failed'`).
-import { ConnectionError, UsageError, type ConnectionErrorKind } from '../process/errors.js';
+// sudo refusing a command is never retried by these rules (a function of the caller's may).
+import { ConnectionError, SudoError, UsageError, type ConnectionErrorKind } from '../process/errors.js';
 import { statusOfError } from './host-result.js';
 
 export type RetryOn = 'unreachable' | 'failed' | 'any' | ((error: unknown, attempt: number) => boolean);
@@ -72,6 +73,8 @@ export function shouldRetry(policy: RetryPolicy, error: unknown, attempt: number
   if (attempt >= policy.attempts) return false;
   if (error instanceof Error && (error as { kind?: string }).kind === 'cancelled') return false;
   if (typeof policy.on === 'function') return policy.on(error, attempt);
+  // sudo's refusal would be the same again, and each rejected password counts toward a lockout.
+  if (error instanceof SudoError) return false;
   const transient = error instanceof ConnectionError && TRANSIENT.has(error.kind);
   const ran = statusOfError(error) !== 'unreachable';
   switch (policy.on) {

@@ -332,12 +332,16 @@ export class FleetRun<T = CommandResult>
       }
       const ms = this.#opts.timeoutMs;
       if (ms !== undefined && cur.timer === undefined)
-        cur.timer = setTimeout(() => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)), ms);
+        cur.timer = setTimeout(
+          () => ((cur.timedOut = true), cur.ac.abort(`timed out after ${formatMs(ms)}`)),
+          ms,
+        );
       // FLEETSH_HOST: the host's name in this run's events and report, for every command of the task.
       const shell = state.shell.with({
         signal: cur.ac.signal,
         maxOutput: this.#opts.maxOutput,
         env: { [HOST_VAR]: host.name },
+        ...this.#opts.commands,
       });
       const ctx: TaskContext = {
         host: host.name,

@@ -10,6 +10,12 @@ export class LocalExecutor implements Executor {
   readonly host = 'local';
 
   exec(req: ExecRequest): Promise<ExecOutcome> {
+    if (req.pty || req.sudo) {
+      const message = req.pty
+        ? 'local: a pseudo-terminal (pty) is only for commands on SSH hosts'
+        : 'local: the sudo option is only for commands on SSH hosts; here, write sudo in the command';
+      return Promise.reject(new UsageError(message, { host: 'local' }));
+    }
     if (req.cwd !== undefined && !existsSync(req.cwd)) {
       return Promise.reject(new UsageError(`local: working directory ${req.cwd} does not exist`, { host: 'local' }));
     }

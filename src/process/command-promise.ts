@@ -5,6 +5,7 @@ import { DEFAULT_MAX_OUTPUT, LineSplitter, OutputCapture } from './capture.js';
 import { parseDuration, type Duration } from './duration.js';
 import { isEnvName } from './env.js';
 import { CancelledError, CommandError, TimeoutError, UsageError } from './errors.js';
+import { ptyOf, sudoOf, type PtyOptions, type SudoOptions } from './exec-options.js';
 import { KillRequest, type Executor } from './executor.js';
 import { printable } from './printable.js';
 import { CommandResult } from './result.js';
@@ -27,6 +28,13 @@ export interface CommandOptions {
   maxOutput?: number;
   /** Cancels the command: it is killed and the promise rejects with a CancelledError. */
   signal?: AbortSignal;
+  /**
+   * A pseudo-terminal (SSH only): stdout and stderr arrive merged on stdout, lines end in CRLF,
+   * input is echoed and its end is sent as ^D, and the command dies when the terminal closes.
+   */
+  pty?: boolean | PtyOptions;
+  /** Through sudo on the host (SSH only): `true` (root) or `{ user, password }`. */
+  sudo?: boolean | SudoOptions;
 }
 
 export function validateEnv(env: Record<string, unknown>, host?: string): Record<string, string> {
@@ -92,6 +100,11 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
     this.#assertNotStarted();
     this.#stdin = input;
     return this;
+  }
+  /** Run on a pseudo-terminal (`true`, or `{ term, rows, cols }`); see CommandOptions.pty. */
+  pty(value: boolean | PtyOptions = true): this {
+    ptyOf(value, `${this.host}: pty`);
+    return this.#set({ pty: value });
   }
   /** Cancel through an AbortSignal: the command is killed and the promise rejects with CancelledError. */
   cancelSignal(signal: AbortSignal): this {
@@ -202,6 +215,8 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
     const opts = this.#opts;
     const host = this.host;
     const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, 'timeout', host);
+    const pty = ptyOf(opts.pty, `${host}: pty`);
+    const sudo = sudoOf(opts.sudo, `${host}: sudo`);
     const external = opts.signal;
     if (external?.aborted) throw new CancelledError(host, this.command, undefined, external.reason);
     if (this.#controller.signal.aborted)
@@ -268,6 +283,8 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
         cwd: opts.cwd,
         stdin: this.#stdin,
         signal: this.#controller.signal,
+        ...(pty ? { pty } : {}),
+        ...(sudo ? { sudo } : {}),
         onData: (stream, chunk) => {
           (stream === 'stdout' ? out : err).push(chunk);
           splitters?.[stream].push(chunk);
@@ -287,6 +304,7 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
     const result = makeResult(outcome.exitCode, outcome.signal);
     if (timedOut) throw new TimeoutError(result, timeoutMs!);
     if (cancelled) throw new CancelledError(host, this.command, result, external?.reason);
+    if (outcome.failure) throw outcome.failure(result);
     if (!result.ok && !opts.nothrow) throw new CommandError(result);
     return result;
   }

@@ -59,7 +59,8 @@ export class CommandError extends FleetshError {
   readonly command: string;
   readonly stdout: string;
   readonly stderr: string;
-  constructor(result: CommandResult) {
+  /** `message` replaces the usual one (a subclass that knows more about why). */
+  constructor(result: CommandResult, message?: string) {
     const how = result.signal
       ? `was killed by signal ${result.signal}`
       : `exited with code ${result.exitCode}`;
@@ -67,8 +68,9 @@ export class CommandError extends FleetshError {
     const tail = printable(result.stderrTail.trimEnd());
     super(
       'failed',
-      `${result.host}: command ${how}: ${abbreviate(result.command)}` +
-        (tail ? `\nstderr (last lines):\n${tail}` : ''),
+      message ??
+        `${result.host}: command ${how}: ${abbreviate(result.command)}` +
+          (tail ? `\nstderr (last lines):\n${tail}` : ''),
       { host: result.host },
     );
     this.result = result;
@@ -78,6 +80,76 @@ export class CommandError extends FleetshError {
     this.stdout = result.stdout;
     this.stderr = result.stderr;
   }
+}
+
+/**
+ * Why sudo did not run the command: it refused before starting it (`refused`: it wants a password
+ * it was not given, a terminal, or a rule the user lacks; its own words are in the message), it
+ * asked for the password again after being given one (`password-rejected`), or the host has no sudo
+ * (`not-found`).
+ */
+export type SudoFailure = 'refused' | 'password-rejected' | 'not-found';
+
+/** What a SudoError knows, as facts: the message is made from them. */
+export interface SudoFailureFacts {
+  reason: SudoFailure;
+  /** The user the command was to run as (undefined: sudo's default, root). */
+  user: string | undefined;
+  /** Whether fleetsh had a password to give sudo (without one, sudo ran with -n). */
+  passwordGiven: boolean;
+  /** Whether the command had a pseudo-terminal (sudo's words are then on stdout). */
+  pty: boolean;
+}
+
+/**
+ * sudo did not run the command. Kind 'failed' (the host was reached), an exit code (sudo's), and
+ * `reason`. A command promise rejects with it even with `.nothrow()`, and a fleet never retries it:
+ * the answer would be the same, and a rejected password counts toward locking the account.
+ */
+export class SudoError extends CommandError {
+  readonly reason: SudoFailure;
+  readonly user: string | undefined;
+  constructor(result: CommandResult, facts: SudoFailureFacts) {
+    super(result, sudoMessage(result, facts));
+    this.reason = facts.reason;
+    this.user = facts.user;
+  }
+}
+
+function sudoMessage(result: CommandResult, f: SudoFailureFacts): string {
+  const as = f.user === undefined ? '' : ` as ${printable(f.user)}`;
+  const head = `${result.host}: sudo did not run the command${as}`;
+  const command = abbreviate(result.command);
+  if (f.reason === 'not-found')
+    return `${head}: sudo is not installed (or not on the login PATH): ${command}`;
+  if (f.reason === 'password-rejected') {
+    return (
+      `${head}: it rejected the password (it asked again): ${command}\n` +
+      "Check the sudo password (the login user's own, unless sudoers says otherwise). fleetsh never " +
+      'retries it: every wrong try counts toward locking the account.'
+    );
+  }
+  // On a terminal, sudo's words are on stdout (printable takes the CR of CRLF line ends out).
+  const words = printable((f.pty ? lastLines(result.stdout) : result.stderrTail).trim());
+  const hints: string[] = [];
+  if (!f.passwordGiven)
+    hints.push(
+      'If it wants a password, give it one (fleetsh run --ask-sudo-pass; the sudo password option in ' +
+        'a script) or give the user a NOPASSWD rule.',
+    );
+  if (!f.pty) hints.push('If it wants a terminal (Defaults requiretty), add --tty (.pty() in a script).');
+  if (f.passwordGiven)
+    hints.push(`${hints.length > 0 ? 'Otherwise c' : 'C'}heck the user's rules in the host's sudoers.`);
+  return (
+    `${head} (it exited with code ${result.exitCode} before starting it): ${command}` +
+    (words ? `\nsudo said:\n${words}` : '') +
+    `\n${hints.join('\n')}`
+  );
+}
+
+/** The last ten lines of a text, at most 4 KiB: as much as a message needs. */
+function lastLines(text: string): string {
+  return text.slice(-4096).split('\n').slice(-10).join('\n');
 }
 
 /** A command ran longer than its timeout and was killed (on the remote host too). */

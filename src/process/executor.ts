@@ -2,6 +2,9 @@
 // transport (this machine, or an SSH connection). A transport only starts a process, feeds it,
 // reports its bytes and its end, and kills it when the signal aborts.
 import type { Readable } from 'node:stream';
+import type { FleetshError } from './errors.js';
+import type { Pty, SudoOptions } from './exec-options.js';
+import type { CommandResult } from './result.js';
 
 export interface ExecRequest {
   /** The full command line, already quoted, run by a POSIX shell on the target. */
@@ -15,12 +18,22 @@ export interface ExecRequest {
   signal: AbortSignal;
   /** Bytes as they arrive, in order per stream. */
   onData(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** Run the command on a pseudo-terminal (a transport without terminals rejects with a UsageError). */
+  pty?: Pty;
+  /** Run the command through sudo (a transport without sudo rejects with a UsageError). */
+  sudo?: SudoOptions;
 }
 
 export interface ExecOutcome {
   exitCode: number | null;
   /** Signal name without the SIG prefix style normalised to e.g. 'SIGTERM'. */
   signal: string | null;
+  /**
+   * Set when what ran was not the command: the transport's wrapper (sudo) refused to start it. The
+   * command promise rejects with this error, built from the result, even with `nothrow` (the command
+   * has no exit status of its own).
+   */
+  failure?: (result: CommandResult) => FleetshError;
 }
 
 export interface Executor {

@@ -177,6 +177,15 @@ export function channelError(label: string, e: unknown): ConnectionError {
   });
 }
 
+/** A session opened, then its pseudo-terminal request (or the exec after it) was refused. */
+export function ptyRefused(label: string, e: unknown): ConnectionError {
+  return new ConnectionError('protocol', label, 'the server refused a pseudo-terminal for the command', {
+    hint: 'Check PermitTTY in its sshd_config, and no-pty on the key in authorized_keys; or run without a terminal.',
+    cause: e,
+    stage: 'channel',
+  });
+}
+
 /** A server that keeps refusing every channel while none of ours is open. */
 export function channelsRefused(label: string, e: unknown): ConnectionError {
   return new ConnectionError(

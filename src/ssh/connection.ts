@@ -11,6 +11,7 @@ import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey, SFTPWrappe
 import { isOutOfFiles, outOfFilesError } from '../local/fd-limit.js';
 import { sleep } from '../process/abort.js';
 import { ConnectionError, formatMs, type ConnectionStage } from '../process/errors.js';
+import type { Pty } from '../process/exec-options.js';
 import {
   channelError,
   channelsRefused,
@@ -21,6 +22,7 @@ import {
   isChannelRefused,
   isSshVersionLine,
   notAnSshServer,
+  ptyRefused,
   serverClosed,
   timedOut,
   type ClassifyContext,
@@ -264,16 +266,20 @@ export class SshConnection {
       attach?: (channel: ClientChannel) => void;
       /** What to do with a channel that opens after `signal` aborted (default: close it). */
       abandon?: (channel: ClientChannel) => void;
+      /** A pseudo-terminal, requested before the command (a refusal fails the open). */
+      pty?: Pty;
     } = {},
   ): Promise<{ channel: ClientChannel; release: Release }> {
     // `attach` runs inside ssh2's callback: the exit status of a quick command can arrive in the same
     // read as the channel confirmation, before any promise continuation would see the channel.
     const attach = options.attach;
+    const execOptions = options.pty ? { pty: options.pty } : {};
     const { channel, release } = await this.#openWithRetry<ClientChannel>(
       (client, cb) =>
-        client.exec(command, (err, ch) => {
+        client.exec(command, execOptions, (err, ch) => {
           if (!err && attach) attach(ch);
-          cb(err, ch);
+          // An open refusal carries a reason code; without one, the session opened and a request failed.
+          cb(err && options.pty && !isChannelRefused(err) ? ptyRefused(this.label, err) : err, ch);
         }),
       options,
       'a command channel',
@@ -661,7 +667,7 @@ export class SshConnection {
         release();
         if (this.#closedError) throw this.#closedError;
         if (options.signal?.aborted && e === options.signal.reason) throw e;
-        if (!isChannelRefused(e)) throw channelError(this.label, e);
+        if (!isChannelRefused(e)) throw e instanceof ConnectionError ? e : channelError(this.label, e);
         // Sessions the server has confirmed, not slots taken: opens still in flight are not sessions
         // on the server yet (counting them learned 3 for a MaxSessions of 2 under load).
         const others = this.#sessions;

@@ -29,7 +29,11 @@ export interface SshShellExtras extends SshTransfers {
   inspect(options?: { signal?: AbortSignal }): Promise<TargetPlan>;
   /** A local port forward through this host: 127.0.0.1:localPort → remoteHost:remotePort. */
   tunnel(options: TunnelOptions): Promise<Tunnel>;
-  /** Runs a command with sudo; the password (sudoPassword, else password) goes on stdin, never on a command line. */
+  /**
+   * ``sudo`cmd` `` runs the command through sudo as root; `sudo({ user, password })` is a shell whose
+   * commands run through sudo so. The password (this, else the target's sudoPassword, else its
+   * password) goes over the channel when sudo asks, never on a command line.
+   */
   sudo: SudoTemplate;
   /** Closes this target's pooled connection (other shells for the same target reconnect on next use). */
   close(): Promise<void>;
@@ -84,7 +88,7 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         throw e;
       });
     const executor = new SshExecutor(label, { pool, resolve: resolveOnce });
-    return makeShell(executor, options, (shell, opts) => {
+    return makeShell(executor, options, (shell) => {
       const close = async () => {
         const t = await resolveOnce().catch(() => undefined);
         if (t) pool.connection(t).close();
@@ -105,7 +109,7 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         },
         inspect: async (o: { signal?: AbortSignal } = {}) => inspectTarget(await resolveOnce(), pool, o.signal),
         tunnel: (o: TunnelOptions) => openTunnel(executor, o),
-        sudo: makeSudo(executor, shell, opts),
+        sudo: makeSudo(shell),
         close,
         [Symbol.asyncDispose]: close,
       };

@@ -8,9 +8,13 @@
 // (FLEETSH_JOB) and a kill sends the signal request (on the raw protocol), then, if the command
 // has not ended shortly after, a helper command on a second channel that signals every process
 // group and process carrying the marker in its environment (Linux /proc). SIGTERM first, SIGKILL
-// after the grace period, then the channel is closed.
+// after the grace period, then the channel is closed. A command under sudo gets its helper through
+// sudo too: its processes belong to another user, whom the login user may not signal.
+//
+// A command may ask for a pseudo-terminal (requested on the channel before the command) and for
+// sudo (src/ssh/sudo.ts wraps its command line, input and output).
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { quote } from '../command/quote.js';
 import { abortable } from '../process/abort.js';
@@ -18,6 +22,8 @@ import { abbreviate, CancelledError, ConnectionError, FleetshError, UsageError }
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
 import type { SshConnection } from './connection.js';
 import type { SshPool } from './pool.js';
+import { SudoDialog, type SudoDialogOptions } from './sudo.js';
+import type { Pty } from '../process/exec-options.js';
 import type { ResolvedTarget } from './types.js';
 
 export const JOB_VAR = 'FLEETSH_JOB';
@@ -25,6 +31,8 @@ export const JOB_VAR = 'FLEETSH_JOB';
 const JOB_PREFIX = randomBytes(6).toString('hex');
 let jobCounter = 0;
 const nextJobId = () => `${JOB_PREFIX}${(jobCounter++).toString(36)}`;
+/** ^D, end of input typed on a terminal. */
+const EOT = 0x04;
 /** How long after the signal request the /proc helper is sent if the command is still running. */
 const HELPER_DELAY_MS = 200;
 /** How long the /proc helper may take, from asking for its channel to its end. */
@@ -81,21 +89,28 @@ export class SshExecutor implements Executor {
       let opened = false;
       try {
         await abortable(conn.connect(), req.signal);
-        const job = nextJobId();
+        const sudoOpts = req.sudo ? sudoOptions(this.host, req, target) : undefined;
+        const job: Job = { id: nextJobId(), pool: this.#ctx.pool, conn, sudo: sudoOpts, pty: req.pty };
+        const sudo = sudoOpts ? new SudoDialog(sudoOpts) : undefined;
+        const command = sudo
+          ? sudo.command(`export ${JOB_VAR}=${job.id}`, wrapCommand(req, job.id))
+          : wrapCommand(req, job.id);
         let run: ReturnType<typeof watchChannel> | undefined;
-        const { channel, release } = await conn.exec(wrapCommand(req, job), {
+        const { channel, release } = await conn.exec(command, {
           signal: req.signal,
+          pty: req.pty,
           attach: (ch) => (run = watchChannel(ch)),
           // The server started the command after we gave up on it: end it.
           abandon: (ch) => {
             sendSignal(ch, 'SIGKILL');
             ch.close();
-            killJob(this.#ctx.pool, conn, job, 'SIGKILL');
+            killJob(job, 'SIGKILL');
           },
         });
         opened = true;
         try {
-          return await runChannel(this.#ctx.pool, conn, channel, run!, req, job);
+          const outcome = await runChannel(channel, run!, sudo?.wire(req) ?? req, job);
+          return sudo ? sudo.outcome(outcome) : outcome;
         } finally {
           release();
         }
@@ -120,6 +135,17 @@ export class SshExecutor implements Executor {
       }
     }
   }
+}
+
+/** The sudo of a request: its password, else the target's sudoPassword, else its login password. */
+function sudoOptions(host: string, req: ExecRequest, target: ResolvedTarget): SudoDialogOptions {
+  const password = req.sudo!.password ?? target.sudoPassword ?? target.password;
+  if (password !== undefined && /[\r\n\0]/.test(password)) {
+    throw new UsageError(`${host}: the sudo password contains a line break or NUL, which sudo cannot read`, {
+      host,
+    });
+  }
+  return { password, user: req.sudo!.user, pty: req.pty !== undefined };
 }
 
 /** `export FLEETSH_JOB=…; export VAR=…; cd DIR || exit; COMMAND` (env names are validated upstream). */
@@ -152,14 +178,26 @@ function watchChannel(channel: ClientChannel): { exit: ExecOutcome | undefined }
   return state;
 }
 
+/**
+ * A command's processes on its host, and how to reach them: the marker in their environment, its
+ * connection, and the sudo and terminal it ran with (the kill helper runs as the command did: a
+ * command under sudo runs as another user, whom the login user may not signal).
+ */
+interface Job {
+  id: string;
+  pool: SshPool;
+  conn: SshConnection;
+  sudo: SudoDialogOptions | undefined;
+  pty: Pty | undefined;
+}
+
 function runChannel(
-  pool: SshPool,
-  conn: SshConnection,
   channel: ClientChannel,
   state: { exit: ExecOutcome | undefined },
   req: ExecRequest,
-  job: string,
+  job: Job,
 ): Promise<ExecOutcome> {
+  const conn = job.conn;
   return new Promise((resolve, reject) => {
     let killSignal: string | undefined;
     let settled = false;
@@ -176,25 +214,51 @@ function runChannel(
     channel.on('data', (chunk: Buffer) => req.onData('stdout', chunk));
     channel.stderr.on('data', (chunk: Buffer) => req.onData('stderr', chunk));
 
-    // stdin: nothing means end of input at once (as </dev/null locally).
+    // stdin: nothing means end of input at once (as </dev/null locally). On a terminal, the end of
+    // input is typed, as ^D (twice after a partial line: the first ends the line), and the channel
+    // stays open for writing: sshd may hang the terminal up on the channel's EOF (it did for root
+    // logins here: `cat` got SIGHUP before it could print what it read).
     const input = req.stdin;
-    if (input === undefined) channel.end();
-    else if (input instanceof Readable) {
-      input.on('error', () => channel.end());
+    let last = 0x0a;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (req.pty) channel.write(Buffer.from(last === 0x0a ? [EOT] : [EOT, EOT]));
+      else channel.end();
+    };
+    if (input === undefined) end();
+    else if (input instanceof Readable && !req.pty) {
+      input.on('error', end);
       input.pipe(channel);
-    } else channel.end(input);
+    } else if (input instanceof Readable) {
+      const typed = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+          done(null, chunk);
+        },
+      });
+      input.on('error', end);
+      typed.on('end', end);
+      input.pipe(typed).pipe(channel, { end: false });
+    } else {
+      const bytes = Buffer.from(input);
+      if (bytes.length > 0) last = bytes.at(-1)!;
+      channel.write(bytes);
+      end();
+    }
 
     const onAbort = () => {
       const { signal, graceMs } = killRequestOf(req.signal);
       killSignal = signal;
       sendSignal(channel, signal);
-      timers.push(setTimeout(() => killJob(pool, conn, job, signal), Math.min(HELPER_DELAY_MS, graceMs)));
+      timers.push(setTimeout(() => killJob(job, signal), Math.min(HELPER_DELAY_MS, graceMs)));
       if (signal !== 'SIGKILL') {
         timers.push(
           setTimeout(() => {
             killSignal = 'SIGKILL';
             sendSignal(channel, 'SIGKILL');
-            killJob(pool, conn, job, 'SIGKILL');
+            killJob(job, 'SIGKILL');
           }, graceMs),
         );
       }
@@ -231,10 +295,12 @@ function runChannel(
 
 /**
  * Signals every process of a job on its host, through the killer script on a second channel (on a
- * fresh connection if this one has closed). Best effort and bounded: it gives up after
- * HELPER_TIMEOUT_MS, and keeps the process alive no longer than that.
+ * fresh connection if this one has closed), through sudo when the command ran through sudo. Best
+ * effort and bounded: it gives up after HELPER_TIMEOUT_MS, and keeps the process alive no longer
+ * than that.
  */
-function killJob(pool: SshPool, conn: SshConnection, job: string, signal: string): void {
+function killJob(job: Job, signal: string): void {
+  const { conn, pool } = job;
   const c = conn.state === 'closed' ? pool.connection(conn.target) : conn;
   const hold = c.hold();
   // On a connection retired meanwhile (its server stopped answering) the helper would only wait.
@@ -243,8 +309,11 @@ function killJob(pool: SshPool, conn: SshConnection, job: string, signal: string
       ? [AbortSignal.timeout(HELPER_TIMEOUT_MS)]
       : [AbortSignal.timeout(HELPER_TIMEOUT_MS), c.retiring],
   );
+  const sudo = job.sudo ? new SudoDialog(job.sudo) : undefined;
+  const script = killerScript(job.id, signal);
+  const pty = sudo ? job.pty : undefined; // a terminal only for sudo's sake (requiretty)
   abortable(c.connect(), bound)
-    .then(() => c.exec(killerScript(job, signal), { priority: true, signal: bound }))
+    .then(() => c.exec(sudo ? sudo.command(':', script) : script, { priority: true, signal: bound, pty }))
     .then(({ channel: ch, release }) => {
       const done = () => {
         clearTimeout(timer);
@@ -253,9 +322,19 @@ function killJob(pool: SshPool, conn: SshConnection, job: string, signal: string
       };
       const timer = setTimeout(() => (ch.close(), done()), HELPER_TIMEOUT_MS);
       ch.on('close', done);
-      ch.on('data', () => {});
-      ch.stderr.on('data', () => {});
-      ch.end();
+      if (!sudo) {
+        ch.on('data', () => {});
+        ch.stderr.on('data', () => {});
+        ch.end();
+        return;
+      }
+      // sudo's conversation: its password when it asks, then end of input.
+      const io = sudo.wire({ command: script, signal: bound, onData: () => {} });
+      ch.on('data', (d: Buffer) => io.onData('stdout', d));
+      ch.stderr.on('data', (d: Buffer) => io.onData('stderr', d));
+      const input = io.stdin as Readable;
+      input.on('data', (d: Buffer) => ch.write(d));
+      input.on('end', () => (pty ? ch.write(Buffer.of(EOT)) : ch.end()));
     })
     .catch(() => hold());
 }

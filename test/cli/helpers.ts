@@ -96,6 +96,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Called once the process is started (for sending signals). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+  /** In a session of its own: no controlling terminal, whatever the tests run under. */
+  detached?: boolean;
 }
 
 /** A private folder for state files and outputs, removed by the returned cleanup. */
@@ -115,6 +117,7 @@ export function fleetsh(args: string[], opts: CliOptions = {}): Promise<CliResul
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: opts.detached ?? false,
     });
     let stdout = '';
     let stderr = '';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { fleet } from '../../src/fleet/fleet.js';
 import { backoffMs, retryPolicy, shouldRetry } from '../../src/fleet/retry.js';
-import { CommandError, ConnectionError } from '../../src/process/errors.js';
+import { CommandError, ConnectionError, SudoError } from '../../src/process/errors.js';
 import { CommandResult } from '../../src/process/result.js';
 import { fakeFleet, makeDirs, type FakeFleet } from './helpers.js';
 
@@ -73,6 +73,16 @@ describe('retry policy', () => {
       true,
     );
     assert.equal(shouldRetry(retryPolicy(1), new ConnectionError('refused', 'h', 'x'), 1), false);
+  });
+
+  test("sudo's refusals are never retried by the rules (each wrong password counts toward a lockout)", () => {
+    for (const reason of ['refused', 'password-rejected', 'not-found'] as const) {
+      const e = new SudoError(failedResult, { reason, user: undefined, passwordGiven: true, pty: false });
+      for (const on of ['failed', 'any'] as const)
+        assert.equal(shouldRetry(retryPolicy({ attempts: 3, on }), e, 1), false, `${reason}, on ${on}`);
+      // A function of the caller's decides for itself.
+      assert.equal(shouldRetry(retryPolicy({ attempts: 3, on: () => true }), e, 1), true);
+    }
   });
 
   test('rejects bad settings, naming the option', () => {

@@ -98,7 +98,10 @@ function sshdConfig(spec: SshdSpec): string {
   ];
   const personal = new Set(spec.settings.map(keyword));
   const fromExtra = extra.filter((l) => keyword(l) !== 'setenv' && !personal.has(keyword(l)));
-  const overridden = new Set([...personal, ...fromExtra.map(keyword)]);
+  // Only lines before a Match block replace defaults: inside one, they apply to some users only.
+  const match = fromExtra.findIndex((l) => keyword(l) === 'match');
+  const global = match < 0 ? fromExtra : fromExtra.slice(0, match);
+  const overridden = new Set([...personal, ...global.map(keyword)]);
   const kept = defaults.filter((l) => !overridden.has(keyword(l)));
   // extraConfig goes last so that a Match block in it stays a block.
   return [...kept, ...spec.settings, `SetEnv ${setEnv.join(' ')}`, ...fromExtra, ''].join('\n');

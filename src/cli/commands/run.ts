@@ -13,10 +13,16 @@ import {
   type OutputFlags,
 } from '../job.js';
 import { printPlan } from '../dry-run.js';
+import { privilegeOptions, type PrivilegeFlags } from '../privilege.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 import { commandInput, type InputFlags } from '../stdin.js';
 
-export type RunFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags & InputFlags;
+export type RunFlags = SelectOptions &
+  ConnectionFlags &
+  ExecutionFlags &
+  OutputFlags &
+  InputFlags &
+  PrivilegeFlags;
 
 export async function runCommand(words: string[], flags: RunFlags): Promise<void> {
   const command = words.join(' ').trim();
@@ -25,10 +31,12 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
+  const privilege = await privilegeOptions(flags, !flags.dryRun);
   const transport = await sshTransport();
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
   const f = fleet(targets, {
     ...fleetOptions(flags),
+    ...privilege,
     connect: transport.connect,
     ...(stdin ? { stdin } : {}),
   });
