@@ -77,7 +77,7 @@ function execution(cmd: Command): Command {
     .option('--dry-run', 'run nothing: show what each host would use (user, address, keys) and its host key');
 }
 
-/** sudo and a terminal for each command (`run`). */
+/** sudo and a terminal for each command (`run`, `script`). */
 function privilege(cmd: Command): Command {
   return cmd
     .option('--sudo', 'run the command through sudo on each host, as root (without a password: sudo -n)')
@@ -174,6 +174,7 @@ export function buildProgram(): Command {
     .passThroughOptions();
   selection(script);
   execution(script);
+  privilege(script);
   output(script);
   pdshOutput(script);
   connection(script).action(async (file: string, args: string[], opts) => {

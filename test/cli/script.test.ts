@@ -2,7 +2,7 @@
 // runs on every host through its #! interpreter, with its arguments (options included) as written,
 // the report, flags and exit codes of `run`; what it cannot run is a usage error before anything runs.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
@@ -63,6 +63,23 @@ describe('fleetsh script', { skip: !sshdAvailable() && 'OpenSSH sshd not install
     const missing = await fleetsh(['script', ...conn, '-w', 'h01', join(tmp.dir, 'nope.sh')], { env });
     assert.equal(missing.code, 64);
     assert.match(missing.stderr, /nope\.sh: cannot read it: no such file/);
+  });
+
+  test('--dry-run reads and checks the script but runs it nowhere', async () => {
+    const marker = join(tmp.dir, 'ran-on-a-host');
+    const script = file('touch.sh', `#!/bin/sh\ntouch ${marker}\n`);
+    const r = await fleetsh(['script', ...conn, '--dry-run', '-w', 'h[01-02]', script], { env });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^dry run of: script .*touch\.sh/m);
+    assert.match(r.stdout, /nothing was run/);
+    assert.equal(existsSync(marker), false, 'the script ran');
+    const tcl = file('y.tcl', '#!/usr/bin/tclsh\nputs hi\n');
+    const bad = await fleetsh(['script', ...conn, '--dry-run', '-w', 'h01', tcl], { env });
+    assert.equal(bad.code, 64, bad.stdout + bad.stderr);
+    const tty = await fleetsh(['script', ...conn, '--tty', '-w', 'h01', script], { env });
+    assert.equal(tty.code, 64, tty.stdout + tty.stderr);
+    assert.match(tty.stderr, /--tty would type the script on a terminal/);
+    assert.equal(existsSync(marker), false, 'the script ran');
   });
 
   test('with -w - the hosts come from stdin and the script still goes to every host', async () => {

@@ -4,6 +4,8 @@
 // do; --tty merges the streams, and a timeout or Ctrl-C still ends the command on the host (pgrep).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import {
@@ -68,6 +70,29 @@ describe('fleetsh run with sudo and a terminal', { skip }, () => {
     const bad = await run(['--sudo-user', 'no body', '--', 'true']);
     assert.equal(bad.code, 64);
     assert.match(bad.stderr, /--sudo-user: expected a user name/);
+  });
+
+  test('fleetsh script --sudo: the script goes to the interpreter under sudo, its input held until sudo starts it', async () => {
+    const script = join(tmp.dir, 'who.sh');
+    writeFileSync(script, '#!/bin/sh\necho "$(id -un) on $FLEETSH_HOST: $1"\n');
+    const r = await fleetsh(
+      [
+        'script',
+        '-F',
+        fleet.sshConfigPath,
+        '-w',
+        'h[01-02]',
+        '-l',
+        SUDO_USERS.nopasswd,
+        '--sudo',
+        script,
+        'a b',
+      ],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^h01: +root on h01: a b$/m);
+    assert.match(r.stdout, /^h02: +root on h02: a b$/m);
   });
 
   test('a password rule and no password: each host fails at once, saying to use --ask-sudo-pass or NOPASSWD', async () => {

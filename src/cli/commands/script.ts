@@ -2,7 +2,6 @@
 // without copying it there: its text goes over stdin to the interpreter its #! line names
 // (src/fleet/script.ts says which ones and how). The report, flags and exit codes are run's.
 import { fleet } from '../../fleet/fleet.js';
-import { quote } from '../../command/quote.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
 import {
   drawn,
@@ -13,21 +12,35 @@ import {
   type ExecutionFlags,
   type OutputFlags,
 } from '../job.js';
+import { printPlan } from '../dry-run.js';
+import { CliUsageError } from '../errors.js';
+import { privilegeOptions, type PrivilegeFlags } from '../privilege.js';
 import { selectHosts, type SelectOptions } from '../select.js';
+import { localScript } from '../../fleet/script.js';
 
-export type ScriptFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
+export type ScriptFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags & PrivilegeFlags;
 
 export async function scriptCommand(file: string, args: string[], flags: ScriptFlags): Promise<void> {
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
+  if (flags.tty)
+    throw new CliUsageError(
+      'script: --tty would type the script on a terminal, which echoes it back as output; ' +
+        'copy the script to the hosts and use fleetsh run --tty to run it',
+    );
+  // The script is read and its interpreter checked first, also in a dry run.
+  const label = localScript(file, args).label;
+  const privilege = await privilegeOptions(flags, !flags.dryRun);
   const transport = await sshTransport();
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
+    ...privilege,
     connect: transport.connect,
   });
+  if (flags.dryRun) return printPlan(flags, (signal) => f.plan({ action: label, signal }), transport.close);
   await runJob({
-    label: ['script', file, ...args].map(quote).join(' '),
+    label,
     hosts: hosts.hosts,
     flags,
     ...fleetRunView,
