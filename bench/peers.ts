@@ -1,560 +1,427 @@
-// Benchmark: fleetsh (library in-process, and the CLI) against the tools operators use for the same
-// job: pdsh, ClusterShell's clush, pssh (Debian: parallel-ssh / parallel-scp) and Ansible ad-hoc, on
-// one harness fleet of real OpenSSH sshd hosts, in one run, at the same fan-out width.
+// Benchmark: fleetsh against the tools operators use for the same jobs (pdsh/pdcp, ClusterShell's
+// clush, pssh's parallel-ssh/parallel-scp, Ansible ad-hoc), on one harness fleet of real OpenSSH sshd
+// hosts on loopback, in one run, at the same fan-out. The scenarios are the performance issue's:
 //
-//   1. fanout: `true` on every host (cold connections)
-//   2. warm:   10 commands per host in a row. fleetsh's library keeps its connections (pooled) between
-//              runs; the CLI and the peers start again each time, plainly or, for the OpenSSH-based
-//              peers, through ssh ControlMaster/ControlPersist (a generated ssh_config; the masters are
-//              opened by an unmeasured first run and their CPU is counted with the peer's)
-//   3. copy:   a 1 MiB file to every host (fleet.upload / `fleetsh copy`, clush --copy, parallel-scp,
-//              ansible -m copy; pdcp is left out: it needs pdsh installed on the hosts)
-//   4. loud:   `head -c 20000000 /dev/zero | base64` (~27 MB of output) on each of 4 hosts: wall, CPU
-//              and the controller's peak RSS
+//   cold   `echo ok` on every host over new connections, curve25519-sha256 on all (fleetsh's own
+//          default; `KexAlgorithms curve25519-sha256` for the OpenSSH-based peers), and Ansible
+//          (`-m command`, forks = fan-out). The same runs give the client CPU scenario.
+//   kex    the same peers with OpenSSH's default key exchange (sntrup761x25519), beside the cold rows
+//   warm   10 fan-outs in a row: the peers through ssh ControlMaster/ControlPersist (masters opened by
+//          an unmeasured run, their CPU counted); fleetsh's CLI through `fleetsh agent` when the
+//          build has one (else 10 plain CLI runs), and the library with pooled connections
+//   loud   1 MiB of stdout a host (each host's own: its address, then a 1 MiB base64 file)
+//   copy   a 1 MiB file to every host: `fleetsh copy` (and through the agent), the library's
+//          upload, pdcp, clush --copy, parallel-scp, ansible -m copy
 //
-// Wall time, controller CPU (user+sys of the tool's process tree, from /usr/bin/time, plus ssh
-// masters), median of --reps runs with the tools interleaved; ratios are fleetsh / peer (< 1: fleetsh
-// is faster or cheaper). A peer that is not installed is reported as such and skipped. To keep a run
-// near 10 minutes, a row is not run again once its runs add up to --rep-budget seconds (Ansible's
-// rows take 50-100 s each at 100 hosts): the table says how many runs each median is of.
+// Every run is checked: each host's output is read back from the tool's stdout and hashed (and a
+// copied file's SHA-256 read on the hosts); a run that is not correct makes its row FAILED with the
+// reason, and it takes no part in a ratio. Measured per run (bench/peers/measure.ts): wall, the CPU
+// of the tool and its children, whole-machine CPU, peak RSS of the process tree and of its largest
+// process. Each row is the median of --reps runs, the tools' order rotated each round; a row is not
+// run again once its runs add up to --rep-budget seconds. The tables (bench/peers/report.ts) give the
+// rows, then each scenario as fleetsh / best peer against its target; --markdown FILE writes them.
 //
-//   npm run build                    # the CLI runs from dist/ (the bundle)
-//   npx tsx bench/peers.ts [--hosts 100] [--fanout 32] [--reps 3] [--rep-budget 25] [--warm-hosts 8]
-//                          [--commands 10] [--loud-hosts 4] [--loud-bytes 20000000] [--timeout 180]
-//                          [--cases fanout,warm,copy,loud] [--tools lib,cli,pdsh,clush,pssh,ansible]
-import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  mkdirSync,
-} from 'node:fs';
+//   npm run build                  # the CLI runs from dist/ (the bundle)
+//   npx tsx bench/peers.ts [--hosts 200] [--fanout 64] [--reps 3] [--rep-budget 40] [--timeout 300]
+//                          [--cases cold,kex,warm,loud,copy] [--tools lib,cli,pdsh,clush,pssh,ansible]
+//                          [--commands 10] [--warm-hosts N] [--loud-hosts N] [--loud-bytes 1048576]
+//                          [--copy-bytes 1048576] [--cli dist/cli/bin.cjs] [--markdown FILE]
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { $ } from '../src/index.js';
 import { startFleet, type TestFleet } from '../test/harness/fleet.js';
+import {
+  HAVE_TIME,
+  killMarked,
+  machineBusyMs,
+  markedCpuMs,
+  runExternal,
+  runInProcess,
+  type Cmd,
+  type ExternalRun,
+} from './peers/measure.js';
+import {
+  checkOutput,
+  countAnsibleSuccess,
+  countPsshSuccess,
+  expectedOf,
+  type Expected,
+  type OutputFormat,
+} from './peers/output-check.js';
+import {
+  failureOf,
+  measurementTable,
+  printedTwice,
+  scenarioTable,
+  statsOf,
+  type Row,
+  type Sample,
+  type Scenario,
+} from './peers/report.js';
+import {
+  ansibleCopy,
+  ansibleRun,
+  cliCopy,
+  cliRun,
+  hasAgent,
+  peerCopy,
+  peerRun,
+  PEERS,
+  stopAgent,
+  type Setup,
+} from './peers/tools.js';
 
 // ---- arguments --------------------------------------------------------------------------------------
 
-function arg(name: string, fallback: number): number {
+function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  return i >= 0 ? process.argv[i + 1] : undefined;
 }
-function listArg(name: string, fallback: string[]): string[] {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]!.split(',') : fallback;
-}
-const HOSTS = arg('hosts', 100);
-const FANOUT = arg('fanout', 32);
-const REPS = arg('reps', 3);
-const WARM_HOSTS = Math.min(HOSTS, arg('warm-hosts', 8));
-const COMMANDS = arg('commands', 10);
-const LOUD_HOSTS = Math.min(HOSTS, arg('loud-hosts', 4));
-const LOUD_BYTES = arg('loud-bytes', 20_000_000);
-const REP_BUDGET_S = arg('rep-budget', 25); // no more runs of a row once its runs add up to this
-const TIMEOUT_S = arg('timeout', 180);
-const CASES = listArg('cases', ['fanout', 'warm', 'copy', 'loud']);
-const TOOLS = listArg('tools', ['lib', 'cli', 'pdsh', 'clush', 'pssh', 'ansible']);
-const LOUD_COMMAND = `head -c ${LOUD_BYTES} /dev/zero | base64`;
+const num = (name: string, fallback: number) => Number(arg(name) ?? fallback);
+const list = (name: string, fallback: string[]) => arg(name)?.split(',') ?? fallback;
+
+const HOSTS = num('hosts', 200);
+const FANOUT = num('fanout', 64);
+const REPS = num('reps', 3);
+const REP_BUDGET_S = num('rep-budget', 40);
+const TIMEOUT_S = num('timeout', 300);
+const COMMANDS = num('commands', 10);
+const WARM_HOSTS = Math.min(HOSTS, num('warm-hosts', HOSTS));
+const LOUD_HOSTS = Math.min(HOSTS, num('loud-hosts', HOSTS));
+const LOUD_BYTES = num('loud-bytes', 1 << 20);
+const COPY_BYTES = num('copy-bytes', 1 << 20);
+const CASES = list('cases', ['cold', 'kex', 'warm', 'loud', 'copy']);
+const TOOLS = list('tools', ['lib', 'cli', 'pdsh', 'clush', 'pssh', 'ansible']);
+const MARKDOWN = arg('markdown');
+const ROOT = join(import.meta.dirname, '..');
+const CLI = resolve(arg('cli') ?? join(ROOT, 'dist', 'cli', 'bin.cjs'));
+const COLD_COMMAND = 'echo ok'; // `true` that prints: every host's answer can be counted
 const KEX = 'curve25519-sha256';
 
-const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli', 'bin.cjs');
-const TIME = '/usr/bin/time';
-const HAVE_TIME = existsSync(TIME);
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+// ---- set up in main -----------------------------------------------------------------------------------
 
-// ---- measuring ----------------------------------------------------------------------------------------
-
-interface Sample {
-  wallMs: number;
-  cpuMs: number;
-  maxRssKb?: number;
-  error?: string; // the run did not succeed on every host
-}
-
-/** utime+stime (ms) of the live processes whose command line mentions `marker` (ssh ControlMaster muxes). */
-function markedCpuMs(marker: string): number {
-  let ticks = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-      ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return (ticks * 1000) / CLK_TCK;
-}
-
-/** Pids of the live processes whose command line mentions `marker` (ssh masters this bench started). */
-function markedPids(marker: string): number[] {
-  const out: number[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) out.push(Number(pid));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/** cutime+cstime (ms) of this process: the children it has waited for (the fallback without `time`). */
-function childrenCpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK; // fields 16, 17
-}
-
-interface Cmd {
-  file: string;
-  args: string[];
-  env?: Record<string, string>;
-}
-
-/**
- * Runs one external command to completion (stdout discarded) and measures its process tree: wall
- * time here, user+sys and peak RSS from /usr/bin/time (or the children fields of /proc/self/stat).
- */
-function runExternal(cmd: Cmd, ok: (rc: number | null) => boolean = (rc) => rc === 0): Promise<Sample> {
-  const timeFile = join(scratch, `time.${randomBytes(4).toString('hex')}`);
-  const [file, args] = HAVE_TIME
-    ? [TIME, ['-f', '%e %U %S %M', '-o', timeFile, cmd.file, ...cmd.args]]
-    : [cmd.file, cmd.args];
-  const cpu0 = HAVE_TIME ? 0 : childrenCpuMs();
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(file, args, {
-      cwd: scratch, // no ./fleetsh.yml, no ansible.cfg
-      env: { ...process.env, ...cmd.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true, // its own process group, killed whole on timeout
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, TIMEOUT_S * 1000);
-    child.on('close', (rc) => {
-      clearTimeout(timer);
-      const wallMs = performance.now() - t0;
-      let cpuMs = 0;
-      let maxRssKb: number | undefined;
-      if (HAVE_TIME) {
-        try {
-          // "Command exited with non-zero status N" may come first
-          const last = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-          cpuMs = (last[1]! + last[2]!) * 1000;
-          maxRssKb = last[3];
-        } catch {
-          // killed before time wrote anything
-        }
-        rmSync(timeFile, { force: true });
-      } else {
-        cpuMs = childrenCpuMs() - cpu0;
-      }
-      const error = timedOut
-        ? `timed out after ${TIMEOUT_S} s`
-        : ok(rc)
-          ? undefined
-          : `exit ${rc}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
-      resolve({ wallMs, cpuMs, maxRssKb, error });
-    });
-  });
-}
-
-/** In-process: wall and this process's CPU around fn (the library's handshakes and crypto are all here). */
-async function runInProcess(fn: () => Promise<string | undefined>): Promise<Sample> {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  let error: string | undefined;
-  try {
-    error = await fn();
-  } catch (e) {
-    error = String(e);
-  }
-  const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, error };
-}
-
-// ---- the tools ----------------------------------------------------------------------------------------
-
-let scratch = '';
 let tf: TestFleet;
-let peerConfig = ''; // the harness ssh_config + curve25519 kex, BatchMode, no ControlMaster
-let cmConfig = ''; // the same with ControlMaster auto / ControlPersist
-let cmDir = '';
-let inventory = '';
-let payload = '';
-let destDir = '';
-
-const which = (bin: string) =>
-  spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim() || undefined;
-
-interface Peer {
-  name: string;
-  bin: string;
-  apt: string;
-  path?: string;
-}
-const PEERS: Record<string, Peer> = {
-  pdsh: { name: 'pdsh', bin: 'pdsh', apt: 'pdsh' },
-  clush: { name: 'clush', bin: 'clush', apt: 'clustershell' },
-  pssh: { name: 'pssh', bin: 'parallel-ssh', apt: 'pssh' },
-  pscp: { name: 'pscp', bin: 'parallel-scp', apt: 'pssh' },
-  ansible: { name: 'ansible', bin: 'ansible', apt: 'ansible' },
-  'ansible-playbook': { name: 'ansible-playbook', bin: 'ansible-playbook', apt: 'ansible' },
-};
-for (const p of Object.values(PEERS)) p.path = which(p.bin);
-
+let s: Setup;
+let agent = false;
+let runs = 0; // numbers each run's scratch files
 const hostNames = (n: number) => tf.healthy.slice(0, n).map((h) => h.name);
-
-function ansibleEnv(cp: 'default' | 'off', controlDir: string): Record<string, string> {
-  return {
-    ANSIBLE_HOST_KEY_CHECKING: 'False', // known_hosts is set up in the ssh_config anyway
-    ANSIBLE_PIPELINING: 'True', // one ssh session per module instead of put + run + clean up
-    ANSIBLE_HOME: join(scratch, 'ansible-home'),
-    ANSIBLE_LOCAL_TEMP: join(scratch, 'ansible-local'),
-    ANSIBLE_REMOTE_TMP: join(scratch, 'ansible-remote'),
-    ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir,
-    ANSIBLE_NOCOLOR: 'True',
-    ANSIBLE_DEPRECATION_WARNINGS: 'False',
-    ANSIBLE_SYSTEM_WARNINGS: 'False',
-    ANSIBLE_CONFIG: join(scratch, 'ansible.cfg'), // empty: ansible's defaults, not ./ansible.cfg or ~/.ansible.cfg
-    // ansible's default ssh_args are "-C -o ControlMaster=auto -o ControlPersist=60s"
-    ...(cp === 'off' ? { ANSIBLE_SSH_ARGS: '-o ControlMaster=no -o ControlPath=none' } : {}),
-  };
-}
-
-/** The command line of a peer for a job; `cm`: through ControlMaster (the generated cm ssh_config). */
-function peerCmd(
-  peer: string,
-  job: 'run' | 'copy',
-  hosts: string[],
-  what: string,
-  opts: { cm?: boolean; controlDir?: string } = {},
-): Cmd {
-  const config = opts.cm ? cmConfig : peerConfig;
-  const list = hosts.join(',');
-  const hostsFile = join(scratch, `hosts.${hosts.length}`);
-  if (!existsSync(hostsFile)) writeFileSync(hostsFile, hosts.join('\n') + '\n');
-  switch (peer) {
-    case 'pdsh': // -S: exit with the largest remote exit status
-      return {
-        file: PEERS.pdsh!.path!,
-        args: ['-S', '-R', 'ssh', '-f', String(FANOUT), '-w', list, what],
-        env: { PDSH_SSH_ARGS_APPEND: `-F ${config}` },
-      };
-    case 'clush':
-      return {
-        file: PEERS.clush!.path!,
-        args:
-          job === 'copy'
-            ? [
-                '-f',
-                String(FANOUT),
-                '-w',
-                list,
-                `--options=-F ${config}`,
-                '--copy',
-                what,
-                '--dest',
-                join(destDir, 'payload'),
-              ]
-            : ['-f', String(FANOUT), '-w', list, `--options=-F ${config}`, what],
-      };
-    case 'pssh': // -t 0: no timeout (default 60 s); -i: print the output (buffered per host)
-      return job === 'copy'
-        ? {
-            file: PEERS.pscp!.path!,
-            args: [
-              '-p',
-              String(FANOUT),
-              '-t',
-              '0',
-              '-h',
-              hostsFile,
-              '-x',
-              `-F ${config}`,
-              what,
-              join(destDir, 'payload'),
-            ],
-          }
-        : {
-            file: PEERS.pssh!.path!,
-            args: ['-p', String(FANOUT), '-t', '0', '-i', '-h', hostsFile, '-x', `-F ${config}`, what],
-          };
-    case 'ansible': {
-      const pattern = hosts.length === tf.healthy.length ? 'all' : hosts.join(':');
-      const common = [pattern, '-i', inventory, '-f', String(FANOUT), '-o'];
-      const env = ansibleEnv(opts.cm === false ? 'off' : 'default', opts.controlDir ?? join(cmDir, 'a'));
-      return job === 'copy'
-        ? {
-            file: PEERS.ansible!.path!,
-            // a path per host: on this shared filesystem ansible would otherwise find the file already
-            // there (same checksum) and skip the transfer
-            args: [...common, '-m', 'copy', '-a', `src=${what} dest=${destDir}/{{ inventory_hostname }}`],
-            env,
-          }
-        : { file: PEERS.ansible!.path!, args: [...common, '-m', 'shell', '-a', what], env };
-    }
-  }
-  throw new Error(`unknown peer ${peer}`);
-}
-
-function cliCmd(job: 'run' | 'copy', hosts: string[], what: string): Cmd {
-  const common = ['-w', hosts.join(','), '-f', String(FANOUT), '-F', tf.sshConfigPath, '--no-progress'];
-  return {
-    file: process.execPath,
-    args:
-      job === 'copy'
-        ? [CLI, 'copy', ...common, what, join(destDir, 'payload')]
-        : [CLI, 'run', ...common, '--', what],
-    env: { FLEETSH_STATE_FILE: join(scratch, 'last-run.json') },
-  };
-}
-
 const targets = (hosts: string[]) => hosts.map((host) => ({ host, sshConfig: tf.sshConfigPath }));
 const fleetOpts = () => ({ concurrency: FANOUT, deadline: `${TIMEOUT_S}s` });
-function notAllOk(report: { counts: { ok: number } }, n: number): string | undefined {
-  return report.counts.ok === n ? undefined : `${report.counts.ok}/${n} ok`;
+const scratchFile = (what: string) => join(s.scratch, `${what}.${++runs}`);
+
+// ---- one run, checked ---------------------------------------------------------------------------------
+
+interface Verdict {
+  ok: number;
+  problems: string[];
+  extraBytes?: number;
+  payloadBytes?: number;
 }
 
-/** Stops the ssh masters (and anything else) this bench left running, by pid. */
-function killMarked(): void {
-  for (const pid of markedPids(scratch)) {
+/** Runs an external tool, then `check` reads what it printed or wrote. */
+async function external(
+  cmd: Cmd,
+  expected: number,
+  check: (run: ExternalRun, stdoutFile: string) => Verdict,
+): Promise<Sample> {
+  const stdoutFile = scratchFile('stdout');
+  const run = await runExternal(cmd, { stdoutFile, cwd: s.scratch, timeoutS: TIMEOUT_S });
+  let v: Verdict;
+  if (run.timedOut) v = { ok: 0, problems: [`timed out after ${TIMEOUT_S} s`] };
+  else {
     try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // gone
+      v = check(run, stdoutFile);
+    } catch (e) {
+      v = { ok: 0, problems: [`its output could not be read: ${String(e)}`] };
     }
+    if (run.rc !== 0)
+      v.problems.unshift(
+        `exit ${run.rc}: ${run.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`,
+      );
   }
+  rmSync(stdoutFile, { force: true });
+  return { ...run, expected, ...v };
 }
 
-/** Runs `cmd` `times` times in a row, summing wall and CPU; masters' CPU (processes under cmDir) added. */
-async function repeated(times: number, cmd: Cmd, cmMarker?: string): Promise<Sample> {
-  const m0 = cmMarker ? markedCpuMs(cmMarker) : 0;
-  const total: Sample = { wallMs: 0, cpuMs: 0, maxRssKb: 0 };
+/** Output read back per host (see output-check.ts) against what each host sends. */
+function outputVerdict(file: string, format: OutputFormat, want: Map<string, Expected>): Verdict {
+  const c = checkOutput(file, format, want);
+  let payloadBytes = 0;
+  for (const e of want.values()) payloadBytes += e.bytes;
+  return { ok: c.complete, problems: c.problems, extraBytes: c.extraBytes, payloadBytes };
+}
+
+/** A tool run `times` times in a row (warm): sums of wall and CPU, the worst correctness. */
+async function repeated(times: number, one: () => Promise<Sample>): Promise<Sample> {
+  let total: Sample | undefined;
   for (let i = 0; i < times; i++) {
-    const s = await runExternal(cmd);
-    total.wallMs += s.wallMs;
-    total.cpuMs += s.cpuMs;
-    total.maxRssKb = Math.max(total.maxRssKb!, s.maxRssKb ?? 0);
-    total.error ??= s.error;
-    if (s.error) break;
+    const x = await one();
+    if (!total) total = { ...x, problems: [...x.problems] };
+    else {
+      total.wallMs += x.wallMs;
+      total.cpuMs += x.cpuMs;
+      total.machineCpuMs += x.machineCpuMs;
+      total.treeRssKb = Math.max(total.treeRssKb ?? 0, x.treeRssKb ?? 0) || undefined;
+      total.maxRssKb = Math.max(total.maxRssKb ?? 0, x.maxRssKb ?? 0) || undefined;
+      total.ok = Math.min(total.ok, x.ok);
+      if (!total.problems.length) total.problems.push(...x.problems.map((p) => `fan-out ${i + 1}: ${p}`));
+    }
+    if (x.problems.length) break;
   }
-  if (cmMarker) total.cpuMs += markedCpuMs(cmMarker) - m0;
-  return total;
+  return total!;
 }
 
-// ---- the cases ----------------------------------------------------------------------------------------
+/** CPU of processes outside the measured tree (ssh masters, the agent) over fn, added to its sample. */
+async function withMarked(marker: string, fn: () => Promise<Sample>): Promise<Sample> {
+  const c0 = markedCpuMs(marker);
+  const x = await fn();
+  x.cpuMs += markedCpuMs(marker) - c0;
+  return x;
+}
+
+// ---- the scenarios' variants --------------------------------------------------------------------------
 
 interface Variant {
-  tool: string; // the row's label
-  kind: 'lib' | 'cli' | 'peer';
+  caseKey: string; // which --cases entry selects it
+  caseName: string;
+  id: string;
+  tool: string;
+  kind: Row['kind'];
+  tags: string[];
+  /** --tools entry that selects it, and the peer binary it needs. */
+  toolKey: string;
   peer?: string;
+  hosts: number;
+  fanouts: number;
   run: () => Promise<Sample>;
 }
 
-function fanoutVariants(): Variant[] {
+const FORMAT: Record<'pdsh' | 'clush' | 'pssh', OutputFormat> = {
+  pdsh: 'prefix',
+  clush: 'prefix',
+  pssh: 'pssh',
+};
+const PEER_LABEL: Record<'pdsh' | 'clush' | 'pssh', string> = {
+  pdsh: 'pdsh',
+  clush: 'clush',
+  pssh: 'parallel-ssh -i',
+};
+
+function coldVariants(): Variant[] {
   const hosts = hostNames(HOSTS);
+  const want = new Map(hosts.map((h) => [h, expectedOf(Buffer.from('ok\n'))]));
+  const caseName = `cold \`${COLD_COMMAND}\`, ${HOSTS} hosts`;
+  const base = { caseName, hosts: HOSTS, fanouts: 1 };
   const v: Variant[] = [
     {
-      tool: 'fleetsh lib',
+      ...base,
+      caseKey: 'cold',
+      id: 'cold/lib',
+      tool: 'fleetsh library',
       kind: 'lib',
-      run: () =>
-        runInProcess(async () => {
-          const report = await $.fleet(targets(hosts), fleetOpts()).run`true`;
+      tags: [],
+      toolKey: 'lib',
+      run: async () => {
+        const r = await runInProcess(async () => {
+          const report = await $.fleet(targets(hosts), fleetOpts()).run`echo ok`;
           await $.close(); // cold connections each run
-          return notAllOk(report, hosts.length);
-        }),
+          return report;
+        });
+        const ok = r.value?.hosts.filter((h) => h.status === 'ok' && h.stdout === 'ok\n').length ?? 0;
+        const problems = r.error
+          ? [r.error]
+          : ok === hosts.length
+            ? []
+            : [`${hosts.length - ok} hosts not ok`];
+        return { ...r, ok, expected: hosts.length, problems };
+      },
     },
-    { tool: 'fleetsh CLI', kind: 'cli', run: () => runExternal(cliCmd('run', hosts, 'true')) },
+    {
+      ...base,
+      caseKey: 'cold',
+      id: 'cold/cli',
+      tool: 'fleetsh run',
+      kind: 'cli',
+      tags: [],
+      toolKey: 'cli',
+      run: () =>
+        external(cliRun(s, hosts, COLD_COMMAND, false, scratchFile('state')), hosts.length, (_, f) =>
+          outputVerdict(f, 'prefix', want),
+        ),
+    },
   ];
-  for (const p of ['pdsh', 'clush', 'pssh'])
-    v.push({ tool: p, kind: 'peer', peer: p, run: () => runExternal(peerCmd(p, 'run', hosts, 'true')) });
+  for (const p of ['pdsh', 'clush', 'pssh'] as const) {
+    for (const [caseKey, config, tag, label] of [
+      ['cold', s.curveConfig, 'cold-peer', ''],
+      ['kex', s.defaultKexConfig, 'kex-peer', ' (default kex)'],
+    ] as const)
+      v.push({
+        ...base,
+        caseKey,
+        id: `${caseKey}/${p}`,
+        tool: PEER_LABEL[p] + label,
+        kind: 'peer',
+        tags: [tag],
+        toolKey: p,
+        peer: p,
+        run: () =>
+          external(peerRun(s, p, hosts, COLD_COMMAND, config), hosts.length, (_, f) =>
+            outputVerdict(f, FORMAT[p], want),
+          ),
+      });
+  }
   v.push({
-    tool: 'ansible (ControlPersist)',
+    ...base,
+    caseKey: 'cold',
+    id: 'cold/ansible',
+    tool: 'ansible -m command',
     kind: 'peer',
+    tags: ['ansible'],
+    toolKey: 'ansible',
     peer: 'ansible',
-    run: () => ansibleCold(hosts, 'run', 'true'),
+    run: () => {
+      const controlDir = join(s.cmDir, `a${++s.controlDirs}`);
+      return withMarked(controlDir, async () => {
+        const x = await external(
+          ansibleRun(s, hosts, tf.healthy.length, COLD_COMMAND, controlDir),
+          hosts.length,
+          (_, f) => outputVerdict(f, 'ansible', want),
+        );
+        return x;
+      }).finally(() => killMarked(controlDir));
+    },
   });
   return v;
-}
-
-let controlDirs = 0;
-/** One ansible run with its default ControlPersist, in a fresh control dir; the masters' CPU counted, then stopped. */
-async function ansibleCold(hosts: string[], job: 'run' | 'copy', what: string): Promise<Sample> {
-  const controlDir = join(cmDir, `a${++controlDirs}`);
-  const m0 = markedCpuMs(controlDir);
-  const s = await runExternal(peerCmd('ansible', job, hosts, what, { controlDir }));
-  s.cpuMs += markedCpuMs(controlDir) - m0;
-  killMarked();
-  return s;
 }
 
 function warmVariants(): Variant[] {
   const hosts = hostNames(WARM_HOSTS);
+  const want = new Map(hosts.map((h) => [h, expectedOf(Buffer.from('ok\n'))]));
+  const caseName = `warm: ${COMMANDS} fan-outs of \`${COLD_COMMAND}\`, ${WARM_HOSTS} hosts`;
+  const base = { caseKey: 'warm', caseName, hosts: WARM_HOSTS, fanouts: COMMANDS };
+  const cli = (viaAgent: boolean) => () =>
+    external(cliRun(s, hosts, COLD_COMMAND, viaAgent, scratchFile('state')), hosts.length, (_, f) =>
+      outputVerdict(f, 'prefix', want),
+    );
   const v: Variant[] = [
     {
-      tool: `fleetsh lib (pooled)`,
+      ...base,
+      id: 'warm/lib',
+      tool: 'fleetsh library, pooled, one process',
       kind: 'lib',
+      tags: [],
+      toolKey: 'lib',
       run: async () => {
         await $.fleet(targets(hosts), fleetOpts()).run`true`; // opens the connections, not measured
-        const s = await runInProcess(async () => {
-          for (let i = 0; i < COMMANDS; i++) {
-            const report = await $.fleet(targets(hosts), fleetOpts()).run`true`;
-            const bad = notAllOk(report, hosts.length);
-            if (bad) return bad;
-          }
-        });
-        await $.close();
-        return s;
+        const one = async (): Promise<Sample> => {
+          const r = await runInProcess(async () => await $.fleet(targets(hosts), fleetOpts()).run`echo ok`);
+          const ok = r.value?.hosts.filter((h) => h.status === 'ok' && h.stdout === 'ok\n').length ?? 0;
+          const problems = r.error
+            ? [r.error]
+            : ok === hosts.length
+              ? []
+              : [`${hosts.length - ok} hosts not ok`];
+          return { ...r, ok, expected: hosts.length, problems };
+        };
+        try {
+          return await repeated(COMMANDS, one);
+        } finally {
+          await $.close();
+        }
       },
     },
-    {
-      tool: `fleetsh CLI (${COMMANDS} cold runs)`,
-      kind: 'cli',
-      run: () => repeated(COMMANDS, cliCmd('run', hosts, 'true')),
-    },
   ];
-  for (const p of ['pdsh', 'clush', 'pssh']) {
+  if (agent)
     v.push({
-      tool: `${p} (plain)`,
-      kind: 'peer',
-      peer: p,
-      run: () => repeated(COMMANDS, peerCmd(p, 'run', hosts, 'true')),
+      ...base,
+      id: 'warm/agent',
+      tool: 'fleetsh run through fleetsh agent',
+      kind: 'agent',
+      tags: [],
+      toolKey: 'cli',
+      run: async () => {
+        try {
+          await cli(true)(); // starts the agent and opens its connections, not measured
+          return await withMarked(s.xdg, () => repeated(COMMANDS, cli(true)));
+        } finally {
+          stopAgent(s);
+          killMarked(s.xdg);
+        }
+      },
     });
+  else
     v.push({
-      tool: `${p} (ControlMaster)`,
+      ...base,
+      id: 'warm/cli',
+      tool: `fleetsh run, no agent in this build (${COMMANDS} cold runs)`,
+      kind: 'cli',
+      tags: [],
+      toolKey: 'cli',
+      run: () => repeated(COMMANDS, cli(false)),
+    });
+  for (const p of ['pdsh', 'clush', 'pssh'] as const)
+    v.push({
+      ...base,
+      id: `warm/${p}`,
+      tool: `${PEER_LABEL[p]} (ControlMaster)`,
       kind: 'peer',
+      tags: ['cm-peer'],
+      toolKey: p,
       peer: p,
       run: async () => {
-        const cmd = peerCmd(p, 'run', hosts, 'true', { cm: true });
-        await runExternal(cmd); // opens the masters, not measured
-        const s = await repeated(COMMANDS, cmd, join(cmDir, 'm'));
-        killMarked();
-        return s;
+        const marker = join(s.cmDir, 'm'); // a master's title names its socket there
+        const one = () =>
+          external(peerRun(s, p, hosts, COLD_COMMAND, s.cmConfig), hosts.length, (_, f) =>
+            outputVerdict(f, FORMAT[p], want),
+          );
+        try {
+          const first = await one(); // opens the masters, not measured
+          if (first.problems.length) return first;
+          return await withMarked(marker, () => repeated(COMMANDS, one));
+        } finally {
+          killMarked(marker);
+        }
       },
     });
-  }
-  // Ansible's best equivalent of 10 commands in a row: one playbook of 10 tasks (one start-up of
-  // ansible, the tasks host by host in lock step), with ControlMaster off, or through the ControlPersist
-  // masters (its default) that an unmeasured first run of the playbook opened.
-  const playbook = join(scratch, 'warm.yml');
-  writeFileSync(
-    playbook,
-    [
-      `- hosts: all`,
-      `  gather_facts: false`,
-      `  tasks:`,
-      ...Array(COMMANDS).fill(`    - command: 'true'`),
-      '',
-    ].join('\n'),
-  );
-  const play = (cm: boolean, controlDir: string): Cmd => ({
-    file: PEERS['ansible-playbook']!.path!,
-    args: ['-i', inventory, '-f', String(FANOUT), '-l', hosts.join(':'), playbook],
-    env: ansibleEnv(cm ? 'default' : 'off', controlDir),
-  });
-  v.push({
-    tool: `ansible-playbook, ${COMMANDS} tasks (ControlMaster off)`,
-    kind: 'peer',
-    peer: 'ansible-playbook',
-    run: () => runExternal(play(false, join(cmDir, 'none'))),
-  });
-  v.push({
-    tool: `ansible-playbook, ${COMMANDS} tasks (ControlPersist)`,
-    kind: 'peer',
-    peer: 'ansible-playbook',
-    run: async () => {
-      const controlDir = join(cmDir, `a${++controlDirs}`);
-      const cmd = play(true, controlDir);
-      await runExternal(cmd); // opens the masters, not measured
-      const s = await repeated(1, cmd, controlDir);
-      killMarked();
-      return s;
-    },
-  });
   return v;
-}
-
-function copyVariants(): Variant[] {
-  const hosts = hostNames(HOSTS);
-  const clean = () => {
-    rmSync(destDir, { recursive: true, force: true });
-    mkdirSync(destDir, { recursive: true });
-  };
-  const after = async (s: Promise<Sample>) => {
-    const r = await s;
-    clean();
-    return r;
-  };
-  return [
-    {
-      tool: 'fleetsh lib (upload)',
-      kind: 'lib',
-      run: () =>
-        after(
-          runInProcess(async () => {
-            const report = await $.fleet(targets(hosts), fleetOpts()).upload(
-              payload,
-              join(destDir, 'payload'),
-            );
-            await $.close();
-            return notAllOk(report, hosts.length);
-          }),
-        ),
-    },
-    {
-      tool: 'fleetsh CLI (copy)',
-      kind: 'cli',
-      run: () => after(runExternal(cliCmd('copy', hosts, payload))),
-    },
-    {
-      tool: 'clush --copy',
-      kind: 'peer',
-      peer: 'clush',
-      run: () => after(runExternal(peerCmd('clush', 'copy', hosts, payload))),
-    },
-    {
-      tool: 'parallel-scp',
-      kind: 'peer',
-      peer: 'pscp',
-      run: () => after(runExternal(peerCmd('pssh', 'copy', hosts, payload))),
-    },
-    {
-      tool: 'ansible -m copy (ControlPersist)',
-      kind: 'peer',
-      peer: 'ansible',
-      run: () => after(ansibleCold(hosts, 'copy', payload)),
-    },
-  ];
 }
 
 function loudVariants(): Variant[] {
   const hosts = hostNames(LOUD_HOSTS);
+  // 1 MiB of base64 lines, and every host prints its own address first, so that no two hosts' outputs
+  // are the same (a tool that groups identical outputs cannot fold them into one)
+  const body = Buffer.from(
+    randomBytes(Math.ceil((LOUD_BYTES * 3) / 4) + 64)
+      .toString('base64')
+      .match(/.{1,76}/g)!
+      .join('\n'),
+  ).subarray(0, LOUD_BYTES - 1);
+  const bodyFile = join(s.scratch, 'loud.txt');
+  writeFileSync(bodyFile, Buffer.concat([body, Buffer.from('\n')]));
+  const bodyText = readFileSync(bodyFile);
+  const want = new Map(
+    tf.healthy
+      .slice(0, LOUD_HOSTS)
+      .map((h) => [h.name, expectedOf(Buffer.concat([Buffer.from(`${h.address}\n`), bodyText]))]),
+  );
+  const expectedFile = join(s.scratch, 'loud-expected.json');
+  writeFileSync(expectedFile, JSON.stringify(Object.fromEntries(want)));
+  const command = `set -- $SSH_CONNECTION; echo $3; exec cat ${bodyFile}`;
+  const caseName = `loud: ${(LOUD_BYTES / 1048576).toFixed(1)} MiB of stdout a host, ${LOUD_HOSTS} hosts`;
+  const base = { caseKey: 'loud', caseName, hosts: LOUD_HOSTS, fanouts: 1 };
   const v: Variant[] = [
     {
-      tool: 'fleetsh lib (own process)',
+      ...base,
+      id: 'loud/lib',
+      tool: 'fleetsh library (own process)',
       kind: 'lib',
+      tags: [],
+      toolKey: 'lib',
       run: async () => {
+        const m0 = machineBusyMs();
         const r = spawnSync(
           process.execPath,
           [
@@ -563,7 +430,8 @@ function loudVariants(): Variant[] {
             join(import.meta.dirname, 'peers', 'lib-loud.ts'),
             tf.sshConfigPath,
             String(FANOUT),
-            LOUD_COMMAND,
+            expectedFile,
+            command,
             ...hosts,
           ],
           {
@@ -574,61 +442,312 @@ function loudVariants(): Variant[] {
             maxBuffer: 1 << 20,
           },
         );
+        const machineCpuMs = machineBusyMs() - m0;
         try {
           const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
           return {
             wallMs: j.wallMs,
             cpuMs: j.cpuMs,
+            machineCpuMs,
             maxRssKb: j.maxRssKb,
-            error: j.ok === j.total ? undefined : `${j.ok}/${j.total} ok`,
+            treeRssKb: j.maxRssKb,
+            ok: j.complete,
+            expected: hosts.length,
+            problems: j.complete === hosts.length ? [] : [`output not as sent: ${j.wrong.join('; ')}`],
           };
         } catch {
+          const why = `${r.error ?? ''} ${r.stderr?.slice(-300) ?? ''}`.trim();
           return {
             wallMs: NaN,
             cpuMs: NaN,
-            error: `lib-loud failed: ${r.error ?? ''} ${r.stderr?.slice(-300)}`,
+            machineCpuMs,
+            ok: 0,
+            expected: hosts.length,
+            problems: [`lib-loud failed: ${why}`],
           };
         }
       },
     },
-    { tool: 'fleetsh CLI', kind: 'cli', run: () => runExternal(cliCmd('run', hosts, LOUD_COMMAND)) },
+    {
+      ...base,
+      id: 'loud/cli',
+      tool: 'fleetsh run',
+      kind: 'cli',
+      tags: [],
+      toolKey: 'cli',
+      run: () =>
+        external(cliRun(s, hosts, command, false, scratchFile('state')), hosts.length, (_, f) =>
+          outputVerdict(f, 'prefix', want),
+        ),
+    },
   ];
-  for (const p of ['pdsh', 'clush', 'pssh'])
+  for (const p of ['pdsh', 'clush', 'pssh'] as const)
     v.push({
-      tool: p === 'pssh' ? 'pssh -i' : p,
+      ...base,
+      id: `loud/${p}`,
+      tool: PEER_LABEL[p],
       kind: 'peer',
+      tags: ['loud-peer'],
+      toolKey: p,
       peer: p,
-      run: () => runExternal(peerCmd(p, 'run', hosts, LOUD_COMMAND)),
+      run: () =>
+        external(peerRun(s, p, hosts, command, s.curveConfig), hosts.length, (_, f) =>
+          outputVerdict(f, FORMAT[p], want),
+        ),
+    });
+  return v;
+}
+
+function copyVariants(): Variant[] {
+  const hosts = hostNames(HOSTS);
+  const hostSet = new Set(hosts);
+  const payload = join(s.scratch, 'payload.bin');
+  writeFileSync(payload, randomBytes(COPY_BYTES));
+  const sum = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+  const payloadSum = sum(payload);
+  /** A fresh destination folder for each run, so that no earlier run's file can pass the check. */
+  const freshDest = () => {
+    const dir = join(s.scratch, `dest.${++runs}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+  /** The landed file's checksum (every harness host is this machine: one path for all of them). */
+  const landed = (file: string): string[] =>
+    !existsSync(file)
+      ? [`${file} is not there`]
+      : sum(file) === payloadSum
+        ? []
+        : [`${file}: SHA-256 differs from the source`];
+  const caseName = `copy ${(COPY_BYTES / 1048576).toFixed(1)} MiB to ${HOSTS} hosts`;
+  const base = { caseKey: 'copy', caseName, hosts: HOSTS, fanouts: 1 };
+  /** A tool whose stdout says nothing per host: exit 0 and an empty stderr (pdcp and clush exit 0 when a host fails). */
+  const quiet = (run: ExternalRun, dest: string): Verdict => {
+    const problems = [...landed(dest)];
+    if (run.stderr.trim())
+      problems.push(`stderr: ${run.stderr.trim().split('\n').slice(0, 2).join(' | ').slice(0, 300)}`);
+    return { ok: problems.length ? 0 : hosts.length, problems };
+  };
+  const cliCopyRun = (viaAgent: boolean) => async (): Promise<Sample> => {
+    const dir = freshDest();
+    const state = scratchFile('state');
+    const x = await external(
+      cliCopy(s, hosts, payload, join(dir, 'payload'), viaAgent, state),
+      hosts.length,
+      () => {
+        const sets = JSON.parse(readFileSync(state, 'utf8')).sets as { ok: string[] };
+        const ok = sets.ok.filter((h) => hostSet.has(h)).length;
+        const problems = landed(join(dir, 'payload'));
+        if (ok !== hosts.length) problems.push(`${hosts.length - ok} hosts not ok in the run's state file`);
+        return { ok, problems };
+      },
+    );
+    rmSync(dir, { recursive: true, force: true });
+    return x;
+  };
+  const v: Variant[] = [
+    {
+      ...base,
+      id: 'copy/lib',
+      tool: 'fleetsh library (upload)',
+      kind: 'lib',
+      tags: [],
+      toolKey: 'lib',
+      run: async () => {
+        const dir = freshDest();
+        const r = await runInProcess(async () => {
+          const report = await $.fleet(targets(hosts), fleetOpts()).upload(payload, join(dir, 'payload'));
+          await $.close();
+          return report;
+        });
+        const ok = r.value?.counts.ok ?? 0;
+        const problems = r.error ? [r.error] : landed(join(dir, 'payload'));
+        if (ok !== hosts.length) problems.push(`${hosts.length - ok} hosts not ok`);
+        rmSync(dir, { recursive: true, force: true });
+        return { ...r, ok, expected: hosts.length, problems };
+      },
+    },
+    {
+      ...base,
+      id: 'copy/cli',
+      tool: 'fleetsh copy',
+      kind: 'cli',
+      tags: [],
+      toolKey: 'cli',
+      run: cliCopyRun(false),
+    },
+  ];
+  if (agent)
+    v.push({
+      ...base,
+      id: 'copy/agent',
+      tool: 'fleetsh copy through fleetsh agent',
+      kind: 'agent',
+      tags: [],
+      toolKey: 'cli',
+      run: async () => {
+        try {
+          await cliCopyRun(true)(); // starts the agent and opens its connections, not measured
+          return await withMarked(s.xdg, cliCopyRun(true));
+        } finally {
+          stopAgent(s);
+          killMarked(s.xdg);
+        }
+      },
+    });
+  for (const [p, tool, toolKey] of [
+    ['pdcp', 'pdcp', 'pdsh'],
+    ['clush', 'clush --copy', 'clush'],
+    ['pscp', 'parallel-scp', 'pssh'],
+  ] as const)
+    v.push({
+      ...base,
+      id: `copy/${p}`,
+      tool,
+      kind: 'peer',
+      tags: ['copy-peer'],
+      toolKey,
+      peer: p,
+      run: async () => {
+        const dir = freshDest();
+        const dest = join(dir, 'payload');
+        const x = await external(peerCopy(s, p, hosts, payload, dest), hosts.length, (run, f) => {
+          if (p !== 'pscp') return quiet(run, dest);
+          const ok = countPsshSuccess(f, hostSet);
+          const problems = landed(dest);
+          if (ok !== hosts.length) problems.push(`${hosts.length - ok} hosts without [SUCCESS]`);
+          return { ok, problems };
+        });
+        rmSync(dir, { recursive: true, force: true });
+        return x;
+      },
     });
   v.push({
-    tool: 'ansible -m shell (ControlPersist)',
+    ...base,
+    id: 'copy/ansible',
+    tool: 'ansible -m copy',
     kind: 'peer',
+    tags: ['ansible-copy'],
+    toolKey: 'ansible',
     peer: 'ansible',
-    run: () => ansibleCold(hosts, 'run', LOUD_COMMAND),
+    run: async () => {
+      const dir = freshDest();
+      const controlDir = join(s.cmDir, `a${++s.controlDirs}`);
+      try {
+        return await withMarked(controlDir, () =>
+          external(
+            ansibleCopy(s, hosts, tf.healthy.length, payload, dir, controlDir),
+            hosts.length,
+            (_, f) => {
+              const ok = countAnsibleSuccess(f, hostSet);
+              const problems = hosts.flatMap((h) => landed(join(dir, h))).slice(0, 3);
+              if (ok !== hosts.length) problems.push(`${hosts.length - ok} hosts not CHANGED/SUCCESS`);
+              return { ok, problems };
+            },
+          ),
+        );
+      } finally {
+        killMarked(controlDir);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
   });
   return v;
 }
 
-// ---- main ---------------------------------------------------------------------------------------------
+// ---- the scenarios of the issue, with their targets --------------------------------------------------
 
-const median = (v: number[]) => {
-  const s = v.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const mid = s.length / 2;
-  return s.length % 2 ? s[Math.floor(mid)]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-
-interface Row {
-  caseName: string;
-  v: Variant;
-  samples: Sample[];
-  missing?: string;
+function scenarios(): Scenario[] {
+  const noAgent = 'this build has no `fleetsh agent`';
+  return [
+    {
+      name: 'cold (wall), curve25519 on all',
+      fleet: 'cold/cli',
+      lib: 'cold/lib',
+      peers: 'cold-peer',
+      metric: 'wall',
+      target: 0.75,
+    },
+    {
+      name: 'cold, peers with their default kex',
+      fleet: 'cold/cli',
+      lib: 'cold/lib',
+      peers: 'kex-peer',
+      metric: 'wall',
+      target: 0.25,
+    },
+    {
+      name: 'cold against Ansible',
+      fleet: 'cold/cli',
+      lib: 'cold/lib',
+      peers: 'ansible',
+      metric: 'wall',
+      target: 0.2,
+    },
+    {
+      name: 'cold, client CPU',
+      fleet: 'cold/cli',
+      lib: 'cold/lib',
+      peers: 'cold-peer',
+      metric: 'cpu',
+      own: (r) => {
+        const ms = (statsOf(r).cpu * 1000) / r.hosts;
+        return { text: `≤ 3 ms a host (${ms.toFixed(1)} ms)`, met: ms <= 3 };
+      },
+    },
+    {
+      name: `warm: ${COMMANDS} fan-outs, peers on ControlMaster`,
+      fleet: agent ? 'warm/agent' : undefined,
+      absent: noAgent,
+      lib: 'warm/lib',
+      peers: 'cm-peer',
+      metric: 'wall',
+      target: 0.15,
+    },
+    {
+      name: '1 MiB of stdout a host',
+      fleet: 'loud/cli',
+      lib: 'loud/lib',
+      peers: 'loud-peer',
+      metric: 'wall',
+      target: 0.6,
+      more: (fleet, all) => {
+        const clush = all.find((r) => r.id === 'loud/clush');
+        const mine = statsOf(fleet);
+        const out = [{ text: 'output printed once', met: !printedTwice(mine) }];
+        if (clush && !failureOf(clush)) {
+          const theirs = statsOf(clush).treeRss;
+          out.push({
+            text: `peak RSS ≤ clush's (${mine.treeRss.toFixed(0)} vs ${theirs.toFixed(0)} MiB)`,
+            met: mine.treeRss <= theirs,
+          });
+        }
+        return out;
+      },
+    },
+    {
+      name: '1 MiB file to every host, cold',
+      fleet: 'copy/cli',
+      lib: 'copy/lib',
+      peers: 'copy-peer',
+      metric: 'wall',
+      target: 0.85,
+    },
+    {
+      name: '1 MiB file to every host, through the agent',
+      fleet: agent ? 'copy/agent' : undefined,
+      absent: noAgent,
+      peers: 'copy-peer',
+      metric: 'wall',
+      target: 0.3,
+    },
+  ];
 }
 
-function toolSelected(v: Variant): boolean {
-  if (v.kind === 'lib') return TOOLS.includes('lib');
-  if (v.kind === 'cli') return TOOLS.includes('cli');
-  return TOOLS.includes(v.peer === 'pscp' ? 'pssh' : v.peer === 'ansible-playbook' ? 'ansible' : v.peer!);
+// ---- main ---------------------------------------------------------------------------------------------
+
+function rotate<T>(xs: T[], by: number): T[] {
+  const k = xs.length ? by % xs.length : 0;
+  return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
 async function main(): Promise<number> {
@@ -636,208 +755,154 @@ async function main(): Promise<number> {
     console.error(`${CLI} is missing: build first with npm run build`);
     return 1;
   }
+  const started = new Date();
   const t0 = performance.now();
   const load0 = loadavg();
-  scratch = mkdtempSync(join(tmpdir(), 'fsp-'));
+  const scratch = mkdtempSync(join(tmpdir(), 'fsp-'));
   process.stderr.write(`starting ${HOSTS} harness hosts...\n`);
   tf = await startFleet({ healthy: HOSTS });
   const rows: Row[] = [];
-  const notes: string[] = [];
+  let kexLines: string[] = [];
   try {
-    // ssh_config for the OpenSSH-based peers: the harness's host blocks, then defaults for all hosts
-    const base = readFileSync(tf.sshConfigPath, 'utf8');
-    const common = [`Host *`, `  KexAlgorithms ${KEX}`, `  BatchMode yes`, `  ConnectTimeout 10`];
-    peerConfig = join(scratch, 'ssh_config');
-    writeFileSync(peerConfig, [base, ...common, `  ControlMaster no`, `  ControlPath none`, ''].join('\n'));
-    cmDir = join(scratch, 'cm');
+    // ssh_configs for the OpenSSH-based peers: the harness's host blocks, then defaults for all hosts
+    const harness = readFileSync(tf.sshConfigPath, 'utf8');
+    const common = [`Host *`, `  BatchMode yes`, `  ConnectTimeout 10`];
+    const config = (name: string, lines: string[]) => {
+      const file = join(scratch, name);
+      writeFileSync(file, [harness, ...common, ...lines, ''].join('\n'));
+      return file;
+    };
+    const cmDir = join(scratch, 'cm');
     mkdirSync(join(cmDir, 'm'), { recursive: true });
-    cmConfig = join(scratch, 'ssh_config.cm');
-    writeFileSync(
-      cmConfig,
-      [
-        base,
-        ...common,
+    const xdg = join(scratch, 'xdg');
+    mkdirSync(xdg, { mode: 0o700 });
+    s = {
+      scratch,
+      fanout: FANOUT,
+      cli: CLI,
+      harnessConfig: tf.sshConfigPath,
+      curveConfig: config('ssh_config', [
+        `  KexAlgorithms ${KEX}`,
+        `  ControlMaster no`,
+        `  ControlPath none`,
+      ]),
+      defaultKexConfig: config('ssh_config.kex', [`  ControlMaster no`, `  ControlPath none`]),
+      cmConfig: config('ssh_config.cm', [
+        `  KexAlgorithms ${KEX}`,
         `  ControlMaster auto`,
         `  ControlPath ${cmDir}/m/%C`,
         `  ControlPersist 300`,
-        '',
-      ].join('\n'),
-    );
-    inventory = join(scratch, 'inventory.ini');
+      ]),
+      cmDir,
+      inventory: join(scratch, 'inventory.ini'),
+      xdg,
+      controlDirs: 0,
+    };
     writeFileSync(
-      inventory,
+      s.inventory,
       [
         '[all]',
         ...tf.healthy.map((h) => h.name),
         '[all:vars]',
-        `ansible_ssh_common_args='-F ${peerConfig}'`,
+        `ansible_ssh_common_args='-F ${s.curveConfig}'`,
         'ansible_python_interpreter=/usr/bin/python3',
         '',
       ].join('\n'),
     );
-    payload = join(scratch, 'payload.bin');
-    writeFileSync(payload, randomBytes(1 << 20));
     writeFileSync(join(scratch, 'ansible.cfg'), '[defaults]\n');
-    destDir = join(scratch, 'dest');
-    mkdirSync(destDir, { recursive: true });
+    agent = hasAgent(s);
 
-    const kex = spawnSync('ssh', ['-F', peerConfig, '-G', tf.healthy[0]!.name], { encoding: 'utf8' })
-      .stdout.split('\n')
-      .find((l) => l.startsWith('kexalgorithms '));
-    console.log(
-      `kex: fleetsh (ssh2) curve25519-sha256 (ssh2's first choice); OpenSSH-based peers (pdsh -R ssh, clush, pssh, ansible) ` +
-        `through a generated ssh_config: ${kex ?? '?'}`,
-    );
-
-    const all: Array<[string, () => Variant[]]> = [
-      [`1. fan-out \`true\`, ${HOSTS} hosts`, fanoutVariants],
-      [`2. warm: ${COMMANDS} × \`true\` on ${WARM_HOSTS} hosts`, warmVariants],
-      [`3. copy 1 MiB to ${HOSTS} hosts`, copyVariants],
-      [`4. loud: ${(LOUD_BYTES / 1e6).toFixed(0)} MB | base64 on ${LOUD_HOSTS} hosts`, loudVariants],
+    const kexOf = (file: string) =>
+      spawnSync('ssh', ['-F', file, '-G', tf.healthy[0]!.name], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .find((l) => l.startsWith('kexalgorithms '))
+        ?.slice('kexalgorithms '.length) ?? '?';
+    kexLines = [
+      `fleetsh (ssh2): curve25519-sha256, its first choice.`,
+      `Peers (\`ssh -G\` on the generated ssh_config): forced \`${kexOf(s.curveConfig)}\`; default \`${kexOf(s.defaultKexConfig).split(',')[0]}\` first.`,
+      `fleetsh agent: ${agent ? 'present: the warm and copy rows go through it' : 'absent in this build: the warm CLI row is 10 plain runs, and the agent rows are not measured'}.`,
     ];
-    const chosen = all.filter((_, i) => CASES.includes(['fanout', 'warm', 'copy', 'loud'][i]!));
+    for (const l of kexLines) console.log(l);
+
+    const makers: Array<[string[], () => Variant[]]> = [
+      [['cold', 'kex'], coldVariants],
+      [['warm'], warmVariants],
+      [['loud'], loudVariants],
+      [['copy'], copyVariants],
+    ];
 
     // load modules and JIT before measuring
     await $.fleet(targets(hostNames(Math.min(4, HOSTS))), fleetOpts()).run`true`;
     await $.close();
 
-    for (const [caseName, make] of chosen) {
-      const variants = make().filter(toolSelected);
-      const caseRows = variants.map((v): Row => {
+    for (const [keys, make] of makers) {
+      if (!keys.some((k) => CASES.includes(k))) continue;
+      const variants = make().filter((v) => CASES.includes(v.caseKey) && TOOLS.includes(v.toolKey));
+      const caseRows = variants.map((v) => {
         const p = v.peer ? PEERS[v.peer]! : undefined;
-        return {
-          caseName,
-          v,
+        const row: Row = {
+          caseName: v.caseName,
+          id: v.id,
+          tool: v.tool,
+          kind: v.kind,
+          tags: v.tags,
+          hosts: v.hosts,
+          fanouts: v.fanouts,
           samples: [],
           missing: p && !p.path ? `not installed (apt-get install ${p.apt})` : undefined,
         };
+        return { v, row };
       });
-      rows.push(...caseRows);
-      for (let rep = 1; rep <= REPS; rep++) {
-        for (const row of caseRows) {
-          if (row.missing || row.samples.some((s) => s.error?.startsWith('timed out'))) continue;
-          if (row.samples.reduce((t, s) => t + s.wallMs, 0) > REP_BUDGET_S * 1000) continue;
-          const s = await row.v.run();
-          row.samples.push(s);
+      rows.push(...caseRows.map((c) => c.row));
+      for (let rep = 0; rep < REPS; rep++) {
+        for (const { v, row } of rotate(caseRows, rep)) {
+          if (row.missing || row.samples.some((x) => x.problems.length)) continue; // FAILED already
+          if (row.samples.reduce((t, x) => t + x.wallMs, 0) > REP_BUDGET_S * 1000) continue;
+          const x = await v.run();
+          row.samples.push(x);
           process.stderr.write(
-            `[${((performance.now() - t0) / 1000).toFixed(0)} s] ${caseName} | ${row.v.tool} | rep ${rep}: ` +
-              `wall ${(s.wallMs / 1000).toFixed(2)} s, CPU ${(s.cpuMs / 1000).toFixed(2)} s` +
-              `${s.maxRssKb ? `, RSS ${(s.maxRssKb / 1024).toFixed(0)} MiB` : ''}${s.error ? `, ERROR ${s.error}` : ''}\n`,
+            `[${((performance.now() - t0) / 1000).toFixed(0)} s] ${v.caseName} | ${v.tool} | round ${rep + 1}: ` +
+              `wall ${(x.wallMs / 1000).toFixed(2)} s, CPU ${(x.cpuMs / 1000).toFixed(2)} s, machine ${(x.machineCpuMs / 1000).toFixed(2)} s` +
+              `${x.treeRssKb ? `, RSS ${(x.treeRssKb / 1024).toFixed(0)} MiB` : ''}, ${x.ok}/${x.expected} ok` +
+              `${x.problems.length ? `, FAILED: ${x.problems.join('; ')}` : ''}\n`,
           );
-          if (s.error) notes.push(`${caseName} | ${row.v.tool} | rep ${rep}: ${s.error}`);
         }
       }
     }
   } finally {
-    killMarked();
+    killMarked(s?.cmDir ?? scratch);
+    if (agent) stopAgent(s);
+    killMarked(scratch);
     await $.close().catch(() => {});
     await tf.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
 
-  // ---- the table ----
-  const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-');
-  const header = [
-    'case',
-    'tool',
-    'runs',
-    'wall s',
-    'CPU s',
-    'RSS MiB',
-    'lib/peer wall',
-    'lib/peer CPU',
-    'CLI/peer wall',
-    'CLI/peer CPU',
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  }).stdout.trim();
+  const load1 = loadavg();
+  const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  const md = [
+    `Run of \`npx tsx bench/peers.ts ${process.argv.slice(2).join(' ')}\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ` +
+      `commit ${commit || '?'}: ${HOSTS} harness hosts (OpenSSH sshd on loopback), fan-out ${FANOUT}, ` +
+      `up to ${REPS} rounds with the tools' order rotated each round (a row stops after ${REP_BUDGET_S} s of runs), ` +
+      `${cpus().length} CPUs, load average (1, 5, 15 min) ${la(load0)} at the start and ${la(load1)} at the end; ` +
+      `${((performance.now() - t0) / 1000).toFixed(0)} s in all.`,
+    '',
+    ...kexLines.map((l) => `- ${l}`),
+    `- Client CPU: user+sys of the tool and the processes it waited for${HAVE_TIME ? ' (/usr/bin/time)' : ' (not measured: install `time`)'}, plus ssh masters and the agent; the library's rows: the bench's own process. Machine CPU: busy time of all CPUs (/proc/stat), sshd included. RSS tree: the tool's processes summed, sampled every 50 ms; RSS max: its largest process.`,
+    '',
+    ...measurementTable(rows),
+    '',
+    ...scenarioTable(scenarios(), rows),
+    '',
+    'Ratios are fleetsh / best peer with a correct run (below 1: fleetsh is faster). Adaptive concurrency (≥ 90% of the best fixed fan-out) is measured by its own bench, not here.',
   ];
-  const table: string[][] = [];
-  const summary: string[] = [];
-  for (const caseName of [...new Set(rows.map((r) => r.caseName))]) {
-    const inCase = rows.filter((r) => r.caseName === caseName);
-    const med = (r: Row | undefined) => ({
-      wall: r ? median(r.samples.map((s) => s.wallMs)) / 1000 : NaN,
-      cpu: r ? median(r.samples.map((s) => s.cpuMs)) / 1000 : NaN,
-      rss: r ? median(r.samples.map((s) => s.maxRssKb ?? NaN)) / 1024 : NaN,
-    });
-    const lib = med(inCase.find((r) => r.v.kind === 'lib'));
-    const cli = med(inCase.find((r) => r.v.kind === 'cli'));
-    for (const r of inCase) {
-      const m = med(r);
-      const failed = r.samples.some((s) => s.error) ? ' (!)' : '';
-      if (r.missing) {
-        table.push([caseName, `${r.v.tool}: ${r.missing}`, '0', '', '', '', '', '', '', '']);
-        continue;
-      }
-      const peer = r.v.kind === 'peer';
-      if (r.samples.some((s) => s.error?.startsWith('timed out'))) {
-        // the peer did not finish: its wall time is a lower bound, its CPU unknown
-        const lower = (x: number) => (Number.isFinite(x) ? `< ${fmt(x / TIMEOUT_S)}` : '-');
-        table.push([
-          caseName,
-          r.v.tool + ' (!)',
-          String(r.samples.length),
-          `> ${TIMEOUT_S}`,
-          '-',
-          '-',
-          peer ? lower(lib.wall) : '',
-          '',
-          peer ? lower(cli.wall) : '',
-          '',
-        ]);
-        continue;
-      }
-      table.push([
-        caseName,
-        r.v.tool + failed,
-        String(r.samples.length),
-        fmt(m.wall),
-        fmt(m.cpu),
-        fmt(m.rss, 0),
-        peer ? fmt(lib.wall / m.wall) : '',
-        peer ? fmt(lib.cpu / m.cpu) : '',
-        peer ? fmt(cli.wall / m.wall) : '',
-        peer ? fmt(cli.cpu / m.cpu) : '',
-      ]);
-    }
-    const peers = inCase.filter(
-      (r) => r.v.kind === 'peer' && !r.missing && r.samples.length && !r.samples.some((s) => s.error),
-    );
-    if (peers.length) {
-      const best = (key: 'wall' | 'cpu') =>
-        peers.map((r) => ({ r, m: med(r) })).sort((a, b) => a.m[key] - b.m[key])[0]!;
-      const bw = best('wall');
-      const bc = best('cpu');
-      summary.push(
-        `${caseName}: fastest peer ${bw.r.v.tool} ${fmt(bw.m.wall)} s (lib ${fmt(lib.wall / bw.m.wall)}×, CLI ${fmt(cli.wall / bw.m.wall)}×); ` +
-          `cheapest peer ${bc.r.v.tool} ${fmt(bc.m.cpu)} s CPU (lib ${fmt(lib.cpu / bc.m.cpu)}×, CLI ${fmt(cli.cpu / bc.m.cpu)}×)`,
-      );
-    }
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    '| ' + cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
-  console.log(
-    `\n${HOSTS} harness hosts (OpenSSH sshd on loopback), fan-out ${FANOUT}, median of ${REPS}; ${cpus().length} CPUs; ` +
-      `load average at start ${load0.map((l) => l.toFixed(2)).join(' ')}; CPU = user+sys of the controller's ` +
-      `process tree${HAVE_TIME ? ' (/usr/bin/time)' : ' (/proc/self/stat cutime+cstime)'} plus ssh masters; RSS = largest ` +
-      `single process of the tree (the library's: its own process); ratios fleetsh/peer, < 1 is better for fleetsh\n`,
-  );
-  console.log(line(header));
-  console.log(
-    '|' + widths.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|',
-  );
-  for (const r of table) console.log(line(r));
-  console.log('\nsummary:');
-  for (const s of summary) console.log(`  ${s}`);
-  if (notes.length) {
-    console.log('\nruns that did not succeed on every host (marked (!)):');
-    for (const n of notes) console.log(`  ${n}`);
-  }
-  console.log(
-    `\ntotal ${((performance.now() - t0) / 1000).toFixed(0)} s; load average at the end ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
-  return notes.length ? 1 : 0;
+  console.log('\n' + md.join('\n'));
+  if (MARKDOWN) writeFileSync(MARKDOWN, md.join('\n') + '\n');
+  return rows.some((r) => !r.missing && failureOf(r)) ? 1 : 0;
 }
 
 let code = 1;
