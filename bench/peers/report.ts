@@ -65,7 +65,9 @@ export function failureOf(r: Row): string | undefined {
   if (r.missing) return r.missing;
   if (!r.samples.length) return 'not run';
   const bad = r.samples.find((s) => s.problems.length);
-  return bad ? `${bad.ok}/${bad.expected} hosts ok: ${bad.problems.join('; ')}` : undefined;
+  if (!bad) return undefined;
+  const why = `${bad.ok}/${bad.expected} hosts ok: ${bad.problems.join('; ')}`;
+  return why.length > 200 ? why.slice(0, 199) + '…' : why;
 }
 
 /** More printed than the hosts' output and a short summary: the output was printed twice. */
@@ -142,8 +144,9 @@ export interface Scenario {
   absent?: string;
   /** More conditions of the target, given the rows' stats. */
   more?: (fleet: Row, all: Row[]) => Array<{ text: string; met: boolean }>;
-  /** The target is not a ratio (client CPU a host). */
+  /** The target is not a ratio (client CPU a host); ownName says it when there is no figure. */
   own?: (fleet: Row) => { text: string; met: boolean };
+  ownName?: string;
 }
 
 export function scenarioTable(scenarios: Scenario[], rows: Row[]): string[] {
@@ -167,7 +170,7 @@ export function scenarioTable(scenarios: Scenario[], rows: Row[]): string[] {
     if (fleet && !failureOf(fleet)) {
       if (sc.own) checks.push(sc.own(fleet));
       if (sc.more) checks.push(...sc.more(fleet, rows));
-    }
+    } else if (sc.own) checks.push({ text: `${sc.ownName}: not measured`, met: false });
     const verdict = checks.length
       ? checks
           .map((c) => `${c.text} ${c.text.endsWith('not measured') ? '' : c.met ? 'met' : 'missed'}`.trim())
@@ -177,7 +180,9 @@ export function scenarioTable(scenarios: Scenario[], rows: Row[]): string[] {
       sc.name,
       fleet && !fleetFail
         ? `${fleet.tool} ${fmt(value(fleet))} ${unit}`
-        : `${fleet ? fleet.tool + ': ' : ''}${fleetFail}`,
+        : fleet
+          ? `${fleet.tool}: ${fleet.missing ? fleetFail : 'FAILED (see its row)'}`
+          : (fleetFail ?? ''),
       bestText,
       fmt(fr),
       fmt(ratio(lib)),
