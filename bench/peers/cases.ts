@@ -91,13 +91,34 @@ async function external(
     } catch (e) {
       v = { ok: 0, problems: [`its output could not be read: ${String(e)}`] };
     }
-    if (run.rc !== 0)
-      v.problems.unshift(
-        `exit ${run.rc}: ${run.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`,
-      );
+    if (run.rc !== 0) {
+      const tail = stderrOf(run).split('\n').slice(-2).join(' | ').slice(0, 300);
+      v.problems.unshift(`exit ${run.rc}${tail ? `: ${tail}` : ''}`);
+    }
   }
   rmSync(stdoutFile, { force: true });
   return { ...run, expected, ...v };
+}
+
+/** A tool's stderr without clush's progress counter (`clush: 38/50`, written over itself). */
+function stderrOf(run: ExternalRun): string {
+  return run.stderr
+    .replace(/clush: \d+\/\d+\s*/g, '')
+    .replace(/\r/g, '')
+    .trim();
+}
+
+/** The last line of a file (the fleetsh CLI's summary: `50 hosts: 32 ok, 18 unreachable ...`). */
+function lastLine(file: string): string {
+  const text = readFileSync(file).subarray(-1000).toString('utf8').trim();
+  return text.slice(text.lastIndexOf('\n') + 1).slice(0, 200);
+}
+
+/** The fleetsh CLI's output read back; when it is not right, the CLI's own summary line says why. */
+function cliVerdict(file: string, want: Map<string, Expected>): Verdict {
+  const v = outputVerdict(file, 'prefix', want);
+  if (v.problems.length) v.problems.push(`the CLI said: ${lastLine(file)}`);
+  return v;
 }
 
 /** Output read back per host (see output-check.ts) against what each host sends. */
@@ -203,7 +224,7 @@ export function coldVariants(): Variant[] {
       toolKey: 'cli',
       run: () =>
         external(cliRun(c.s, hosts, COLD_COMMAND, false, scratchFile('state')), hosts.length, (_, f) =>
-          outputVerdict(f, 'prefix', want),
+          cliVerdict(f, want),
         ),
     },
   ];
@@ -258,7 +279,7 @@ export function warmVariants(): Variant[] {
   const base = { caseKey: 'warm', caseName, hosts: c.warmHosts, fanouts: c.commands };
   const cli = (viaAgent: boolean) => () =>
     external(cliRun(c.s, hosts, COLD_COMMAND, viaAgent, scratchFile('state')), hosts.length, (_, f) =>
-      outputVerdict(f, 'prefix', want),
+      cliVerdict(f, want),
     );
   const v: Variant[] = [
     {
@@ -431,7 +452,7 @@ export function loudVariants(): Variant[] {
       toolKey: 'cli',
       run: () =>
         external(cliRun(c.s, hosts, command, false, scratchFile('state')), hosts.length, (_, f) =>
-          outputVerdict(f, 'prefix', want),
+          cliVerdict(f, want),
         ),
     },
   ];
@@ -477,8 +498,8 @@ export function copyVariants(): Variant[] {
   /** A tool whose stdout says nothing per host: exit 0 and an empty stderr (pdcp and clush exit 0 when a host fails). */
   const quiet = (run: ExternalRun, dest: string): Verdict => {
     const problems = [...landed(dest)];
-    if (run.stderr.trim())
-      problems.push(`stderr: ${run.stderr.trim().split('\n').slice(0, 2).join(' | ').slice(0, 300)}`);
+    const stderr = stderrOf(run);
+    if (stderr) problems.push(`stderr: ${stderr.split('\n').slice(0, 2).join(' | ').slice(0, 300)}`);
     return { ok: problems.length ? 0 : hosts.length, problems };
   };
   const cliCopyRun = (viaAgent: boolean) => async (): Promise<Sample> => {
