@@ -248,7 +248,7 @@ async function main(): Promise<number> {
   const md = [
     `Run of \`npx tsx bench/peers.ts ${process.argv.slice(2).join(' ')}\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ` +
       `commit ${commit || '?'}: ${HOSTS} harness hosts (OpenSSH sshd on loopback), fan-out ${FANOUT}, ` +
-      `up to ${REPS} rounds with the tools' order rotated each round (a row stops after ${REP_BUDGET_S} s of runs), ` +
+      `up to ${REPS} round${REPS === 1 ? '' : 's'} with the tools' order rotated each round (a row stops after ${REP_BUDGET_S} s of runs), ` +
       `${cpus().length} CPUs, load average (1, 5, 15 min) ${la(load0)} at the start and ${la(load1)} at the end; ` +
       `${((performance.now() - t0) / 1000).toFixed(0)} s in all.`,
     '',
