@@ -160,7 +160,11 @@ export function scenarioTable(scenarios: Scenario[], rows: Row[]): string[] {
     const fleet = sc.fleet ? byId.get(sc.fleet) : undefined;
     const lib = sc.lib ? byId.get(sc.lib) : undefined;
     const fleetFail = fleet ? failureOf(fleet) : (sc.absent ?? 'not selected');
-    const bestText = best ? `${best.tool} ${fmt(value(best))} ${unit}` : 'no peer with a correct run';
+    const bestText = best
+      ? `${best.tool} ${fmt(value(best))} ${unit}`
+      : rows.some((r) => r.tags.includes(sc.peers))
+        ? 'no peer with a correct run'
+        : 'not selected';
     const ratio = (r: Row | undefined) => (r && !failureOf(r) && best ? value(r) / value(best) : NaN);
     const fr = ratio(fleet);
     const checks: Array<{ text: string; met: boolean }> = [];
