@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { $ } from '../../src/index.js';
+import { $, type FleetReport } from '../../src/index.js';
 import type { TestFleet } from '../../test/harness/fleet.js';
 import {
   killMarked,
@@ -98,6 +98,15 @@ async function external(
   }
   rmSync(stdoutFile, { force: true });
   return { ...run, expected, ...v };
+}
+
+/** The library's report read like the tools' output: hosts ok with `ok\n` on stdout, and why not. */
+function libVerdict(report: FleetReport | undefined, error: string | undefined, n: number): Verdict {
+  if (!report) return { ok: 0, problems: [error ?? 'no report'] };
+  const ok = report.hosts.filter((h) => h.status === 'ok' && h.stdout === 'ok\n').length;
+  const bad = report.hosts.find((h) => h.status !== 'ok' || h.stdout !== 'ok\n');
+  const why = bad ? `${bad.host}: ${bad.status}, ${bad.error ?? JSON.stringify(bad.stdout)}` : '';
+  return { ok, problems: ok === n ? [] : [`${n - ok} hosts not ok (${why.slice(0, 200)})`] };
 }
 
 /** A tool's stderr without clush's progress counter (`clush: 38/50`, written over itself). */
@@ -205,13 +214,7 @@ export function coldVariants(): Variant[] {
           await $.close(); // cold connections each run
           return report;
         });
-        const ok = r.value?.hosts.filter((h) => h.status === 'ok' && h.stdout === 'ok\n').length ?? 0;
-        const problems = r.error
-          ? [r.error]
-          : ok === hosts.length
-            ? []
-            : [`${hosts.length - ok} hosts not ok`];
-        return { ...r, ok, expected: hosts.length, problems };
+        return { ...r, expected: hosts.length, ...libVerdict(r.value, r.error, hosts.length) };
       },
     },
     {
@@ -293,13 +296,7 @@ export function warmVariants(): Variant[] {
         await $.fleet(targets(hosts), fleetOpts()).run`true`; // opens the connections, not measured
         const one = async (): Promise<Sample> => {
           const r = await runInProcess(async () => await $.fleet(targets(hosts), fleetOpts()).run`echo ok`);
-          const ok = r.value?.hosts.filter((h) => h.status === 'ok' && h.stdout === 'ok\n').length ?? 0;
-          const problems = r.error
-            ? [r.error]
-            : ok === hosts.length
-              ? []
-              : [`${hosts.length - ok} hosts not ok`];
-          return { ...r, ok, expected: hosts.length, problems };
+          return { ...r, expected: hosts.length, ...libVerdict(r.value, r.error, hosts.length) };
         };
         try {
           return await repeated(c.commands, one);
@@ -536,7 +533,8 @@ export function copyVariants(): Variant[] {
         });
         const ok = r.value?.counts.ok ?? 0;
         const problems = r.error ? [r.error] : landed(join(dir, 'payload'));
-        if (ok !== hosts.length) problems.push(`${hosts.length - ok} hosts not ok`);
+        const bad = r.value?.hosts.find((h) => h.status !== 'ok');
+        if (bad) problems.push(`${hosts.length - ok} hosts not ok (${bad.host}: ${bad.error ?? bad.status})`);
         rmSync(dir, { recursive: true, force: true });
         return { ...r, ok, expected: hosts.length, problems };
       },
