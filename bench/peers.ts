@@ -99,6 +99,19 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const load0 = loadavg();
   const scratch = mkdtempSync(join(tmpdir(), 'fsp-'));
+  // Ctrl-C reaches the bench, not the tool it runs (its own process group), nor ssh masters or an
+  // agent: every process this bench started names the scratch folder in its command line (-F, the
+  // time file, a master's socket) or its environment (XDG_RUNTIME_DIR, ANSIBLE_*). The harness
+  // stops the hosts itself.
+  const onSignal = (signal: NodeJS.Signals) => {
+    killMarked(scratch);
+    rmSync(scratch, { recursive: true, force: true });
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    process.kill(process.pid, signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   process.stderr.write(`starting ${HOSTS} harness hosts...\n`);
   const tf: TestFleet = await startFleet({ healthy: HOSTS }).catch((e: unknown) => {
     rmSync(scratch, { recursive: true, force: true });
