@@ -107,6 +107,51 @@ describe('adaptive concurrency in a run', () => {
   });
 });
 
+describe('adaptive concurrency against black holes (the issue: 24 hosts, a third black holes, from 4)', () => {
+  let f: FakeFleet;
+  const hosts = names('b', 24);
+  const holes = hosts.filter((_, i) => i % 3 === 2);
+  before(async () => {
+    const faults: Record<string, any> = {};
+    for (const h of holes) faults[h] = { unreachable: { kind: 'connect-timeout', delayMs: 600 } };
+    f = await fakeFleet(faults);
+    await makeDirs(f, hosts);
+  });
+  after(() => f.cleanup());
+
+  test('grows only on hosts that finished at the current limit, and black holes beside fast peers do not shrink it', async () => {
+    const run = fleet(hosts, { connect: f.connect, concurrency: { initial: 4, min: 1, max: 16 } })
+      .run`sleep 0.05`;
+    // Which limit each host started under (the number of changes before its start), and how many
+    // hosts of the current limit had finished when each change came.
+    let epoch = 0;
+    let finishedAtLimit = 0;
+    const startedIn = new Map<string, number>();
+    const changes: { from: number; to: number; reason: string; measured: number }[] = [];
+    run.on('server:start', (e) => startedIn.set(e.server, epoch));
+    const end = (server: string) => startedIn.get(server) === epoch && finishedAtLimit++;
+    run.on('server:success', (e) => end(e.server));
+    run.on('server:error', (e) => end(e.server));
+    run.on('concurrency:change', (c) => {
+      // the host whose result caused the change is reported just after it
+      changes.push({ ...c, measured: finishedAtLimit + 1 });
+      epoch++;
+      finishedAtLimit = 0;
+    });
+    const report = await run;
+    assert.equal(report.counts.total, 24);
+    assert.equal(report.counts.ok, 16);
+    assert.equal(report.counts.unreachable, 8);
+    const detail = JSON.stringify(changes);
+    for (const c of changes.filter((c) => c.to > c.from))
+      assert.ok(c.measured >= c.from, `an increase before ${c.from} hosts finished at ${c.from}: ${detail}`);
+    assert.ok(
+      !changes.some((c) => c.to < c.from),
+      `black holes among fast hosts shrank the limit: ${detail}`,
+    );
+  });
+});
+
 describe('slow connections give their slot back', () => {
   let f: FakeFleet;
   const healthy = names('ok', 16);
