@@ -92,7 +92,13 @@ export function rolling(options: RollingOptions): RollingRun {
 // Commands and shells
 export { quote } from './command/quote.js';
 export { raw, type RawCommand } from './command/template.js';
-export type { CommandPromise, CommandOptions, LineListener, DataListener, Stdin } from './process/command-promise.js';
+export type {
+  CommandPromise,
+  CommandOptions,
+  LineListener,
+  DataListener,
+  Stdin,
+} from './process/command-promise.js';
 export { CommandResult } from './process/result.js';
 export type { Duration } from './process/duration.js';
 export type { PtyOptions, SudoOptions } from './process/exec-options.js';
@@ -143,7 +149,8 @@ export type { FleetOptions } from './fleet/options.js';
 export type { FleetInput } from './fleet/input.js';
 export type { Budget, PolicyOptions } from './fleet/policy.js';
 export type { RetryOptions, RetryOn } from './fleet/retry.js';
-export type { AdaptiveOptions, ConcurrencyOption } from './fleet/scheduler.js';
+export type { AdaptiveOptions } from './fleet/adaptive.js';
+export type { ConcurrencyOption } from './fleet/scheduler.js';
 export {
   RollingReport,
   type RollingRun,
