@@ -148,24 +148,24 @@ export class AdaptiveLimit {
       );
     }
     this.#cutFrom = undefined;
-    if (this.#slowStart && oks.length > 0) {
-      // Rounds before the first queue are the fleet without one: their median is the baseline.
-      this.#unloaded.push(...oks);
-      this.#baseline = medianOf(this.#unloaded);
-    }
-    const full = round.filter((s) => s.full).length >= round.length / 2;
-    if (!full || median === undefined) return undefined;
+    if (median === undefined) return undefined;
     // Latency starting to rise ends the doubling (as TCP's HyStart does) and holds (as Vegas does).
     if (ratio > 1 + TOLERANCE / 2) {
       this.#slowStart = false;
       return undefined;
     }
+    if (this.#slowStart) {
+      // Rounds before the first sign of a queue are the fleet without one: the baseline.
+      this.#unloaded.push(...oks);
+      this.#baseline = medianOf(this.#unloaded);
+    }
+    if (round.filter((s) => s.full).length < round.length / 2) return undefined;
     const to = this.#slowStart
       ? this.current * 2
       : this.current + Math.max(1, Math.floor(Math.sqrt(this.current)));
     return this.#set(
       to,
-      `latency ${Math.round(median)} ms, within ${TOLERANCE * 100} % of ${Math.round(this.#baseline)} ms without a queue`,
+      `latency ${Math.round(median)} ms, within ${(TOLERANCE / 2) * 100} % of ${Math.round(this.#baseline)} ms without a queue`,
     );
   }
 
