@@ -5,7 +5,7 @@
 // times each, cold connections every run; prints each mode's median wall time, throughput, where
 // the adaptive limit settled, and adaptive/best-fixed throughput (the issue's target: ≥ 0.9).
 //
-//   node --import tsx bench/adaptive.ts [N=192] [capacity=12] [baseMs=300] [contention=0.03] [runs=3] [widths=4,8,12,16,24,32]
+//   node --import tsx bench/adaptive.ts [N=192] [capacity=12] [baseMs=300] [contention=0.03] [runs=5] [widths=8,12,16,24,32]
 import { $ } from '../src/index.js';
 import type { ConcurrencyOption } from '../src/fleet/scheduler.js';
 import { startCapacity } from '../test/harness/capacity.js';
@@ -16,8 +16,8 @@ const N = Number(process.argv[2] ?? 192);
 const CAPACITY = Number(process.argv[3] ?? 12);
 const BASE_MS = Number(process.argv[4] ?? 300);
 const CONTENTION = Number(process.argv[5] ?? 0.03);
-const RUNS = Number(process.argv[6] ?? 3);
-const WIDTHS = (process.argv[7] ?? '4,8,12,16,24,32').split(',').map(Number);
+const RUNS = Number(process.argv[6] ?? 5);
+const WIDTHS = (process.argv[7] ?? '8,12,16,24,32').split(',').map(Number);
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
@@ -26,18 +26,20 @@ const cap = await startCapacity({ capacity: CAPACITY, baseMs: BASE_MS, contentio
 const sshConfig = tf.sshConfigPath;
 const targets = tf.healthy.map((h) => ({ host: h.name, sshConfig }));
 
-async function once(concurrency: ConcurrencyOption) {
+async function once(concurrency: ConcurrencyOption, hosts = targets) {
   cap.served.length = 0;
-  const run = $.fleet(targets, { concurrency, connectTimeout: 30_000 }).run`${$.raw(cap.command)}`;
+  const run = $.fleet(hosts, { concurrency, connectTimeout: 30_000 }).run`${$.raw(cap.command)}`;
   const limits: number[] = [];
+  const changes: number[] = [];
   run.on('server:success', () => limits.push(run.concurrency));
+  run.on('concurrency:change', (c) => changes.push(c.to));
   const t0 = performance.now();
   const report = await run;
   const wall = performance.now() - t0;
   await $.close(); // cold connections every run
-  if (report.counts.ok !== N || new Set(cap.served).size !== N)
-    throw new Error(`lost hosts at ${JSON.stringify(concurrency)}: ${report.counts.ok}/${N} ok`);
-  return { wall, settled: median(limits.slice(limits.length / 2)), peak: report.peakConcurrency };
+  if (report.counts.ok !== hosts.length || new Set(cap.served).size !== hosts.length)
+    throw new Error(`lost hosts at ${JSON.stringify(concurrency)}: ${report.counts.ok}/${hosts.length} ok`);
+  return { wall, settled: median(limits.slice(limits.length / 2)), peak: report.peakConcurrency, changes };
 }
 
 const modes: [string, ConcurrencyOption][] = [
@@ -45,19 +47,22 @@ const modes: [string, ConcurrencyOption][] = [
   ["'adaptive'", 'adaptive'],
   ['{ initial: 2 }', { initial: 2 }],
 ];
-const results = new Map<string, { wall: number; settled: number; peak: number }[]>();
+const results = new Map<string, Awaited<ReturnType<typeof once>>[]>();
 try {
   console.log(
     `${N} hosts, capacity ${CAPACITY}, base ${BASE_MS} ms, contention ${CONTENTION}; load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );
-  await once(4); // load modules and JIT before measuring
+  await once(4, targets.slice(0, 8)); // load modules and JIT before measuring
   for (let i = 0; i < RUNS; i++)
     for (const [name, c] of modes) {
       const r = await once(c);
       results.set(name, [...(results.get(name) ?? []), r]);
-      console.log(`run ${i + 1} ${name}: ${r.wall.toFixed(0)} ms, settled ${r.settled}, peak ${r.peak}`);
+      const path = r.changes.length > 0 ? `, limits ${r.changes.join(' ')}` : '';
+      console.log(
+        `run ${i + 1} ${name}: ${r.wall.toFixed(0)} ms, settled ${r.settled}, peak ${r.peak}${path}`,
+      );
     }
   const wall = (name: string) => median(results.get(name)!.map((r) => r.wall));
   const best = WIDTHS.map((w) => `fixed ${w}`).reduce((a, b) => (wall(b) < wall(a) ? b : a));

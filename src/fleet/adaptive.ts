@@ -33,8 +33,11 @@ export interface AdaptiveOptions {
   slowMs?: number;
 }
 
-/** A round is at least this many hosts: one host's latency is noise. */
-const MIN_ROUND = 4;
+/**
+ * A round is at least this many hosts: with 4, on this 2-core machine at a load of 27, one slow
+ * host moved a round's median enough to cut a limit of 4 to 2 (bench/adaptive.ts from 2).
+ */
+const MIN_ROUND = 8;
 /** Fewer successes than this in a round say nothing about its latency. */
 const MIN_OKS = 3;
 /** A round's median latency within this much of the baseline is no queue: noise, not load. */
@@ -56,8 +59,9 @@ const BACKOFF = 0.7;
  *   (Little's law), so the limit goes to that knee plus TOLERANCE/2 (at most halving at once). If
  *   the last cut did not lower the latency, it was not a queue but slower hosts: the baseline moves.
  * - Drops and timeouts cut by 30 %: hang-ups in the handshake (MaxStartups) when a quarter of a
- *   round; timeouts, which black holes give too, when two thirds of it or when the fleet slows down
- *   with them. A black hole among fast peers is that host's fault, not load.
+ *   round; timeouts, which black holes give too, when two thirds of it. A black hole among fast
+ *   peers is that host's fault, not load.
+ * - Only rounds in which hosts were waiting for a slot decide anything.
  */
 export class AdaptiveLimit {
   current: number;
@@ -109,6 +113,9 @@ export class AdaptiveLimit {
 
   /** On half a round (its first hosts to end, the faster ones), only a queue is decided. */
   #decide(round: Sample[], complete: boolean): LimitChange | undefined {
+    // With no host waiting for a slot (the end of a fleet) the limit holds nobody back: it says
+    // nothing, and the slow failures that report last would pass for most of a round.
+    if (round.filter((s) => s.full).length < round.length / 2) return undefined;
     const oks = round.filter((s) => s.outcome === 'ok').map((s) => s.durationMs);
     const dropped = round.filter((s) => s.outcome === 'dropped').length;
     const failures = dropped + round.filter((s) => s.outcome === 'timeout').length;
@@ -122,12 +129,12 @@ export class AdaptiveLimit {
 
     const hungUp = dropped >= Math.max(2, round.length / 4);
     const most = failures >= (round.length * 2) / 3;
-    if (hungUp || most || (failures > 0 && queued)) {
+    if (hungUp || most) {
       this.#slowStart = false;
       this.#cutFrom = undefined;
       const what = hungUp
         ? `${dropped} of ${round.length} hosts were dropped in the handshake`
-        : `${failures} of ${round.length} hosts dropped or timed out ${most ? 'in one round' : 'while the fleet slowed down'}`;
+        : `${failures} of ${round.length} hosts dropped or timed out in one round`;
       return this.#set(Math.floor(this.current * BACKOFF), what);
     }
     if (queued) {
@@ -159,7 +166,6 @@ export class AdaptiveLimit {
       this.#unloaded.push(...oks);
       this.#baseline = medianOf(this.#unloaded);
     }
-    if (round.filter((s) => s.full).length < round.length / 2) return undefined;
     const to = this.#slowStart
       ? this.current * 2
       : this.current + Math.max(1, Math.floor(Math.sqrt(this.current)));

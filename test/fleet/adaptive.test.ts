@@ -26,24 +26,31 @@ function feed(l: AdaptiveLimit, n: number, sample: (i: number) => Sample) {
 
 describe('adaptive limit, sample by sample', () => {
   test('decides once per round of hosts measured at the current limit: doubling while latency holds', () => {
-    const l = new AdaptiveLimit({ initial: 4, max: 100 });
+    const l = new AdaptiveLimit({ initial: 8, max: 100 });
     assert.deepEqual(
-      feed(l, 3, () => ok(100)),
+      feed(l, 7, () => ok(100)),
       [],
       'no decision on a partial round',
     );
     const c = l.observe(ok(100))!;
-    assert.deepEqual([c.from, c.to], [4, 8]);
-    // hosts started before that change (at 4) measured 4, not 8: ignored
+    assert.deepEqual([c.from, c.to], [8, 16]);
+    // hosts started before that change (at 8) measured 8, not 16: ignored
     assert.deepEqual(
       feed(l, 20, () => ok(100, 50)),
       [],
     );
-    const next = feed(l, 8, () => ok(100, 200));
+    const next = feed(l, 16, () => ok(100, 200));
     assert.deepEqual(
       next.map((c) => c.to),
-      [16],
+      [32],
     );
+    // a round is at least 8 hosts, whatever the limit
+    const small = new AdaptiveLimit({ initial: 2 });
+    assert.deepEqual(
+      feed(small, 7, () => ok(100)),
+      [],
+    );
+    assert.equal(small.observe(ok(100))?.to, 4);
   });
 
   test('does not grow when no host was waiting for a slot (the end of a fleet)', () => {
@@ -96,14 +103,14 @@ describe('adaptive limit, sample by sample', () => {
     );
   });
 
-  test('drops and timeouts: beside fast peers they change nothing; many, or with a slowdown, cut by 30 %', () => {
+  test('drops and timeouts: beside fast peers they change nothing; many cut by 30 %', () => {
     const fail = (outcome: Sample['outcome']): Sample => ({ ...ok(5000, 0), outcome });
     // a third black holes among fast hosts: growth goes on
-    const holes = new AdaptiveLimit({ initial: 6, max: 100 });
-    const grew = feed(holes, 6, (i) => (i % 3 === 2 ? fail('timeout') : ok(100)));
+    const holes = new AdaptiveLimit({ initial: 9, max: 100 });
+    const grew = feed(holes, 9, (i) => (i % 3 === 2 ? fail('timeout') : ok(100)));
     assert.deepEqual(
       grew.map((c) => c.to),
-      [12],
+      [18],
     );
     // two thirds of a round time out
     const most = new AdaptiveLimit({ initial: 9 });
@@ -121,20 +128,27 @@ describe('adaptive limit, sample by sample', () => {
       [[8, 5]],
     );
     assert.match(drops[0]!.reason, /2 of 8 hosts were dropped in the handshake/);
-    // one drop while the others slow down
-    const slowing = new AdaptiveLimit({ initial: 10, max: 100 });
-    feed(slowing, 10, () => ok(100, 0)); // → 20
-    const both = feed(slowing, 20, (i) =>
-      i === 0 ? { ...fail('dropped'), startedAt: 1000 } : ok(300, 1000),
+    // a timeout while the others slow down: the latency decides (16 × 100 × 1.125 / 300)
+    const slowing = new AdaptiveLimit({ initial: 8, max: 100 });
+    feed(slowing, 8, () => ok(100, 0)); // → 16
+    const both = feed(slowing, 16, (i) =>
+      i === 0 ? { ...fail('timeout'), startedAt: 1000 } : ok(300, 1000),
     );
     assert.deepEqual(
       both.map((c) => [c.from, c.to]),
-      [[20, 14]],
+      [[16, 8]],
+    );
+    assert.match(both[0]!.reason, /latency 300 ms/);
+    // nothing decided while no host waits: the black holes reporting last in a fleet
+    const tail = new AdaptiveLimit({ initial: 8 });
+    assert.deepEqual(
+      feed(tail, 16, () => ({ ...fail('timeout'), full: false })),
+      [],
     );
     // refused, authentication, exit codes: nothing about load
-    const failed = new AdaptiveLimit({ initial: 4 });
+    const failed = new AdaptiveLimit({ initial: 8 });
     assert.deepEqual(
-      feed(failed, 4, () => fail('failed')),
+      feed(failed, 16, () => fail('failed')),
       [],
     );
   });
