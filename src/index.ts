@@ -92,13 +92,7 @@ export function rolling(options: RollingOptions): RollingRun {
 // Commands and shells
 export { quote } from './command/quote.js';
 export { raw, type RawCommand } from './command/template.js';
-export type {
-  CommandPromise,
-  CommandOptions,
-  LineListener,
-  DataListener,
-  Stdin,
-} from './process/command-promise.js';
+export type { CommandPromise, CommandOptions, LineListener, DataListener, Stdin } from './process/command-promise.js';
 export { CommandResult } from './process/result.js';
 export type { Duration } from './process/duration.js';
 export type { PtyOptions, SudoOptions } from './process/exec-options.js';
