@@ -1,14 +1,15 @@
 // The adaptive limit: finds the knee of a fleet (the width past which hosts only queue) from the
 // hosts' own latency, a round at a time. Hand-written because the libraries that do this
-// (Netflix's concurrency-limits, p-limit's kin) are for servers taking requests, not for a client
-// that starts each host once: they decide on every sample, which here lets the first fast results
-// of a small window double it before the slow ones of the same window report.
+// (Netflix's concurrency-limits and its ports) serve a steady stream of requests and update on
+// every sample; a fleet starts each host once, and updating on every sample lets the first fast
+// results of a small window grow it before the slow ones of the same window report.
 import { UsageError } from '../process/errors.js';
 
 export interface Sample {
   /**
-   * 'dropped': the connection closed or broke in the handshake (MaxStartups, a server shedding
-   * load); 'timeout': a connect timeout or the host's timeout. 'failed' says nothing about load
+   * 'dropped': the server closed the connection or broke the protocol, in the handshake (sshd past
+   * MaxStartups, once the SSH layer's own retries ran out) or under the command; 'timeout': a
+   * connect timeout or the host's timeout. 'failed' says nothing about load
    * (refused, DNS, authentication, host keys, an exit code).
    */
   outcome: 'ok' | 'failed' | 'dropped' | 'timeout';
@@ -58,8 +59,7 @@ const BACKOFF = 0.7;
  * - Past TOLERANCE: `current × baseline / latency` hosts were served while the rest queued
  *   (Little's law), so the limit goes to that knee plus TOLERANCE/2 (at most halving at once). If
  *   the last cut did not lower the latency, it was not a queue but slower hosts: the baseline moves.
- * - Drops and timeouts cut by 30 %: hang-ups in the handshake (MaxStartups) when a quarter of a
- *   round; timeouts, which black holes give too, when two thirds of it. A black hole among fast
+ * - Drops and timeouts cut by 30 %: connections the servers dropped when a quarter of a round; timeouts, which black holes give too, when two thirds of it. A black hole among fast
  *   peers is that host's fault, not load.
  * - Only rounds in which hosts were waiting for a slot decide anything.
  */
@@ -133,7 +133,7 @@ export class AdaptiveLimit {
       this.#slowStart = false;
       this.#cutFrom = undefined;
       const what = hungUp
-        ? `${dropped} of ${round.length} hosts were dropped in the handshake`
+        ? `${dropped} of ${round.length} hosts had their connection dropped`
         : `${failures} of ${round.length} hosts dropped or timed out in one round`;
       return this.#set(Math.floor(this.current * BACKOFF), what);
     }
