@@ -143,7 +143,8 @@ export type { FleetOptions } from './fleet/options.js';
 export type { FleetInput } from './fleet/input.js';
 export type { Budget, PolicyOptions } from './fleet/policy.js';
 export type { RetryOptions, RetryOn } from './fleet/retry.js';
-export type { AdaptiveOptions, ConcurrencyOption } from './fleet/scheduler.js';
+export type { AdaptiveOptions } from './fleet/adaptive.js';
+export type { ConcurrencyOption } from './fleet/scheduler.js';
 export {
   RollingReport,
   type RollingRun,

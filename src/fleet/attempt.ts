@@ -55,11 +55,18 @@ export function classifyAttempt(a: AttemptEnd): {
   };
 }
 
-/** Outcomes that suggest load: connect timeouts, lost connections, protocol errors, timeouts. */
-export function slowdown(error: unknown, timedOut: boolean): boolean {
-  if (timedOut) return true;
-  if (error instanceof ConnectionError) return ['connect-timeout', 'closed', 'protocol'].includes(error.kind);
-  return error instanceof FleetshError && error.kind === 'timeout';
+/**
+ * What an attempt that did not succeed tells the adaptive limit: a connection dropped in the
+ * handshake or lost ('dropped': MaxStartups, a server shedding load) or a timeout, connect or
+ * command ('timeout'), may be load; refused, DNS, authentication, host keys and exit codes are not.
+ */
+export function loadSignal(error: unknown, timedOut: boolean): 'dropped' | 'timeout' | 'failed' {
+  if (timedOut) return 'timeout';
+  if (error instanceof ConnectionError) {
+    if (error.kind === 'connect-timeout') return 'timeout';
+    return error.kind === 'closed' || error.kind === 'protocol' ? 'dropped' : 'failed';
+  }
+  return error instanceof FleetshError && error.kind === 'timeout' ? 'timeout' : 'failed';
 }
 
 /** How long a killed task may take to end before the host is reported without it. */

@@ -16,9 +16,10 @@ import {
 import { FailurePolicy, type PolicyOptions } from './policy.js';
 import { FleetReport } from './report.js';
 import { backoffMs, shouldRetry } from './retry.js';
-import { Window, type Sample } from './scheduler.js';
+import { Window } from './scheduler.js';
+import type { Sample } from './adaptive.js';
 import { ConnectTimes, connectOrPark } from './slow-connect.js';
-import { classifyAttempt, slowdown, StoppedWhileConnecting, withAbortGrace } from './attempt.js';
+import { classifyAttempt, loadSignal, StoppedWhileConnecting, withAbortGrace } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
 import type { FleetHost, FleetShell, Target } from './target.js';
 
@@ -391,11 +392,14 @@ export class FleetRun<T = CommandResult>
     state.attempts.push(record);
     state.lastError = error;
     state.lastValue = value;
-    this.#observe({
-      outcome: ok ? 'ok' : slowdown(error, cur.timedOut) ? 'slowdown' : 'failed',
-      durationMs,
-      startedAt: cur.started,
-    });
+    // A host killed by the run (cancel, deadline, a stop) says nothing about the fleet's load.
+    if (!signal.aborted || cur.timedOut)
+      this.#observe({
+        outcome: ok ? 'ok' : loadSignal(error, cur.timedOut),
+        durationMs,
+        startedAt: cur.started,
+        full: this.#window.queued > 0,
+      });
 
     if (
       !ok &&

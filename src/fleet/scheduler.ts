@@ -1,100 +1,18 @@
 // The sliding window: a new host starts the moment a slot frees, never in chunks that wait for the
 // slowest. The limit is fixed or adaptive; hosts waiting out a retry backoff hold no slot.
 import { UsageError } from '../process/errors.js';
-
-export interface Sample {
-  /** 'slowdown' for outcomes that suggest load: connect timeouts, lost connections, command timeouts. */
-  outcome: 'ok' | 'failed' | 'slowdown';
-  durationMs: number;
-  /** When the host started (performance.now()); decreases apply once per window of started hosts. */
-  startedAt: number;
-}
+import { AdaptiveLimit, type AdaptiveOptions, type LimitChange, type Sample } from './adaptive.js';
 
 export interface Limit {
   readonly current: number;
-  /** Feeds one finished attempt; returns the new limit when it changed. */
-  observe(sample: Sample): { from: number; to: number; reason: string } | undefined;
+  /** Feeds one finished attempt; returns the change when the limit changed. */
+  observe(sample: Sample): LimitChange | undefined;
 }
 
 export class FixedLimit implements Limit {
   constructor(readonly current: number) {}
   observe(): undefined {
     return undefined;
-  }
-}
-
-export interface AdaptiveOptions {
-  initial?: number;
-  min?: number;
-  max?: number;
-  /** A completion slower than this is a slowdown signal (default: 4 × the fastest seen, at least 1 s). */
-  slowMs?: number;
-}
-
-/**
- * Grows while hosts answer fast and succeed (doubling per round until the first sign of trouble,
- * then one per round), and shrinks by 30 % on connect timeouts, lost connections, timeouts and
- * rising latency, at most once per round: only hosts started after the last decrease can cause
- * another, as TCP does per round trip.
- */
-export class AdaptiveLimit implements Limit {
-  current: number;
-  readonly min: number;
-  readonly max: number;
-  readonly #slowMs: number | undefined;
-  #fastest = Infinity;
-  #slowStart = true;
-  #credit = 0;
-  #lastDecreaseAt = -Infinity;
-
-  constructor(options: AdaptiveOptions = {}) {
-    this.min = options.min ?? 1;
-    this.max = options.max ?? 256;
-    this.current = options.initial ?? Math.min(this.max, Math.max(this.min, 8));
-    this.#slowMs = options.slowMs;
-    if (
-      !(this.min >= 1 && this.min <= this.current && this.current <= this.max) ||
-      ![this.min, this.max, this.current].every(Number.isInteger)
-    ) {
-      throw new UsageError(
-        `option concurrency: adaptive limits must be whole numbers with 1 ≤ min ≤ initial ≤ max, got ${JSON.stringify(options)}`,
-      );
-    }
-  }
-
-  observe(sample: Sample) {
-    const slow = sample.durationMs > this.#threshold();
-    if (sample.outcome === 'ok') this.#fastest = Math.min(this.#fastest, sample.durationMs);
-    if (sample.outcome === 'slowdown' || (sample.outcome === 'ok' && slow)) {
-      if (sample.startedAt < this.#lastDecreaseAt) return undefined;
-      this.#slowStart = false;
-      this.#credit = 0;
-      this.#lastDecreaseAt = performance.now();
-      const to = Math.max(this.min, Math.floor(this.current * 0.7));
-      return this.#set(
-        to,
-        sample.outcome === 'slowdown' ? 'connect timeouts, lost connections or timeouts' : 'rising latency',
-      );
-    }
-    if (sample.outcome !== 'ok') return undefined;
-    if (this.#slowStart) return this.#set(Math.min(this.max, this.current + 1), 'hosts answer fast');
-    if (++this.#credit >= this.current) {
-      this.#credit = 0;
-      return this.#set(Math.min(this.max, this.current + 1), 'hosts answer fast');
-    }
-    return undefined;
-  }
-
-  #threshold(): number {
-    if (this.#slowMs !== undefined) return this.#slowMs;
-    return this.#fastest === Infinity ? Infinity : Math.max(1000, 4 * this.#fastest);
-  }
-
-  #set(to: number, reason: string) {
-    const from = this.current;
-    if (to === from) return undefined;
-    this.current = to;
-    return { from, to, reason };
   }
 }
 
@@ -147,6 +65,11 @@ export class Window<T> {
 
   get running(): number {
     return this.#running;
+  }
+
+  /** Items waiting for a slot (not those in a backoff or a slow connect). */
+  get queued(): number {
+    return this.#queue.length;
   }
 
   pump(): void {

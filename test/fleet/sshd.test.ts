@@ -175,7 +175,7 @@ describe('fleet against real sshd', { skip }, () => {
     }
   });
 
-  test('adaptive concurrency shrinks against black holes and grows on healthy hosts', async () => {
+  test('adaptive concurrency is not shrunk by black holes among fast hosts, and grows on healthy hosts', async () => {
     const holes = tf.hosts.filter((h) => h.personality === 'black-hole').map((h) => h.name);
     const healthy = tf.healthy.map((h) => h.name);
     // black holes spread among healthy hosts
@@ -190,11 +190,11 @@ describe('fleet against real sshd', { skip }, () => {
       .run`${fixture} /dev/null 0.2`;
     const changes: { from: number; to: number; reason: string }[] = [];
     run.on('concurrency:change', (c) => changes.push(c));
-    await run;
-    assert.ok(
-      changes.some((c) => c.to < c.from && /connect timeouts/.test(c.reason)),
-      JSON.stringify(changes),
-    );
+    const report0 = await run;
+    // a black hole fails alone while its peers answer fast: that host's fault, not load
+    assert.ok(!changes.some((c) => /dropped or timed out/.test(c.reason)), JSON.stringify(changes));
+    assert.equal(report0.counts.ok, healthy.length);
+    assert.equal(report0.counts.unreachable, 2);
 
     const grow = fleet(healthy, { connect, concurrency: { initial: 2, min: 1, max: 10 } })
       .run`${fixture} /dev/null 0.1`;
