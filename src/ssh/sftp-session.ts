@@ -77,6 +77,15 @@ export class SftpSession {
   }
 
   /**
+   * Whether the server named this extension (`fsync@openssh.com`, `posix-rename@openssh.com`) in its
+   * version message. ssh2 keeps that list unexported; its own extension calls read it the same way.
+   */
+  supports(extension: string): boolean {
+    const list = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions;
+    return list?.[extension] === '1';
+  }
+
+  /**
    * Resolves once the session has closed: the server acknowledged it, or gave no acknowledgement
    * within CLOSE_WAIT_MS and the connection was retired (the pool then gives a fresh one).
    */

@@ -1,0 +1,203 @@
+// One file up, on the transfer's one SFTP session and nothing else (no command on the host): open a
+// temporary name beside the destination, write the data with many WRITE requests in flight, then
+// owner, mode, fsync (fsync@openssh.com, when the server offers it) and close, sent together, and
+// the rename over the destination (posix-rename@openssh.com, else a plain RENAME with a move-aside
+// fallback). Missing folders are made only when the open says they are missing.
+//
+// Not ssh2's fastPut: it closes the file before an fsync could be asked, keeps reading and writing
+// after the transfer gave up on it (its requests are not the SftpSession's, so they do not settle
+// with it), and can call back twice on an error. Here every request goes through the SftpSession.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Stats } from 'ssh2';
+import type { SftpSession } from './sftp-session.js';
+import { mkdirsRemote, modeFor, progress, tempName, type TransferJob } from './sftp-files.js';
+
+/**
+ * Bytes a WRITE request carries, and how many are in flight at once: OpenSSH's sftp client's own
+ * defaults (32 KiB, 64 requests), so a transfer keeps 2 MiB moving whatever the round-trip time.
+ */
+export const WRITE_CHUNK = 32 * 1024;
+export const WRITES_IN_FLIGHT = 64;
+
+const NO_SUCH_FILE = 2;
+
+/** What a server offers beyond the base protocol, looked up once per file. */
+const FSYNC = 'fsync@openssh.com';
+const POSIX_RENAME = 'posix-rename@openssh.com';
+
+export async function putFile(
+  job: TransferJob,
+  local: string,
+  remote: string,
+  size: number,
+  localMode: number,
+  rel = '',
+): Promise<void> {
+  const { session, opts } = job;
+  const atomic = opts.atomic !== false;
+  const dest = atomic ? tempName(remote, true) : remote;
+  // Only the default mode needs the destination's own mode and owner: asked beside the open.
+  const existing =
+    opts.mode === undefined
+      ? session.call<Stats>((s, cb) => s.stat(remote, cb)).catch(() => undefined)
+      : Promise.resolve(undefined);
+  if (atomic) job.remoteTemps.add(dest);
+  let handle: Buffer | undefined;
+  try {
+    handle = await openForWrite(job, dest, atomic);
+    const st = await existing;
+    const mode = modeFor(opts.mode, localMode, st?.mode);
+    await writeData(job, handle, local, size, progress(job, remote, size));
+    const open = handle;
+    handle = undefined; // the close below is the one try: a failed close is not retried
+    await finish(job, open, st && opts.mode === undefined ? st : undefined, mode);
+    // Past the deadline, the temporary file must not replace the destination.
+    if (job.signal.aborted) throw job.signal.reason;
+    await opts.beforeReplace?.(dest, { local, remote, rel, size });
+    if (atomic) {
+      await replace(job, dest, remote);
+      job.remoteTemps.delete(dest);
+    }
+  } catch (e) {
+    // On a live session the handle and the temporary file go now; otherwise the transfer removes
+    // the file on a fresh session.
+    if (!job.signal.aborted) {
+      const h = handle;
+      if (h) await session.call((s, cb) => s.close(h, cb)).catch(() => {});
+      if (atomic)
+        await session
+          .call((s, cb) => s.unlink(dest, cb))
+          .then(
+            () => job.remoteTemps.delete(dest),
+            () => {},
+          );
+    }
+    throw e;
+  }
+  job.allBytes += size;
+  if (size === 0)
+    opts.onProgress?.({
+      path: remote,
+      bytes: 0,
+      totalBytes: 0,
+      allBytes: job.allBytes,
+      allTotalBytes: job.allTotalBytes,
+    });
+}
+
+/**
+ * Opens the file to write: a temporary name is created new (never an existing file or a link a
+ * third party left there), readable by its owner only until its mode is set after the data. Missing
+ * folders are made (with `mkdirs`) only when the open fails for want of them: one request when they
+ * exist, as they mostly do.
+ */
+async function openForWrite(job: TransferJob, file: string, temporary: boolean): Promise<Buffer> {
+  const open = () =>
+    job.session.call<Buffer>((s, cb) =>
+      temporary ? s.open(file, 'wx', { mode: 0o600 }, cb) : s.open(file, 'w', cb),
+    );
+  try {
+    return await open();
+  } catch (e) {
+    if (!job.opts.mkdirs || (e as { code?: unknown })?.code !== NO_SUCH_FILE) throw e;
+    await mkdirsRemote(job.session, path.posix.dirname(file));
+    return open();
+  }
+}
+
+/**
+ * The file's bytes, WRITES_IN_FLIGHT requests at a time. A request that fails stops the others from
+ * starting; each one sent settles with the session (answer, end or abort), so this ends when the
+ * transfer does. Only `size` bytes go (the size when the transfer started); a file that shrank
+ * meanwhile is an error.
+ */
+async function writeData(
+  job: TransferJob,
+  handle: Buffer,
+  local: string,
+  size: number,
+  onBytes: ((total: number) => void) | undefined,
+): Promise<void> {
+  if (size === 0) return;
+  const file = await fsp.open(local, 'r');
+  let next = 0;
+  let written = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    // ssh2 copies the data into its packet at once, but splits a request larger than the server's
+    // limit and sends the rest from this buffer when the first part is answered: one buffer each.
+    const buf = Buffer.allocUnsafe(Math.min(WRITE_CHUNK, size));
+    while (failure === undefined && next < size && !job.signal.aborted) {
+      const at = next;
+      const len = Math.min(WRITE_CHUNK, size - at);
+      next += len;
+      const { bytesRead } = await file.read(buf, 0, len, at);
+      if (bytesRead !== len) throw new Error(`${local} became shorter while it was being copied`);
+      await job.session.call((s, cb) => s.write(handle, buf, 0, len, at, cb));
+      written += len;
+      onBytes?.(written);
+    }
+  };
+  try {
+    const workers = Math.min(WRITES_IN_FLIGHT, Math.ceil(size / WRITE_CHUNK));
+    await Promise.all(
+      Array.from({ length: workers }, () => worker().catch((error: unknown) => void (failure ??= { error }))),
+    );
+  } finally {
+    await file.close();
+  }
+  if (failure) throw failure.error;
+  if (job.signal.aborted) throw job.signal.reason;
+}
+
+/**
+ * Owner (to keep an existing destination's), mode, fsync and close, sent together: a server answers
+ * the requests of one handle in order, and any of them failing fails the file. The owner goes first,
+ * as a change of owner clears the set-user-ID bit that the mode then sets.
+ */
+async function finish(job: TransferJob, handle: Buffer, owner: Stats | undefined, mode: number) {
+  const { session } = job;
+  const steps: Array<Promise<unknown>> = [];
+  if (owner) steps.push(session.call((s, cb) => s.fchown(handle, owner.uid, owner.gid, cb)).catch(() => {}));
+  steps.push(session.call((s, cb) => s.fchmod(handle, mode, cb)));
+  if (session.supports(FSYNC)) steps.push(session.call((s, cb) => s.ext_openssh_fsync(handle, cb)));
+  steps.push(session.call((s, cb) => s.close(handle, cb)));
+  const failed = (await Promise.allSettled(steps)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/**
+ * The written copy takes the destination's name. posix-rename@openssh.com replaces it in one step.
+ * Without it, a plain RENAME (which OpenSSH refuses over an existing file) and, when the
+ * destination exists, a move aside: the old file is renamed away, the copy into place (the old one
+ * put back if that fails), then the old one removed. A reader may then find no file for a moment.
+ */
+async function replace(job: TransferJob, written: string, remote: string): Promise<void> {
+  const { session } = job;
+  if (session.supports(POSIX_RENAME)) {
+    await session.call((s, cb) => s.ext_openssh_rename(written, remote, cb));
+    return;
+  }
+  const rename = (from: string, to: string) => session.call((s, cb) => s.rename(from, to, cb));
+  try {
+    await rename(written, remote);
+    return;
+  } catch (e) {
+    const there = await session.call<Stats>((s, cb) => s.lstat(remote, cb)).catch(() => undefined);
+    if (!there || there.isDirectory()) throw e;
+  }
+  await moveAside(session, remote, () => rename(written, remote));
+}
+
+async function moveAside(session: SftpSession, remote: string, put: () => Promise<unknown>) {
+  const aside = tempName(remote, true).replace(/\.tmp$/, '.old');
+  await session.call((s, cb) => s.rename(remote, aside, cb));
+  try {
+    await put();
+  } catch (e) {
+    await session.call((s, cb) => s.rename(aside, remote, cb)).catch(() => {});
+    throw e;
+  }
+  await session.call((s, cb) => s.unlink(aside, cb)).catch(() => {});
+}
