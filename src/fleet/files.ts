@@ -1,10 +1,12 @@
 // Fleet file operations: upload a file or a directory to every host, and download a file or a
 // directory from every host into dir/<host>/. Each file goes through the transport's one transfer
-// protocol (a temporary name beside the destination, its mode, a rename over it: src/ssh/sftp.ts);
-// the fleet layers its check on top: the SHA-256 computed on the host must match before the rename,
-// and a mismatch is a ChecksumMismatchError, a value, not a message to parse. A directory download
-// computes every file's SHA-256 on the host in one command once the tree is walked (one command per
-// 64 KiB of names), and checks each copy against it before the copy takes its place.
+// protocol (a temporary name beside the destination, its mode, fsync, a rename over it:
+// src/ssh/sftp.ts), which runs no command on the host: SSH's MAC protects the bytes on the way, and
+// fsync and the rename make the copy all or nothing on the host. With `verify` the fleet reads the
+// copy back: the SHA-256 computed on the host must match before the rename, and a mismatch is a
+// ChecksumMismatchError, a value, not a message to parse. A download is always checked: a directory
+// download computes every file's SHA-256 on the host in one command once the tree is walked (one
+// command per 64 KiB of names), and checks each copy against it before the copy takes its place.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
@@ -23,7 +25,7 @@ export interface FileTransfer {
   remote: string;
   bytes: number;
   sha256: string;
-  /** True when the host computed the same SHA-256 (always checked unless `verify: false`). */
+  /** True when the copy was read back: the host computed the same SHA-256 (with `verify`; a download always). */
   verified: boolean;
 }
 
@@ -45,7 +47,11 @@ export interface EntryNote {
 export interface UploadOptions {
   /** File mode on the host (default: the local file's, set-user-ID, set-group-ID and sticky bits included). */
   mode?: number;
-  /** Check the SHA-256 on the host before the rename (default true; needs sha256sum or shasum). */
+  /**
+   * Read the copy back before the rename: its SHA-256 computed on the host (one command per file;
+   * needs sha256sum or shasum) must be the source's. Default false: the transfer alone runs no
+   * command on the host, and SSH's MAC already protects the bytes on the way.
+   */
   verify?: boolean;
 }
 
@@ -105,7 +111,7 @@ function needSftp(shell: FleetShell, host: string, what: 'uploadFile' | 'downloa
  * Puts one file in place through the transport's transfer: missing parent folders made, the file
  * written under a temporary name beside the destination with its mode, and, when `verify`, its
  * SHA-256 computed on the host and compared before the rename. On any failure the temporary file
- * is removed and `remote` is untouched.
+ * is removed and `remote` is untouched. Returns whether the copy was read back.
  */
 export async function putAtomic(
   shell: FleetShell,
@@ -114,7 +120,7 @@ export async function putAtomic(
   remote: string,
   sha256: string,
   mode: number | 'preserve',
-  verify = true,
+  verify: boolean,
 ): Promise<boolean> {
   const upload = needSftp(shell, ctx.host, 'uploadFile');
   const check = async (written: string) => {
@@ -176,12 +182,8 @@ export function uploadTask(
   return async (shell, ctx) => {
     const { files, isDir } = await (listing ??= listLocal(localPath));
     const target = (f: LocalFile) => (isDir ? posix.join(remotePath, f.rel) : remotePath);
-    // A single file's folders are made by its SFTP session; a tree's, in one command for all.
-    if (isDir) {
-      const dirs = [...new Set(files.map((f) => posix.dirname(target(f))))];
-      dirs.push(remotePath);
-      await runLine(shell, `mkdir -p ${dirs.map(quote).join(' ')}`);
-    }
+    // Each file's missing folders are made by its SFTP session; an empty tree is its root alone.
+    if (isDir && files.length === 0) await runLine(shell, `mkdir -p ${quote(remotePath)}`);
     const done: FileTransfer[] = [];
     for (const f of files) {
       try {
@@ -192,7 +194,7 @@ export function uploadTask(
           target(f),
           f.sha256,
           options.mode ?? 'preserve',
-          options.verify !== false,
+          options.verify === true,
         );
         done.push({ local: f.local, remote: target(f), bytes: f.bytes, sha256: f.sha256, verified });
       } catch (e) {

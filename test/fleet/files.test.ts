@@ -21,7 +21,7 @@ before(async () => {
 after(() => f.cleanup());
 
 describe('fleet files', () => {
-  test('upload puts a file on every host atomically, with checksums and mode, and no temporary left', async () => {
+  test('upload puts a file on every host atomically, with its checksum and mode, and no temporary left; no read-back by default', async () => {
     const report = await fleet([...hosts, 'dead'], { connect: f.connect }).upload(
       join(src, 'app.conf'),
       'etc/app.conf',
@@ -37,16 +37,26 @@ describe('fleet files', () => {
     const v = report.hosts[0]!.value!;
     assert.deepEqual(
       v.files.map((x) => [x.remote, x.sha256, x.verified, x.bytes]),
-      [['etc/app.conf', sum, true, 11]],
+      [['etc/app.conf', sum, false, 11]],
     );
+    assert.ok(!f.executors.get('web1')!.commands.some((c) => /sha256sum/.test(c)), 'no checksum command ran');
+    const checked = await fleet(['web1'], { connect: f.connect }).upload(
+      join(src, 'app.conf'),
+      'etc/app.conf',
+      {
+        verify: true,
+      },
+    );
+    assert.equal(checked.hosts[0]!.value!.files[0]!.verified, true);
   });
 
-  test('a file that arrives corrupted fails its checksum and does not replace the one in place', async () => {
+  test('with verify, a file that arrives corrupted fails its checksum and does not replace the one in place', async () => {
     await mkdir(join(f.dirOf('bitrot'), 'etc'), { recursive: true });
     await writeFile(join(f.dirOf('bitrot'), 'etc/app.conf'), 'the old one\n');
     const report = await fleet(['web1', 'bitrot'], { connect: f.connect }).upload(
       join(src, 'app.conf'),
       'etc/app.conf',
+      { verify: true },
     );
     assert.equal(report.counts.ok, 1, report.toText());
     const bad = report.hosts.find((h) => h.host === 'bitrot')!;

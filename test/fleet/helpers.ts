@@ -33,6 +33,8 @@ export interface FakeHost {
 class FakeExecutor implements Executor {
   attempts = 0;
   connected = false;
+  /** Every command line run on this host, in order. */
+  readonly commands: string[] = [];
   constructor(
     readonly host: string,
     readonly fake: FakeHost,
@@ -58,6 +60,7 @@ class FakeExecutor implements Executor {
   }
   async exec(req: ExecRequest): Promise<ExecOutcome> {
     if (!this.connected) await this.connect(req.signal);
+    this.commands.push(req.command);
     return local.exec({ ...req, env: { ...req.env, HOST: this.host } });
   }
 }
