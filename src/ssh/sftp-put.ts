@@ -48,10 +48,12 @@ export async function putFile(
     handle = await openForWrite(job, dest, atomic);
     const st = await existing;
     const mode = modeFor(opts.mode, localMode, st?.mode);
-    await writeData(job, handle, local, size, progress(job, remote, size));
     const open = handle;
-    handle = undefined; // the close below is the one try: a failed close is not retried
-    await finish(job, open, st && opts.mode === undefined ? st : undefined, mode);
+    handle = undefined; // closed by writeData, once: a failed close is not retried
+    const owner = st && opts.mode === undefined ? st : undefined;
+    await writeData(job, open, local, size, progress(job, remote, size), () =>
+      finish(job, open, owner, mode),
+    );
     // Past the deadline, the temporary file must not replace the destination.
     if (job.signal.aborted) throw job.signal.reason;
     await opts.beforeReplace?.(dest, { local, remote, rel, size });
@@ -107,10 +109,12 @@ async function openForWrite(job: TransferJob, file: string, temporary: boolean):
 }
 
 /**
- * The file's bytes, WRITES_IN_FLIGHT requests at a time. A request that fails stops the others from
- * starting; each one sent settles with the session (answer, end or abort), so this ends when the
- * transfer does. Only `size` bytes go (the size when the transfer started); a file that shrank
- * meanwhile is an error.
+ * The file's bytes, WRITES_IN_FLIGHT requests at a time, then `finish`'s requests, sent as soon as
+ * the last WRITE is (not once it is answered: the server handles one file's requests in order, so
+ * they see every write, and the file costs one round trip less). A request that fails stops the
+ * others from starting, and the handle is then only closed; each request sent settles with the
+ * session (answer, end or abort), so this ends when the transfer does. Only `size` bytes go (the
+ * size when the transfer started); a file that shrank meanwhile is an error.
  */
 async function writeData(
   job: TransferJob,
@@ -118,53 +122,75 @@ async function writeData(
   local: string,
   size: number,
   onBytes: ((total: number) => void) | undefined,
+  finish: () => Array<Promise<unknown>>,
 ): Promise<void> {
-  if (size === 0) return;
-  const file = await fsp.open(local, 'r');
+  // Every request whole: a split one would send its rest after the requests that must follow it.
+  const chunk = Math.min(WRITE_CHUNK, job.session.maxWrite());
+  const chunks = Math.ceil(size / chunk);
+  // Settled at once: a request that fails while writes are still out must not go unhandled.
+  const settle = (steps: Array<Promise<unknown>>) => Promise.allSettled(steps);
+  let finishing = chunks === 0 ? settle(finish()) : undefined;
+  let file: fsp.FileHandle | undefined;
+  if (chunks > 0) {
+    try {
+      file = await fsp.open(local, 'r');
+    } catch (e) {
+      await job.session.call((s, cb) => s.close(handle, cb)).catch(() => {});
+      throw e;
+    }
+  }
   let next = 0;
+  let issued = 0;
   let written = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {
-    // ssh2 copies the data into its packet at once, but splits a request larger than the server's
-    // limit and sends the rest from this buffer when the first part is answered: one buffer each.
-    const buf = Buffer.allocUnsafe(Math.min(WRITE_CHUNK, size));
+    // ssh2 copies the data into its packet at once: the buffer is free again once the request is sent.
+    const buf = Buffer.allocUnsafe(Math.min(chunk, size));
     while (failure === undefined && next < size && !job.signal.aborted) {
       const at = next;
-      const len = Math.min(WRITE_CHUNK, size - at);
+      const len = Math.min(chunk, size - at);
       next += len;
-      const { bytesRead } = await file.read(buf, 0, len, at);
+      const { bytesRead } = await file!.read(buf, 0, len, at);
       if (bytesRead !== len) throw new Error(`${local} became shorter while it was being copied`);
-      await job.session.call((s, cb) => s.write(handle, buf, 0, len, at, cb));
+      if (failure !== undefined) return;
+      const sent = job.session.call((s, cb) => s.write(handle, buf, 0, len, at, cb));
+      if (++issued === chunks) finishing = settle(finish());
+      await sent;
       written += len;
       onBytes?.(written);
     }
   };
   try {
-    const workers = Math.min(WRITES_IN_FLIGHT, Math.ceil(size / WRITE_CHUNK));
     await Promise.all(
-      Array.from({ length: workers }, () => worker().catch((error: unknown) => void (failure ??= { error }))),
+      Array.from({ length: Math.min(WRITES_IN_FLIGHT, chunks) }, () =>
+        worker().catch((error: unknown) => void (failure ??= { error })),
+      ),
     );
   } finally {
-    await file.close();
+    await file?.close().catch(() => {});
   }
+  finishing ??= settle([job.session.call((s, cb) => s.close(handle, cb))]);
+  const ends = await finishing;
   if (failure) throw failure.error;
   if (job.signal.aborted) throw job.signal.reason;
+  const failed = ends.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /**
  * Owner (to keep an existing destination's), mode, fsync and close, sent together: a server answers
- * the requests of one handle in order, and any of them failing fails the file. The owner goes first,
- * as a change of owner clears the set-user-ID bit that the mode then sets.
+ * the requests of one handle in order, and any of them failing fails the file (a failed change of
+ * owner aside, as before). The owner goes first, as a change of owner clears the set-user-ID bit
+ * that the mode then sets.
  */
-async function finish(job: TransferJob, handle: Buffer, owner: Stats | undefined, mode: number) {
+function finish(job: TransferJob, handle: Buffer, owner: Stats | undefined, mode: number) {
   const { session } = job;
   const steps: Array<Promise<unknown>> = [];
   if (owner) steps.push(session.call((s, cb) => s.fchown(handle, owner.uid, owner.gid, cb)).catch(() => {}));
   steps.push(session.call((s, cb) => s.fchmod(handle, mode, cb)));
   if (session.supports(FSYNC)) steps.push(session.call((s, cb) => s.ext_openssh_fsync(handle, cb)));
   steps.push(session.call((s, cb) => s.close(handle, cb)));
-  const failed = (await Promise.allSettled(steps)).find((r) => r.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return steps;
 }
 
 /**

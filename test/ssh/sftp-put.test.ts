@@ -2,6 +2,7 @@
 // one SFTP session and no command, the temporary file is created new and private, its mode is set,
 // it is flushed (fsync@openssh.com) before posix-rename@openssh.com puts it in place; a server that
 // offers neither extension gets a plain RENAME, with a move-aside when the destination exists.
+// The demo's ssh2 server (no extension, writes of at most 32 000 bytes) gets every byte in order.
 // (A server that stops answering mid-write: test/ssh/stalls.test.ts "an SFTP write left unanswered".)
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -9,9 +10,12 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startDemoFleet } from '../../src/demo/index.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import { recorder, recorderAvailable, type Recorder } from '../harness/recorder.js';
+import { createSsh } from '../../src/ssh/shell.js';
+import { SshPool } from '../../src/ssh/pool.js';
 import { sshFor, targetOf } from './helpers.js';
 
 const skip = (!sshdAvailable() || !recorderAvailable()) && 'OpenSSH sshd or sftp-server not installed';
@@ -100,3 +104,29 @@ for (const plain of [false, true]) {
     });
   });
 }
+
+test("a server that takes smaller writes (the demo's ssh2 server) gets the file whole, over an existing one", async () => {
+  const demo = await startDemoFleet({ count: 1 });
+  const ssh = createSsh(new SshPool({ onWarning: () => {} }), {
+    homedir: demo.dir,
+    env: {},
+    systemConfigFile: false,
+    globalKnownHostsFiles: [],
+  });
+  try {
+    const host = demo.hosts[0]!;
+    const src = path.join(demo.dir, 'big.bin');
+    // Not a multiple of 32 000 or 32 KiB: the last request is short.
+    const data = randomBytes(3 * 1024 * 1024 + 777);
+    writeFileSync(src, data);
+    writeFileSync(path.join(host.dir, 'big.bin'), 'old\n');
+    const s = ssh({ host: host.name, sshConfig: demo.sshConfigPath });
+    await s.uploadFile(src, 'big.bin', { mode: 0o640 });
+    assert.ok(readFileSync(path.join(host.dir, 'big.bin')).equals(data));
+    assert.equal(statSync(path.join(host.dir, 'big.bin')).mode & 0o777, 0o640);
+    assert.ok(!readdirSync(host.dir).some((n) => n.includes('fleetsh-')), 'no temporary file left');
+  } finally {
+    await ssh.close();
+    await demo.stop();
+  }
+});
