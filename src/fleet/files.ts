@@ -181,35 +181,83 @@ export function uploadTask(
   let listing: Promise<{ files: LocalFile[]; isDir: boolean }> | undefined;
   return async (shell, ctx) => {
     const { files, isDir } = await (listing ??= listLocal(localPath));
-    const target = (f: LocalFile) => (isDir ? posix.join(remotePath, f.rel) : remotePath);
-    // Each file's missing folders are made by its SFTP session; an empty tree is its root alone.
-    if (isDir && files.length === 0) await runLine(shell, `mkdir -p ${quote(remotePath)}`);
-    const done: FileTransfer[] = [];
-    for (const f of files) {
-      try {
-        const verified = await putAtomic(
-          shell,
-          ctx,
-          f.local,
-          target(f),
-          f.sha256,
-          options.mode ?? 'preserve',
-          options.verify === true,
+    if (isDir) return uploadTree(shell, ctx, localPath, remotePath, files, options);
+    const f = files[0]!;
+    try {
+      const verified = await putAtomic(
+        shell,
+        ctx,
+        f.local,
+        remotePath,
+        f.sha256,
+        options.mode ?? 'preserve',
+        options.verify === true,
+      );
+      const done = [{ local: f.local, remote: remotePath, bytes: f.bytes, sha256: f.sha256, verified }];
+      return { files: done, bytes: f.bytes };
+    } catch (e) {
+      if (e instanceof ChecksumMismatchError)
+        throw new HostTaskError(
+          ctx.host,
+          `upload of ${remotePath} failed its checksum; the file was not replaced`,
+          none(),
         );
-        done.push({ local: f.local, remote: target(f), bytes: f.bytes, sha256: f.sha256, verified });
-      } catch (e) {
-        if (e instanceof ChecksumMismatchError) {
-          throw new HostTaskError(
-            ctx.host,
-            `upload of ${target(f)} failed its checksum; the file was not replaced`,
-            { files: done, bytes: sum(done) },
-          );
-        }
-        throw e;
-      }
+      throw e;
     }
-    return { files: done, bytes: sum(done) };
   };
+}
+
+/**
+ * A directory through the transport's uploadDirectory: one SFTP session for the whole tree, its
+ * folders made there, each file checked before its rename when `verify`. A file is counted done once
+ * the transfer has gone past its rename (to the next file, or to the end).
+ */
+async function uploadTree(
+  shell: FleetShell,
+  ctx: TaskContext,
+  localPath: string,
+  remotePath: string,
+  files: LocalFile[],
+  options: UploadOptions,
+): Promise<TransferOutcome> {
+  if (typeof shell.uploadDirectory !== 'function')
+    throw new UsageError(
+      `${ctx.host}: this transport cannot upload a directory (uploadDirectory is missing)`,
+    );
+  const verify = options.verify === true;
+  const byRel = new Map(files.map((f) => [f.rel, f]));
+  const done: FileTransfer[] = [];
+  let replacing: FileTransfer | undefined;
+  const beforeReplace = async (written: string, file: FleetTransferFile) => {
+    if (replacing) done.push(replacing);
+    replacing = undefined;
+    const f = byRel.get(file.rel);
+    if (!f) throw new UsageError(`${ctx.host}: ${file.local} was not in the tree when it was listed`);
+    if (verify) {
+      const got = await remoteSha256(shell, written);
+      if (got !== f.sha256) throw new ChecksumMismatchError(ctx.host, file.remote, f.sha256, got);
+    }
+    replacing = { local: f.local, remote: file.remote, bytes: f.bytes, sha256: f.sha256, verified: verify };
+  };
+  try {
+    await shell.uploadDirectory(localPath, remotePath, {
+      mode: options.mode ?? 'preserve',
+      mkdirs: true,
+      signal: ctx.signal,
+      beforeReplace,
+    });
+  } catch (e) {
+    const bad = mismatch(e);
+    if (bad)
+      throw new HostTaskError(
+        ctx.host,
+        `upload of ${bad.path} failed its checksum; the file was not replaced`,
+        { files: done, bytes: sum(done) },
+      );
+    throw e;
+  }
+  if (replacing) done.push(replacing);
+  return { files: done, bytes: sum(done) };
 }
 
 /**

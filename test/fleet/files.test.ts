@@ -66,14 +66,38 @@ describe('fleet files', () => {
     assert.deepEqual(await readdir(join(f.dirOf('bitrot'), 'etc')), ['app.conf'], 'no temporary file left');
   });
 
-  test('upload of a directory puts every file under the remote path', async () => {
+  test('upload of a directory puts every file under the remote path, with no command', async () => {
+    const ran = f.executors.get('web2')?.commands.length ?? 0;
     const report = await fleet(hosts, { connect: f.connect }).upload(join(src, 'site'), 'www');
     assert.equal(report.counts.ok, 3);
+    assert.equal(f.executors.get('web2')!.commands.length, ran, 'no command ran');
     assert.equal(await readFile(join(f.dirOf('web2'), 'www/css/a.css'), 'utf8'), 'body{}\n');
     assert.deepEqual(report.hosts[1]!.value!.files.map((x) => x.remote).sort(), [
       'www/css/a.css',
       'www/index.html',
     ]);
+  });
+
+  test('a directory with verify: each file checked; the first that fails stops the host, the files before it kept', async () => {
+    const ok = await fleet(['web3'], { connect: f.connect }).upload(join(src, 'site'), 'www-checked', {
+      verify: true,
+    });
+    assert.deepEqual(
+      ok.hosts[0]!.value!.files.map((x) => [x.remote, x.verified]),
+      [
+        ['www-checked/css/a.css', true],
+        ['www-checked/index.html', true],
+      ],
+    );
+    const bad = await fleet(['bitrot'], { connect: f.connect }).upload(join(src, 'site'), 'www', {
+      verify: true,
+    });
+    const h = bad.hosts[0]!;
+    assert.equal(h.status, 'failed');
+    assert.match(h.error!, /upload of www\/css\/a\.css failed its checksum; the file was not replaced/);
+    assert.deepEqual(h.value!.files, []);
+    assert.deepEqual(await readdir(join(f.dirOf('bitrot'), 'www')), ['css']);
+    assert.deepEqual(await readdir(join(f.dirOf('bitrot'), 'www', 'css')), [], 'no temporary file left');
   });
 
   test('download brings a file from every host into dir/<host>/', async () => {

@@ -63,6 +63,35 @@ describe('fleet.upload against real sshd, sessions recorded', { skip }, () => {
     assert.ok((await readFile(join(work, 'checked', 'payload.bin'))).equals(await readFile(src)));
   });
 
+  test('a directory is one SFTP session a host too, its folders made there; with verify, one command a file', async () => {
+    const tree = join(work, 'tree');
+    await mkdir(join(tree, 'sub', 'deeper'), { recursive: true });
+    await writeFile(join(tree, 'a.txt'), 'A\n');
+    await writeFile(join(tree, 'sub', 'deeper', 'b.txt'), 'B\n');
+    rec.clear();
+    const up = await $.fleet(targets).upload(tree, join(work, 'trees', 'plain'));
+    assert.equal(up.counts.ok, 3, up.toText());
+    assert.deepEqual(rec.sessions(), ['sftp', 'sftp', 'sftp']);
+    assert.deepEqual(
+      up.hosts[0]!.value!.files.map((f) => [f.remote, f.verified]),
+      [
+        [join(work, 'trees', 'plain', 'a.txt'), false],
+        [join(work, 'trees', 'plain', 'sub', 'deeper', 'b.txt'), false],
+      ],
+    );
+    assert.equal(await readFile(join(work, 'trees', 'plain', 'sub', 'deeper', 'b.txt'), 'utf8'), 'B\n');
+    rec.clear();
+    const checked = await $.fleet(targets.slice(0, 1)).upload(tree, join(work, 'trees', 'checked'), {
+      verify: true,
+    });
+    assert.equal(checked.counts.ok, 1, checked.toText());
+    assert.ok(checked.hosts[0]!.value!.files.every((f) => f.verified));
+    assert.deepEqual(
+      rec.sessions().map((s) => (s.startsWith('command ') && s.includes('sha256sum') ? 'checksum' : s)),
+      ['sftp', 'checksum', 'checksum'],
+    );
+  });
+
   test('verify catches a copy changed on the host before it took its place; without verify nothing reads it back', async () => {
     const dest = join(work, 'corrupt', 'app.conf');
     await mkdir(join(work, 'corrupt'));
