@@ -2,7 +2,8 @@
 // harness fleet of real OpenSSH sshd hosts, in one run, at the same fan-out width: `fleetsh copy`
 // (the default path: one SFTP session a host, no command), `fleetsh copy --verify` (plus the
 // read-back: one checksum command a host), optionally another build's CLI (`--baseline-cli`, e.g.
-// the previous release's dist/cli/bin.cjs), the library in-process, and the peers: ClusterShell's
+// the previous release's dist/cli/bin.cjs), the library in-process (also with the server's fsync
+// ignored, to show what fsync costs; no option of fleetsh does that), and the peers: ClusterShell's
 // `clush --copy`, `pdcp -R ssh` (it runs pdcp on each host: on loopback the hosts are this machine)
 // and pssh's `parallel-scp`. A peer that is not installed is skipped (apt-get install -y
 // clustershell pdsh pssh).
@@ -20,6 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { $ } from '../src/index.js';
+import { SftpSession } from '../src/ssh/sftp-session.js';
 import { startFleet, type TestFleet } from '../test/harness/fleet.js';
 
 function arg(name: string, fallback: string): string {
@@ -162,17 +164,29 @@ function variants(tf: TestFleet, payload: string, peerConfig: string): Variant[]
       peer: false,
       run: () => runExternal(cli(BASELINE_CLI)),
     });
+  const lib = async () => {
+    const targets = hosts.map((host) => ({ host, sshConfig: tf.sshConfigPath }));
+    const r = await $.fleet(targets, { concurrency: FANOUT }).upload(payload, dest);
+    await $.close();
+    return r.counts.ok === hosts.length ? undefined : `${r.counts.ok}/${hosts.length} ok`;
+  };
   v.push(
+    { tool: 'fleetsh lib upload (in-process)', peer: false, run: () => runInProcess(lib) },
     {
-      tool: 'fleetsh lib upload (in-process)',
+      // What fsync costs: the same upload with the server's fsync@openssh.com ignored (bench only).
+      tool: 'fleetsh lib upload, no fsync (bench only)',
       peer: false,
-      run: () =>
-        runInProcess(async () => {
-          const targets = hosts.map((host) => ({ host, sshConfig: tf.sshConfigPath }));
-          const r = await $.fleet(targets, { concurrency: FANOUT }).upload(payload, dest);
-          await $.close();
-          return r.counts.ok === hosts.length ? undefined : `${r.counts.ok}/${hosts.length} ok`;
-        }),
+      run: async () => {
+        const supports = SftpSession.prototype.supports;
+        SftpSession.prototype.supports = function (name: string) {
+          return name !== 'fsync@openssh.com' && supports.call(this, name);
+        };
+        try {
+          return await runInProcess(lib);
+        } finally {
+          SftpSession.prototype.supports = supports;
+        }
+      },
     },
     peer('clush --copy', 'clush', 'clustershell', (clush) => ({
       file: clush,

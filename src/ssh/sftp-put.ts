@@ -1,8 +1,10 @@
 // One file up, on the transfer's one SFTP session and nothing else (no command on the host): open a
-// temporary name beside the destination, write the data with many WRITE requests in flight, then
-// owner, mode, fsync (fsync@openssh.com, when the server offers it) and close, sent together, and
-// the rename over the destination (posix-rename@openssh.com, else a plain RENAME with a move-aside
-// fallback). Missing folders are made only when the open says they are missing.
+// temporary name beside the destination, write the data with many WRITE requests in flight and,
+// right behind the last one, owner, mode, fsync (fsync@openssh.com, when the server offers it) and
+// close; once all are answered, the rename over the destination (posix-rename@openssh.com, else a
+// plain RENAME with a move-aside fallback). Missing folders are made only when the open says they
+// are missing. Measured on a loaded 2-core machine (load 30), each round trip to a local sshd cost
+// 100-250 ms, which is why requests are sent together wherever the protocol allows it.
 //
 // Not ssh2's fastPut: it closes the file before an fsync could be asked, keeps reading and writing
 // after the transfer gave up on it (its requests are not the SftpSession's, so they do not settle
@@ -17,12 +19,12 @@ import { mkdirsRemote, modeFor, progress, tempName, type TransferJob } from './s
  * Bytes a WRITE request carries, and how many are in flight at once: OpenSSH's sftp client's own
  * defaults (32 KiB, 64 requests), so a transfer keeps 2 MiB moving whatever the round-trip time.
  */
-export const WRITE_CHUNK = 32 * 1024;
-export const WRITES_IN_FLIGHT = 64;
+const WRITE_CHUNK = 32 * 1024;
+const WRITES_IN_FLIGHT = 64;
 
 const NO_SUCH_FILE = 2;
 
-/** What a server offers beyond the base protocol, looked up once per file. */
+/** What a server may offer beyond the base protocol (its VERSION message names them). */
 const FSYNC = 'fsync@openssh.com';
 const POSIX_RENAME = 'posix-rename@openssh.com';
 
