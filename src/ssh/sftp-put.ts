@@ -45,16 +45,14 @@ export async function putFile(
       ? session.call<Stats>((s, cb) => s.stat(remote, cb)).catch(() => undefined)
       : Promise.resolve(undefined);
   if (atomic) job.remoteTemps.add(dest);
-  let handle: Buffer | undefined;
   try {
-    handle = await openForWrite(job, dest, atomic);
+    const handle = await openForWrite(job, dest, atomic);
     const st = await existing;
     const mode = modeFor(opts.mode, localMode, st?.mode);
-    const open = handle;
-    handle = undefined; // closed by writeData, once: a failed close is not retried
     const owner = st && opts.mode === undefined ? st : undefined;
-    await writeData(job, open, local, size, progress(job, remote, size), () =>
-      finish(job, open, owner, mode),
+    // writeData closes the handle whatever happens (once: a failed close is not retried).
+    await writeData(job, handle, local, size, progress(job, remote, size), () =>
+      finish(job, handle, owner, mode),
     );
     // Past the deadline, the temporary file must not replace the destination.
     if (job.signal.aborted) throw job.signal.reason;
@@ -64,19 +62,14 @@ export async function putFile(
       job.remoteTemps.delete(dest);
     }
   } catch (e) {
-    // On a live session the handle and the temporary file go now; otherwise the transfer removes
-    // the file on a fresh session.
-    if (!job.signal.aborted) {
-      const h = handle;
-      if (h) await session.call((s, cb) => s.close(h, cb)).catch(() => {});
-      if (atomic)
-        await session
-          .call((s, cb) => s.unlink(dest, cb))
-          .then(
-            () => job.remoteTemps.delete(dest),
-            () => {},
-          );
-    }
+    // On a live session the temporary file goes now; otherwise the transfer removes it on a fresh one.
+    if (atomic && !job.signal.aborted)
+      await session
+        .call((s, cb) => s.unlink(dest, cb))
+        .then(
+          () => job.remoteTemps.delete(dest),
+          () => {},
+        );
     throw e;
   }
   job.allBytes += size;
