@@ -248,4 +248,22 @@ describe('config sync', () => {
       assert.deepEqual(left, [], `no temporary file on ${h}`);
     }
   });
+
+  test('config sync with verify reads each new file back: a copy that arrives corrupted is not put in place', async () => {
+    await mkdir(join(f.dirOf('bitrot'), 'sync'), { recursive: true });
+    await writeFile(join(f.dirOf('bitrot'), 'sync/app.conf'), 'the old one\n');
+    const sync = (verify: boolean) =>
+      fleet(['bitrot'], { connect: f.connect }).syncConfig({
+        files: { local: join(src, 'app.conf'), remote: 'sync/app.conf' },
+        verify,
+      });
+    const checked = (await sync(true)).hosts[0]!;
+    assert.equal(checked.status, 'failed');
+    assert.match(checked.error!, /config sync failed, previous files restored: .*checksum/);
+    assert.equal(await readFile(join(f.dirOf('bitrot'), 'sync/app.conf'), 'utf8'), 'the old one\n');
+    // Without verify nothing reads it back: the host's corruption goes in.
+    const plain = (await sync(false)).hosts[0]!;
+    assert.equal(plain.status, 'ok');
+    assert.equal(await readFile(join(f.dirOf('bitrot'), 'sync/app.conf'), 'utf8'), 'listen 80;\nX');
+  });
 });
