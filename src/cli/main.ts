@@ -188,6 +188,10 @@ export function buildProgram(): Command {
     .argument('<src>', 'local file')
     .argument('<dest>', 'remote path')
     .option('--mode <octal>', 'file mode on the hosts, e.g. 0644', parseMode)
+    .option(
+      '--verify',
+      'read each copy back before it takes its place: its SHA-256 computed on the host (runs sha256sum there)',
+    )
     .option('--backup', 'sync: leave unchanged hosts alone, keep the previous file as DEST.fleetsh-backup')
     .option('--validate <command>', 'check the new file on each host; on failure the old one is restored')
     .option('--reload <command>', 'run after the file changed, e.g. systemctl reload nginx');

@@ -31,6 +31,8 @@ export interface SyncOptions {
   reload?: Step;
   /** Appended to a file's name for its backup (default '.fleetsh-backup'); backups are kept. */
   backupSuffix?: string;
+  /** Read each new file back (its SHA-256 computed on the host) before it replaces the old one (default false). */
+  verify?: boolean;
 }
 
 export type FileSyncStatus = 'unchanged' | 'updated' | 'created' | 'restored' | 'removed';
@@ -108,7 +110,7 @@ export function syncTask(options: SyncOptions): HostTask<SyncOutcome> {
         }
         const backup = current === null ? null : `${f.remote}${suffix}`;
         if (backup) await runLine(shell, `cp -p ${quote(f.remote)} ${quote(backup)}`);
-        await putAtomic(shell, ctx, f.local, f.remote, sha256, mode);
+        await putAtomic(shell, ctx, f.local, f.remote, sha256, mode, options.verify === true);
         outcome.files.push({ remote: f.remote, status: backup ? 'updated' : 'created', backup, sha256 });
         outcome.changed = true;
       }

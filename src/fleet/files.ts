@@ -1,10 +1,12 @@
 // Fleet file operations: upload a file or a directory to every host, and download a file or a
 // directory from every host into dir/<host>/. Each file goes through the transport's one transfer
-// protocol (a temporary name beside the destination, its mode, a rename over it: src/ssh/sftp.ts);
-// the fleet layers its check on top: the SHA-256 computed on the host must match before the rename,
-// and a mismatch is a ChecksumMismatchError, a value, not a message to parse. A directory download
-// computes every file's SHA-256 on the host in one command once the tree is walked (one command per
-// 64 KiB of names), and checks each copy against it before the copy takes its place.
+// protocol (a temporary name beside the destination, its mode, fsync, a rename over it:
+// src/ssh/sftp.ts), which runs no command on the host: SSH's MAC protects the bytes on the way, and
+// fsync and the rename make the copy all or nothing on the host. With `verify` the fleet reads the
+// copy back: the SHA-256 computed on the host must match before the rename, and a mismatch is a
+// ChecksumMismatchError, a value, not a message to parse. A download is always checked: a directory
+// download computes every file's SHA-256 on the host in one command once the tree is walked (one
+// command per 64 KiB of names), and checks each copy against it before the copy takes its place.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
@@ -23,7 +25,7 @@ export interface FileTransfer {
   remote: string;
   bytes: number;
   sha256: string;
-  /** True when the host computed the same SHA-256 (always checked unless `verify: false`). */
+  /** True when the copy was read back: the host computed the same SHA-256 (with `verify`; a download always). */
   verified: boolean;
 }
 
@@ -45,7 +47,11 @@ export interface EntryNote {
 export interface UploadOptions {
   /** File mode on the host (default: the local file's, set-user-ID, set-group-ID and sticky bits included). */
   mode?: number;
-  /** Check the SHA-256 on the host before the rename (default true; needs sha256sum or shasum). */
+  /**
+   * Read the copy back before the rename: its SHA-256 computed on the host (one command per file;
+   * needs sha256sum or shasum) must be the source's. Default false: the transfer alone runs no
+   * command on the host, and SSH's MAC already protects the bytes on the way.
+   */
   verify?: boolean;
 }
 
@@ -105,7 +111,7 @@ function needSftp(shell: FleetShell, host: string, what: 'uploadFile' | 'downloa
  * Puts one file in place through the transport's transfer: missing parent folders made, the file
  * written under a temporary name beside the destination with its mode, and, when `verify`, its
  * SHA-256 computed on the host and compared before the rename. On any failure the temporary file
- * is removed and `remote` is untouched.
+ * is removed and `remote` is untouched. Returns whether the copy was read back.
  */
 export async function putAtomic(
   shell: FleetShell,
@@ -114,7 +120,7 @@ export async function putAtomic(
   remote: string,
   sha256: string,
   mode: number | 'preserve',
-  verify = true,
+  verify: boolean,
 ): Promise<boolean> {
   const upload = needSftp(shell, ctx.host, 'uploadFile');
   const check = async (written: string) => {
@@ -175,39 +181,83 @@ export function uploadTask(
   let listing: Promise<{ files: LocalFile[]; isDir: boolean }> | undefined;
   return async (shell, ctx) => {
     const { files, isDir } = await (listing ??= listLocal(localPath));
-    const target = (f: LocalFile) => (isDir ? posix.join(remotePath, f.rel) : remotePath);
-    // A single file's folders are made by its SFTP session; a tree's, in one command for all.
-    if (isDir) {
-      const dirs = [...new Set(files.map((f) => posix.dirname(target(f))))];
-      dirs.push(remotePath);
-      await runLine(shell, `mkdir -p ${dirs.map(quote).join(' ')}`);
-    }
-    const done: FileTransfer[] = [];
-    for (const f of files) {
-      try {
-        const verified = await putAtomic(
-          shell,
-          ctx,
-          f.local,
-          target(f),
-          f.sha256,
-          options.mode ?? 'preserve',
-          options.verify !== false,
+    if (isDir) return uploadTree(shell, ctx, localPath, remotePath, files, options);
+    const f = files[0]!;
+    try {
+      const verified = await putAtomic(
+        shell,
+        ctx,
+        f.local,
+        remotePath,
+        f.sha256,
+        options.mode ?? 'preserve',
+        options.verify === true,
+      );
+      const done = [{ local: f.local, remote: remotePath, bytes: f.bytes, sha256: f.sha256, verified }];
+      return { files: done, bytes: f.bytes };
+    } catch (e) {
+      if (e instanceof ChecksumMismatchError)
+        throw new HostTaskError(
+          ctx.host,
+          `upload of ${remotePath} failed its checksum; the file was not replaced`,
+          none(),
         );
-        done.push({ local: f.local, remote: target(f), bytes: f.bytes, sha256: f.sha256, verified });
-      } catch (e) {
-        if (e instanceof ChecksumMismatchError) {
-          throw new HostTaskError(
-            ctx.host,
-            `upload of ${target(f)} failed its checksum; the file was not replaced`,
-            { files: done, bytes: sum(done) },
-          );
-        }
-        throw e;
-      }
+      throw e;
     }
-    return { files: done, bytes: sum(done) };
   };
+}
+
+/**
+ * A directory through the transport's uploadDirectory: one SFTP session for the whole tree, its
+ * folders made there, each file checked before its rename when `verify`. A file is counted done once
+ * the transfer has gone past its rename (to the next file, or to the end).
+ */
+async function uploadTree(
+  shell: FleetShell,
+  ctx: TaskContext,
+  localPath: string,
+  remotePath: string,
+  files: LocalFile[],
+  options: UploadOptions,
+): Promise<TransferOutcome> {
+  if (typeof shell.uploadDirectory !== 'function')
+    throw new UsageError(
+      `${ctx.host}: this transport cannot upload a directory (uploadDirectory is missing)`,
+    );
+  const verify = options.verify === true;
+  const byRel = new Map(files.map((f) => [f.rel, f]));
+  const done: FileTransfer[] = [];
+  let replacing: FileTransfer | undefined;
+  const beforeReplace = async (written: string, file: FleetTransferFile) => {
+    if (replacing) done.push(replacing);
+    replacing = undefined;
+    const f = byRel.get(file.rel);
+    if (!f) throw new UsageError(`${ctx.host}: ${file.local} was not in the tree when it was listed`);
+    if (verify) {
+      const got = await remoteSha256(shell, written);
+      if (got !== f.sha256) throw new ChecksumMismatchError(ctx.host, file.remote, f.sha256, got);
+    }
+    replacing = { local: f.local, remote: file.remote, bytes: f.bytes, sha256: f.sha256, verified: verify };
+  };
+  try {
+    await shell.uploadDirectory(localPath, remotePath, {
+      mode: options.mode ?? 'preserve',
+      mkdirs: true,
+      signal: ctx.signal,
+      beforeReplace,
+    });
+  } catch (e) {
+    const bad = mismatch(e);
+    if (bad)
+      throw new HostTaskError(
+        ctx.host,
+        `upload of ${bad.path} failed its checksum; the file was not replaced`,
+        { files: done, bytes: sum(done) },
+      );
+    throw e;
+  }
+  if (replacing) done.push(replacing);
+  return { files: done, bytes: sum(done) };
 }
 
 /**

@@ -59,6 +59,7 @@ export interface FleetDirectoryResult {
 export type FleetShell = Shell & {
   uploadFile?(local: string, remote: string, options?: FleetUploadOptions): Promise<unknown>;
   downloadFile?(remote: string, local: string, options?: FleetUploadOptions): Promise<unknown>;
+  uploadDirectory?(local: string, remote: string, options?: FleetUploadOptions): Promise<unknown>;
   downloadDirectory?(
     remote: string,
     local: string,

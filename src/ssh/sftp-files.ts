@@ -1,6 +1,6 @@
 // The file and folder steps of a transfer, each request through the transfer's SftpSession: one
-// file up or down (to a temporary name, then renamed), folders made on the host, and the walks of a
-// local or a remote tree.
+// file down (to a temporary name, then renamed; one file up is sftp-put.ts), folders made on the
+// host, and the walks of a local or a remote tree.
 //
 // A remote tree is untrusted input. A name the server lists becomes a local path, so each one must
 // be one safe path component (no `/`, `..`, NUL or control character: the scp bug CVE-2019-6111);
@@ -31,13 +31,13 @@ export interface TransferJob {
   skipped: SkippedEntry[];
 }
 
-const tempName = (file: string, posix: boolean) => {
+export const tempName = (file: string, posix: boolean) => {
   const p = posix ? path.posix : path;
   return p.join(p.dirname(file), `.${p.basename(file)}.fleetsh-${randomBytes(6).toString('hex')}.tmp`);
 };
 
 /** The destination's mode: the one asked for, else the source's (preserve, or a new file), else the file's own. */
-function modeFor(
+export function modeFor(
   asked: TransferOptions['mode'],
   sourceMode: number,
   existingMode: number | undefined,
@@ -46,7 +46,11 @@ function modeFor(
   return asked === 'preserve' || existingMode === undefined ? sourceMode : existingMode & 0o7777;
 }
 
-function progress(job: TransferJob, file: string, size: number): ((total: number) => void) | undefined {
+export function progress(
+  job: TransferJob,
+  file: string,
+  size: number,
+): ((total: number) => void) | undefined {
   const on = job.opts.onProgress;
   if (!on) return undefined;
   const base = job.allBytes;
@@ -56,61 +60,6 @@ function progress(job: TransferJob, file: string, size: number): ((total: number
       bytes: total,
       totalBytes: size,
       allBytes: base + total,
-      allTotalBytes: job.allTotalBytes,
-    });
-}
-
-export async function putFile(
-  job: TransferJob,
-  local: string,
-  remote: string,
-  size: number,
-  localMode: number,
-  rel = '',
-): Promise<void> {
-  const { session, opts } = job;
-  const existing = await session.call<Stats>((s, cb) => s.stat(remote, cb)).catch(() => undefined);
-  const mode = modeFor(opts.mode, localMode, existing?.mode);
-  const atomic = opts.atomic !== false;
-  const dest = atomic ? tempName(remote, true) : remote;
-  if (atomic) job.remoteTemps.add(dest);
-  try {
-    await session.call((s, cb) =>
-      s.fastPut(
-        local,
-        dest,
-        { step: progress(job, remote, size), mode, concurrency: 32, chunkSize: 32768 },
-        cb,
-      ),
-    );
-    await session.call((s, cb) => s.chmod(dest, mode, cb));
-    if (existing && opts.mode === undefined)
-      await session.call((s, cb) => s.chown(dest, existing.uid, existing.gid, cb)).catch(() => {});
-    // Past the deadline, the temporary file must not replace the destination.
-    if (job.signal.aborted) throw job.signal.reason;
-    await opts.beforeReplace?.(dest, { local, remote, rel, size });
-    if (atomic) {
-      await session.call((s, cb) => s.ext_openssh_rename(dest, remote, cb));
-      job.remoteTemps.delete(dest);
-    }
-  } catch (e) {
-    // On a live session the temporary file goes now; otherwise the transfer removes it on a fresh one.
-    if (atomic && !job.signal.aborted)
-      await session
-        .call((s, cb) => s.unlink(dest, cb))
-        .then(
-          () => job.remoteTemps.delete(dest),
-          () => {},
-        );
-    throw e;
-  }
-  job.allBytes += size;
-  if (size === 0)
-    opts.onProgress?.({
-      path: remote,
-      bytes: 0,
-      totalBytes: 0,
-      allBytes: job.allBytes,
       allTotalBytes: job.allTotalBytes,
     });
 }

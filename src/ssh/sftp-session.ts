@@ -77,6 +77,25 @@ export class SftpSession {
   }
 
   /**
+   * Whether the server named this extension (`fsync@openssh.com`, `posix-rename@openssh.com`) in its
+   * version message. ssh2 keeps that list unexported; its own extension calls read it the same way.
+   */
+  supports(extension: string): boolean {
+    const list = (this.sftp as unknown as { _extensions?: Record<string, string> })._extensions;
+    return list?.[extension] === '1';
+  }
+
+  /**
+   * The most data one WRITE request carries whole: ssh2 splits a larger one and sends the rest only
+   * once the first part is answered. From the server's limits@openssh.com, else ssh2's guess (256 KiB
+   * for OpenSSH, 32 000 bytes for others); ssh2 keeps it unexported.
+   */
+  maxWrite(): number {
+    const n = (this.sftp as unknown as { _maxWriteLen?: unknown })._maxWriteLen;
+    return typeof n === 'number' && n > 0 ? n : 31_952;
+  }
+
+  /**
    * Resolves once the session has closed: the server acknowledged it, or gave no acknowledgement
    * within CLOSE_WAIT_MS and the connection was retired (the pool then gives a fresh one).
    */

@@ -1,6 +1,7 @@
 // File transfer over SFTP on the target's pooled connection. Uploads replace atomically: the file is
-// written under a temporary name beside the destination, given its mode, then renamed over it
-// (posix-rename@openssh.com), so a reader never sees half a file. Downloads do the same locally.
+// written under a temporary name beside the destination, given its mode, flushed to disk
+// (fsync@openssh.com), then renamed over it (posix-rename@openssh.com), so a reader never sees half
+// a file, even after a crash of the host (sftp-put.ts). Downloads do the same locally.
 // An SFTP session is a session channel and counts against the connection's channel cap.
 //
 // Every transfer ends: each request goes through an SftpSession (which settles even when the server
@@ -15,7 +16,8 @@ import { printable } from '../process/printable.js';
 import { showName } from '../local/safe-name.js';
 import { modeBits, walkLocal } from '../local/tree.js';
 import { SftpSession } from './sftp-session.js';
-import { getFile, mkdirRemote, mkdirsRemote, putFile, walkRemote, type TransferJob } from './sftp-files.js';
+import { getFile, mkdirRemote, mkdirsRemote, walkRemote, type TransferJob } from './sftp-files.js';
+import { putFile } from './sftp-put.js';
 import type { SshExecutor } from './ssh-executor.js';
 
 import type { RejectedEntry, TransferOptions, TransferResult } from './sftp-types.js';
@@ -181,7 +183,7 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
       withSftp(`upload of ${local} to ${remote}`, local, remote, opts, async (job) => {
         const st = await fsp.stat(local);
         job.allTotalBytes = st.size;
-        if (opts.mkdirs) await mkdirsRemote(job.session, remoteDirname(remote));
+        // Missing folders (with mkdirs) are made when the open of the file finds them missing.
         await putFile(job, local, remote, st.size, modeBits(st));
         return { files: 1, bytes: st.size };
       }),

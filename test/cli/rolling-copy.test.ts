@@ -100,12 +100,16 @@ describe('fleetsh rolling and copy', { skip: !sshdAvailable() && 'OpenSSH sshd n
     const dest = join(tmp.dir, 'copied-motd');
     const r = await fleetsh(['copy', ...conn, '-w', 'h[01-03]', '--mode', '0640', src, dest], { env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(
-      r.stdout,
-      /^h\[01-03\] \(3\): copied .*copied-motd \(8 bytes, sha256 [0-9a-f]{12}, verified\)$/m,
-    );
+    assert.match(r.stdout, /^h\[01-03\] \(3\): copied .*copied-motd \(8 bytes, sha256 [0-9a-f]{12}\)$/m);
     assert.equal(readFileSync(dest, 'utf8'), 'welcome\n');
     assert.equal(statSync(dest).mode & 0o777, 0o640);
+    // --verify reads each copy back on its host before it takes its place, and says so.
+    const v = await fleetsh(['copy', ...conn, '-w', 'h[01-03]', '--verify', src, dest], { env });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(
+      v.stdout,
+      /^h\[01-03\] \(3\): copied .*copied-motd \(8 bytes, sha256 [0-9a-f]{12}, verified\)$/m,
+    );
   });
 
   test('copy --backup --validate: a file that fails validation is put back, exit 1', async () => {

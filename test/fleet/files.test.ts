@@ -21,7 +21,7 @@ before(async () => {
 after(() => f.cleanup());
 
 describe('fleet files', () => {
-  test('upload puts a file on every host atomically, with checksums and mode, and no temporary left', async () => {
+  test('upload puts a file on every host atomically, with its checksum and mode, and no temporary left; no read-back by default', async () => {
     const report = await fleet([...hosts, 'dead'], { connect: f.connect }).upload(
       join(src, 'app.conf'),
       'etc/app.conf',
@@ -37,16 +37,26 @@ describe('fleet files', () => {
     const v = report.hosts[0]!.value!;
     assert.deepEqual(
       v.files.map((x) => [x.remote, x.sha256, x.verified, x.bytes]),
-      [['etc/app.conf', sum, true, 11]],
+      [['etc/app.conf', sum, false, 11]],
     );
+    assert.ok(!f.executors.get('web1')!.commands.some((c) => /sha256sum/.test(c)), 'no checksum command ran');
+    const checked = await fleet(['web1'], { connect: f.connect }).upload(
+      join(src, 'app.conf'),
+      'etc/app.conf',
+      {
+        verify: true,
+      },
+    );
+    assert.equal(checked.hosts[0]!.value!.files[0]!.verified, true);
   });
 
-  test('a file that arrives corrupted fails its checksum and does not replace the one in place', async () => {
+  test('with verify, a file that arrives corrupted fails its checksum and does not replace the one in place', async () => {
     await mkdir(join(f.dirOf('bitrot'), 'etc'), { recursive: true });
     await writeFile(join(f.dirOf('bitrot'), 'etc/app.conf'), 'the old one\n');
     const report = await fleet(['web1', 'bitrot'], { connect: f.connect }).upload(
       join(src, 'app.conf'),
       'etc/app.conf',
+      { verify: true },
     );
     assert.equal(report.counts.ok, 1, report.toText());
     const bad = report.hosts.find((h) => h.host === 'bitrot')!;
@@ -56,14 +66,38 @@ describe('fleet files', () => {
     assert.deepEqual(await readdir(join(f.dirOf('bitrot'), 'etc')), ['app.conf'], 'no temporary file left');
   });
 
-  test('upload of a directory puts every file under the remote path', async () => {
+  test('upload of a directory puts every file under the remote path, with no command', async () => {
+    const ran = f.executors.get('web2')?.commands.length ?? 0;
     const report = await fleet(hosts, { connect: f.connect }).upload(join(src, 'site'), 'www');
     assert.equal(report.counts.ok, 3);
+    assert.equal(f.executors.get('web2')!.commands.length, ran, 'no command ran');
     assert.equal(await readFile(join(f.dirOf('web2'), 'www/css/a.css'), 'utf8'), 'body{}\n');
     assert.deepEqual(report.hosts[1]!.value!.files.map((x) => x.remote).sort(), [
       'www/css/a.css',
       'www/index.html',
     ]);
+  });
+
+  test('a directory with verify: each file checked; the first that fails stops the host, the files before it kept', async () => {
+    const ok = await fleet(['web3'], { connect: f.connect }).upload(join(src, 'site'), 'www-checked', {
+      verify: true,
+    });
+    assert.deepEqual(
+      ok.hosts[0]!.value!.files.map((x) => [x.remote, x.verified]),
+      [
+        ['www-checked/css/a.css', true],
+        ['www-checked/index.html', true],
+      ],
+    );
+    const bad = await fleet(['bitrot'], { connect: f.connect }).upload(join(src, 'site'), 'www', {
+      verify: true,
+    });
+    const h = bad.hosts[0]!;
+    assert.equal(h.status, 'failed');
+    assert.match(h.error!, /upload of www\/css\/a\.css failed its checksum; the file was not replaced/);
+    assert.deepEqual(h.value!.files, []);
+    assert.deepEqual(await readdir(join(f.dirOf('bitrot'), 'www')), ['css']);
+    assert.deepEqual(await readdir(join(f.dirOf('bitrot'), 'www', 'css')), [], 'no temporary file left');
   });
 
   test('download brings a file from every host into dir/<host>/', async () => {
@@ -213,5 +247,23 @@ describe('config sync', () => {
       const left = (await readdir(join(f.dirOf(h), 'nginx'))).filter((n) => n.includes('.tmp'));
       assert.deepEqual(left, [], `no temporary file on ${h}`);
     }
+  });
+
+  test('config sync with verify reads each new file back: a copy that arrives corrupted is not put in place', async () => {
+    await mkdir(join(f.dirOf('bitrot'), 'sync'), { recursive: true });
+    await writeFile(join(f.dirOf('bitrot'), 'sync/app.conf'), 'the old one\n');
+    const sync = (verify: boolean) =>
+      fleet(['bitrot'], { connect: f.connect }).syncConfig({
+        files: { local: join(src, 'app.conf'), remote: 'sync/app.conf' },
+        verify,
+      });
+    const checked = (await sync(true)).hosts[0]!;
+    assert.equal(checked.status, 'failed');
+    assert.match(checked.error!, /config sync failed, previous files restored: .*checksum/);
+    assert.equal(await readFile(join(f.dirOf('bitrot'), 'sync/app.conf'), 'utf8'), 'the old one\n');
+    // Without verify nothing reads it back: the host's corruption goes in.
+    const plain = (await sync(false)).hosts[0]!;
+    assert.equal(plain.status, 'ok');
+    assert.equal(await readFile(join(f.dirOf('bitrot'), 'sync/app.conf'), 'utf8'), 'listen 80;\nX');
   });
 });

@@ -33,6 +33,8 @@ export interface FakeHost {
 class FakeExecutor implements Executor {
   attempts = 0;
   connected = false;
+  /** Every command line run on this host, in order. */
+  readonly commands: string[] = [];
   constructor(
     readonly host: string,
     readonly fake: FakeHost,
@@ -58,6 +60,7 @@ class FakeExecutor implements Executor {
   }
   async exec(req: ExecRequest): Promise<ExecOutcome> {
     if (!this.connected) await this.connect(req.signal);
+    this.commands.push(req.command);
     return local.exec({ ...req, env: { ...req.env, HOST: this.host } });
   }
 }
@@ -81,27 +84,41 @@ export async function fakeFleet(faults: Record<string, FakeHost> = {}): Promise<
     if (!ex) executors.set(name, (ex = new FakeExecutor(name, faults[name] ?? {})));
     const dir = dirOf(name);
     const executor = ex;
+    // The transfer contract of FleetUploadOptions, as the SSH transport keeps it: a copy under a
+    // temporary name beside the destination, its mode, the check, then the rename.
+    const putOne = async (localPath: string, remote: string, options: FleetUploadOptions, rel: string) => {
+      const written = options.atomic === false ? remote : tempBeside(remote);
+      const to = resolve(dir, written);
+      await mkdir(dirname(to), { recursive: true });
+      await copyFile(localPath, to);
+      if (executor.fake.corruptUploads) await appendFile(to, 'X');
+      const mode = options.mode === 'preserve' ? (await stat(localPath)).mode & 0o7777 : options.mode;
+      if (mode !== undefined) await chmod(to, mode);
+      try {
+        await options.beforeReplace?.(written, { local: localPath, remote, rel, size: 0 });
+      } catch (e) {
+        await rm(to, { force: true });
+        throw e;
+      }
+      if (written !== remote) await rename(to, resolve(dir, remote));
+    };
     return makeShell(executor, { cwd: dir }, () => ({
       connect: () => (executor.connected ? Promise.resolve() : executor.connect()),
-      // The transfer contract of FleetUploadOptions, as the SSH transport keeps it: a copy under a
-      // temporary name beside the destination, its mode, the check, then the rename.
       async uploadFile(localPath: string, remote: string, options: FleetUploadOptions = {}) {
         if (executor.fake.unreachable)
           throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
-        const written = options.atomic === false ? remote : tempBeside(remote);
-        const to = resolve(dir, written);
-        await mkdir(dirname(to), { recursive: true });
-        await copyFile(localPath, to);
-        if (executor.fake.corruptUploads) await appendFile(to, 'X');
-        const mode = options.mode === 'preserve' ? (await stat(localPath)).mode & 0o7777 : options.mode;
-        if (mode !== undefined) await chmod(to, mode);
-        try {
-          await options.beforeReplace?.(written, { local: localPath, remote, rel: '', size: 0 });
-        } catch (e) {
-          await rm(to, { force: true });
-          throw e;
-        }
-        if (written !== remote) await rename(to, resolve(dir, remote));
+        await putOne(localPath, remote, options, '');
+      },
+      // A tree's files (no links), each as uploadFile puts one, in name order.
+      async uploadDirectory(localPath: string, remote: string, options: FleetUploadOptions = {}) {
+        if (executor.fake.unreachable)
+          throw new ConnectionError(executor.fake.unreachable.kind, name, 'fake');
+        await mkdir(resolve(dir, remote), { recursive: true });
+        const rels = (await readdir(localPath, { recursive: true, withFileTypes: true }))
+          .filter((e) => e.isFile())
+          .map((e) => relative(localPath, join(e.parentPath, e.name)))
+          .sort();
+        for (const rel of rels) await putOne(join(localPath, rel), join(remote, rel), options, rel);
       },
       async downloadFile(remote: string, localPath: string, options: FleetUploadOptions = {}) {
         if (executor.fake.unreachable)

@@ -1,5 +1,6 @@
-// `fleetsh copy -w HOSTS SRC DEST [--mode 0644] [--backup --validate CMD --reload CMD]`: the file
-// (or a directory's files) to every host, atomically with its SHA-256 checked on the host. With
+// `fleetsh copy -w HOSTS SRC DEST [--mode 0644] [--verify] [--backup --validate CMD --reload CMD]`:
+// the file (or a directory's files) to every host, atomically; with --verify its SHA-256 is checked
+// on the host before it takes its place. With
 // --backup, --validate or --reload it is a configuration sync: unchanged hosts are left alone,
 // the previous file is kept as a backup and put back when validation fails, reload runs on success.
 import { existsSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { selectHosts, type SelectOptions } from '../select.js';
 export type CopyFlags = SelectOptions &
   ConnectionFlags &
   ExecutionFlags &
-  OutputFlags & { mode?: number; backup?: boolean; validate?: string; reload?: string };
+  OutputFlags & { mode?: number; verify?: boolean; backup?: boolean; validate?: string; reload?: string };
 
 export async function copyCommand(src: string, dest: string, flags: CopyFlags): Promise<void> {
   if (!existsSync(src)) throw new CliUsageError(`copy: ${src}: no such file or directory`);
@@ -36,10 +37,12 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
   });
   const sync = flags.backup || flags.validate !== undefined || flags.reload !== undefined;
   const mode = flags.mode !== undefined ? { mode: flags.mode } : {};
+  const verify = flags.verify ? { verify: true } : {};
   if (flags.dryRun) {
     // A sync leaves hosts that already have the file alone: the dry run compares checksums to say which.
     const compare = sync ? { compare: { local: src, remote: dest, ...mode } } : {};
     const steps = [
+      flags.verify && '--verify',
       flags.backup && '--backup',
       flags.validate !== undefined && '--validate',
       flags.reload !== undefined && '--reload',
@@ -57,8 +60,9 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
             files: { local: src, remote: dest, ...mode },
             ...(flags.validate !== undefined ? { validate: flags.validate } : {}),
             ...(flags.reload !== undefined ? { reload: flags.reload } : {}),
+            ...verify,
           })
-        : f.upload(src, dest, mode);
+        : f.upload(src, dest, { ...mode, ...verify });
       return drawn(run, progress);
     },
     ...fleetRunView,
