@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { reportError } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { blockOnPipes } from './blocking-stdio.js';
 import { watchStdout } from './stdout-closed.js';
 import {
   parseBatches,
@@ -278,6 +279,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   watchStdout();
+  blockOnPipes();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
