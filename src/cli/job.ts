@@ -150,7 +150,8 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
 
   const interrupt = onInterrupt(
     (reason) => void job.cancel(reason),
-    (line) => term.err(line + '\n'),
+    // Flushed at once: the second Ctrl-C exits before the end of this turn.
+    (line) => (term.err(line + '\n'), term.flush()),
   );
   const offStdout = onStdoutClosed(() => void job.cancel('stdout was closed'));
   let report: R;
@@ -161,6 +162,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     offStdout();
     await files?.close();
   }
+  term.flush();
   term.progressOn = false;
   await spec.cleanup?.();
 
