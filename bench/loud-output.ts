@@ -2,14 +2,14 @@
 // /dev/urandom | base64`, 1.38 MB, past the 1 MiB cap kept per host): wall time, the CLI's peak
 // RSS (from /usr/bin/time, the process tree's largest process) and the bytes it printed on stdout,
 // for this worktree's build and for a baseline build (default /work/main/dist) in the same run,
-// interleaved, with this tree's --gather, and the peers that are installed: clush (live lines, as
+// interleaved, with this tree's --gather and its run of `true` (the floor), and the peers that are installed: clush (live lines, as
 // `fleetsh run` prints them), clush -b (gathered, as --gather), pdsh, and pssh -i (each host's
 // output when it ends). The printed bytes show whether the output was printed once (about 1.0× what
 // the hosts sent, plus the `host: ` prefixes) or twice (live lines, then the outputs again).
 //
 //   npm run build
 //   npx tsx bench/loud-output.ts [--hosts 100] [--fanout 64] [--reps 2] [--bytes 1048576]
-//                                [--baseline /work/main/dist] [--peers clush,pdsh,pssh]
+//                                [--baseline /work/main/dist] [--peers clush,clush-b,pdsh,pssh]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -26,7 +26,7 @@ const REPS = Number(arg('reps', '2'));
 const BYTES = Number(arg('bytes', '1048576'));
 const BASELINE = resolve(arg('baseline', '/work/main/dist'));
 const CURRENT = resolve(import.meta.dirname, '..', 'dist');
-const PEERS = arg('peers', 'clush,pdsh,pssh').split(',');
+const PEERS = arg('peers', 'clush,clush-b,pdsh,pssh').split(',');
 const COMMAND = `head -c ${BYTES} /dev/urandom | base64`;
 
 interface Sample {
@@ -93,13 +93,18 @@ async function main(): Promise<void> {
       { name: 'fleetsh (baseline)', run: () => measure(process.execPath, fleetshArgs(BASELINE), env) },
       { name: 'fleetsh (this tree)', run: () => measure(process.execPath, fleetshArgs(CURRENT), env) },
       {
+        // The floor: the same run with nothing printed (Node, the bundle, 64 connections at once).
+        name: 'fleetsh, `true`',
+        run: () => measure(process.execPath, [...fleetshArgs(CURRENT).slice(0, -1), 'true'], env),
+      },
+      {
         name: 'fleetsh --gather',
         run: () =>
           measure(process.execPath, [...fleetshArgs(CURRENT).slice(0, -2), '--gather', '--', COMMAND], env),
       },
     ];
     const peer = (name: string, file: string, args: string[], penv: Record<string, string> = {}) => {
-      if (PEERS.includes(name.split(' ')[0]!) && existsSync(file))
+      if (PEERS.includes(name.replace(' ', '')) && existsSync(file))
         tools.push({ name, run: () => measure(file, args, penv) });
     };
     const list = names.join(',');
