@@ -10,6 +10,7 @@ import { reportText, type ReportTextOptions } from '../render/report-text.js';
 import { EXIT, exitCodeFor, maxExitCodeFor, type OutcomeCounts } from './exit-codes.js';
 import { onInterrupt } from './interrupt.js';
 import { onStdoutClosed, stdoutClosed } from './stdout-closed.js';
+import { writeJson } from './render/json.js';
 import { eventLine, streamEvents } from './render/ndjson.js';
 import { fullOutputIn, writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
@@ -175,10 +176,15 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
       : exitCodeFor(countsOf(results));
   // With stdout closed (| head) nothing can be printed; the last run is still recorded, as after Ctrl-C.
   if (!stdoutClosed()) {
-    const end = finalOutput(spec, report, mode, colors, interrupted, code);
-    // -N: stdout holds what the hosts printed and nothing else, for a pipe (as pdsh -N).
-    if (outputOnly(spec.flags, mode)) process.stderr.write(end);
-    else process.stdout.write(end);
+    // --json: written in pieces, never as one string (src/cli/render/json.ts).
+    if (mode === 'json')
+      writeJson({ ...spec.json(report), interrupted, exitCode: code }, (text) => process.stdout.write(text));
+    else {
+      const end = finalOutput(spec, report, mode, colors, interrupted, code);
+      // -N: stdout holds what the hosts printed and nothing else, for a pipe (as pdsh -N).
+      if (outputOnly(spec.flags, mode)) process.stderr.write(end);
+      else process.stdout.write(end);
+    }
   }
 
   if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results, spec.hosts) });
@@ -228,13 +234,11 @@ function lastRunSets(results: readonly HostResult<unknown>[], selected: readonly
 function finalOutput<R>(
   spec: JobSpec<R>,
   report: R,
-  mode: Mode,
+  mode: Exclude<Mode, 'json'>,
   colors: Palette,
   interrupted: boolean,
   code: number,
 ): string {
-  if (mode === 'json')
-    return JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n';
   if (mode === 'ndjson') return eventLine('exit', { code, interrupted });
   // The live lines showed every output already: only --gather shows them gathered (and cut).
   const groups = mode === 'gather';
