@@ -146,7 +146,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     );
     spec.live?.(job, term, colors);
   }
-  if (mode === 'ndjson') streamEvents(job, (line) => process.stdout.write(line), spec.events);
+  if (mode === 'ndjson') streamEvents(job, (line) => term.out(line), spec.events);
   const files = spec.flags.outputDir ? writeOutputDir(job, spec.flags.outputDir) : undefined;
 
   const interrupt = onInterrupt(

@@ -21,6 +21,11 @@ describe('jsonPieces', () => {
     same(12);
   });
 
+  test('on one line, as JSON.stringify(value) writes it (--ndjson)', () => {
+    const value = { a: [1, { b: [], c: {} }, undefined], d: 'x\n', e: undefined, f: new Date(0) };
+    assert.equal([...jsonPieces(value, 0)].join(''), JSON.stringify(value));
+  });
+
   test('a fleet report, through its toJSON', () => {
     const report = new FleetReport(
       [host('web1', 0, { stdout: 'a\x1b[2J\n' }), host('web2', 1, { stdout: 'a\x1b[2J\n' })],
