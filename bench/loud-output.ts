@@ -59,7 +59,12 @@ function measure(file: string, args: string[], env: Record<string, string> = {})
       const m = /([\d.]+) ([\d.]+) (\d+)\s*$/.exec(stderr);
       if (!m) return fail(new Error(`${file}: no figures from /usr/bin/time in ${stderr}`));
       const cpuS = Number(m[1]) + Number(m[2]);
-      const stderrTail = stderr.slice(0, m.index).trim().split('\n').slice(-3).join('\n');
+      const stderrTail = stderr
+        .slice(0, m.index)
+        .split('\n')
+        .filter((l) => l.trim() !== '' && !l.startsWith('Command exited with'))
+        .slice(-3)
+        .join('\n');
       done({
         wallS: (performance.now() - t0) / 1000,
         cpuS,
