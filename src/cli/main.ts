@@ -94,7 +94,12 @@ function output(cmd: Command): Command {
         'gather',
       ),
     )
-    .addOption(new Option('--gather', 'print only the gathered outputs at the end'))
+    .addOption(
+      new Option(
+        '--gather',
+        'no live lines: at the end the outputs gathered by host set, each cut to 10 lines',
+      ),
+    )
     .addOption(
       new Option('--json', 'print one JSON report at the end').conflicts(['ndjson', 'stream', 'gather']),
     )
