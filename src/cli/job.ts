@@ -6,12 +6,13 @@ import type { HostResult } from '../fleet/host-result.js';
 import { addressName } from '../process/address.js';
 import { colorEnabled, palette, type Palette } from '../render/palette.js';
 import { attachProgress, type ProgressOptions, type ProgressSource } from '../render/progress.js';
-import { reportText } from '../render/report-text.js';
+import { reportText, type ReportTextOptions } from '../render/report-text.js';
 import { EXIT, exitCodeFor, maxExitCodeFor, type OutcomeCounts } from './exit-codes.js';
 import { onInterrupt } from './interrupt.js';
 import { onStdoutClosed, stdoutClosed } from './stdout-closed.js';
+import { writeJson } from './render/json.js';
 import { eventLine, streamEvents } from './render/ndjson.js';
-import { writeOutputDir } from './render/output-dir.js';
+import { fullOutputIn, writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
 import { terminal, type Terminal } from './render/terminal.js';
 import { saveLastRun } from './state.js';
@@ -59,14 +60,28 @@ export function fleetOptions(flags: ExecutionFlags): FleetOptions {
   return options;
 }
 
-export type Mode = 'live' | 'stream' | 'gather' | 'json' | 'ndjson';
+/**
+ * `stream` (the default, as clush without -b): live lines, then the failures and the summary, not
+ * the outputs again; `gather` (as clush -b): no live lines, the outputs gathered at the end.
+ */
+export type Mode = 'stream' | 'gather' | 'json' | 'ndjson';
 
 export function outputMode(flags: OutputFlags): Mode {
   if (flags.json) return 'json';
   if (flags.ndjson) return 'ndjson';
   if (flags.gather) return 'gather';
-  if (flags.stream) return 'stream';
-  return 'live';
+  return 'stream';
+}
+
+/**
+ * What a command run keeps of each host's output. Live lines (the default) show every line as it
+ * comes and the end of the run shows none of them again, so the run keeps none (a result then
+ * says `truncated`; stderr's last lines stay kept for the failures' messages): memory per host
+ * does not grow with what it prints, as with clush. --gather, --json and --ndjson keep the fleet's
+ * cap (1 MiB a stream); --output-dir writes every byte either way.
+ */
+export function outputKept(flags: OutputFlags): Pick<FleetOptions, 'maxOutput'> {
+  return outputMode(flags) === 'stream' ? { maxOutput: 0 } : {};
 }
 
 /** An empty selection (`@failed` after a clean run) runs nothing and succeeds, saying so. */
@@ -76,6 +91,9 @@ export function noHosts(flags: OutputFlags & { hosts?: string }): void {
     process.stdout.write(flags.json ? '{"counts":{"total":0}}\n' : eventLine('exit', { code: 0 }));
   process.exitCode = EXIT.ok;
 }
+
+/** How the end of a job is drawn: src/render/report-text.ts's options, as the flags set them. */
+export type EndOptions = Pick<ReportTextOptions, 'fullOutput'> & { groups: boolean; interrupted: boolean };
 
 /** A running job: a fleet run or a rolling deployment. */
 export interface Job<R> extends PromiseLike<R> {
@@ -93,7 +111,7 @@ export interface JobSpec<R> {
   /** Every host's result, once each. */
   results(report: R): readonly HostResult<unknown>[];
   /** The end of the job for operators (the default, --stream and --gather), without a final newline. */
-  text(report: R, colors: Palette, opts: { groups: boolean; interrupted: boolean }): string;
+  text(report: R, colors: Palette, opts: EndOptions): string;
   json(report: R): object;
   /** Events for --ndjson (default: the fleet run's). */
   events?: readonly string[];
@@ -113,14 +131,12 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   });
   const term = terminal();
   const progress =
-    spec.flags.progress !== false &&
-    (mode === 'live' || mode === 'stream' || mode === 'gather') &&
-    process.stderr.isTTY
+    spec.flags.progress !== false && (mode === 'stream' || mode === 'gather') && process.stderr.isTTY
       ? { stream: process.stderr, tty: true }
       : undefined;
   const job = spec.start(progress);
   term.progressOn = progress !== undefined;
-  if (mode === 'live' || mode === 'stream') {
+  if (mode === 'stream') {
     streamLines(
       job,
       spec.hosts.map((h) => addressName(h)),
@@ -130,12 +146,13 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     );
     spec.live?.(job, term, colors);
   }
-  if (mode === 'ndjson') streamEvents(job, (line) => process.stdout.write(line), spec.events);
+  if (mode === 'ndjson') streamEvents(job, (line) => term.out(line), spec.events);
   const files = spec.flags.outputDir ? writeOutputDir(job, spec.flags.outputDir) : undefined;
 
   const interrupt = onInterrupt(
     (reason) => void job.cancel(reason),
-    (line) => term.err(line + '\n'),
+    // Flushed at once: the second Ctrl-C exits before the end of this turn.
+    (line) => (term.err(line + '\n'), term.flush()),
   );
   const offStdout = onStdoutClosed(() => void job.cancel('stdout was closed'));
   let report: R;
@@ -146,6 +163,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     offStdout();
     await files?.close();
   }
+  term.flush();
   term.progressOn = false;
   await spec.cleanup?.();
 
@@ -158,10 +176,15 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
       : exitCodeFor(countsOf(results));
   // With stdout closed (| head) nothing can be printed; the last run is still recorded, as after Ctrl-C.
   if (!stdoutClosed()) {
-    const end = finalOutput(spec, report, mode, colors, interrupted, code);
-    // -N: stdout holds what the hosts printed and nothing else, for a pipe (as pdsh -N).
-    if (outputOnly(spec.flags, mode)) process.stderr.write(end);
-    else process.stdout.write(end);
+    // --json: written in pieces, never as one string (src/cli/render/json.ts).
+    if (mode === 'json')
+      writeJson({ ...spec.json(report), interrupted, exitCode: code }, (text) => process.stdout.write(text));
+    else {
+      const end = finalOutput(spec, report, mode, colors, interrupted, code);
+      // -N: stdout holds what the hosts printed and nothing else, for a pipe (as pdsh -N).
+      if (outputOnly(spec.flags, mode)) process.stderr.write(end);
+      else process.stdout.write(end);
+    }
   }
 
   if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results, spec.hosts) });
@@ -191,8 +214,7 @@ export function drawn<J extends ProgressSource>(run: J, progress: ProgressOption
 /** The spec parts of a plain fleet run (run, demo): the report as FleetReport.toText() has it. */
 export const fleetRunView = {
   results: (report: FleetReport<unknown>) => report.hosts,
-  text: (report: FleetReport<unknown>, colors: Palette, opts: { groups: boolean; interrupted: boolean }) =>
-    reportText(report, colors, opts),
+  text: (report: FleetReport<unknown>, colors: Palette, opts: EndOptions) => reportText(report, colors, opts),
   json: (report: FleetReport<unknown>) => report.toJSON(),
 };
 
@@ -212,20 +234,20 @@ function lastRunSets(results: readonly HostResult<unknown>[], selected: readonly
 function finalOutput<R>(
   spec: JobSpec<R>,
   report: R,
-  mode: Mode,
+  mode: Exclude<Mode, 'json'>,
   colors: Palette,
   interrupted: boolean,
   code: number,
 ): string {
-  if (mode === 'json')
-    return JSON.stringify({ ...spec.json(report), interrupted, exitCode: code }, null, 2) + '\n';
   if (mode === 'ndjson') return eventLine('exit', { code, interrupted });
-  // Without prefixes (-N) the gathered outputs would only repeat the lines already printed.
-  const groups = mode !== 'stream' && !outputOnly(spec.flags, mode);
-  return spec.text(report, colors, { groups, interrupted }) + '\n';
+  // The live lines showed every output already: only --gather shows them gathered (and cut).
+  const groups = mode === 'gather';
+  return (
+    spec.text(report, colors, { groups, interrupted, fullOutput: fullOutputIn(spec.flags.outputDir) }) + '\n'
+  );
 }
 
 /** -N with live lines: stdout carries only the hosts' output. */
 function outputOnly(flags: OutputFlags, mode: Mode): boolean {
-  return flags.prefix === false && (mode === 'live' || mode === 'stream');
+  return flags.prefix === false && mode === 'stream';
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { reportError } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { blockOnPipes } from './blocking-stdio.js';
 import { watchStdout } from './stdout-closed.js';
 import {
   parseBatches,
@@ -93,7 +94,12 @@ function output(cmd: Command): Command {
         'gather',
       ),
     )
-    .addOption(new Option('--gather', 'print only the gathered outputs at the end'))
+    .addOption(
+      new Option(
+        '--gather',
+        'no live lines: at the end the outputs gathered by host set, each cut to 10 lines',
+      ),
+    )
     .addOption(
       new Option('--json', 'print one JSON report at the end').conflicts(['ndjson', 'stream', 'gather']),
     )
@@ -282,6 +288,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   watchStdout();
+  blockOnPipes();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

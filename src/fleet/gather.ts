@@ -2,7 +2,9 @@
 // it (as clubak does). Groups whose outputs differ only in the host's own name or address, numbers
 // or timestamps are merged into one near-identical group that shows the pattern and each variant.
 // Failures are gathered the same way: by status and kind, then by what the hosts said. Renderers
-// lay these groups out; they neither group nor fold again.
+// lay these groups out; they neither group nor fold again. A group holds its hosts' output by
+// reference (the string of one of its hosts' results), never a copy: identical outputs are found
+// by Map keys, and only outputs up to SIMILAR_MAX_CHARS are masked for near-identical grouping.
 import { withoutHostName, type HostResult, type HostStatus } from './host-result.js';
 import { foldHosts } from './hostset.js';
 
@@ -20,6 +22,8 @@ export interface OutputGroup {
   hosts: string;
   hostList: string[];
   count: number;
+  /** True when a host of the group printed more than the cap kept per host (its result's `truncated`). */
+  truncated: boolean;
   /** True for a group of outputs that differ only in host names, numbers or timestamps. */
   similar: boolean;
   /** For a near-identical group, each distinct output; empty otherwise. */
@@ -29,6 +33,12 @@ export interface OutputGroup {
 const TIME =
   /\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b/g;
 const NUMBER = /\d+(?:\.\d+)?/g;
+/**
+ * Longer outputs are grouped only when identical. Masking 1 MiB of base64 found 138,700 numbers
+ * and held 24 MiB and 65 ms of CPU per host; near-identical grouping is for short answers
+ * (versions, uptimes, counts), and a long output is shown cut to a few lines anyway.
+ */
+export const SIMILAR_MAX_CHARS = 16 * 1024;
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -72,20 +82,26 @@ export function normalise(output: string, host: string): { pattern: string; valu
 export interface GatherInput {
   host: string;
   output: string;
+  /** The host printed more than was kept (default false). */
+  truncated?: boolean;
 }
 
 /** Groups outputs: identical ones first, then near-identical groups merged; largest groups first. */
 export function gather(items: readonly GatherInput[], options: { similar?: boolean } = {}): OutputGroup[] {
+  // The Map's keys are the hosts' own strings: equal outputs share the first host's.
   const exact = grouped(
     items,
     (i) => i.output,
     (i) => i.host,
   );
+  const truncated = new Set(items.filter((i) => i.truncated).map((i) => i.host));
+  const anyTruncated = (hosts: readonly string[]) =>
+    truncated.size > 0 && hosts.some((h) => truncated.has(h));
   const byPattern = new Map<string, { output: string; hosts: string[]; values: string[] }[]>();
   const groups: OutputGroup[] = [];
   for (const [output, hosts] of exact) {
-    if (options.similar === false) {
-      groups.push(exactGroup(output, hosts));
+    if (options.similar === false || output.length > SIMILAR_MAX_CHARS) {
+      groups.push(exactGroup(output, hosts, anyTruncated(hosts)));
       continue;
     }
     const { pattern, values } = normalise(output, hosts[0]!);
@@ -95,7 +111,7 @@ export function gather(items: readonly GatherInput[], options: { similar?: boole
   }
   for (const [pattern, members] of byPattern) {
     if (members.length === 1) {
-      groups.push(exactGroup(members[0]!.output, members[0]!.hosts));
+      groups.push(exactGroup(members[0]!.output, members[0]!.hosts, anyTruncated(members[0]!.hosts)));
       continue;
     }
     const hostList = members.flatMap((m) => m.hosts);
@@ -104,6 +120,7 @@ export function gather(items: readonly GatherInput[], options: { similar?: boole
       hosts: foldHosts(hostList),
       hostList,
       count: hostList.length,
+      truncated: anyTruncated(hostList),
       similar: true,
       variants: members.map((m) => ({
         hosts: foldHosts(m.hosts),
@@ -116,12 +133,13 @@ export function gather(items: readonly GatherInput[], options: { similar?: boole
   return groups.sort((a, b) => b.count - a.count || a.hostList[0]!.localeCompare(b.hostList[0]!));
 }
 
-function exactGroup(output: string, hosts: string[]): OutputGroup {
+function exactGroup(output: string, hosts: string[], truncated: boolean): OutputGroup {
   return {
     output,
     hosts: foldHosts(hosts),
     hostList: hosts,
     count: hosts.length,
+    truncated,
     similar: false,
     variants: [],
   };

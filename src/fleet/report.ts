@@ -81,8 +81,7 @@ export class FleetReport<T = unknown> implements ReportData {
     this.groups = gather(
       this.hosts
         .filter((h) => h.stdout !== null)
-        // One line end off (CRLF from a pseudo-terminal too).
-        .map((h) => ({ host: h.host, output: h.stdout!.replace(/\r?\n$/, '') })),
+        .map((h) => ({ host: h.host, output: withoutLineEnd(h.stdout!), truncated: h.truncated })),
     );
     this.command = meta.command;
     this.startedAt = meta.startedAt;
@@ -147,13 +146,22 @@ export class FleetReport<T = unknown> implements ReportData {
    * The operator's summary, as the CLI prints it without colours: the output groups, the hosts that
    * did not succeed by kind and message, why the run stopped early, and a one-line summary.
    */
-  toText(options: Pick<ReportTextOptions, 'groups' | 'maxGroupLines'> = {}): string {
+  toText(options: Pick<ReportTextOptions, 'groups' | 'maxGroupLines' | 'maxGroupChars'> = {}): string {
     return reportText(this, plain, options);
   }
 
   toString(): string {
     return this.toText();
   }
+}
+
+/**
+ * One line end off (CRLF from a pseudo-terminal too), by slice: V8 makes a slice of a long string
+ * a view of it, where a replace() would copy the whole output.
+ */
+function withoutLineEnd(text: string): string {
+  if (!text.endsWith('\n')) return text;
+  return text.slice(0, text.endsWith('\r\n') ? -2 : -1);
 }
 
 function firstLine(text: string | null): string {

@@ -444,6 +444,9 @@ export class FleetRun<T = CommandResult>
         (last.retryInMs !== null && this.#stopping ? `retry abandoned: ${this.#stopping.reason}` : null),
       value: (value instanceof CommandResult ? null : (value as T | null)) ?? null,
     };
+    // The result holds the output now (decoded once); the command's buffers need not stay with the run.
+    state.lastValue = undefined;
+    state.lastError = undefined;
     this.#finish(result, error);
   }
 

@@ -3,45 +3,94 @@
 // why the run stopped early, and a one-line summary. The CLI prints it (with colours on a terminal)
 // and FleetReport.toText() returns it (plain). The grouping, counting and folding are the
 // library's (report.groups, report.failures); this only lays them out. Hosts' outputs, messages and
-// names go through colors.show before any colour.
+// names go through colors.show before any colour. A summary is bounded whatever the hosts printed:
+// each group's text is cut to a few lines and characters (src/render/cut-text.ts), with a note of
+// how much more there was and where it is.
+import type { OutputGroup } from '../fleet/gather.js';
 import type { ReportData } from '../fleet/report-data.js';
 import { formatMs } from '../process/errors.js';
+import { cutText } from './cut-text.js';
 import type { Palette } from './palette.js';
 
 export interface ReportTextOptions {
-  /** The output groups (default true; --stream leaves them out, its lines were shown live). */
+  /** The output groups (default true; the CLI's live lines leave them out, they were shown live). */
   groups?: boolean;
-  /** Lines of each group shown before "… n more lines" (default 40). */
+  /** Lines of each group's output shown (default 10). */
   maxGroupLines?: number;
+  /** Characters of each group's output shown (default 500): a 1 MiB line is one line, cut here. */
+  maxGroupChars?: number;
+  /**
+   * Where a cut group's full output is, said in its note (default: the library's words, each
+   * host's `stdout` in `report.hosts`). `truncated`: a host printed more than its kept output.
+   */
+  fullOutput?: (group: OutputGroup) => string;
   /** Said in front of the summary line when the run was interrupted (Ctrl-C). */
   interrupted?: boolean;
 }
 
+export const DEFAULT_GROUP_LINES = 10;
+export const DEFAULT_GROUP_CHARS = 500;
+/** Near-identical variants listed per group before "… and n more variants". */
+const MAX_VARIANTS = 10;
 /** Failure messages shown per kind before "… and n more messages". */
 const MAX_MESSAGES = 10;
 
 /** The report as lines of text, without a final newline. */
 export function reportText(report: ReportData, colors: Palette, options: ReportTextOptions = {}): string {
   const out: string[] = [];
-  if (options.groups !== false) out.push(...groupLines(report, colors, options.maxGroupLines ?? 40));
+  if (options.groups !== false) out.push(...groupLines(report, colors, options));
   out.push(...failureLines(report, colors));
   if (report.stopped) out.push(colors.warn(`stopped early: ${colors.show(report.stopped)}`));
   out.push(summaryLine(report, colors, options.interrupted === true));
   return out.join('\n');
 }
 
-function groupLines(report: ReportData, colors: Palette, maxLines: number): string[] {
+function groupLines(report: ReportData, colors: Palette, options: ReportTextOptions): string[] {
+  const maxLines = Math.max(1, options.maxGroupLines ?? DEFAULT_GROUP_LINES);
+  const maxChars = Math.max(1, options.maxGroupChars ?? DEFAULT_GROUP_CHARS);
+  const where = options.fullOutput ?? libraryFullOutput;
   const out: string[] = [];
   const rule = colors.dim('-'.repeat(16));
   for (const g of report.groups) {
     out.push(rule, colors.bold(`${colors.show(g.hosts)} (${g.count})${g.similar ? ' similar' : ''}`), rule);
-    const lines = g.output === '' ? [colors.dim('(no output)')] : colors.show(g.output).split('\n');
-    out.push(...lines.slice(0, maxLines));
-    if (lines.length > maxLines) out.push(colors.dim(`… ${lines.length - maxLines} more lines`));
-    for (const v of g.variants)
-      out.push(colors.dim(colors.show(`  ${v.hosts}: ${v.differences.join(', ')}`)));
+    const cut = cutText(g.output, maxLines, maxChars);
+    out.push(g.output === '' ? colors.dim('(no output)') : colors.show(cut.shown));
+    if (cut.moreBytes > 0 || g.truncated) out.push(colors.dim(colors.show(moreNote(cut, g, where))));
+    for (const [i, v] of g.variants.entries()) {
+      if (i === MAX_VARIANTS) {
+        out.push(colors.dim(`  … and ${g.variants.length - MAX_VARIANTS} more variants`));
+        break;
+      }
+      const line = cutText(`  ${v.hosts}: ${v.differences.join(', ')}`, 1, maxChars);
+      out.push(colors.dim(colors.show(line.shown + (line.moreBytes > 0 ? ' …' : ''))));
+    }
   }
   return out;
+}
+
+/** `… 12,345 more bytes (198 more lines); full output: ...`, and whether the hosts printed past the cap. */
+function moreNote(
+  cut: { moreBytes: number; moreLines: number },
+  g: OutputGroup,
+  where: (g: OutputGroup) => string,
+) {
+  const parts: string[] = [];
+  if (cut.moreBytes > 0) {
+    const lines = cut.moreLines > 0 ? ` (${count(cut.moreLines, 'more line')})` : '';
+    parts.push(`… ${count(cut.moreBytes, 'more byte')}${lines}`);
+  }
+  if (g.truncated) parts.push(`${cut.moreBytes > 0 ? '' : '… '}more was printed than is kept per host`);
+  return `${parts.join(', ')}; full output: ${where(g)}`;
+}
+
+function count(n: number, what: string): string {
+  return `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+}
+
+function libraryFullOutput(g: OutputGroup): string {
+  return g.truncated
+    ? "past the cap (the maxOutput option), in no report; a run's server:data events carry every byte"
+    : "each host's stdout in report.hosts";
 }
 
 /** Hosts that did not succeed, by status and kind; hosts that said the same thing share a line. */

@@ -30,14 +30,22 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
     tmp.cleanup();
   });
 
-  test('default: live lines prefixed with the host, gathered output, summary; exit 0', async () => {
+  test('default: live lines prefixed with the host, each once, then the summary; exit 0', async () => {
     const r = await fleetsh(['run', ...conn, '-w', 'h[01-04]', '--', 'echo hello; echo from $(whoami)'], {
       env,
     });
     assert.equal(r.code, 0, r.stderr);
     for (const h of ['h01', 'h02', 'h03', 'h04']) assert.match(r.stdout, new RegExp(`^${h}: +hello$`, 'm'));
-    assert.match(r.stdout, /^-+\nh\[01-04\] \(4\)\n-+\nhello\nfrom /m);
+    assert.equal(r.stdout.match(/hello/g)?.length, 4, 'each line printed once, not again gathered');
+    assert.doesNotMatch(r.stdout, /^h\[01-04\] \(4\)$/m);
     assert.match(r.stdout, /^4 hosts: 4 ok in .*$/m);
+
+    const gathered = await fleetsh(['run', ...conn, '-w', 'h[01-04]', '--gather', '--', 'echo hello'], {
+      env,
+    });
+    assert.equal(gathered.code, 0, gathered.stderr);
+    assert.equal(gathered.stdout.match(/hello/g)?.length, 1, '--gather: once, gathered');
+    assert.match(gathered.stdout, /^-+\nh\[01-04\] \(4\)\n-+\nhello\n4 hosts: 4 ok in /m);
   });
 
   test('a command that fails on one host: listed by kind with its stderr, exit 1, @failed reruns it', async () => {
@@ -269,10 +277,12 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
       for (const out of [r.stdout, r.stderr]) assert.doesNotMatch(out, CONTROL);
       assert.ok(r.stdout.includes(`h01: ${HOSTILE_SHOWN}\n`), r.stdout);
       assert.ok(r.stderr.includes(`h02: ${HOSTILE_SHOWN}\n`), r.stderr);
-      assert.match(r.stdout, /^h\[01-02\] \(2\)\n-+\n(.*)$/m);
-      assert.equal(/^h\[01-02\] \(2\)\n-+\n(.*)$/m.exec(r.stdout)![1], HOSTILE_SHOWN, 'the output group');
       assert.ok(r.stdout.includes(`\n    ${HOSTILE_SHOWN}\n`), 'the stderr tail in the failure list');
       assert.doesNotMatch(r.stdout + r.stderr, /^FAKE: ok/m);
+      const g = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--gather', '--', hostile()], { env });
+      assert.equal(g.code, 1, g.stderr);
+      assert.doesNotMatch(g.stdout + g.stderr, CONTROL);
+      assert.equal(/^h\[01-02\] \(2\)\n-+\n(.*)$/m.exec(g.stdout)?.[1], HOSTILE_SHOWN, 'the output group');
     });
 
     test("fleetsh's own colours are kept: only its SGR sequences reach the pipe", async () => {
@@ -290,7 +300,10 @@ describe('fleetsh run', { skip: !sshdAvailable() && 'OpenSSH sshd not installed'
       assert.equal(r.code, 1, r.stderr);
       assert.ok(r.stdout.includes(`h01: ${HOSTILE_BYTES}`), JSON.stringify(r.stdout));
       assert.ok(r.stderr.includes(`h02: ${HOSTILE_BYTES}`), JSON.stringify(r.stderr));
-      assert.ok(r.stdout.includes(`(2)\n----------------\n${HOSTILE_BYTES}`), 'the output group, raw');
+      const g = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--raw', '--gather', '--', hostile()], {
+        env,
+      });
+      assert.ok(g.stdout.includes(`(2)\n----------------\n${HOSTILE_BYTES}`), 'the output group, raw');
     });
 
     test('--json and --ndjson escape it by construction (ESC as \\u001b) and keep the exact text', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { printable } from '../../src/process/printable.js';
 import { after, before, describe, test } from 'node:test';
 import { fleet } from '../../src/fleet/fleet.js';
-import { gather, gatherFailures, normalise } from '../../src/fleet/gather.js';
+import { gather, gatherFailures, normalise, SIMILAR_MAX_CHARS } from '../../src/fleet/gather.js';
 import { skippedResult, type HostResult } from '../../src/fleet/host-result.js';
 import { durationsOf, FleetFailedError, FleetReport, percentile } from '../../src/fleet/report.js';
 import { FleetshError } from '../../src/process/errors.js';
@@ -64,6 +64,26 @@ describe('gather', () => {
       ).length,
       2,
     );
+  });
+
+  test('long outputs are grouped only when identical; a group says when a host printed past the cap', () => {
+    const long = (n: number) => `${'y'.repeat(SIMILAR_MAX_CHARS)} ${n}`;
+    const groups = gather([
+      { host: 'a', output: long(1), truncated: true },
+      { host: 'b', output: long(2) },
+      { host: 'c', output: long(2) },
+      { host: 'd', output: 'v1' },
+      { host: 'e', output: 'v2' },
+    ]);
+    assert.deepEqual(
+      groups.map((g) => [g.hostList, g.similar, g.truncated]),
+      [
+        [['b', 'c'], false, false],
+        [['d', 'e'], true, false],
+        [['a'], false, true],
+      ],
+    );
+    assert.equal(groups[0]!.output, long(2));
   });
 });
 

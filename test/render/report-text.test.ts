@@ -14,12 +14,54 @@ import { hostResult as host } from '../fleet/helpers.js';
 const meta = { command: null, startedAt: new Date(0), wallMs: 1_000, stopped: null, peakConcurrency: 1 };
 
 describe('reportText', () => {
-  test('a long output is cut after maxGroupLines (40 by default)', () => {
+  test('a long output is cut after 10 lines, with how much more there was and where it is', () => {
     const lines = Array.from({ length: 45 }, (_, i) => `line ${i + 1}`);
     const report = new FleetReport([host('web1', 0, { stdout: lines.join('\n') + '\n' })], meta);
     const text = reportText(report, plain);
-    assert.match(text, /\nline 40\n… 5 more lines\n/);
-    assert.match(reportText(report, plain, { maxGroupLines: 2 }), /\nline 2\n… 43 more lines\n/);
+    const rest = Buffer.byteLength('\n' + lines.slice(10).join('\n'));
+    assert.match(
+      text,
+      new RegExp(
+        `\\nline 10\\n… ${rest} more bytes \\(35 more lines\\); full output: each host's stdout in report.hosts\\n`,
+      ),
+    );
+    assert.doesNotMatch(text, /line 11/);
+    assert.match(
+      reportText(report, plain, { maxGroupLines: 2 }),
+      /\nline 2\n… \d+ more bytes \(43 more lines\);/,
+    );
+    assert.match(
+      reportText(report, plain, { fullOutput: (g) => `out/${g.hostList[0]}.out` }),
+      /\(35 more lines\); full output: out\/web1\.out\n/,
+    );
+    const short = new FleetReport([host('web1', 0, { stdout: 'one\ntwo\n' })], meta);
+    assert.match(reportText(short, plain), /\none\ntwo\n1 host: /, 'a short output whole, without a note');
+  });
+
+  test('a 1 MiB line is one line, cut after 500 characters; a truncated output says more was printed', () => {
+    const line = 'x'.repeat(1024 * 1024);
+    const report = new FleetReport(
+      [host('web1', 0, { stdout: line + '\n', truncated: true }), host('web2', 1, { stdout: line + '\n' })],
+      meta,
+    );
+    const text = reportText(report, plain);
+    assert.ok(text.length < 2_000, `bounded: ${text.length} characters`);
+    assert.match(text, /^web\[1-2\] \(2\)$/m, 'one group for two hosts with the same output');
+    assert.match(
+      text,
+      new RegExp(
+        `^x{500}\n… 1,048,076 more bytes, more was printed than is kept per host; full output: `,
+        'm',
+      ),
+    );
+    assert.equal(report.groups[0]!.truncated, true);
+  });
+
+  test('near-identical variants: ten listed, then how many more', () => {
+    const hosts = Array.from({ length: 13 }, (_, i) => host(`web${i + 1}`, i, { stdout: `load ${i}\n` }));
+    const text = reportText(new FleetReport(hosts, meta), plain);
+    assert.match(text, /^web\[1-13\] \(13\) similar\n-+\nload \{n\}$/m);
+    assert.match(text, /^  web10: 9\n  … and 3 more variants$/m);
   });
 
   test('ten messages per kind, then how many more', () => {

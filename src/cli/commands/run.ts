@@ -7,6 +7,7 @@ import {
   drawn,
   fleetOptions,
   fleetRunView,
+  outputKept,
   noHosts,
   runJob,
   type ExecutionFlags,
@@ -36,6 +37,7 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
   const f = fleet(targets, {
     ...fleetOptions(flags),
+    ...outputKept(flags),
     ...privilege,
     connect: transport.connect,
     ...(stdin ? { stdin } : {}),

@@ -7,6 +7,7 @@ import {
   drawn,
   fleetOptions,
   fleetRunView,
+  outputKept,
   noHosts,
   runJob,
   type ExecutionFlags,
@@ -35,6 +36,7 @@ export async function scriptCommand(file: string, args: string[], flags: ScriptF
   const transport = await sshTransport();
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
+    ...outputKept(flags),
     ...privilege,
     connect: transport.connect,
   });

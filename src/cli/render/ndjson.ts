@@ -2,6 +2,7 @@
 // names and payloads (errors as their message and kind), ending with `batch:complete` carrying the
 // report and then `exit` with the status fleetsh ends with.
 import { FleetshError } from '../../process/errors.js';
+import { writeJson } from './json.js';
 
 export const NDJSON_EVENTS = [
   'batch:start',
@@ -26,11 +27,20 @@ export function streamEvents(
   extra: Record<string, unknown> = {},
 ): void {
   for (const event of events) {
-    run.on(event, (payload) => write(eventLine(event, { ...extra, ...payload })));
+    run.on(event, (payload) => {
+      const fields = eventFields(event, { ...extra, ...payload });
+      // A report holds every host's output (twice, with its groups): written in pieces (json.ts).
+      if ('report' in payload) writeJson(fields, write, 0);
+      else write(JSON.stringify(fields) + '\n');
+    });
   }
 }
 
 export function eventLine(event: string, payload: Record<string, unknown>): string {
+  return JSON.stringify(eventFields(event, payload)) + '\n';
+}
+
+function eventFields(event: string, payload: Record<string, unknown>): Record<string, unknown> {
   const fields: Record<string, unknown> = { event, time: new Date().toISOString() };
   for (const [key, value] of Object.entries(payload)) {
     if (key === 'results' && 'report' in payload) continue; // the report holds them
@@ -42,5 +52,5 @@ export function eventLine(event: string, payload: Record<string, unknown>): stri
     fields[key] =
       value instanceof Error ? { message: value.message, kind: (value as FleetshError).kind } : value;
   }
-  return JSON.stringify(fields) + '\n';
+  return fields;
 }

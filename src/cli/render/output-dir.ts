@@ -4,6 +4,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { hostComponent } from '../../local/safe-name.js';
+import type { OutputGroup } from '../../fleet/gather.js';
 import { CliUsageError } from '../errors.js';
 
 export interface OutputSource {
@@ -48,5 +49,19 @@ export function writeOutputDir(run: OutputSource, dir: string): OutputDir {
       Promise.all([...files.values()].map((f) => new Promise<void>((resolve) => f.end(resolve)))).then(
         () => undefined,
       ),
+  };
+}
+
+/**
+ * Where a gathered group's full output is, for the note under a group cut short in the summary:
+ * the file (or the files, one a host) when --output-dir was given, else the flags that keep it.
+ */
+export function fullOutputIn(dir: string | undefined): (group: OutputGroup) => string {
+  return (group) => {
+    if (dir === undefined)
+      return group.truncated ? '--output-dir DIR (more than --json keeps)' : '--output-dir DIR, or --json';
+    return group.count === 1
+      ? join(dir, `${hostComponent(group.hostList[0]!)}.out`)
+      : `${join(dir, '<host>.out')}, one file a host`;
   };
 }
