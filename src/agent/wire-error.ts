@@ -1,0 +1,55 @@
+// Errors across the agent's socket. The agent makes them with the same code as a direct connection
+// (src/ssh/), so the CLI rebuilds them as the same classes with the same fields and message: a
+// report, its events and the exit code are the same with and without the agent.
+import {
+  CancelledError,
+  ConnectionError,
+  FleetshError,
+  UsageError,
+  type ConnectionErrorKind,
+  type ConnectionStage,
+  type ErrorKind,
+} from '../process/errors.js';
+
+export interface WireError {
+  name: string;
+  kind?: string;
+  message: string;
+  host?: string;
+  hint?: string;
+  stage?: string;
+  retryable?: boolean;
+}
+
+export function toWire(e: unknown): WireError {
+  if (e instanceof FleetshError) {
+    const w: WireError = { name: e.name, kind: e.kind, message: e.message, host: e.host };
+    if (e instanceof ConnectionError)
+      Object.assign(w, { hint: e.hint, stage: e.stage, retryable: e.retryable });
+    return w;
+  }
+  return { name: 'Error', message: e instanceof Error ? e.message : String(e) };
+}
+
+export function fromWire(w: WireError): Error {
+  const host = typeof w.host === 'string' ? w.host : undefined;
+  const message = String(w.message);
+  let e: Error;
+  if (w.name === 'ConnectionError' && host !== undefined) {
+    e = new ConnectionError(w.kind as ConnectionErrorKind, host, '', {
+      hint: typeof w.hint === 'string' ? w.hint : undefined,
+      stage: w.stage as ConnectionStage,
+      retryable: w.retryable === true,
+    });
+  } else if (w.name === 'CancelledError' && host !== undefined) {
+    e = new CancelledError(host, '');
+  } else if (w.name === 'UsageError') {
+    e = new UsageError(message, { host });
+  } else if (typeof w.kind === 'string') {
+    e = new FleetshError(w.kind as ErrorKind, message, { host });
+  } else {
+    e = new Error(message);
+  }
+  e.message = message;
+  return e;
+}
