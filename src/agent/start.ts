@@ -28,7 +28,17 @@ export async function openAgent(options: OpenAgentOptions = {}): Promise<AgentCl
     if (!(e instanceof AgentAbsentError) || options.start === false) throw e;
   }
   await startAgent(paths, options.idleTimeoutMs);
-  return AgentClient.connect(paths);
+  // Two CLIs starting at once: one agent takes the lock, the other's says so and exits, maybe
+  // before the first listens. Its socket then appears within the start's bound.
+  const end = performance.now() + START_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return await AgentClient.connect(paths);
+    } catch (e) {
+      if (!(e instanceof AgentAbsentError) || performance.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /** Runs `fleetsh agent serve` detached and waits for it to say it listens (or that one already does). */
