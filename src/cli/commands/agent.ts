@@ -3,7 +3,8 @@
 import { closeSync, writeSync } from 'node:fs';
 import { Agent, AgentRunningError, DEFAULT_AGENT_IDLE_MS, type AgentStatus } from '../../agent/daemon.js';
 import { AgentAbsentError, AgentClient } from '../../agent/client.js';
-import { agentPaths } from '../../agent/paths.js';
+import { agentPaths, AgentUnsafeError } from '../../agent/paths.js';
+import { printable } from '../../process/printable.js';
 import { openAgent } from '../../agent/start.js';
 import { EXIT } from '../exit-codes.js';
 
@@ -13,6 +14,17 @@ export interface AgentFlags {
 }
 
 export async function agentCommand(action: string, flags: AgentFlags): Promise<void> {
+  try {
+    await agentAction(action, flags);
+  } catch (e) {
+    // A folder, socket or token others could use: said as such, not as an internal error.
+    if (!(e instanceof AgentUnsafeError)) throw e;
+    process.stderr.write(printable(`fleetsh: agent: ${e.message}`) + '\n');
+    process.exitCode = EXIT.failed;
+  }
+}
+
+async function agentAction(action: string, flags: AgentFlags): Promise<void> {
   const paths = agentPaths();
   if (action === 'serve') return serve(flags);
   if (action === 'start') {
