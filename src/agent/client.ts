@@ -5,9 +5,11 @@
 import { homedir, userInfo } from 'node:os';
 import { connect as netConnect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { ConnectionError, SudoError, type SudoFailureFacts } from '../process/errors.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
+import type { FleetTransferFile, FleetUploadOptions } from '../fleet/target.js';
 import type { ResolveContext } from '../ssh/resolve.js';
 import type { AgentStatus } from './daemon.js';
 import { checkDir, checkFile, type AgentPaths } from './paths.js';
@@ -243,12 +245,55 @@ export class AgentExecutor implements Executor {
     }) as Promise<ExecOutcome>;
   }
 
+  /**
+   * One file up or down on the agent's SFTP session. The agent reads or writes the local file by
+   * its path; `beforeReplace` (the fleet's check of the written copy) runs here when the agent asks,
+   * and its error, if it throws, is the one the transfer rejects with.
+   */
+  transfer(
+    op: 'upload' | 'download',
+    local: string,
+    remote: string,
+    options: FleetUploadOptions = {},
+  ): Promise<unknown> {
+    const header: Header = {
+      t: 'transfer',
+      target: this.#target,
+      context: this.#context,
+      op,
+      local: resolvePath(local),
+      remote,
+      mode: options.mode,
+      mkdirs: options.mkdirs,
+      atomic: options.atomic,
+      check: options.beforeReplace !== undefined,
+    };
+    let refused: unknown;
+    return this.#request(header, options.signal ?? new AbortController().signal, {
+      onData: () => {},
+      onCheck: (h, answer) => {
+        const file = h.file as FleetTransferFile;
+        options.beforeReplace!(String(h.written), file).then(
+          () => answer({ t: 'answer', call: h.call }),
+          (e: unknown) => {
+            refused = e;
+            answer({ t: 'answer', call: h.call, error: e instanceof Error ? e.message : String(e) });
+          },
+        );
+      },
+      done: (h, resolve) => resolve(h.result),
+    }).catch((e: unknown) => {
+      throw refused ?? e;
+    });
+  }
+
   #request(
     header: Header,
     signal: AbortSignal,
     how: {
       input?: ExecRequest['stdin'];
       onData: ExecRequest['onData'];
+      onCheck?(h: Header, answer: (h: Header) => void): void;
       done(h: Header, resolve: (v: unknown) => void): void;
     },
   ): Promise<unknown> {
@@ -267,6 +312,7 @@ export class AgentExecutor implements Executor {
         onFrame: (h, payload) => {
           if (h.t === 'data') how.onData(h.stream === 'stderr' ? 'stderr' : 'stdout', payload);
           else if (h.t === 'ack') ackInput(Number(h.bytes));
+          else if (h.t === 'check' && how.onCheck) how.onCheck(h, send);
           else if (h.t === 'error') {
             end();
             reject(fromWire(h.error as WireError));

@@ -1,11 +1,12 @@
-// The fleet's `Connect` through the agent: each host a shell whose commands run on the agent's
-// connection to it. A host the agent cannot serve without a secret this process holds (a password,
+// The fleet's `Connect` through the agent: each host a shell whose commands and single-file
+// transfers run on the agent's connection to it (a directory download, which no CLI command sends
+// through the agent, is not offered). A host the agent cannot serve without a secret this process holds (a password,
 // a key's passphrase or the key's text, a sudo password in its settings) connects directly, as it
 // does when the agent went away before the host's turn.
 import { isAbsolute, resolve } from 'node:path';
 import { makeShell } from '../command/shell.js';
 import { sshConnect, type SshFactory } from '../fleet/connect.js';
-import type { Connect, FleetShell } from '../fleet/target.js';
+import type { Connect, FleetShell, FleetUploadOptions } from '../fleet/target.js';
 import { labelOf } from '../ssh/shell.js';
 import { AgentExecutor, clientContext, type AgentClient } from './client.js';
 
@@ -18,7 +19,13 @@ export function agentConnect(client: AgentClient, direct: SshFactory): Connect {
     if (!described) return direct(target);
     const executor = new AgentExecutor(client, labelOf(described as never), described, context);
     const never = new AbortController().signal;
-    return makeShell(executor, {}, () => ({ connect: () => executor.ready(never) })) as FleetShell;
+    return makeShell(executor, {}, () => ({
+      connect: () => executor.ready(never),
+      uploadFile: (local: string, remote: string, o?: FleetUploadOptions) =>
+        executor.transfer('upload', local, remote, o),
+      downloadFile: (remote: string, local: string, o?: FleetUploadOptions) =>
+        executor.transfer('download', local, remote, o),
+    })) as FleetShell;
   };
   return sshConnect(factory);
 }

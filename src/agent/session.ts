@@ -3,9 +3,10 @@
 //
 //   client → agent: hello{token,version} exec{id,target,context,command,env,cwd,pty,sudo,stdin}
 //                   ready{id,target,context} stdin{id}+bytes stdin-end{id} kill{id,signal,graceMs}
-//                   status{id} stop{id}
+//                   transfer{id,target,context,op,local,remote,mode,mkdirs,atomic,check}
+//                   answer{id,call,error?} status{id} stop{id}
 //   agent → client: hello{pid} data{id,stream}+bytes ack{id,bytes} done{id,exitCode,signal,sudo?}
-//                   ok{id} error{id,error} status{id,...}
+//                   done{id,result} check{id,call,written,file} ok{id} error{id,error} status{id,...}
 //
 // Input is flow-controlled per command: the client sends at most STDIN_WINDOW bytes the agent has
 // not acknowledged, and the agent acknowledges what the command's channel has taken. Output is
@@ -20,6 +21,8 @@ import { UsageError, type SudoError } from '../process/errors.js';
 import { KillRequest, type ExecOutcome } from '../process/executor.js';
 import { CommandResult } from '../process/result.js';
 import type { ResolveContext } from '../ssh/resolve.js';
+import { makeTransfers } from '../ssh/sftp.js';
+import type { TransferFile, TransferOptions } from '../ssh/sftp-types.js';
 import type { SshExecutor } from '../ssh/ssh-executor.js';
 import type { SshTargetOptions } from '../ssh/types.js';
 import { encodeFrame, FrameDecoder, FrameError, PROTOCOL_VERSION, type Header } from './protocol.js';
@@ -48,6 +51,8 @@ interface Job {
   stdin?: Readable;
   pushed: number;
   acked: number;
+  /** A transfer's beforeReplace calls waiting for the client's answer, by call number. */
+  calls?: Map<number, (error: string | undefined) => void>;
 }
 
 export class ClientSession {
@@ -101,6 +106,7 @@ export class ClientSession {
     switch (h.t) {
       case 'exec':
       case 'ready':
+      case 'transfer':
         if (this.#jobs.has(id)) throw new FrameError(`request id ${id} is in use`);
         return this.#start(h, id);
       case 'stdin': {
@@ -109,6 +115,13 @@ export class ClientSession {
           job.pushed += payload.length;
           job.stdin.push(Buffer.from(payload));
         }
+        return;
+      }
+      case 'answer': {
+        const call = Number(h.call);
+        const answer = this.#jobs.get(id)?.calls?.get(call);
+        this.#jobs.get(id)?.calls?.delete(call);
+        answer?.(typeof h.error === 'string' ? h.error : undefined);
         return;
       }
       case 'stdin-end':
@@ -164,6 +177,8 @@ export class ClientSession {
       const executor = this.#agent.executorFor(target, context);
       if (h.t === 'ready') {
         run = executor.ready!(job.controller.signal).then(() => ({ t: 'ok', id }));
+      } else if (h.t === 'transfer') {
+        run = this.#transfer(h, id, job, executor).then((result) => ({ t: 'done', id, result }));
       } else {
         if (typeof h.command !== 'string') throw new UsageError('exec: no command');
         if (h.stdin === true) job.stdin = this.#input(id, job);
@@ -191,6 +206,43 @@ export class ClientSession {
     );
   }
 
+  /**
+   * One file up or down over the agent's SFTP session. The local file is read or written here, by
+   * its path (the agent is the same user on the same machine); a check before the copy replaces
+   * its destination runs in the CLI (it is the fleet's), asked for and waited on by a call number.
+   */
+  async #transfer(h: Header, id: number, job: Job, executor: SshExecutor): Promise<unknown> {
+    if (typeof h.local !== 'string' || typeof h.remote !== 'string' || !h.local.startsWith('/'))
+      throw new UsageError('transfer: a local absolute path and a remote path are needed');
+    const mode: TransferOptions['mode'] =
+      h.mode === 'preserve' ? 'preserve' : typeof h.mode === 'number' ? h.mode : undefined;
+    let calls = 0;
+    const beforeReplace =
+      h.check === true
+        ? (written: string, file: TransferFile) =>
+            new Promise<void>((resolve, reject) => {
+              const call = ++calls;
+              (job.calls ??= new Map()).set(call, (error: string | undefined) =>
+                error === undefined ? resolve() : reject(new CheckFailed(error)),
+              );
+              this.#send({ t: 'check', id, call, written, file });
+            })
+        : undefined;
+    const options: TransferOptions = {
+      mode,
+      mkdirs: h.mkdirs === true,
+      atomic: h.atomic !== false,
+      signal: job.controller.signal,
+      beforeReplace,
+    };
+    const transfers = makeTransfers(executor);
+    const result =
+      h.op === 'upload'
+        ? await transfers.uploadFile(h.local, h.remote, options)
+        : await transfers.downloadFile(h.remote, h.local, options);
+    return result;
+  }
+
   /** The command's input as the client sends it, acknowledged as the channel reads it. */
   #input(id: number, job: Job): Readable {
     return new Readable({
@@ -205,6 +257,9 @@ export class ClientSession {
     });
   }
 }
+
+/** The CLI's check refused the written copy: the CLI rejects with its own error, not this one. */
+class CheckFailed extends Error {}
 
 /** How a command ended; a sudo that did not run it is sent as its facts (the CLI rebuilds the SudoError). */
 function doneHeader(id: number, outcome: ExecOutcome, host: string, command: string, pty: boolean): Header {

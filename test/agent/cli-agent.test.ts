@@ -6,7 +6,8 @@
 // Each test has a runtime folder of its own and stops its agent.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -217,6 +218,36 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     }
     assert.deepEqual(outputs(a.stdout), outputs(b.stdout));
     assert.equal((await status()).handshakes, 3);
+  });
+
+  test('copy goes through the agent: each file checked on its host, the connections reused', async () => {
+    fresh();
+    const payload = join(tmp.dir, 'payload.bin');
+    writeFileSync(payload, randomBytes(300_000));
+    const sum = createHash('sha256').update(readFileSync(payload)).digest('hex');
+    const dest = `/tmp/fleetsh-agent-copy-${process.pid}/payload.bin`;
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await fleetsh(['copy', ...conn, '-w', 'h[01-03]', '--json', payload, dest], opts());
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, '');
+        const report = JSON.parse(r.stdout) as {
+          hosts: Array<{ value: { files: Array<{ verified: boolean }> } }>;
+        };
+        for (const h of report.hosts) assert.equal(h.value.files[0]!.verified, true);
+      }
+      const check = await fleetsh(
+        ['run', ...conn, '-w', 'h[01-03]', '--json', '--', `sha256sum ${dest}`],
+        opts(),
+      );
+      for (const out of Object.values(outputs(check.stdout))) assert.equal(out.split(' ')[0], sum);
+      assert.equal((await status()).handshakes, 3, 'both copies and the check on the same connections');
+    } finally {
+      await fleetsh(
+        ['run', ...conn, '-w', 'h[01-03]', '--', `rm -rf /tmp/fleetsh-agent-copy-${process.pid}`],
+        opts(),
+      );
+    }
   });
 
   test('start, status and the idle timeout', async () => {
