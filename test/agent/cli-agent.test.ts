@@ -57,6 +57,7 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     ...extra,
     env: { FLEETSH_STATE_FILE: tmp.stateFile, FLEETSH_NO_AGENT: '', XDG_RUNTIME_DIR: runtime, ...extra.env },
   });
+  const fault = (p: string) => fleet.hosts.find((h) => h.personality === p)!.name;
   const lockFile = () => join(runtime, 'fleetsh', 'agent.lock');
   const agentPid = () => Number(readFileSync(lockFile(), 'utf8'));
   const status = async () => {
@@ -66,7 +67,7 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
 
   before(async () => {
     ensureBuilt();
-    fleet = await startFleet({ healthy: 3, faults: ['dead-port'] });
+    fleet = await startFleet({ healthy: 3, faults: ['dead-port', 'changed-key'] });
     conn = ['-F', fleet.sshConfigPath];
   });
   afterEach(async () => {
@@ -117,7 +118,17 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     const script =
       `case " $SSH_CONNECTION " in *" ${fleet.host('h02').address} "*) echo broken >&2; exit 3;; ` +
       `*" ${fleet.host('h03').address} "*) sleep 30;; esac; echo fine`;
-    const args = ['run', ...conn, '-w', 'h[01-03],dead-port', '-t', '2s', '--json', '--', script];
+    const args = [
+      'run',
+      ...conn,
+      '-w',
+      `h[01-03],${fault('dead-port')},${fault('changed-key')}`,
+      '-t',
+      '2s',
+      '--json',
+      '--',
+      script,
+    ];
     const direct = await fleetsh(args, opts({ env: { FLEETSH_NO_AGENT: '1' } }));
     const cold = await fleetsh(args, opts());
     const warm = await fleetsh(args, opts());
@@ -129,13 +140,62 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     const statuses = (JSON.parse(warm.stdout) as { hosts: Array<{ status: string }> }).hosts.map(
       (h) => h.status,
     );
-    assert.deepEqual(statuses.sort(), ['failed', 'ok', 'timeout', 'unreachable']);
+    assert.deepEqual(statuses.sort(), ['failed', 'ok', 'timeout', 'unreachable', 'unreachable']);
+    assert.match(warm.stdout, /connection refused/);
+    assert.match(
+      warm.stdout,
+      /HOST KEY HAS CHANGED/,
+      "the host key is checked in the agent, with the CLI's policy",
+    );
+    // Each event without its time and its progress (the share of hosts done: it depends on the
+    // order the hosts end in, as their order in the stream does).
+    const events = (r: { stdout: string }) =>
+      r.stdout
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l, (k, v: unknown) => (k === 'time' || k === 'progress' ? undefined : v)) as unknown,
+        )
+        .map((e) => untimed(JSON.stringify(e)));
+    const ndArgs = args.map((a) => (a === '--json' ? '--ndjson' : a));
+    const directEvents = await fleetsh(ndArgs, opts({ env: { FLEETSH_NO_AGENT: '1' } }));
+    const warmEvents = await fleetsh(ndArgs, opts());
+    const byHost = (list: unknown[]) => list.map((e) => JSON.stringify(e)).sort();
+    // The same events (hosts run at once, so their order may differ).
+    assert.deepEqual(byHost(events(warmEvents)), byHost(events(directEvents)));
     const text = (r: { stdout: string }) =>
       r.stdout.replace(/\d+ ms/g, 'N ms').replace(/\d+(\.\d+)? s\b/g, 'N s');
     const textArgs = args.filter((a) => a !== '--json');
     const directText = await fleetsh(textArgs, opts({ env: { FLEETSH_NO_AGENT: '1' } }));
     const warmText = await fleetsh(textArgs, opts());
     assert.equal(text(warmText), text(directText));
+  });
+
+  test('another ssh_config file or known_hosts file gets connections of its own; input reaches the commands', async () => {
+    fresh();
+    const other = join(tmp.dir, 'ssh_config.copy');
+    writeFileSync(other, readFileSync(fleet.sshConfigPath));
+    const kh = join(tmp.dir, 'known_hosts.copy');
+    writeFileSync(kh, readFileSync(fleet.knownHostsPath));
+    const ports = async (extra: string[]) => {
+      const r = await fleetsh(['run', ...extra, '-w', 'h01', '--json', '--', 'echo $SSH_CONNECTION'], opts());
+      assert.equal(r.code, 0, r.stderr);
+      return outputs(r.stdout).h01!;
+    };
+    const a = await ports(['-F', fleet.sshConfigPath]);
+    const b = await ports(['-F', other]);
+    const c = await ports(['-F', fleet.sshConfigPath, '--known-hosts', kh]);
+    assert.equal(new Set([a, b, c]).size, 3, 'three settings, three connections');
+    assert.equal(await ports(['-F', other]), b, 'the same settings again: the same connection');
+    const input = await fleetsh(
+      ['run', ...conn, '-w', 'h[01-02]', '--json', '--', 'wc -c'],
+      opts({ input: 'x'.repeat(100_000) }),
+    );
+    assert.deepEqual(
+      Object.values(outputs(input.stdout)).map((o) => o.trim()),
+      ['100000', '100000'],
+    );
   });
 
   test('a timeout and Ctrl-C kill the remote commands through the agent', async () => {
