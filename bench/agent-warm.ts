@@ -7,8 +7,13 @@
 // Wall time and CPU (the CLIs' process trees, plus the agent's or the ssh masters' own CPU over the
 // same runs), the median of --reps rounds with the tools interleaved; ratios against the best peer.
 //
+// `--case copy`: the same with a 1 MiB file copied to every host (`fleetsh copy`, clush --copy and
+// parallel-scp through ControlMaster; pdsh has no copy without pdsh on the hosts).
+//
 //   npm run build && npx tsx bench/agent-warm.ts [--hosts 30] [--runs 10] [--reps 3] [--fanout 32]
+//                                                [--case run|copy]
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -31,6 +36,7 @@ const HOSTS = arg('hosts', 30);
 const RUNS = arg('runs', 10);
 const REPS = arg('reps', 3);
 const FANOUT = arg('fanout', 32);
+const CASE = process.argv.includes('--case') ? process.argv[process.argv.indexOf('--case') + 1]! : 'run';
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'bin.cjs');
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -136,18 +142,14 @@ try {
   );
   const hostsFile = join(scratch, 'hosts');
   writeFileSync(hostsFile, hosts.join('\n') + '\n');
-  const fleetshArgs = [
-    'run',
-    '-F',
-    fleet.sshConfigPath,
-    '-w',
-    hosts.join(','),
-    '-f',
-    String(FANOUT),
-    '--gather',
-    '--',
-    'true',
-  ];
+  const copy = CASE === 'copy';
+  const payload = join(scratch, 'payload.bin');
+  writeFileSync(payload, randomBytes(1 << 20));
+  const dest = join(scratch, 'dest'); // on the hosts (this machine's folder, named alike)
+  const common = ['-F', fleet.sshConfigPath, '-w', hosts.join(','), '-f', String(FANOUT)];
+  const fleetshArgs = copy
+    ? ['copy', ...common, '--gather', payload, join(dest, 'payload')]
+    : ['run', ...common, '--gather', '--', 'true'];
   const agentEnv = { XDG_RUNTIME_DIR: runtime, FLEETSH_NO_AGENT: '' };
   const tools: Array<{ name: string; cmd: Cmd; helper?: string; warm?: boolean; peer?: boolean }> = [
     {
@@ -161,43 +163,30 @@ try {
       warm: true,
     },
   ];
+  const peer = (name: string, cmd: Cmd) =>
+    tools.push({ name: `${name} (ControlMaster)`, peer: true, warm: true, helper: cmDir, cmd });
   const pdsh = which('pdsh');
-  if (pdsh)
-    tools.push({
-      name: 'pdsh (ControlMaster)',
-      peer: true,
-      warm: true,
-      helper: cmDir,
-      cmd: {
-        file: pdsh,
-        args: ['-S', '-R', 'ssh', '-f', String(FANOUT), '-w', hosts.join(','), 'true'],
-        env: { PDSH_SSH_ARGS_APPEND: `-F ${cmConfig}` },
-      },
+  if (pdsh && !copy)
+    peer('pdsh', {
+      file: pdsh,
+      args: ['-S', '-R', 'ssh', '-f', String(FANOUT), '-w', hosts.join(','), 'true'],
+      env: { PDSH_SSH_ARGS_APPEND: `-F ${cmConfig}` },
     });
   const clush = which('clush');
+  const clushArgs = ['-f', String(FANOUT), '-w', hosts.join(','), `--options=-F ${cmConfig}`];
   if (clush)
-    tools.push({
-      name: 'clush (ControlMaster)',
-      peer: true,
-      warm: true,
-      helper: cmDir,
-      cmd: {
-        file: clush,
-        args: ['-f', String(FANOUT), '-w', hosts.join(','), `--options=-F ${cmConfig}`, 'true'],
-      },
+    peer('clush', {
+      file: clush,
+      args: copy ? [...clushArgs, '--copy', payload, '--dest', dest] : [...clushArgs, 'true'],
     });
-  const pssh = which('parallel-ssh') ?? which('pssh');
+  const pssh = copy ? (which('parallel-scp') ?? which('pscp')) : (which('parallel-ssh') ?? which('pssh'));
+  const psshArgs = ['-p', String(FANOUT), '-t', '0', '-h', hostsFile, '-x', `-F ${cmConfig}`];
   if (pssh)
-    tools.push({
-      name: 'pssh (ControlMaster)',
-      peer: true,
-      warm: true,
-      helper: cmDir,
-      cmd: {
-        file: pssh,
-        args: ['-p', String(FANOUT), '-t', '0', '-h', hostsFile, '-x', `-F ${cmConfig}`, 'true'],
-      },
+    peer(copy ? 'pscp' : 'pssh', {
+      file: pssh,
+      args: copy ? [...psshArgs, payload, join(dest, 'payload')] : [...psshArgs, 'true'],
     });
+  mkdirSync(dest);
 
   for (const t of tools) if (t.warm) await run(t.cmd); // opens the agent's connections, the masters
   const samples = new Map<string, Sample[]>(tools.map((t) => [t.name, []]));
@@ -215,7 +204,7 @@ try {
   const bestWall = peers.reduce((a, b) => (b.wall < a.wall ? b : a), peers[0]!);
   const bestCpu = peers.reduce((a, b) => (b.cpu < a.cpu ? b : a), peers[0]!);
   console.log(
-    `\n${RUNS} × run \`true\` on ${HOSTS} hosts, fan-out ${FANOUT}, median of ${REPS} (load ${load0.map((l) => l.toFixed(1)).join(' ')} at start, ${loadavg()
+    `\n${RUNS} × ${copy ? 'copy of 1 MiB' : 'run `true`'} on ${HOSTS} hosts, fan-out ${FANOUT}, median of ${REPS} (load ${load0.map((l) => l.toFixed(1)).join(' ')} at start, ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')} at end)`,
   );
@@ -235,7 +224,7 @@ try {
   );
   if (bestWall)
     console.log(
-      `agent/best peer (${bestWall.name}): wall ${(agent.wall / bestWall.wall).toFixed(2)}× (target ≤ 0.15×)`,
+      `agent/best peer (${bestWall.name}): wall ${(agent.wall / bestWall.wall).toFixed(2)}× (target ≤ ${copy ? '0.3' : '0.15'}×)`,
     );
 } finally {
   spawnSync(process.execPath, [CLI, 'agent', 'stop'], { env: { ...process.env, XDG_RUNTIME_DIR: runtime } });
