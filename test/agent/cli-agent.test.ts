@@ -198,6 +198,23 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     );
   });
 
+  test('script and rolling go through the agent too, on the same connections', async () => {
+    fresh();
+    const first = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--', 'true'], opts());
+    assert.equal(first.code, 0, first.stderr);
+    const script = join(tmp.dir, 'check.sh');
+    writeFileSync(script, '#!/bin/sh\necho "script $1"\n');
+    const s = await fleetsh(['script', ...conn, '-w', 'h[01-02]', '--gather', script, 'arg'], opts());
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /^script arg$/m);
+    const r = await fleetsh(
+      ['rolling', ...conn, '-w', 'h[01-02]', '--batches', '1', '--health', 'true', '--', 'echo deployed'],
+      opts(),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await status()).handshakes, 2, 'no new handshake for script and rolling');
+  });
+
   test('a timeout and Ctrl-C kill the remote commands through the agent', async () => {
     fresh();
     const slept = `sleep 771.${process.pid}`;
