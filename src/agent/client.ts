@@ -7,6 +7,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
+import { abortable } from '../process/abort.js';
 import { ConnectionError, SudoError, type SudoFailureFacts } from '../process/errors.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
 import type { FleetTransferFile, FleetUploadOptions } from '../fleet/target.js';
@@ -201,6 +202,7 @@ export class AgentExecutor implements Executor {
   readonly #client: AgentClient;
   readonly #target: object;
   readonly #context: ResolveContext;
+  #ready: Promise<void> | undefined;
 
   constructor(client: AgentClient, host: string, target: object, context: ResolveContext) {
     this.#client = client;
@@ -209,7 +211,21 @@ export class AgentExecutor implements Executor {
     this.#context = context;
   }
 
+  /**
+   * Connected and authenticated on the agent's side. Asked once per host and run (the fleet's early
+   * connect, then each command's): once it succeeded, later calls do not ask again.
+   */
   ready(signal: AbortSignal): Promise<void> {
+    if (this.#ready) return abortable(this.#ready, signal);
+    const asked = this.#ask(signal);
+    this.#ready = asked;
+    asked.catch(() => {
+      if (this.#ready === asked) this.#ready = undefined;
+    });
+    return asked;
+  }
+
+  #ask(signal: AbortSignal): Promise<void> {
     return this.#request({ t: 'ready', target: this.#target, context: this.#context }, signal, {
       onData: () => {},
       done: (_h, resolve) => resolve(undefined),

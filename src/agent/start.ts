@@ -47,7 +47,8 @@ export async function startAgent(paths: AgentPaths, idleTimeoutMs?: number): Pro
   const log = openLog(paths.log);
   const script = process.argv[1];
   if (!script) throw new Error('cannot start the agent: no program path in process.argv');
-  const args = [script, 'agent', 'serve'];
+  // The same Node flags (a loader such as tsx when the CLI runs from its sources).
+  const args = [...process.execArgv, script, 'agent', 'serve'];
   if (idleTimeoutMs !== undefined) args.push('--idle-timeout', `${idleTimeoutMs}ms`);
   const child = spawn(process.execPath, args, {
     detached: true,
