@@ -267,7 +267,7 @@ export class AgentExecutor implements Executor {
    * and its error, if it throws, is the one the transfer rejects with.
    */
   transfer(
-    op: 'upload' | 'download',
+    op: 'upload' | 'download' | 'download-directory',
     local: string,
     remote: string,
     options: FleetUploadOptions = {},
@@ -283,13 +283,17 @@ export class AgentExecutor implements Executor {
       mkdirs: options.mkdirs,
       atomic: options.atomic,
       check: options.beforeReplace !== undefined,
+      prepare: options.beforeFiles !== undefined,
     };
     let refused: unknown;
     return this.#request(header, options.signal ?? new AbortController().signal, {
       onData: () => {},
       onCheck: (h, answer) => {
-        const file = h.file as FleetTransferFile;
-        options.beforeReplace!(String(h.written), file).then(
+        const run =
+          h.hook === 'beforeFiles'
+            ? options.beforeFiles?.(h.files as FleetTransferFile[])
+            : options.beforeReplace?.(String(h.written), h.file as FleetTransferFile);
+        (run ?? Promise.resolve()).then(
           () => answer({ t: 'answer', call: h.call }),
           (e: unknown) => {
             refused = e;

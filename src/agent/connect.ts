@@ -1,12 +1,11 @@
-// The fleet's `Connect` through the agent: each host a shell whose commands and single-file
-// transfers run on the agent's connection to it (a directory download, which no CLI command sends
-// through the agent, is not offered). A host the agent cannot serve without a secret this process holds (a password,
+// The fleet's `Connect` through the agent: each host a shell whose commands and transfers run on
+// the agent's connection to it. A host the agent cannot serve without a secret this process holds (a password,
 // a key's passphrase or the key's text, a sudo password in its settings) connects directly, as it
 // does when the agent went away before the host's turn.
 import { isAbsolute, resolve } from 'node:path';
 import { makeShell } from '../command/shell.js';
 import { sshConnect, type SshFactory } from '../fleet/connect.js';
-import type { Connect, FleetShell, FleetUploadOptions } from '../fleet/target.js';
+import type { Connect, FleetDirectoryResult, FleetShell, FleetUploadOptions } from '../fleet/target.js';
 import { labelOf } from '../ssh/shell.js';
 import { AgentExecutor, clientContext, type AgentClient } from './client.js';
 
@@ -25,6 +24,8 @@ export function agentConnect(client: AgentClient, direct: SshFactory): Connect {
         executor.transfer('upload', local, remote, o),
       downloadFile: (remote: string, local: string, o?: FleetUploadOptions) =>
         executor.transfer('download', local, remote, o),
+      downloadDirectory: (remote: string, local: string, o?: FleetUploadOptions) =>
+        executor.transfer('download-directory', local, remote, o) as Promise<FleetDirectoryResult>,
     })) as FleetShell;
   };
   return sshConnect(factory);

@@ -3,10 +3,11 @@
 //
 //   client → agent: hello{token,version} exec{id,target,context,command,env,cwd,pty,sudo,stdin}
 //                   ready{id,target,context} stdin{id}+bytes stdin-end{id} kill{id,signal,graceMs}
-//                   transfer{id,target,context,op,local,remote,mode,mkdirs,atomic,check}
+//                   transfer{id,target,context,op,local,remote,mode,mkdirs,atomic,check,prepare}
 //                   answer{id,call,error?} status{id} stop{id}
 //   agent → client: hello{pid} data{id,stream}+bytes ack{id,bytes} done{id,exitCode,signal,sudo?}
-//                   done{id,result} check{id,call,written,file} ok{id} error{id,error} status{id,...}
+//                   done{id,result} check{id,call,hook,written?,file?,files?} ok{id} error{id,error}
+//                   status{id,...}
 //
 // Input is flow-controlled per command: the client sends at most STDIN_WINDOW bytes the agent has
 // not acknowledged, and the agent acknowledges what the command's channel has taken. Output is
@@ -51,7 +52,7 @@ interface Job {
   stdin?: Readable;
   pushed: number;
   acked: number;
-  /** A transfer's beforeReplace calls waiting for the client's answer, by call number. */
+  /** A transfer's hooks (beforeReplace, beforeFiles) waiting for the client's answer, by call number. */
   calls?: Map<number, (error: string | undefined) => void>;
 }
 
@@ -217,30 +218,31 @@ export class ClientSession {
     const mode: TransferOptions['mode'] =
       h.mode === 'preserve' ? 'preserve' : typeof h.mode === 'number' ? h.mode : undefined;
     let calls = 0;
-    const beforeReplace =
-      h.check === true
-        ? (written: string, file: TransferFile) =>
-            new Promise<void>((resolve, reject) => {
-              const call = ++calls;
-              (job.calls ??= new Map()).set(call, (error: string | undefined) =>
-                error === undefined ? resolve() : reject(new CheckFailed(error)),
-              );
-              this.#send({ t: 'check', id, call, written, file });
-            })
-        : undefined;
+    /** Asks the CLI to run one of its hooks; resolves when it answered, rejects if the hook threw. */
+    const hook = (message: Header) =>
+      new Promise<void>((resolve, reject) => {
+        const call = ++calls;
+        (job.calls ??= new Map()).set(call, (error: string | undefined) =>
+          error === undefined ? resolve() : reject(new CheckFailed(error)),
+        );
+        this.#send({ ...message, id, call });
+      });
     const options: TransferOptions = {
       mode,
       mkdirs: h.mkdirs === true,
       atomic: h.atomic !== false,
       signal: job.controller.signal,
-      beforeReplace,
     };
+    if (h.check === true)
+      options.beforeReplace = (written: string, file: TransferFile) =>
+        hook({ t: 'check', hook: 'beforeReplace', written, file });
+    if (h.prepare === true)
+      options.beforeFiles = (files: TransferFile[]) => hook({ t: 'check', hook: 'beforeFiles', files });
     const transfers = makeTransfers(executor);
-    const result =
-      h.op === 'upload'
-        ? await transfers.uploadFile(h.local, h.remote, options)
-        : await transfers.downloadFile(h.remote, h.local, options);
-    return result;
+    if (h.op === 'upload') return transfers.uploadFile(h.local, h.remote, options);
+    if (h.op === 'download') return transfers.downloadFile(h.remote, h.local, options);
+    if (h.op === 'download-directory') return transfers.downloadDirectory(h.remote, h.local, options);
+    throw new UsageError(`transfer: unknown operation ${JSON.stringify(h.op)}`);
   }
 
   /** The command's input as the client sends it, acknowledged as the channel reads it. */

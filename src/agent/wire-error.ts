@@ -10,9 +10,13 @@ import {
   type ConnectionStage,
   type ErrorKind,
 } from '../process/errors.js';
+import { TransferError } from '../ssh/sftp.js';
+import type { RejectedEntry, TransferResult } from '../ssh/sftp-types.js';
 
 export interface WireError {
   name: string;
+  /** A TransferError's facts: its paths, the entries it refused, what it did before. */
+  transfer?: { localPath: string; remotePath: string; rejected: RejectedEntry[]; result?: TransferResult };
   kind?: string;
   message: string;
   host?: string;
@@ -26,6 +30,13 @@ export function toWire(e: unknown): WireError {
     const w: WireError = { name: e.name, kind: e.kind, message: e.message, host: e.host };
     if (e instanceof ConnectionError)
       Object.assign(w, { hint: e.hint, stage: e.stage, retryable: e.retryable });
+    if (e instanceof TransferError)
+      w.transfer = {
+        localPath: e.localPath,
+        remotePath: e.remotePath,
+        rejected: e.rejected,
+        result: e.result,
+      };
     return w;
   }
   return { name: 'Error', message: e instanceof Error ? e.message : String(e) };
@@ -40,6 +51,12 @@ export function fromWire(w: WireError): Error {
       hint: typeof w.hint === 'string' ? w.hint : undefined,
       stage: w.stage as ConnectionStage,
       retryable: w.retryable === true,
+    });
+  } else if (w.name === 'TransferError' && host !== undefined && w.transfer) {
+    const t = w.transfer;
+    e = new TransferError(w.kind as 'failed', host, '', String(t.localPath), String(t.remotePath), {
+      rejected: Array.isArray(t.rejected) ? t.rejected : [],
+      result: t.result,
     });
   } else if (w.name === 'CancelledError' && host !== undefined) {
     e = new CancelledError(host, '');

@@ -164,8 +164,7 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     const byHost = (list: unknown[]) => list.map((e) => JSON.stringify(e)).sort();
     // The same events (hosts run at once, so their order may differ).
     assert.deepEqual(byHost(events(warmEvents)), byHost(events(directEvents)));
-    const text = (r: { stdout: string }) =>
-      r.stdout.replace(/\d+ ms/g, 'N ms').replace(/\d+(\.\d+)? s\b/g, 'N s');
+    const text = (r: { stdout: string }) => r.stdout.replace(/\d+(\.\d+)? m?s\b/g, 'T'); // durations, whichever unit they take
     const textArgs = args.filter((a) => a !== '--json');
     const directText = await fleetsh(textArgs, opts({ env: { FLEETSH_NO_AGENT: '1' } }));
     const warmText = await fleetsh(textArgs, opts());
@@ -324,6 +323,31 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
         ['run', ...conn, '-w', 'h[01-03]', '--', `rm -rf /tmp/fleetsh-agent-copy-${process.pid}`],
         opts(),
       );
+    }
+  });
+
+  test('pull goes through the agent: a directory, each file checked, a link out of the tree refused as directly', async () => {
+    fresh();
+    const remote = `/tmp/fleetsh-agent-pull-${process.pid}`;
+    const setup = `mkdir -p ${remote}/d/sub && echo a > ${remote}/d/a.txt && echo b > ${remote}/d/sub/b.txt && ln -sf /etc/hostname ${remote}/d/out`;
+    const local = join(tmp.dir, 'pulled');
+    try {
+      const made = await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--', setup], opts());
+      assert.equal(made.code, 0, made.stderr);
+      const pull = (env: Record<string, string>) => {
+        rmSync(local, { recursive: true, force: true });
+        return fleetsh(['pull', ...conn, '-w', 'h[01-02]', '--json', `${remote}/d`, local], opts({ env }));
+      };
+      const direct = await pull({ FLEETSH_NO_AGENT: '1' });
+      const through = await pull({});
+      assert.equal(through.code, direct.code, through.stderr);
+      assert.deepEqual(untimed(through.stdout), untimed(direct.stdout));
+      assert.match(through.stdout, /refused: a symbolic link out of the tree/);
+      assert.equal(readFileSync(join(local, 'h01', 'd', 'sub', 'b.txt'), 'utf8'), 'b\n');
+      assert.equal(existsSync(join(local, 'h02', 'd', 'out')), false);
+      assert.equal((await status()).handshakes, 2, 'the pull used the connections of the run before it');
+    } finally {
+      await fleetsh(['run', ...conn, '-w', 'h[01-02]', '--', `rm -rf ${remote}`], opts());
     }
   });
 
