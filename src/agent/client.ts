@@ -24,6 +24,8 @@ import {
 } from './protocol.js';
 import { fromWire, type WireError } from './wire-error.js';
 
+/** How long past a kill's grace period the agent may take to say the command ended. */
+const KILL_ANSWER_MS = 10_000;
 /** How long connecting to a running agent may take, through its hello. */
 const CONNECT_TIMEOUT_MS = 5_000;
 /** The client's variables a resolution may read (IdentityAgent, `${VAR}` in paths): no others cross. */
@@ -319,14 +321,32 @@ export class AgentExecutor implements Executor {
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let stopInput = () => {};
+      let unanswered: NodeJS.Timeout | undefined;
       const end = () => {
         signal.removeEventListener('abort', onAbort);
+        clearTimeout(unanswered);
         stopInput();
         this.#client.settle(id);
       };
+      // A kill the agent does not answer (it stopped without closing its socket) ends the wait, so
+      // that a timeout or a deadline still ends the run.
       const onAbort = () => {
         const { signal: sig, graceMs } = killRequestOf(signal);
         send({ t: 'kill', signal: sig, graceMs });
+        unanswered = setTimeout(() => {
+          end();
+          reject(
+            new ConnectionError(
+              'closed',
+              this.host,
+              `the fleetsh agent did not answer a kill within ${Math.round((graceMs + KILL_ANSWER_MS) / 1000)} s`,
+              {
+                stage: 'connected',
+                hint: `Its pid is ${this.#client.pid}; its log is ${this.#client.paths.log}.`,
+              },
+            ),
+          );
+        }, graceMs + KILL_ANSWER_MS);
       };
       const { id, send } = this.#client.open(header, {
         onFrame: (h, payload) => {

@@ -269,6 +269,32 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     assert.notEqual(agentPid(), killed);
   });
 
+  test('an agent that stops answering: a timeout still ends the run, bounded', async () => {
+    fresh();
+    const marker = `sleep 774.${process.pid}`;
+    let stopped = 0;
+    const started = Date.now();
+    try {
+      const r = await fleetsh(['run', ...conn, '-w', 'h01', '-t', '2s', '--', marker], {
+        ...opts(),
+        timeoutMs: 60_000,
+        onSpawn: () => {
+          void waitFor(() => pids(marker).length >= 1, 30_000, 'the remote sleep').then(() => {
+            stopped = agentPid();
+            process.kill(stopped, 'SIGSTOP');
+          });
+        },
+      });
+      assert.ok(stopped > 0, 'the agent was stopped');
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stdout, /timed out after 2 s/);
+      assert.ok(Date.now() - started < 45_000, 'the run ended within the grace period and the bound');
+    } finally {
+      if (stopped) process.kill(stopped, 'SIGCONT');
+      for (const pid of pids(marker)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   test('a runtime folder others could use is refused: the run connects directly and says why', async () => {
     fresh();
     const first = await fleetsh(['agent', 'start'], opts());
