@@ -26,6 +26,15 @@ function pids(marker: string): number[] {
   }
 }
 
+/** A signal to a process that may have ended meanwhile. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -75,7 +84,7 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     if (existsSync(lockFile())) {
       const pid = agentPid();
       await fleetsh(['agent', 'stop'], opts({ timeoutMs: 10_000 }));
-      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+      if (pid > 0 && alive(pid)) signal(pid, 'SIGKILL');
     }
     rmSync(runtime, { recursive: true, force: true });
   });
@@ -260,7 +269,7 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     assert.match(r.stdout, /connection lost: the fleetsh agent went away/);
     assert.match(r.stdout, /^unreachable \(closed\): h\[01-02\] \(2\)$/m);
     // The remote sleeps of the lost connections: killed here (sshd leaves them without a terminal).
-    for (const pid of pids(marker)) process.kill(pid, 'SIGKILL');
+    for (const pid of pids(marker)) signal(pid, 'SIGKILL');
 
     assert.equal(existsSync(join(runtime, 'fleetsh', 'agent.sock')), true, 'the dead agent left its socket');
     const next = await fleetsh(['run', ...conn, '-w', 'h01', '--', 'echo again'], opts());
@@ -290,8 +299,8 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
       assert.match(r.stdout, /timed out after 2 s/);
       assert.ok(Date.now() - started < 45_000, 'the run ended within the grace period and the bound');
     } finally {
-      if (stopped) process.kill(stopped, 'SIGCONT');
-      for (const pid of pids(marker)) process.kill(pid, 'SIGKILL');
+      if (stopped) signal(stopped, 'SIGCONT');
+      for (const pid of pids(marker)) signal(pid, 'SIGKILL');
     }
   });
 
