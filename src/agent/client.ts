@@ -121,7 +121,13 @@ export class AgentClient {
         clearTimeout(timer);
         socket.removeAllListeners('error').removeAllListeners('close');
         if (hello.t !== 'hello' || typeof hello.pid !== 'number')
-          return fail(new Error('the agent answered something else than hello'));
+          return fail(
+            new Error(
+              hello.t === 'error'
+                ? String((hello.error as { message?: unknown } | undefined)?.message)
+                : 'the agent answered something else than hello',
+            ),
+          );
         resolve(hello.pid);
       };
       socket.on('data', onData);

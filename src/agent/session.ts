@@ -155,8 +155,20 @@ export class ClientSession {
     if (h.t !== 'hello' || token.length !== want.length || !timingSafeEqual(token, want))
       return this.#drop('its first message did not carry the token');
     if (h.version !== PROTOCOL_VERSION) {
-      this.#send({ t: 'error', error: { name: 'Error', message: `protocol version ${PROTOCOL_VERSION}` } });
-      return this.#drop(`it speaks protocol version ${String(h.version)}`);
+      // fleetsh was upgraded (or downgraded) under a running agent: this one steps aside once it
+      // runs nothing, so that the next run starts one of its own version.
+      const busy = (this.#agent.status() as { commands: number }).commands > 0;
+      this.#send({
+        t: 'error',
+        error: {
+          name: 'Error',
+          message: `the running agent (pid ${process.pid}) speaks protocol version ${PROTOCOL_VERSION}, not ${String(h.version)}${busy ? '; it stops once its commands end' : '; it stops now'}`,
+        },
+      });
+      this.#agent.log(`closed a client: it speaks protocol version ${String(h.version)}`);
+      this.#socket.end(); // after the answer (destroy would drop it)
+      if (!busy) void this.#agent.stop('a client of another protocol version');
+      return;
     }
     clearTimeout(this.#helloTimer);
     this.#authed = true;

@@ -119,6 +119,16 @@ describe('the agent process', () => {
     }
   });
 
+  test('a client of another protocol version is told so, and an idle agent steps aside for it', async () => {
+    const paths = freshPaths();
+    const agent = await Agent.start({ paths, log: quiet });
+    const r = await raw(paths.socket, encodeFrame({ t: 'hello', token: agent.token, version: 999 }));
+    assert.equal(r.closed, true);
+    assert.match(r.got.subarray(8).toString(), /speaks protocol version 1, not 999; it stops now/);
+    await agent.closed;
+    assert.equal(existsSync(paths.socket), false);
+  });
+
   test('a lock whose agent is gone is taken over; a live one is not', async () => {
     const paths = freshPaths();
     const agent = await Agent.start({ paths, log: quiet });
