@@ -275,7 +275,7 @@ export class AgentExecutor implements Executor {
    * and its error, if it throws, is the one the transfer rejects with.
    */
   transfer(
-    op: 'upload' | 'download' | 'download-directory',
+    op: 'upload' | 'download' | 'upload-directory' | 'download-directory',
     local: string,
     remote: string,
     options: FleetUploadOptions = {},

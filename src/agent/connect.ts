@@ -24,6 +24,8 @@ export function agentConnect(client: AgentClient, direct: SshFactory): Connect {
         executor.transfer('upload', local, remote, o),
       downloadFile: (remote: string, local: string, o?: FleetUploadOptions) =>
         executor.transfer('download', local, remote, o),
+      uploadDirectory: (local: string, remote: string, o?: FleetUploadOptions) =>
+        executor.transfer('upload-directory', local, remote, o),
       downloadDirectory: (remote: string, local: string, o?: FleetUploadOptions) =>
         executor.transfer('download-directory', local, remote, o) as Promise<FleetDirectoryResult>,
     })) as FleetShell;

@@ -254,6 +254,7 @@ export class ClientSession {
     if (h.op === 'upload') return transfers.uploadFile(h.local, h.remote, options);
     if (h.op === 'download') return transfers.downloadFile(h.remote, h.local, options);
     if (h.op === 'download-directory') return transfers.downloadDirectory(h.remote, h.local, options);
+    if (h.op === 'upload-directory') return transfers.uploadDirectory(h.local, h.remote, options);
     throw new UsageError(`transfer: unknown operation ${JSON.stringify(h.op)}`);
   }
 

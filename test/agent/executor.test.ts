@@ -4,7 +4,7 @@
 // its host.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -105,6 +105,24 @@ describe(
       await executor.transfer('download', back, remote);
       assert.equal(readFileSync(back, 'utf8'), 'new contents\n');
       await exec(`rm -f ${remote}`);
+    });
+
+    test('a directory goes up whole, each file through the check', async () => {
+      const tree = join(root, 'tree');
+      mkdirSync(join(tree, 'sub'), { recursive: true });
+      writeFileSync(join(tree, 'a.txt'), 'a\n');
+      writeFileSync(join(tree, 'sub', 'b.txt'), 'b\n');
+      const remote = `/tmp/fleetsh-agent-tree-${process.pid}`;
+      const checked: string[] = [];
+      try {
+        await executor.transfer('upload-directory', tree, remote, {
+          beforeReplace: async (_written, file) => void checked.push(file.rel),
+        });
+        assert.deepEqual(checked.sort(), ['a.txt', 'sub/b.txt']);
+        assert.equal((await exec(`cat ${remote}/a.txt ${remote}/sub/b.txt`)).stdout, 'a\nb\n');
+      } finally {
+        await exec(`rm -rf ${remote}`);
+      }
     });
   },
 );
