@@ -338,14 +338,14 @@ describe('fleetsh run through the agent', { skip: !sshdAvailable() && 'OpenSSH s
     const sum = createHash('sha256').update(readFileSync(payload)).digest('hex');
     const dest = `/tmp/fleetsh-agent-copy-${process.pid}/payload.bin`;
     try {
+      const copy = ['copy', ...conn, '-w', 'h[01-03]', '--json', payload, dest];
+      const direct = await fleetsh(copy, opts({ env: { FLEETSH_NO_AGENT: '1' } }));
+      assert.equal(direct.code, 0, direct.stderr);
       for (let i = 0; i < 2; i++) {
-        const r = await fleetsh(['copy', ...conn, '-w', 'h[01-03]', '--json', payload, dest], opts());
+        const r = await fleetsh(copy, opts());
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stderr, '');
-        const report = JSON.parse(r.stdout) as {
-          hosts: Array<{ value: { files: Array<{ verified: boolean }> } }>;
-        };
-        for (const h of report.hosts) assert.equal(h.value.files[0]!.verified, true);
+        assert.deepEqual(untimed(r.stdout), untimed(direct.stdout), 'the report of a direct copy');
       }
       const check = await fleetsh(
         ['run', ...conn, '-w', 'h[01-03]', '--json', '--', `sha256sum ${dest}`],
