@@ -74,6 +74,8 @@ function median(values: number[]): number {
 
 const base: NodeJS.ProcessEnv = {
   ...process.env,
+  // A direct run's start-up: through the agent, the CLI makes no TCP connection (bench/agent-warm.ts).
+  FLEETSH_NO_AGENT: '1',
   FLEETSH_STATE_FILE: join(scratch, 'last-run.json'),
   HOME: scratch,
 };

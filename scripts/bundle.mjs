@@ -72,11 +72,13 @@ try {
   args.push('--known-hosts', join(scratch, 'known_hosts'), '--gather', '--', 'true');
   // Spawned, not spawnSync: this process's listener has to accept while the run goes on.
   const child = spawn(process.execPath, [BIN, ...args], {
-    // An empty home and no agent: the priming run must not read the builder's keys.
+    // An empty home and no ssh-agent: the priming run must not read the builder's keys. No fleetsh
+    // agent either: it would outlive the build.
     env: {
       ...process.env,
       HOME: scratch,
       SSH_AUTH_SOCK: '',
+      FLEETSH_NO_AGENT: '1',
       FLEETSH_STATE_FILE: join(scratch, 'state.json'),
       NO_COLOR: '1',
     },

@@ -26,5 +26,8 @@ if (files.length === 0) {
   process.exit(1);
 }
 const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...files];
-const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
+// Every CLI a test starts connects directly unless the test opts in to the agent (test/agent/),
+// with a runtime folder of its own: no test leaves an agent behind in the user's.
+const env = { ...process.env, FLEETSH_NO_AGENT: '1' };
+const res = spawnSync(process.execPath, args, { stdio: 'inherit', env });
 process.exit(res.status ?? 1);

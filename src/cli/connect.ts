@@ -3,6 +3,7 @@
 // inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
 import type { Connect, ServerObject } from '../fleet/target.js';
 import { addressName, splitAddress, withHost } from '../process/address.js';
+import { printable } from '../process/printable.js';
 
 export interface ConnectionFlags {
   user?: string;
@@ -11,6 +12,8 @@ export interface ConnectionFlags {
   sshConfig?: string;
   knownHosts?: string;
   connectTimeout?: number;
+  /** false with --no-agent. */
+  agent?: boolean;
 }
 
 /**
@@ -48,12 +51,51 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-/** `$.ssh` without the rest of the public surface (tunnels, fleet helpers): ~20 ms less to load. */
-export async function sshTransport(): Promise<Transport> {
+/**
+ * `$.ssh` without the rest of the public surface (tunnels, fleet helpers): ~20 ms less to load.
+ * With `agent`, the hosts' connections are the agent's (started on demand, src/agent/); when it
+ * cannot be reached or started, one line on stderr says so and the hosts connect directly.
+ */
+export async function sshTransport(options: { agent?: boolean } = {}): Promise<Transport> {
   const [{ createSsh }, { sshConnect }] = await Promise.all([
     import('../ssh/shell.js'),
     import('../fleet/connect.js'),
   ]);
   const ssh = createSsh();
-  return { connect: sshConnect(ssh), close: () => ssh.close() };
+  const direct: Transport = { connect: sshConnect(ssh), close: () => ssh.close() };
+  if (!options.agent || agentDisabled()) return direct;
+  const [{ openAgent }, { agentConnect }] = await Promise.all([
+    import('../agent/start.js'),
+    import('../agent/connect.js'),
+  ]);
+  let client: Awaited<ReturnType<typeof openAgent>>;
+  try {
+    client = await openAgent();
+  } catch (e) {
+    process.stderr.write(
+      printable(`fleetsh: connecting directly: the agent is not available (${(e as Error).message})`) + '\n',
+    );
+    return direct;
+  }
+  return {
+    connect: agentConnect(client, ssh),
+    close: async () => {
+      client.close();
+      await ssh.close();
+    },
+  };
+}
+
+/** FLEETSH_NO_AGENT=1 (or any value but '' and '0') turns the agent off, as --no-agent does. */
+export function agentDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.FLEETSH_NO_AGENT;
+  return v !== undefined && v !== '' && v !== '0';
+}
+
+/**
+ * Whether a command goes through the agent: not with --no-agent, and not for a dry run, which
+ * inspects each host with a connection of its own that stops before login.
+ */
+export function useAgent(flags: ConnectionFlags & { dryRun?: boolean }): boolean {
+  return flags.agent !== false && !flags.dryRun;
 }

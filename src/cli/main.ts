@@ -2,7 +2,7 @@
 // flags; each action imports its module when it runs, so `fleetsh hosts` never loads ssh2 and
 // start-up stays fast (docs/cli.md lists the exit codes).
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { reportError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { blockOnPipes } from './blocking-stdio.js';
@@ -52,7 +52,8 @@ function connection(cmd: Command): Command {
     .option('--known-hosts <file>', 'known_hosts file (default: ~/.ssh/known_hosts)')
     .option('--connect-timeout <duration>', 'connect timeout, e.g. 10s (default: 10s)', (v) =>
       parseDurationFlag(v, '--connect-timeout'),
-    );
+    )
+    .option('--no-agent', 'connect directly, not through the fleetsh agent (also FLEETSH_NO_AGENT=1)');
 }
 
 /** Flags of the commands that run something on many hosts. */
@@ -271,6 +272,21 @@ export function buildProgram(): Command {
       const { hostsCommand } = await import('./commands/hosts.js');
       await hostsCommand(args, opts);
     });
+
+  const agent = program
+    .command('agent')
+    .description('the agent that keeps connections warm between runs: start, status or stop it')
+    .addArgument(new Argument('<action>', 'what to do').choices(['start', 'status', 'stop', 'serve']))
+    .option(
+      '--idle-timeout <duration>',
+      'start: stop after this long with no client and no command (default: 10m)',
+      (v) => parseDurationFlag(v, '--idle-timeout'),
+    )
+    .option('--json', 'status: print it as JSON');
+  agent.action(async (action: string, opts) => {
+    const { agentCommand } = await import('./commands/agent.js');
+    await agentCommand(action, opts);
+  });
 
   program
     .command('demo')

@@ -110,12 +110,16 @@ export function scratch(): { dir: string; stateFile: string; cleanup(): void } {
   };
 }
 
-/** Runs the built CLI; never rejects on a non-zero exit. NO_COLOR is set unless the env says otherwise. */
+/**
+ * Runs the built CLI; never rejects on a non-zero exit. NO_COLOR and FLEETSH_NO_AGENT are set unless
+ * the env says otherwise.
+ */
 export function fleetsh(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, ...opts.env },
+      // Direct connections unless the test opts in to the agent (FLEETSH_NO_AGENT: '' in opts.env).
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, FLEETSH_NO_AGENT: '1', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: opts.detached ?? false,
     });

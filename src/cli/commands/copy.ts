@@ -5,7 +5,7 @@
 // the previous file is kept as a backup and put back when validation fails, reload runs on success.
 import { existsSync } from 'node:fs';
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
+import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
   drawn,
@@ -30,7 +30,7 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport();
+  const transport = await sshTransport({ agent: useAgent(flags) });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
     connect: transport.connect,

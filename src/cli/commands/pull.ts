@@ -2,7 +2,7 @@
 // LOCALDIR/<host>/<name>, each file checked against the SHA-256 the host computed before it takes
 // its place (the library's fleet.download). The report and the exit status are run's.
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
+import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
   drawn,
@@ -25,7 +25,7 @@ export async function pullCommand(remote: string, localDir: string, flags: PullF
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport();
+  const transport = await sshTransport({ agent: useAgent(flags) });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
     connect: transport.connect,

@@ -1,7 +1,7 @@
 // `fleetsh run -w HOSTS [flags] -- COMMAND...`: one command line on every selected host, with
 // fleetsh's stdin (or --stdin-file) as every host's input.
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
+import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
   drawn,
@@ -33,7 +33,8 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
   const privilege = await privilegeOptions(flags, !flags.dryRun);
-  const transport = await sshTransport();
+  // A sudo password is a secret the agent does not hold: those runs connect directly.
+  const transport = await sshTransport({ agent: useAgent(flags) && !flags.askSudoPass });
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
   const f = fleet(targets, {
     ...fleetOptions(flags),

@@ -2,7 +2,7 @@
 // without copying it there: its text goes over stdin to the interpreter its #! line names
 // (src/fleet/script.ts says which ones and how). The report, flags and exit codes are run's.
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
+import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
 import {
   drawn,
   fleetOptions,
@@ -33,7 +33,8 @@ export async function scriptCommand(file: string, args: string[], flags: ScriptF
   // The script is read and its interpreter checked first, also in a dry run.
   const label = localScript(file, args).label;
   const privilege = await privilegeOptions(flags, !flags.dryRun);
-  const transport = await sshTransport();
+  // A sudo password is a secret the agent does not hold: those runs connect directly.
+  const transport = await sshTransport({ agent: useAgent(flags) && !flags.askSudoPass });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
     ...outputKept(flags),

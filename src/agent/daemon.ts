@@ -1,0 +1,268 @@
+// The agent: a per-user process that keeps authenticated SSH connections between CLI runs (as
+// OpenSSH's ControlPersist does) and serves them on a Unix socket (src/agent/paths.ts says who may
+// connect). It holds the transport only: connections, channels and the commands on them. The
+// fleet engine (scheduling, policies, report) stays in each CLI, which sends one request per
+// command (src/agent/session.ts serves them).
+//
+// It stops after `idleTimeoutMs` with no client connected and no command running, on `fleetsh agent
+// stop`, and on SIGTERM/SIGINT; its connections close with it.
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { SshPool } from '../ssh/pool.js';
+import { labelOf } from '../ssh/shell.js';
+import { SshExecutor } from '../ssh/ssh-executor.js';
+import { resolveTarget, type ResolveContext } from '../ssh/resolve.js';
+import type { ResolvedTarget, SshTargetOptions } from '../ssh/types.js';
+import { agentPaths, checkDir, checkFile, ensureDir, makePrivate, type AgentPaths } from './paths.js';
+import { ClientSession } from './session.js';
+
+/** Like ControlPersist's common setting: 10 minutes with no client and no command. */
+export const DEFAULT_AGENT_IDLE_MS = 10 * 60_000;
+/** How long a resolution (an ssh_config read) is reused, as `$.ssh` does in one process. */
+const RESOLVE_TTL_MS = 5_000;
+
+export interface AgentOptions {
+  idleTimeoutMs?: number;
+  paths?: AgentPaths;
+  log?: (line: string) => void;
+}
+
+/** Another agent holds the lock and is alive. */
+export class AgentRunningError extends Error {
+  constructor(readonly pid: number) {
+    super(`a fleetsh agent is already running (pid ${pid})`);
+  }
+}
+
+export interface AgentStatus {
+  pid: number;
+  uptimeMs: number;
+  idleTimeoutMs: number;
+  clients: number;
+  commands: number;
+  /** SSH connections open or opening. */
+  connections: number;
+  /** SSH handshakes made since the agent started. */
+  handshakes: number;
+  socket: string;
+}
+
+export class Agent {
+  readonly paths: AgentPaths;
+  readonly idleTimeoutMs: number;
+  readonly token: string;
+  readonly log: (line: string) => void;
+  readonly #started = Date.now();
+  readonly #server: Server;
+  readonly #sessions = new Set<ClientSession>();
+  readonly #pools = new Map<string, SshPool>();
+  readonly #executors = new Map<string, { at: number; executor: SshExecutor }>();
+  #commands = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly closed: Promise<void>;
+  #markClosed!: () => void;
+
+  private constructor(paths: AgentPaths, options: AgentOptions, server: Server) {
+    this.paths = paths;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_AGENT_IDLE_MS;
+    this.log = options.log ?? ((line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
+    this.token = randomBytes(32).toString('hex');
+    this.#server = server;
+    this.closed = new Promise((r) => (this.#markClosed = r));
+  }
+
+  /** Takes the lock, writes the token, listens. Throws AgentRunningError when another agent runs. */
+  static async start(options: AgentOptions = {}): Promise<Agent> {
+    const paths = options.paths ?? agentPaths();
+    ensureDir(paths);
+    takeLock(paths);
+    const server = createServer({ pauseOnConnect: false });
+    const agent = new Agent(paths, options, server);
+    try {
+      rmIfThere(paths.token);
+      writeFileSync(paths.token, agent.token, { mode: 0o600, flag: 'wx' });
+      rmIfThere(paths.socket); // stale: its agent no longer holds the lock
+      const umask = process.umask(0o177);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(paths.socket, () => (server.off('error', reject), resolve()));
+        });
+      } finally {
+        process.umask(umask);
+      }
+      makePrivate(paths.socket);
+      checkFile(paths.socket, 'socket');
+    } catch (e) {
+      server.close();
+      releaseFiles(paths);
+      throw e;
+    }
+    server.on('connection', (socket) => agent.#accept(socket));
+    agent.#armIdle();
+    agent.log(
+      `agent started: pid ${process.pid}, idle timeout ${agent.idleTimeoutMs} ms, socket ${paths.socket}`,
+    );
+    return agent;
+  }
+
+  status(): AgentStatus {
+    let connections = 0;
+    let handshakes = 0;
+    for (const pool of this.#pools.values()) {
+      const s = pool.stats();
+      connections += s.connections;
+      handshakes += s.handshakes;
+    }
+    return {
+      pid: process.pid,
+      uptimeMs: Date.now() - this.#started,
+      idleTimeoutMs: this.idleTimeoutMs,
+      clients: this.#sessions.size,
+      commands: this.#commands,
+      connections,
+      handshakes,
+      socket: this.paths.socket,
+    };
+  }
+
+  /**
+   * The executor for a target as a client described it, resolved under the client's context (its
+   * home, user, working folder, SSH_AUTH_SOCK). Connections are pooled per context and ssh_config
+   * file, then by the pool's key (user, host, port, keys, host key settings, jump chain): a client
+   * with other settings never gets a connection made under different ones.
+   */
+  executorFor(target: SshTargetOptions, context: ResolveContext): SshExecutor {
+    const key = digest([context, target]);
+    const now = performance.now();
+    const hit = this.#executors.get(key);
+    if (hit && now - hit.at < RESOLVE_TTL_MS) return hit.executor;
+    const pool = this.#poolFor(digest([context, target.sshConfig ?? null]));
+    let resolved: Promise<ResolvedTarget> | undefined;
+    const resolve = () =>
+      (resolved ??= resolveTarget(target, context).catch((e: unknown) => {
+        resolved = undefined;
+        throw e;
+      }));
+    const executor = new SshExecutor(labelOf(target), { pool, resolve });
+    if (this.#executors.size > 10_000) this.#executors.clear();
+    this.#executors.set(key, { at: now, executor });
+    return executor;
+  }
+
+  /** A command (or a connect) started or ended: the idle clock runs only with none. */
+  commandStarted(): void {
+    this.#commands++;
+    this.#armIdle();
+  }
+  commandEnded(): void {
+    this.#commands--;
+    this.#armIdle();
+  }
+
+  sessionEnded(session: ClientSession): void {
+    this.#sessions.delete(session);
+    this.#armIdle();
+  }
+
+  /** Closes the socket and every connection, removes its files; `closed` resolves after. */
+  stop(why: string): Promise<void> {
+    return (this.#stopping ??= (async () => {
+      this.log(`agent stopping: ${why}`);
+      clearTimeout(this.#idleTimer);
+      const closing = new Promise<void>((r) => this.#server.close(() => r()));
+      for (const s of this.#sessions) s.close();
+      for (const pool of this.#pools.values()) pool.close();
+      releaseFiles(this.paths);
+      await closing;
+      this.#markClosed();
+    })());
+  }
+
+  #poolFor(key: string): SshPool {
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      pool = new SshPool({
+        idleTimeoutMs: this.idleTimeoutMs,
+        onWarning: (m) => this.log(`warning: ${m}`),
+      });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  #accept(socket: Socket): void {
+    // The folder and the socket are checked again on every connection: a mode or owner changed
+    // since the start means someone else may be connecting, and nothing is served.
+    try {
+      checkDir(this.paths);
+      checkFile(this.paths.socket, 'socket');
+    } catch (e) {
+      this.log(`refused a connection: ${(e as Error).message}`);
+      socket.destroy();
+      return;
+    }
+    const session = new ClientSession(this, socket);
+    this.#sessions.add(session);
+    this.#armIdle();
+  }
+
+  #armIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (this.#stopping || this.#sessions.size > 0 || this.#commands > 0) return;
+    this.#idleTimer = setTimeout(
+      () => void this.stop(`idle for ${this.idleTimeoutMs} ms`),
+      this.idleTimeoutMs,
+    );
+  }
+}
+
+function digest(value: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify(value) ?? '')
+    .digest('hex');
+}
+
+/** The lock file holds the agent's pid; one whose process is gone is stale and taken over. */
+function takeLock(paths: AgentPaths): void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(paths.lock, 'wx', 0o600);
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    checkFile(paths.lock, 'file');
+    const pid = Number(readFileSync(paths.lock, 'utf8'));
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new AgentRunningError(pid);
+    rmIfThere(paths.lock);
+  }
+  throw new Error(`could not take the agent's lock ${paths.lock}: another agent is starting`);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function releaseFiles(paths: AgentPaths): void {
+  // The lock last, so that a new agent cannot start while this one's files are still there.
+  for (const file of [paths.socket, paths.token, paths.lock]) rmIfThere(file);
+}
+
+function rmIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
