@@ -3,7 +3,7 @@
 // passphrase is an 'auth' error at once. Keys from ssh_config or the default files are skipped with a
 // reason instead (as ssh does when it cannot prompt), because the agent may hold them already.
 // Messages name the host, the user and the file, never a passphrase or key material.
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { ParsedKey } from 'ssh2';
 import { isOutOfFiles } from '../local/fd-limit.js';
@@ -54,12 +54,12 @@ export async function loadIdentities(target: IdentityTarget): Promise<LoadedIden
   const skipped: SkippedIdentity[] = [];
   for (const source of target.identities) {
     const about = { label: target.label, user: target.user, hostname: target.hostname, source };
-    let data: Buffer;
+    let file: KeyFile;
     if (source.path === undefined) {
-      data = source.key ?? Buffer.alloc(0);
+      file = keyText(source.key ?? Buffer.alloc(0));
     } else {
       try {
-        data = await fsp.readFile(source.path);
+        file = await readKeyFile(source.path);
       } catch (e) {
         // Out of descriptors is this machine's problem, not the key's: the connection fails as such.
         if (isOutOfFiles(e)) throw e;
@@ -69,21 +69,20 @@ export async function loadIdentities(target: IdentityTarget): Promise<LoadedIden
         continue;
       }
     }
-    const parsed = parseCached(await loadSsh2(), data, target.passphrase);
+    const parsed = parseCached(await loadSsh2(), file, target.passphrase);
     if ('key' in parsed) {
-      const publicKey = parsed.key.getPublicSSH();
       keys.push({
         source,
         label: source.label,
         key: parsed.key,
         type: parsed.key.type,
-        publicKey,
-        fingerprint: sshFingerprint(publicKey),
+        publicKey: parsed.publicKey,
+        fingerprint: parsed.fingerprint,
       });
       continue;
     }
     if (source.origin === 'option') throw keyError(about, parsed, target.passphrase !== undefined);
-    const publicKey = await publicKeyOf(data, source.path);
+    const publicKey = await publicKeyOf(file.data, source.path);
     skipped.push({
       source,
       label: source.label,
@@ -115,7 +114,7 @@ export async function parsePrivateKey(
   passphrase: string | undefined,
   about: { label: string; user: string; hostname: string; keyLabel: string; path?: string },
 ): Promise<ParsedKey> {
-  const parsed = parseCached(await loadSsh2(), Buffer.from(data), passphrase);
+  const parsed = parseCached(await loadSsh2(), keyText(Buffer.from(data)), passphrase);
   if ('key' in parsed) return parsed.key;
   const source: IdentitySource = { path: about.path, origin: 'option', label: about.keyLabel };
   throw keyError({ ...about, source }, parsed, passphrase !== undefined);
@@ -125,22 +124,58 @@ type ParseProblem = {
   problem: 'needs-passphrase' | 'bad-passphrase' | 'public-key' | 'unsupported';
   detail: string;
 };
-type ParseResult = { key: ParsedKey } | ParseProblem;
+type ParsedIdentity = { key: ParsedKey; publicKey: Buffer; fingerprint: string };
+type ParseResult = ParsedIdentity | ParseProblem;
 
-/** Parsed keys by content and passphrase digest: encrypted keys cost a bcrypt run each time otherwise. */
-const parsedKeys = new Map<string, ParseResult>();
+/** Entries in each cache below; the oldest goes first. */
 const CACHE_LIMIT = 256;
+
+/** A key's text and its SHA-256, what parsed keys are cached by. */
+interface KeyFile {
+  data: Buffer;
+  digest: string;
+}
+
+function keyText(data: Buffer): KeyFile {
+  return { data, digest: createHash('sha256').update(data).digest('hex') };
+}
+
+/**
+ * Key files read, by path, while the file's inode, size, mtime and ctime stay: a connection then
+ * costs one stat instead of open, stat, read and close (about 80 µs of CPU a connection, measured
+ * with 2,000 reads at once). An edited, replaced or chmod'ed file is read again.
+ */
+const keyFiles = new Map<string, { stamp: string; file: Promise<KeyFile> }>();
+
+async function readKeyFile(path: string): Promise<KeyFile> {
+  const st = await fsp.stat(path);
+  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  const cached = keyFiles.get(path);
+  if (cached?.stamp === stamp) return cached.file;
+  const file = fsp.readFile(path).then(keyText);
+  if (keyFiles.size >= CACHE_LIMIT) keyFiles.delete(keyFiles.keys().next().value!);
+  keyFiles.set(path, { stamp, file });
+  file.catch(() => keyFiles.delete(path));
+  return file;
+}
+
+/**
+ * Parsed keys by content and passphrase digest: encrypted keys cost a bcrypt run each time
+ * otherwise, and a parsed key signs with the KeyObject made at parse time. A passphrase that
+ * differs is a different entry: a key is never served to a passphrase that did not decrypt it.
+ */
+const parsedKeys = new Map<string, ParseResult>();
 const CACHE_SECRET = randomBytes(32);
 
-function parseCached(ssh2: Ssh2, data: Buffer, passphrase: string | undefined): ParseResult {
+function parseCached(ssh2: Ssh2, file: KeyFile, passphrase: string | undefined): ParseResult {
   const id =
-    createHash('sha256').update(data).digest('hex') +
+    file.digest +
     (passphrase === undefined
       ? ''
       : ':' + createHmac('sha256', CACHE_SECRET).update(passphrase).digest('hex'));
   let result = parsedKeys.get(id);
   if (!result) {
-    result = parseKey(ssh2, data, passphrase);
+    result = parseKey(ssh2, file.data, passphrase);
     if (parsedKeys.size >= CACHE_LIMIT) parsedKeys.delete(parsedKeys.keys().next().value!);
     parsedKeys.set(id, result);
   }
@@ -163,7 +198,46 @@ function parseKey(ssh2: Ssh2, data: Buffer, passphrase: string | undefined): Par
     return { problem: 'unsupported', detail: message };
   }
   if (!parsed.isPrivateKey()) return { problem: 'public-key', detail: 'it holds a public key only' };
-  return { key: parsed };
+  const publicKey = parsed.getPublicSSH();
+  return { key: signingOnce(parsed), publicKey, fingerprint: sshFingerprint(publicKey) };
+}
+
+/** The hash each key type signs with when ssh2 names none (as ssh2's key parser sets it). */
+const DEFAULT_HASH: Record<string, string | null> = {
+  'ssh-ed25519': null,
+  'ecdsa-sha2-nistp256': 'sha256',
+  'ecdsa-sha2-nistp384': 'sha384',
+  'ecdsa-sha2-nistp521': 'sha512',
+  'ssh-rsa': 'sha1',
+  'ssh-dss': 'sha1',
+};
+
+/**
+ * The parsed key, signing with a KeyObject made once. ssh2 signs from the key's PEM text, which
+ * OpenSSL parses again for every signature: an ed25519 signature cost 330 µs of CPU from PEM and
+ * 26 µs from a KeyObject, an RSA 3072 one 2.1 ms and 1.4 ms (measured here). The KeyObject holds the
+ * decrypted key as long as the parsed key does (this module's cache, for the life of the process).
+ */
+function signingOnce(key: ParsedKey): ParsedKey {
+  const hash = DEFAULT_HASH[key.type];
+  if (hash === undefined) return key;
+  let keyObject: KeyObject;
+  try {
+    keyObject = createPrivateKey(key.getPrivatePEM());
+  } catch {
+    return key; // ssh2 signs as before
+  }
+  const signer = Object.create(key) as ParsedKey;
+  // Like ssh2's own sign, a failure is returned, not thrown: its callers check for an Error.
+  const signWithKeyObject = (data: Buffer | string, algo?: string): Buffer | Error => {
+    try {
+      return sign(algo || hash, typeof data === 'string' ? Buffer.from(data) : data, keyObject);
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  };
+  signer.sign = signWithKeyObject as ParsedKey['sign'];
+  return signer;
 }
 
 function reasonText(p: ParseProblem, hadPassphrase: boolean): string {

@@ -98,12 +98,20 @@ function fillContext(c: ResolveContext): FullContext {
   };
 }
 
+let userOfUid: { uid: number | undefined; name: string } | undefined;
+
+/** This process's user name, looked up once per uid: each lookup reads /etc/passwd (per target, before). */
 function currentUser(): string {
+  const uid = process.getuid?.();
+  if (userOfUid && userOfUid.uid === uid) return userOfUid.name;
+  let name: string;
   try {
-    return os.userInfo().username;
+    name = os.userInfo().username;
   } catch {
     return process.env.USER ?? process.env.LOGNAME ?? 'root';
   }
+  userOfUid = { uid, name };
+  return name;
 }
 
 /** `chain` holds the hosts being resolved on the way here, to report ProxyJump loops. */
