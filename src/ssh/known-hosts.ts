@@ -12,6 +12,7 @@ import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { isOutOfFiles } from '../local/fd-limit.js';
 import { ConnectionError } from '../process/errors.js';
+import { FileCache } from './file-cache.js';
 import { matchPatternList } from './ssh-config.js';
 import type { HostKeyPolicy } from './types.js';
 
@@ -116,7 +117,7 @@ export function knownHostsNameFor(hostname: string, port: number): string {
 }
 
 // The parse promise is cached, so a thousand hosts checked at once share one read of the file.
-const fileCache = new Map<string, { stamp: string; parsed: Promise<IndexedKnownHosts> }>();
+const fileCache = new FileCache<IndexedKnownHosts>();
 
 /** Entries whose host field is a plain list of names, by name; the rest (patterns, hashed) scanned. */
 interface IndexedKnownHosts extends ParsedKnownHosts {
@@ -141,7 +142,7 @@ function indexKnownHosts(parsed: ParsedKnownHosts): IndexedKnownHosts {
   return { ...parsed, byName, scanned };
 }
 
-/** A known_hosts file, parsed (cached while its inode, size and mtime stay). Undefined if missing. */
+/** A known_hosts file, parsed (cached while its stat stays: file-cache.ts). Undefined if missing. */
 export async function readKnownHosts(file: string): Promise<ParsedKnownHosts | undefined> {
   return readIndexed(file);
 }
@@ -156,13 +157,9 @@ async function readIndexed(file: string): Promise<IndexedKnownHosts | undefined>
     throw e;
   }
   if (!st.isFile()) return indexKnownHosts({ entries: [], invalid: [] }); // /dev/null and the like
-  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-  const cached = fileCache.get(file);
-  if (cached?.stamp === stamp) return cached.parsed;
-  const parsed = fsp.readFile(file, 'utf8').then((text) => indexKnownHosts(parseKnownHosts(text, file)));
-  fileCache.set(file, { stamp, parsed });
-  parsed.catch(() => fileCache.delete(file));
-  return parsed;
+  return fileCache.get(file, st, () =>
+    fsp.readFile(file, 'utf8').then((text) => indexKnownHosts(parseKnownHosts(text, file))),
+  );
 }
 
 async function matchingEntries(

@@ -6,11 +6,12 @@
 // Limitations, by design: `Match exec` is never run and counts as not matching; `Match canonical`
 // matches only in the final pass (hostname canonicalisation is not done); `Match localnetwork` and
 // `Match tagged` never match; unknown keywords are ignored instead of being errors.
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { parse, LineType, type Directive, type Line, type Section } from 'ssh-config';
 import { isOutOfFiles, outOfFilesError } from '../local/fd-limit.js';
 import { ConnectionError } from '../process/errors.js';
+import { FileCache } from './file-cache.js';
 import type { HostKeyPolicy } from './types.js';
 
 /** OpenSSH's match_pattern: `*` is any run of characters, `?` exactly one; case-sensitive. */
@@ -336,25 +337,19 @@ function rawValue(line: Directive): string {
 }
 
 // The parse, not only its result, is cached: a thousand targets resolved at once share one read.
-const parsedCache = new Map<string, { stamp: string; lines: Promise<Line[]> }>();
+const parsedCache = new FileCache<Line[]>();
 
 async function loadConfigFile(file: string, label: string, required: boolean): Promise<Line[] | undefined> {
-  let stamp: string;
+  let st: Stats;
   try {
-    const st = await fsp.stat(file);
+    st = await fsp.stat(file);
     if (st.isDirectory()) throw configError(label, file, 'it is a directory, not an ssh_config file');
-    stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
   } catch (e) {
     if (e instanceof ConnectionError) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !required) return undefined;
     throw configError(label, file, `cannot read it: ${(e as Error).message}`, e);
   }
-  const cached = parsedCache.get(file);
-  if (cached?.stamp === stamp) return cached.lines;
-  const lines = readAndParse(file, label);
-  parsedCache.set(file, { stamp, lines });
-  lines.catch(() => parsedCache.delete(file));
-  return lines;
+  return parsedCache.get(file, st, () => readAndParse(file, label));
 }
 
 async function readAndParse(file: string, label: string): Promise<Line[]> {
