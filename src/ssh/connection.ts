@@ -29,11 +29,13 @@ import {
 } from './classify.js';
 import { loadIdentities, type LoadedIdentities } from './identity.js';
 import {
-  knownHostKeyTypes,
+  knownKeyTypes,
+  lookupKnownHosts,
   preferKnownHostKeyAlgorithms,
   sshFingerprint,
   verifyHostKey,
   type HostKeyVerdict,
+  type KnownHostsLookup,
 } from './known-hosts.js';
 import { startProxyCommand, type ProxyProcess } from './proxy-command.js';
 import { Semaphore, type Release } from './semaphore.js';
@@ -41,6 +43,8 @@ import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import type { HostKeyInfo, ResolvedTarget } from './types.js';
 
 type Client = InstanceType<Ssh2['Client']>;
+/** known_hosts as a connection attempt read it, and the host key algorithms it offers from it. */
+type KnownHosts = { lookup: KnownHostsLookup | undefined; algorithms: string[] };
 
 /** How long after its caller gave up a request may still be answered before the connection is retired. */
 export const LATE_ANSWER_MS = 2000;
@@ -329,7 +333,7 @@ export class SshConnection {
       // are prepared together before dialling. Dialling first would overlap them with the TCP
       // handshake, but a herd of hundreds dialled at once then fails under sshd's MaxStartups (the
       // 500-host stress test showed it), so connections are spread by their preparation, as ssh's are.
-      let prepared: [LoadedIdentities, string[], Ssh2] | undefined;
+      let prepared: [LoadedIdentities, KnownHosts, Ssh2] | undefined;
       // The connect timeout counts from the first attempt, not from the wait for a handshake slot.
       let deadline = Infinity;
       for (let attempt = 1; ; attempt++) {
@@ -338,7 +342,7 @@ export class SshConnection {
         try {
           prepared ??= await Promise.all([
             probe ? NO_IDENTITIES : loadIdentities(target),
-            this.#hostKeyAlgorithms(),
+            this.#knownHosts(),
             loadSsh2(),
           ]);
         } catch (e) {
@@ -364,8 +368,8 @@ export class SshConnection {
           this.#opts.onHandshake?.();
           try {
             // The wait for a slot is ours, not the server's: the handshake gets a full connect timeout.
-            const [identities, hostKeyAlgorithms, ssh2] = prepared;
-            await this.#handshake(ssh2, sock, identities, hostKeyAlgorithms, target.connectTimeoutMs, probe);
+            const [identities, knownHosts, ssh2] = prepared;
+            await this.#handshake(ssh2, sock, identities, knownHosts, target.connectTimeoutMs, probe);
           } catch (e) {
             result = e;
           } finally {
@@ -403,16 +407,20 @@ export class SshConnection {
     }
   }
 
-  /** ssh2's host key algorithms, those known_hosts holds for this host first. */
-  async #hostKeyAlgorithms(): Promise<string[]> {
+  /**
+   * known_hosts for this host, read once for the attempt: the host key algorithms to offer (those it
+   * holds for the host first) and what the key the server shows is checked against.
+   */
+  async #knownHosts(): Promise<KnownHosts> {
     try {
-      const known = await knownHostKeyTypes({
-        files: this.target.knownHostsFiles,
-        names: this.target.knownHostsName,
-      });
-      return preferKnownHostKeyAlgorithms(known, DEFAULT_HOST_KEY_ALGORITHMS);
+      const lookup = await lookupKnownHosts(this.target.knownHostsFiles, this.target.knownHostsName);
+      return {
+        lookup,
+        algorithms: preferKnownHostKeyAlgorithms(knownKeyTypes(lookup), DEFAULT_HOST_KEY_ALGORITHMS),
+      };
     } catch {
-      return DEFAULT_HOST_KEY_ALGORITHMS; // unreadable files are reported by the host key check itself
+      // Out of descriptors for a moment: the host key check reads the files again, and reports them.
+      return { lookup: undefined, algorithms: DEFAULT_HOST_KEY_ALGORITHMS };
     }
   }
 
@@ -531,7 +539,7 @@ export class SshConnection {
     ssh2: Ssh2,
     sock: Duplex,
     ids: LoadedIdentities,
-    hostKeyAlgorithms: string[],
+    knownHosts: KnownHosts,
     timeoutMs: number,
     probe: boolean,
   ): Promise<void> {
@@ -610,12 +618,12 @@ export class SshConnection {
         // ssh2's own readyTimeout would fire after 20 s; ours is the connect timeout.
         readyTimeout: 0,
         keepaliveInterval: 0,
-        algorithms: { serverHostKey: hostKeyAlgorithms as never, kex: KEX_ALGORITHMS as never },
+        algorithms: { serverHostKey: knownHosts.algorithms as never, kex: KEX_ALGORITHMS as never },
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           this.#hostKeySeen = true;
           this.#hostKey = key;
           if (probe) return verify(true);
-          verifyHostKey(target, key).then(
+          verifyHostKey(target, key, knownHosts.lookup).then(
             (v) => {
               verdict = v;
               if (v.status === 'accepted' && v.warning) this.#opts.onWarning?.(v.warning);

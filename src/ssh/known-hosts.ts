@@ -148,6 +148,7 @@ export async function readKnownHosts(file: string): Promise<ParsedKnownHosts | u
 }
 
 async function readIndexed(file: string): Promise<IndexedKnownHosts | undefined> {
+  if (file === '/dev/null') return indexKnownHosts({ entries: [], invalid: [] }); // no stat needed
   let st;
   try {
     st = await fsp.stat(file);
@@ -162,10 +163,17 @@ async function readIndexed(file: string): Promise<IndexedKnownHosts | undefined>
   );
 }
 
-async function matchingEntries(
-  files: string[],
-  names: string | string[],
-): Promise<{ entries: KnownHostEntry[]; unreadable: Array<{ file: string; reason: string }> }> {
+/** What known_hosts files say about a host's names: its entries in file order, and the files that could not be read. */
+export interface KnownHostsLookup {
+  entries: KnownHostEntry[];
+  unreadable: Array<{ file: string; reason: string }>;
+}
+
+/**
+ * Reads (or takes from the cache) each file and finds the entries for the names. A connection looks
+ * up once, when it starts, and checks the key offered against that: an edit is seen by the next one.
+ */
+export async function lookupKnownHosts(files: string[], names: string | string[]): Promise<KnownHostsLookup> {
   const wanted = (Array.isArray(names) ? names : [names]).map((n) => n.toLowerCase());
   const entries: KnownHostEntry[] = [];
   const unreadable: Array<{ file: string; reason: string }> = [];
@@ -191,8 +199,11 @@ async function matchingEntries(
 }
 
 /** What known_hosts says about a host key, as OpenSSH's check_key_in_hostkeys. Missing files are skipped. */
-export async function checkHostKey(options: CheckHostKeyOptions): Promise<HostKeyCheck> {
-  const { entries, unreadable } = await matchingEntries(options.files, options.names);
+export async function checkHostKey(
+  options: CheckHostKeyOptions,
+  lookup?: KnownHostsLookup,
+): Promise<HostKeyCheck> {
+  const { entries, unreadable } = lookup ?? (await lookupKnownHosts(options.files, options.names));
   const key = options.keyBlob;
   const revoked = entries.find((e) => e.marker === 'revoked' && e.key.equals(key));
   if (revoked) return { status: 'revoked', file: revoked.file, line: revoked.line };
@@ -212,8 +223,12 @@ export async function knownHostKeyTypes(options: {
   files: string[];
   names: string | string[];
 }): Promise<string[]> {
-  const { entries } = await matchingEntries(options.files, options.names);
-  return [...new Set(entries.filter((e) => e.marker === undefined).map((e) => e.keyType))];
+  return knownKeyTypes(await lookupKnownHosts(options.files, options.names));
+}
+
+/** Key types of a lookup's entries (markers aside), in file order. */
+export function knownKeyTypes(lookup: KnownHostsLookup): string[] {
+  return [...new Set(lookup.entries.filter((e) => e.marker === undefined).map((e) => e.keyType))];
 }
 
 /** Host key algorithms with those of already known key types first (OpenSSH's order_hostkeyalgs). */
@@ -317,10 +332,17 @@ export type HostKeyVerdict =
    */
   | { status: 'accepted'; check: HostKeyCheck; unsafe: boolean; warning?: string };
 
-/** Apply the target's hostKeyPolicy to the key the server presented; throws the ConnectionError to report. */
-export async function verifyHostKey(target: HostKeyTarget, keyBlob: Buffer): Promise<HostKeyVerdict> {
+/**
+ * Apply the target's hostKeyPolicy to the key the server presented; throws the ConnectionError to
+ * report. `lookup`: the files as the connection read them when it started (else they are read now).
+ */
+export async function verifyHostKey(
+  target: HostKeyTarget,
+  keyBlob: Buffer,
+  lookup?: KnownHostsLookup,
+): Promise<HostKeyVerdict> {
   const names = target.knownHostsName;
-  const check = await checkHostKey({ files: target.knownHostsFiles, names, keyBlob });
+  const check = await checkHostKey({ files: target.knownHostsFiles, names, keyBlob }, lookup);
   const policy = target.hostKeyPolicy;
   switch (check.status) {
     case 'match':
