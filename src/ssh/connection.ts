@@ -40,6 +40,7 @@ import {
 import { startProxyCommand, type ProxyProcess } from './proxy-command.js';
 import { Semaphore, type Release } from './semaphore.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
+import { tuneProtocol } from './ssh2-protocol.js';
 import type { HostKeyInfo, ResolvedTarget } from './types.js';
 
 type Client = InstanceType<Ssh2['Client']>;
@@ -648,7 +649,10 @@ export class SshConnection {
           }
         },
       } as ConnectConfig);
-      ignoreHostKeysAnnouncement(client);
+      tuneProtocol(
+        client,
+        ids.keys.map((k) => k.key),
+      );
     });
   }
 
@@ -858,30 +862,6 @@ export class SshConnection {
     this.#closeListeners.clear();
     this.#opts.onClose?.(this);
   }
-}
-
-/**
- * After login OpenSSH announces all its host keys (hostkeys-00@openssh.com), and ssh2 answers by
- * asking the server to prove each one and checking every signature: per connection, a signature
- * made by sshd and one checked here per host key, for a 'hostkeys' event fleetsh never listens to
- * (host keys are checked and recorded from the key exchange). OpenSSH's client asks for the proofs
- * only to update known_hosts (UpdateHostKeys). The announcement is acknowledged, as OpenSSH does.
- */
-function ignoreHostKeysAnnouncement(client: Client): void {
-  type GlobalRequest = (
-    proto: { requestSuccess(): void },
-    name: string,
-    wantReply: boolean,
-    data: unknown,
-  ) => void;
-  const handlers = (client as unknown as { _protocol?: { _handlers?: { GLOBAL_REQUEST?: GlobalRequest } } })
-    ._protocol?._handlers;
-  const ssh2Handler = handlers?.GLOBAL_REQUEST;
-  if (!handlers || typeof ssh2Handler !== 'function') return; // another ssh2: it proves, as before
-  handlers.GLOBAL_REQUEST = (proto, name, wantReply, data) => {
-    if (name !== 'hostkeys-00@openssh.com') return ssh2Handler(proto, name, wantReply, data);
-    if (wantReply) proto.requestSuccess();
-  };
 }
 
 interface PlannedMethod {
