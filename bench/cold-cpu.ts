@@ -10,7 +10,10 @@
 // The fleet's files are older than the caches' racy window (2 s) when measuring, as ~/.ssh is.
 //
 //   npm run build && node --import tsx bench/cold-cpu.ts [--hosts 200] [--width 64] [--rounds 3]
-//     [--before /work/main] [--no-cli]
+//     [--before DIR] [--no-cli]
+//
+// A DIR for --before, from a commit: `git archive <commit> | tar -x -C DIR`, a symlink DIR/node_modules
+// to this checkout's, then `npm run build` in DIR.
 //
 // The issue's target: client CPU ≤ 3 ms a host. On a shared machine CPU time grows with the load
 // (cache and scheduler contention), so compare cases of the same run, not runs of different days.
