@@ -315,8 +315,9 @@ describe('every wait ends against a real sshd', { skip, concurrency: true }, () 
       assert.equal((await s`echo same`).stdout, 'same\n');
       assert.equal(ssh.pool.stats().handshakes, before, 'the connection was kept');
       // The command the server started late was killed when its answer came.
+      // Bounded generously: the kill takes a channel of its own, slow on a busy machine (4 s was not enough at load 15).
       let left = '';
-      for (let i = 0; i < 40; i++) {
+      for (const end = Date.now() + 15_000; Date.now() < end;) {
         left = (await s`pgrep -f ${`s[l]eep 30; : ${mark}`} || true`).stdout.trim();
         if (left === '') break;
         await new Promise((r) => setTimeout(r, 100));
