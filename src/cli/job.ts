@@ -14,7 +14,9 @@ import { eventLine, streamEvents } from './render/ndjson.js';
 import { writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
 import { terminal, type Terminal } from './render/terminal.js';
-import { saveLastRun } from './state.js';
+import { currentResume, startRecording, type JournalFlags } from './journal.js';
+import type { FleetRun } from '../fleet/run.js';
+import type { RollingRun } from '../fleet/rolling.js';
 
 export interface ExecutionFlags {
   fanout?: number | 'adaptive';
@@ -101,8 +103,13 @@ export interface JobSpec<R> {
   live?(job: Job<R>, term: Terminal, colors: Palette): void;
   /** Called once the report is in: close connections and the like. */
   cleanup?(): Promise<void>;
-  /** Keep the host sets for @failed and friends (default true; the demo does not). */
+  /** Record the run in the journal, for history, @failed and friends (default true; the demo does not). */
   save?: boolean;
+  /**
+   * What the journal keeps to show and resume the job: the subcommand and its arguments (with the
+   * flags, `fleetsh resume` starts it again), and whether it is a rolling deployment.
+   */
+  journal?: { command: string; args: unknown[]; rolling?: boolean };
 }
 
 /** Runs a job to its end and sets the exit status; prints the report the flags ask for. */
@@ -118,7 +125,29 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     process.stderr.isTTY
       ? { stream: process.stderr, tty: true }
       : undefined;
+  const flags = spec.flags as OutputFlags & JournalFlags & { hosts?: string; outputDir?: string };
+  const command = spec.journal?.command ?? spec.label.split(' ')[0]!;
+  const writer =
+    spec.save === false
+      ? undefined
+      : await startRecording(flags, (journal) =>
+          journal.startRun({
+            kind: command,
+            label: spec.label,
+            selection: flags.hosts ?? null,
+            hosts: spec.hosts.map((written) => ({ name: addressName(written), written })),
+            ...(spec.journal?.rolling ? { phases: ['deploy'] } : {}),
+            options: flagsWithoutSecrets(spec.flags),
+            resume: spec.journal
+              ? { command, args: spec.journal.args, flags: flagsWithoutSecrets(spec.flags) }
+              : null,
+            outputDir: flags.outputDir ?? null,
+          }),
+        );
+  for (const s of currentResume()?.skipped ?? []) writer?.hostEnd(s.result, s.phase);
   const job = spec.start(progress);
+  if (writer && spec.journal?.rolling) writer.attachRolling(job as unknown as RollingRun);
+  else writer?.attachFleet(job as unknown as FleetRun<unknown>);
   term.progressOn = progress !== undefined;
   if (mode === 'live' || mode === 'stream') {
     streamLines(
@@ -149,7 +178,12 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   term.progressOn = false;
   await spec.cleanup?.();
 
-  const results = spec.results(report);
+  const resumed = currentResume();
+  // A resumed run's exit status is the whole run's: the hosts finished before count too.
+  const results =
+    resumed && !spec.journal?.rolling
+      ? [...spec.results(report), ...resumed.previous.flatMap((m) => [...m.values()])]
+      : spec.results(report);
   const interrupted = interrupt.interrupted;
   const code = interrupted
     ? EXIT.interrupted
@@ -164,7 +198,15 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     else process.stdout.write(end);
   }
 
-  if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results, spec.hosts) });
+  if (writer) {
+    const end = report as { stopped?: string | null; wallMs?: number };
+    const stopped = end.stopped ?? null;
+    const ok = results.every((h) => h.status === 'ok');
+    writer.finish(interrupted ? 'interrupted' : stopped ? 'stopped' : ok ? 'ok' : 'failed', {
+      stopped,
+      wallMs: end.wallMs ?? 0,
+    });
+  }
   process.exitCode = stdoutClosed() ? EXIT.outputClosed : code;
   return report;
 }
@@ -196,17 +238,12 @@ export const fleetRunView = {
   json: (report: FleetReport<unknown>) => report.toJSON(),
 };
 
-/** The hosts by outcome, as the selection wrote them (`deploy@web1:2222`), so `-w @failed` reaches them the same way. */
-function lastRunSets(results: readonly HostResult<unknown>[], selected: readonly string[]) {
-  const written = new Map(selected.map((entry) => [addressName(entry), entry]));
-  const names = (...statuses: string[]) =>
-    results.filter((h) => statuses.includes(h.status)).map((h) => written.get(h.host) ?? h.host);
-  return {
-    ok: names('ok'),
-    failed: names('failed', 'timeout'),
-    unreachable: names('unreachable'),
-    skipped: names('skipped'),
-  };
+/** The flags as the journal keeps them: plain values only (no flag holds a secret: passwords are asked). */
+function flagsWithoutSecrets(flags: object): object {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flags))
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || Array.isArray(v)) out[k] = v;
+  return out;
 }
 
 function finalOutput<R>(
