@@ -73,13 +73,14 @@ export class Journal {
     }
     try {
       // A damaged file shows itself at the first read of its header: here, not in the middle of a run.
-      this.#db.pragma('journal_mode = WAL');
-      // WAL with NORMAL: a commit is in the OS's hands before the next event, so a killed fleetsh
-      // loses nothing; only a power cut can take the last commits (a sync per row would cost a
-      // disk flush per host).
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('foreign_keys = ON');
-      migrate(this.#db, path);
+      migrate(this.#db, path, () => {
+        this.#db.pragma('journal_mode = WAL');
+        // WAL with NORMAL: a commit is in the OS's hands before the next event, so a killed fleetsh
+        // loses nothing; only a power cut can take the last commits (a sync per row would cost a
+        // disk flush per host).
+        this.#db.pragma('synchronous = NORMAL');
+        this.#db.pragma('foreign_keys = ON');
+      });
     } catch (e) {
       this.#db.close();
       throw broken(e, path);

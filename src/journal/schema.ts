@@ -98,8 +98,12 @@ function wayOut(): string {
   return `use --journal OTHER-PATH or --no-journal for this run (in a script: the journal option)`;
 }
 
-/** Brings the schema to SCHEMA_VERSION; refuses a newer one or a file that is another program's. */
-export function migrate(db: Database, path: string): void {
+/**
+ * Brings the schema to SCHEMA_VERSION; refuses a newer one or a file that is another program's.
+ * `beforeWrite` runs once the file is known to be a journal this fleetsh may write (it sets WAL
+ * mode, which rewrites the header: a refused file is left byte for byte as it was).
+ */
+export function migrate(db: Database, path: string, beforeWrite: () => void): void {
   const check = () => {
     const app = db.pragma('application_id', { simple: true }) as number;
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -123,7 +127,9 @@ export function migrate(db: Database, path: string): void {
     }
     return version;
   };
-  if (check() === SCHEMA_VERSION) return;
+  const version = check();
+  beforeWrite();
+  if (version === SCHEMA_VERSION) return;
   db.transaction(() => {
     const from = check(); // again, inside the lock: another process may have migrated meanwhile
     for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
