@@ -14,9 +14,7 @@ import { eventLine, streamEvents } from './render/ndjson.js';
 import { writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
 import { terminal, type Terminal } from './render/terminal.js';
-import { currentResume, startRecording, type JournalFlags } from './journal.js';
-import type { FleetRun } from '../fleet/run.js';
-import type { RollingRun } from '../fleet/rolling.js';
+import { recordJob } from './journal.js';
 
 export interface ExecutionFlags {
   fanout?: number | 'adaptive';
@@ -125,29 +123,9 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     process.stderr.isTTY
       ? { stream: process.stderr, tty: true }
       : undefined;
-  const flags = spec.flags as OutputFlags & JournalFlags & { hosts?: string; outputDir?: string };
-  const command = spec.journal?.command ?? spec.label.split(' ')[0]!;
-  const writer =
-    spec.save === false
-      ? undefined
-      : await startRecording(flags, (journal) =>
-          journal.startRun({
-            kind: command,
-            label: spec.label,
-            selection: flags.hosts ?? null,
-            hosts: spec.hosts.map((written) => ({ name: addressName(written), written })),
-            ...(spec.journal?.rolling ? { phases: ['deploy'] } : {}),
-            options: flagsWithoutSecrets(spec.flags),
-            resume: spec.journal
-              ? { command, args: spec.journal.args, flags: flagsWithoutSecrets(spec.flags) }
-              : null,
-            outputDir: flags.outputDir ?? null,
-          }),
-        );
-  for (const s of currentResume()?.skipped ?? []) writer?.hostEnd(s.result, s.phase);
+  const record = spec.save === false ? undefined : await recordJob(spec);
   const job = spec.start(progress);
-  if (writer && spec.journal?.rolling) writer.attachRolling(job as unknown as RollingRun);
-  else writer?.attachFleet(job as unknown as FleetRun<unknown>);
+  record?.attach(job);
   term.progressOn = progress !== undefined;
   if (mode === 'live' || mode === 'stream') {
     streamLines(
@@ -178,12 +156,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   term.progressOn = false;
   await spec.cleanup?.();
 
-  const resumed = currentResume();
-  // A resumed run's exit status is the whole run's: the hosts finished before count too.
-  const results =
-    resumed && !spec.journal?.rolling
-      ? [...spec.results(report), ...resumed.previous.flatMap((m) => [...m.values()])]
-      : spec.results(report);
+  const results = record ? record.results(spec.results(report)) : spec.results(report);
   const interrupted = interrupt.interrupted;
   const code = interrupted
     ? EXIT.interrupted
@@ -198,15 +171,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     else process.stdout.write(end);
   }
 
-  if (writer) {
-    const end = report as { stopped?: string | null; wallMs?: number };
-    const stopped = end.stopped ?? null;
-    const ok = results.every((h) => h.status === 'ok');
-    writer.finish(interrupted ? 'interrupted' : stopped ? 'stopped' : ok ? 'ok' : 'failed', {
-      stopped,
-      wallMs: end.wallMs ?? 0,
-    });
-  }
+  record?.finish(report, results, interrupted);
   process.exitCode = stdoutClosed() ? EXIT.outputClosed : code;
   return report;
 }
@@ -237,14 +202,6 @@ export const fleetRunView = {
     reportText(report, colors, opts),
   json: (report: FleetReport<unknown>) => report.toJSON(),
 };
-
-/** The flags as the journal keeps them: plain values only (no flag holds a secret: passwords are asked). */
-function flagsWithoutSecrets(flags: object): object {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(flags))
-    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || Array.isArray(v)) out[k] = v;
-  return out;
-}
 
 function finalOutput<R>(
   spec: JobSpec<R>,

@@ -4,6 +4,9 @@
 // SQLite's native addon, so it is imported only when a journal is used.
 import { existsSync } from 'node:fs';
 import type { HostResult } from '../fleet/host-result.js';
+import type { RollingRun } from '../fleet/rolling.js';
+import type { FleetRun } from '../fleet/run.js';
+import { addressName } from '../process/address.js';
 import { CliUsageError } from './errors.js';
 import type { Journal, RunSet } from '../journal/journal.js';
 import type { RunWriter } from '../journal/writer.js';
@@ -18,8 +21,10 @@ export async function journalPath(flags: JournalFlags): Promise<string | undefin
   if (flags.journal === false) return undefined;
   if (typeof flags.journal === 'string') return flags.journal;
   const env = process.env;
-  if (env.FLEETSH_JOURNAL) return env.FLEETSH_JOURNAL;
-  if (env.FLEETSH_STATE_FILE) return env.FLEETSH_STATE_FILE;
+  // /dev/null (as the older last-run file allowed): keep nothing.
+  const named = env.FLEETSH_JOURNAL || env.FLEETSH_STATE_FILE;
+  if (named === '/dev/null') return undefined;
+  if (named) return named;
   const { defaultJournalPath } = await import('../journal/journal.js');
   return defaultJournalPath();
 }
@@ -80,12 +85,67 @@ export function currentResume(): ResumeContext | undefined {
   return resuming;
 }
 
+/** What a job's recording needs of its spec (src/cli/job.ts, JobSpec). */
+interface RecordedJob {
+  label: string;
+  hosts: readonly string[];
+  flags: object;
+  journal?: { command: string; args: unknown[]; rolling?: boolean };
+}
+
+/** A job's recording: attached to the job, then ended with its report. */
+export interface JobRecord {
+  attach(job: unknown): void;
+  /** The results the exit status is judged on: a resumed run's include the hosts finished before. */
+  results(results: readonly HostResult<unknown>[]): readonly HostResult<unknown>[];
+  finish(report: unknown, results: readonly HostResult<unknown>[], interrupted: boolean): void;
+}
+
 /** Starts recording a job: a new run, or the run being resumed as a new session of it. */
-export async function startRecording(
-  flags: JournalFlags,
-  start: (journal: Journal) => RunWriter,
-): Promise<RunWriter | undefined> {
-  if (resuming) return resuming.journal.continueRun(resuming.runId);
-  const journal = await cliJournal(flags);
-  return journal ? start(journal) : undefined;
+export async function recordJob(spec: RecordedJob): Promise<JobRecord | undefined> {
+  const flags = spec.flags as JournalFlags & { hosts?: string; outputDir?: string };
+  const command = spec.journal?.command ?? spec.label.split(' ')[0]!;
+  const rolling = spec.journal?.rolling === true;
+  const resume = resuming;
+  let writer: RunWriter | undefined;
+  if (resume) writer = resume.journal.continueRun(resume.runId);
+  else {
+    const journal = await cliJournal(flags);
+    if (!journal) return undefined;
+    const kept = flagsWithoutSecrets(spec.flags);
+    writer = journal.startRun({
+      kind: command,
+      label: spec.label,
+      selection: flags.hosts ?? null,
+      hosts: spec.hosts.map((written) => ({ name: addressName(written), written })),
+      ...(rolling ? { phases: ['deploy'] } : {}),
+      options: kept,
+      resume: spec.journal ? { command, args: spec.journal.args, flags: kept } : null,
+      outputDir: flags.outputDir ?? null,
+    });
+  }
+  const w = writer;
+  for (const s of resume?.skipped ?? []) w.hostEnd(s.result, s.phase);
+  return {
+    attach: (job) => (rolling ? w.attachRolling(job as RollingRun) : w.attachFleet(job as FleetRun<unknown>)),
+    results: (results) =>
+      resume && !rolling ? [...results, ...resume.previous.flatMap((m) => [...m.values()])] : results,
+    finish: (report, results, interrupted) => {
+      const end = report as { stopped?: string | null; wallMs?: number };
+      const stopped = end.stopped ?? null;
+      const ok = results.every((h) => h.status === 'ok');
+      w.finish(interrupted ? 'interrupted' : stopped ? 'stopped' : ok ? 'ok' : 'failed', {
+        stopped,
+        wallMs: end.wallMs ?? 0,
+      });
+    },
+  };
+}
+
+/** The flags as the journal keeps them: plain values only (no flag holds a secret: passwords are asked). */
+function flagsWithoutSecrets(flags: object): object {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flags))
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v) || Array.isArray(v)) out[k] = v;
+  return out;
 }

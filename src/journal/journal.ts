@@ -40,7 +40,11 @@ export interface RunSummary {
   state: 'running' | 'interrupted' | 'ended';
   /** Starts and resumes. */
   sessions: number;
-  counts: Record<'total' | 'ok' | 'failed' | 'timeout' | 'unreachable' | 'skipped' | 'interrupted', number>;
+  /** By status; `running` while the controller lives, `interrupted` once it died with hosts in flight. */
+  counts: Record<
+    'total' | 'ok' | 'failed' | 'timeout' | 'unreachable' | 'skipped' | 'interrupted' | 'running',
+    number
+  >;
 }
 
 export interface OpenJournalOptions {
@@ -241,14 +245,23 @@ function countRows(hosts: readonly HostRow[]): { status: string; n: number }[] {
 }
 
 function summary(row: RunRow, byStatus: { status: string; n: number }[]): RunSummary {
-  const counts = { total: 0, ok: 0, failed: 0, timeout: 0, unreachable: 0, skipped: 0, interrupted: 0 };
+  const live = isLive(row);
+  const counts = {
+    total: 0,
+    ok: 0,
+    failed: 0,
+    timeout: 0,
+    unreachable: 0,
+    skipped: 0,
+    interrupted: 0,
+    running: 0,
+  };
   for (const { status, n } of byStatus) {
     counts.total += n;
-    if (status === 'running') counts.interrupted += n;
+    if (status === 'running') counts[live ? 'running' : 'interrupted'] += n;
     else if (status === 'pending') counts.skipped += n;
     else if (status in counts) counts[status as keyof typeof counts] += n;
   }
-  const live = isLive(row);
   return {
     id: row.id,
     kind: row.kind,

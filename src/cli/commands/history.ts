@@ -32,6 +32,7 @@ export async function historyCommand(flags: HistoryFlags): Promise<void> {
     if (c.timeout) parts.push(`${c.timeout} timed out`);
     if (c.unreachable) parts.push(`${c.unreachable} unreachable`);
     if (c.interrupted) parts.push(`${c.interrupted} interrupted`);
+    if (c.running) parts.push(`${c.running} running`);
     if (c.skipped) parts.push(`${c.skipped} skipped`);
     const when = r.startedAt.slice(0, 19).replace('T', ' ');
     const line = [
