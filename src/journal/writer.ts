@@ -179,7 +179,12 @@ export class RunWriter {
 
   /** A host's result (its attempts too). */
   hostEnd(h: HostResult<unknown>, phase = 0, batch: number | null = null, attempts = true): void {
-    this.#write(() => {
+    // The result and its attempts in one commit: one WAL append per host instead of one per row.
+    this.#write(() => this.#hostEnd(h, phase, batch, attempts));
+  }
+
+  readonly #hostEnd = (h: HostResult<unknown>, phase: number, batch: number | null, attempts: boolean) =>
+    this.#db.transaction(() => {
       this.#s.end!.run(
         h.status,
         h.kind,
@@ -213,8 +218,7 @@ export class RunWriter {
             a.durationMs,
             a.retryInMs,
           );
-    });
-  }
+    })();
 
   /** The run's end (this session's): a later resume may start another. */
   finish(outcome: Outcome, report?: { stopped: string | null; wallMs: number }): void {

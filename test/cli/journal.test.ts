@@ -145,6 +145,41 @@ describe('the run journal', { skip: !sshdAvailable() && 'OpenSSH sshd not instal
     assert.equal(skipped.stdout, 'h04\n', skipped.stderr);
   });
 
+  test('kill -9 mid-run, then resume: only the host in flight runs again; the run ends as one run of two sessions', async () => {
+    const dir = join(tmp.dir, 'run');
+    mkdirSync(dir, { recursive: true });
+    const journal = join(dir, 'journal.db');
+    const release = join(dir, 'release');
+    const env = { FLEETSH_JOURNAL: journal };
+    const command =
+      `echo ran >> ${dir}/$FLEETSH_HOST.count; ` +
+      `if [ "$FLEETSH_HOST" = h04 ]; then i=0; while [ ! -e ${release} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; fi`;
+    let child: ChildProcess | undefined;
+    const running = fleetsh(['run', ...conn, '-w', 'h[01-06]', '--', command], {
+      env,
+      onSpawn: (c) => (child = c),
+      timeoutMs: 90_000,
+    });
+    const others = ['h01', 'h02', 'h03', 'h05', 'h06'];
+    await waitFor(
+      () => others.every((h) => hostStatus(journal, h) === 'ok') && hostStatus(journal, 'h04') === 'running',
+      60_000,
+      'every host but h04 finished, h04 in flight',
+    );
+    child!.kill('SIGKILL');
+    assert.equal((await running).signal, 'SIGKILL');
+    writeFileSync(release, '');
+    const resumed = await fleetsh(['resume', '1', '--rerun-interrupted'], { env, timeoutMs: 60_000 });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resuming run 1 .*: h04 left to run/);
+    assert.match(resumed.stdout, /^1 host: 1 ok/m);
+    assert.deepEqual(counts(dir), { h01: 1, h02: 1, h03: 1, h04: 2, h05: 1, h06: 1 });
+    const shown = JSON.parse((await fleetsh(['show', '1', '--json'], { env })).stdout);
+    assert.equal(shown.run.outcome, 'ok');
+    assert.equal(shown.run.sessions, 2);
+    assert.equal(shown.report.counts.ok, 6);
+  });
+
   test('two runs at once on one journal: both recorded whole', async () => {
     const journal = join(tmp.dir, 'concurrent.db');
     const env = { FLEETSH_JOURNAL: journal };
