@@ -5,6 +5,7 @@ import type { FleetOptions } from '../fleet/options.js';
 import type { FleetRun } from '../fleet/run.js';
 import type { RollingOptions, RollingRun } from '../fleet/rolling.js';
 import { resolveTargets } from '../fleet/target.js';
+import { UsageError } from '../process/errors.js';
 import { Journal } from './journal.js';
 import type { Outcome, RunWriter } from './writer.js';
 
@@ -15,7 +16,8 @@ const opened = new Map<string, Journal>();
 export function journalOf(option: FleetOptions['journal']): Journal | undefined {
   if (option === undefined || option === null) return undefined;
   if (option instanceof Journal) return option;
-  if (typeof option !== 'string') return option as Journal;
+  if (typeof option !== 'string')
+    throw new UsageError('option journal: expected a file path, or a journal from openJournal(path)');
   let j = opened.get(option);
   if (!j) opened.set(option, (j = new Journal(option)));
   return j;

@@ -2,7 +2,7 @@
 // file says it is a fleetsh journal in application_id, so a file from a newer fleetsh, or one that
 // is not ours, is refused with a way forward instead of being reset. Migrations run in one
 // IMMEDIATE transaction, so two fleetsh processes opening an old journal at once migrate it once.
-import { UsageError } from '../process/errors.js';
+import { JournalError } from './errors.js';
 import type { Database } from './sqlite.js';
 
 /** 'FLSH': the journal's application_id (sqlite3 PATH 'pragma application_id' shows 1179407176). */
@@ -91,8 +91,7 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The journal cannot be used as it is: the message says why and what to do. */
-export class JournalError extends UsageError {}
+export { JournalError };
 
 function wayOut(): string {
   return `use --journal OTHER-PATH or --no-journal for this run (in a script: the journal option)`;

@@ -8,6 +8,7 @@
 // way the addon resolves from node_modules, never from the bundle (scripts/bundle.mjs keeps it out).
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import { JournalError } from './errors.js';
 
 export type Database = BetterSqlite3.Database;
 export type Statement = BetterSqlite3.Statement;
@@ -19,6 +20,14 @@ export function loadSqlite(): Constructor {
   if (loaded) return loaded;
   const req: NodeRequire = typeof require === 'function' ? require : createRequire(import.meta.url);
   const name = 'better-sqlite3'; // through a variable: the bundler leaves it to Node's resolver
-  loaded = req(name) as Constructor;
+  try {
+    loaded = req(name) as Constructor;
+  } catch (e) {
+    throw new JournalError(
+      `the run journal needs better-sqlite3, which did not load (${(e as Error).message.split('\n')[0]}): ` +
+        'reinstall fleetsh (npm ci builds it), or run with --no-journal',
+      { cause: e },
+    );
+  }
   return loaded;
 }
