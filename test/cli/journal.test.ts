@@ -5,13 +5,16 @@
 // budget counting what failed before the crash; history and show; two runs at once on one journal;
 // a damaged journal and one from a newer fleetsh refused, unchanged, with a way forward.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadSqlite } from '../../src/journal/sqlite.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
-import { ensureBuilt, fleetsh, scratch, waitFor } from './helpers.js';
+import { quote } from '../../src/command/quote.js';
+import { CLI, ensureBuilt, fleetsh, scratch, waitFor } from './helpers.js';
+
+const tmuxAvailable = spawnSync('tmux', ['-V']).status === 0;
 
 describe('the run journal', { skip: !sshdAvailable() && 'OpenSSH sshd not installed' }, () => {
   let fleet: TestFleet;
@@ -23,7 +26,9 @@ describe('the run journal', { skip: !sshdAvailable() && 'OpenSSH sshd not instal
     fleet = await startFleet({ healthy: 6 });
     conn = ['-F', fleet.sshConfigPath];
   });
+  const sessions: string[] = [];
   after(async () => {
+    for (const s of sessions) spawnSync('tmux', ['kill-session', '-t', s]);
     await fleet?.stop();
     tmp.cleanup();
   });
@@ -144,6 +149,28 @@ describe('the run journal', { skip: !sshdAvailable() && 'OpenSSH sshd not instal
     const skipped = await fleetsh(['hosts', '-w', '@skipped'], { env });
     assert.equal(skipped.stdout, 'h04\n', skipped.stderr);
   });
+
+  test(
+    'on a terminal, resume asks what to do with the host in flight; s leaves it',
+    { skip: !tmuxAvailable && 'needs tmux' },
+    async () => {
+      const { dir, journal } = await crashedDeployment('ask', [], '0');
+      const name = `fleetsh-resume-${process.pid}`;
+      sessions.push(name);
+      const cmd = `env FLEETSH_JOURNAL=${quote(journal)} NO_COLOR=1 ${quote(process.execPath)} ${quote(CLI)} resume 1; echo "[exit $?]"`;
+      const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
+      tmux('new-session', '-d', '-x', '160', '-y', '40', '-s', name, cmd);
+      tmux('set-option', '-t', name, 'remain-on-exit', 'on');
+      const screen = () => tmux('capture-pane', '-p', '-S', '-', '-t', name);
+      await waitFor(() => screen().includes('[r/s]'), 20_000, 'the question');
+      assert.match(screen(), /1 host was in flight when run 1 stopped \(h04\)/);
+      tmux('send-keys', '-t', name, '-l', 's');
+      tmux('send-keys', '-t', name, 'Enter');
+      await waitFor(() => screen().includes('[exit '), 60_000, 'fleetsh to end');
+      assert.match(screen(), /deployment complete: 5 deployed, 0 failed, 1 not started/, screen());
+      assert.deepEqual(counts(dir), { h01: 1, h02: 1, h03: 1, h04: 1, h05: 1, h06: 1 });
+    },
+  );
 
   test('kill -9 mid-run, then resume: only the host in flight runs again; the run ends as one run of two sessions', async () => {
     const dir = join(tmp.dir, 'run');
