@@ -24,6 +24,7 @@ export async function historyCommand(flags: HistoryFlags): Promise<void> {
     process.exitCode = EXIT.ok;
     return;
   }
+  if (runs.length === 0) process.stderr.write(`fleetsh: no run is recorded in ${path}\n`);
   const colors = palette(flags.color !== false && colorEnabled(process.stdout), {});
   for (const r of runs) {
     const c = r.counts;
