@@ -3,6 +3,7 @@
 // progress (`fleetsh resume` sets it; the selection and the job read it). The journal module loads
 // SQLite's native addon, so it is imported only when a journal is used.
 import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { HostResult } from '../fleet/host-result.js';
 import type { RollingRun } from '../fleet/rolling.js';
 import type { FleetRun } from '../fleet/run.js';
@@ -121,7 +122,7 @@ export async function recordJob(spec: RecordedJob): Promise<JobRecord | undefine
       ...(rolling ? { phases: ['deploy'] } : {}),
       options: kept,
       resume: spec.journal ? { command, args: spec.journal.args, flags: kept } : null,
-      outputDir: flags.outputDir ?? null,
+      outputDir: flags.outputDir === undefined ? null : resolvePath(flags.outputDir),
     });
   }
   const w = writer;

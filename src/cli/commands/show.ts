@@ -41,7 +41,12 @@ export async function showCommand(ref: string, flags: ShowFlags): Promise<void> 
   if (flags.json) {
     process.stdout.write(
       JSON.stringify(
-        { run: record.summary, interrupted: record.interrupted, report: record.report.toJSON() },
+        {
+          run: record.summary,
+          outputDir: record.row.output_dir,
+          interrupted: record.interrupted,
+          report: record.report.toJSON(),
+        },
         null,
         2,
       ) + '\n',
@@ -62,6 +67,8 @@ export function showText(record: JournalRecord, colors: Palette): string {
   const out = [`${head} (${colors.show(when)}): ${stateWord(s, colors)}`];
   const report = record.report;
   out.push(report instanceof FleetReport ? reportText(report, colors) : rollingText(report, colors));
+  // --output-dir: each host's whole output is in its files there (the journal keeps it up to the cap).
+  if (record.row.output_dir) out.push(colors.dim(`output files: ${colors.show(record.row.output_dir)}`));
   if (s.state === 'interrupted') out.push(colors.warn(`fleetsh resume ${s.id} continues it`));
   return out.join('\n');
 }
