@@ -207,6 +207,45 @@ describe('the run journal', { skip: !sshdAvailable() && 'OpenSSH sshd not instal
     assert.equal(shown.report.counts.ok, 6);
   });
 
+  test('Ctrl-C mid-run, then resume: the host Ctrl-C killed is interrupted, and runs again when asked', async () => {
+    const dir = join(tmp.dir, 'sigint');
+    mkdirSync(dir, { recursive: true });
+    const journal = join(dir, 'journal.db');
+    const release = join(dir, 'release');
+    const env = { FLEETSH_JOURNAL: journal };
+    const command =
+      `echo ran >> ${dir}/$FLEETSH_HOST.count; ` +
+      `if [ "$FLEETSH_HOST" = h02 ]; then i=0; while [ ! -e ${release} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; fi`;
+    let child: ChildProcess | undefined;
+    const running = fleetsh(['run', ...conn, '-w', 'h[01-03]', '--', command], {
+      env,
+      onSpawn: (c) => (child = c),
+      timeoutMs: 90_000,
+    });
+    await waitFor(
+      () =>
+        hostStatus(journal, 'h01') === 'ok' &&
+        hostStatus(journal, 'h03') === 'ok' &&
+        hostStatus(journal, 'h02') === 'running',
+      60_000,
+      'h01 and h03 finished, h02 in flight',
+    );
+    child!.kill('SIGINT');
+    assert.equal((await running).code, 130);
+    writeFileSync(release, '');
+    const refused = await fleetsh(['resume', '1'], { env });
+    assert.equal(refused.code, 64, refused.stderr);
+    assert.match(refused.stderr, /in flight when run 1 stopped \(h02\)/);
+    const resumed = await fleetsh(['resume', '1', '--rerun-interrupted'], { env, timeoutMs: 60_000 });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /: h02 left to run/);
+    const ran = (h: string) =>
+      readFileSync(join(dir, `${h}.count`), 'utf8')
+        .trim()
+        .split('\n').length;
+    assert.deepEqual(['h01', 'h02', 'h03'].map(ran), [1, 2, 1]);
+  });
+
   test('two runs at once on one journal: both recorded whole', async () => {
     const journal = join(tmp.dir, 'concurrent.db');
     const env = { FLEETSH_JOURNAL: journal };
