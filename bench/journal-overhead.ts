@@ -82,6 +82,9 @@ try {
 
   const wallNone = median(results.none.map((x) => x.wall));
   const wallJournal = median(results.journal.map((x) => x.wall));
+  // Each pair's ratio (with and without, run one after the other): a trend in the machine's load
+  // over the bench cancels out within a pair better than across the medians.
+  const pairs = results.journal.map((j, i) => j.wall / results.none[i]!.wall);
   // The least of each: the run least disturbed by the machine's other work.
   const bestNone = least(results.none.map((x) => x.wall));
   const bestJournal = least(results.journal.map((x) => x.wall));
@@ -120,6 +123,9 @@ try {
   console.log(`journal overhead, ${N} hosts, window ${WIDTH}, median of ${RUNS} interleaved runs:`);
   console.log(
     `  wall: ${Math.round(wallNone)} ms without, ${Math.round(wallJournal)} ms with: ratio ${(wallJournal / wallNone).toFixed(3)}`,
+  );
+  console.log(
+    `  wall, pair by pair: ${pairs.map((r) => r.toFixed(3)).join(', ')}: median ${median(pairs).toFixed(3)}`,
   );
   console.log(
     `  wall, least of each: ${Math.round(bestNone)} ms without, ${Math.round(bestJournal)} ms with: ratio ${(bestJournal / bestNone).toFixed(3)}`,
