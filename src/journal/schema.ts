@@ -126,7 +126,9 @@ export function migrate(db: Database, path: string, beforeWrite: () => void): vo
     }
     return version;
   };
-  const version = check();
+  // Read in one transaction: the header and the tables as of one moment, even while another
+  // process creates the journal (its tables and its header are one commit).
+  const version = db.transaction(check)();
   beforeWrite();
   if (version === SCHEMA_VERSION) return;
   db.transaction(() => {

@@ -229,6 +229,9 @@ export class RunWriter {
         )
         .run(now(), outcome, report?.stopped ?? null, report?.wallMs ?? 0, this.id),
     );
+    // The run's pages from the WAL into the file, now that nothing waits (see journal.ts). PASSIVE:
+    // it never waits for another process's readers or writers; what it leaves, a later end takes.
+    this.#write(() => this.#db.pragma('wal_checkpoint(PASSIVE)'));
   }
 
   /** False once a write failed (the warning was given). */

@@ -263,6 +263,7 @@ describe('the run journal', { skip: !sshdAvailable() && 'OpenSSH sshd not instal
         ['ok', 6],
         ['ok', 6],
       ],
+      h.stdout + h.stderr,
     );
     assert.deepEqual(runs.map((r) => r.label).sort(), ['run echo a', 'run echo b']);
     for (const id of ['1', '2']) {

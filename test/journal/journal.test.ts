@@ -4,7 +4,7 @@
 // reaches the database's bytes (its WAL included); a damaged file and a newer schema are
 // JournalErrors that leave the file as it was.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -151,6 +151,43 @@ describe('the run journal (library)', { skip: !sshdAvailable() && 'OpenSSH sshd 
     odb.exec('CREATE TABLE notes (text TEXT)');
     odb.close();
     assert.throws(() => openJournal(other), /SQLite database with tables of its own, not a fleetsh journal/);
+  });
+
+  test('four processes creating one journal at once all open it and record their runs', async () => {
+    // Each opens a fresh journal and records a run: the creation race (tables and header are one
+    // commit, WAL mode one lock) must never make one refuse the file another just made.
+    const script =
+      `import { openJournal } from ${JSON.stringify(new URL('../../src/journal/journal.ts', import.meta.url).pathname)};` +
+      `const j = openJournal(process.argv[1]);` +
+      `j.startRun({ kind: 'x', label: 'x', hosts: [{ name: 'a' }], options: {} }).finish('ok');` +
+      `console.log('recorded');`;
+    for (let round = 0; round < 4; round++) {
+      const path = join(work, `race-${round}.db`);
+      const outcomes = await Promise.all(
+        Array.from(
+          { length: 4 },
+          () =>
+            new Promise<string>((resolve) => {
+              const child = spawn(
+                process.execPath,
+                ['--import', 'tsx', '--input-type=module', '-e', script, path],
+                {
+                  stdio: ['ignore', 'pipe', 'pipe'],
+                },
+              );
+              let out = '';
+              child.stdout.on('data', (d: Buffer) => (out += d));
+              child.stderr.on('data', (d: Buffer) => (out += d));
+              const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+              child.on('close', () => (clearTimeout(timer), resolve(out.trim())));
+            }),
+        ),
+      );
+      assert.deepEqual(outcomes, ['recorded', 'recorded', 'recorded', 'recorded'], outcomes.join('\n'));
+      const journal = openJournal(path);
+      assert.equal(journal.runs().length, 4);
+      journal.close();
+    }
   });
 
   test('an old journal is migrated to this schema once; a second open finds it current', () => {
