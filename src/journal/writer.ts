@@ -229,9 +229,12 @@ export class RunWriter {
         )
         .run(now(), outcome, report?.stopped ?? null, report?.wallMs ?? 0, this.id),
     );
-    // The run's pages from the WAL into the file, now that nothing waits (see journal.ts). PASSIVE:
-    // it never waits for another process's readers or writers; what it leaves, a later end takes.
-    this.#write(() => this.#db.pragma('wal_checkpoint(PASSIVE)'));
+    // The run's pages from the WAL into the file (see journal.ts), once whoever awaited the run has
+    // its report: the sync no longer holds up the run's end. PASSIVE: it never waits for another
+    // process's readers or writers; what it leaves, a later run's end takes.
+    setImmediate(() => {
+      if (this.#db.open) this.#write(() => this.#db.pragma('wal_checkpoint(PASSIVE)'));
+    });
   }
 
   /** False once a write failed (the warning was given). */
