@@ -85,7 +85,7 @@ export class Journal {
         this.#db.pragma('synchronous = NORMAL');
         // A checkpoint syncs the disk, and better-sqlite3 runs it on the event loop: every
         // connection of a run would wait for it. The default (every 1,000 pages) checkpointed
-        // 2-4 times in a 1,000-host run and cost it 4-9 % of its wall time on a busy disk; here a
+        // 2-4 times in a 1,000-host run, which then lost 4-9 % of its wall time on a busy disk; here a
         // run's writes stay in the WAL (about 8 KiB a host) and are checkpointed when it ends.
         this.#db.pragma('wal_autocheckpoint = 50000');
         this.#db.pragma('foreign_keys = ON');
