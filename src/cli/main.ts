@@ -271,6 +271,17 @@ export function buildProgram(): Command {
       await hostsCommand(args, opts);
     });
 
+  program
+    .command('demo')
+    .description('start a local fleet of embedded SSH servers and show what fleetsh does')
+    .option('-n, --count <n>', 'servers in the demo fleet (default: 24)', (v) => parseCount(v, '--count'))
+    .option('--no-progress', 'no progress line')
+    .option('--no-color', 'no colours')
+    .action(async (opts) => {
+      const { demoCommand } = await import('./commands/demo.js');
+      await demoCommand(opts);
+    });
+
   journal(
     program
       .command('history')
@@ -312,17 +323,6 @@ export function buildProgram(): Command {
     const { resumeCommand } = await import('./commands/resume.js');
     await resumeCommand(run, opts);
   });
-
-  program
-    .command('demo')
-    .description('start a local fleet of embedded SSH servers and show what fleetsh does')
-    .option('-n, --count <n>', 'servers in the demo fleet (default: 24)', (v) => parseCount(v, '--count'))
-    .option('--no-progress', 'no progress line')
-    .option('--no-color', 'no colours')
-    .action(async (opts) => {
-      const { demoCommand } = await import('./commands/demo.js');
-      await demoCommand(opts);
-    });
 
   return program;
 }
