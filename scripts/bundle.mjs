@@ -34,8 +34,9 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  // cpu-features is ssh2's optional native dependency: left to Node's resolver.
-  external: ['cpu-features'],
+  // cpu-features is ssh2's optional native dependency, better-sqlite3 the journal's native addon
+  // (src/journal/sqlite.ts): both left to Node's resolver, from node_modules.
+  external: ['cpu-features', 'better-sqlite3'],
   plugins: [nativeAddons],
   minify: true,
   keepNames: true, // error classes and stack traces keep their names

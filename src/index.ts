@@ -14,6 +14,7 @@ import type { FleetPlan, PlanOptions } from './fleet/plan.js';
 import { planRolling } from './fleet/rolling-plan.js';
 import type { Target } from './fleet/target.js';
 import { attachProgress, attachRollingProgress, progressFor } from './render/progress.js';
+import { recordFleetRun, recordRolling } from './journal/record.js';
 
 export interface Dollar extends Shell {
   /** Text inserted into a command line without quoting: ``$`ls ${$.raw('*.log')}` ``. */
@@ -68,9 +69,10 @@ export const $: Dollar = Object.assign(local, {
   [Symbol.asyncDispose]: () => ssh.close(),
 });
 
-const drawProgress: RunObserver = (run, options) => {
+const drawProgress: RunObserver = (run, options, hosts) => {
   const progress = progressFor(options.progress);
   if (progress) attachProgress(run, progress);
+  recordFleetRun(run, options, hosts);
 };
 
 /** A fleet over `options.connect`; its runs draw progress on stderr when `options.progress` asks. */
@@ -83,6 +85,7 @@ export function rolling(options: RollingOptions): RollingRun {
   const run = new RollingRun(options);
   const progress = progressFor(options.progress);
   if (progress) attachRollingProgress(run, progress);
+  recordRolling(run, options);
   return run;
 }
 
@@ -92,7 +95,13 @@ export function rolling(options: RollingOptions): RollingRun {
 // Commands and shells
 export { quote } from './command/quote.js';
 export { raw, type RawCommand } from './command/template.js';
-export type { CommandPromise, CommandOptions, LineListener, DataListener, Stdin } from './process/command-promise.js';
+export type {
+  CommandPromise,
+  CommandOptions,
+  LineListener,
+  DataListener,
+  Stdin,
+} from './process/command-promise.js';
 export { CommandResult } from './process/result.js';
 export type { Duration } from './process/duration.js';
 export type { PtyOptions, SudoOptions } from './process/exec-options.js';
@@ -182,6 +191,10 @@ export type {
   Expand,
 } from './fleet/target.js';
 export { attachProgress, type ProgressOptions } from './render/progress.js';
+
+// The run journal
+export { openJournal, Journal, JournalError, type RunSummary, type RunSet } from './journal/journal.js';
+export type { JournalHandle } from './fleet/options.js';
 
 // Host sets and the inventory
 export { HostSet, expand, type HostSetOptions } from './inventory/hostset.js';

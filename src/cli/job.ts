@@ -15,7 +15,7 @@ import { eventLine, streamEvents } from './render/ndjson.js';
 import { fullOutputIn, writeOutputDir } from './render/output-dir.js';
 import { streamLines } from './render/stream.js';
 import { terminal, type Terminal } from './render/terminal.js';
-import { saveLastRun } from './state.js';
+import { recordJob } from './journal.js';
 
 export interface ExecutionFlags {
   fanout?: number | 'adaptive';
@@ -119,8 +119,13 @@ export interface JobSpec<R> {
   live?(job: Job<R>, term: Terminal, colors: Palette): void;
   /** Called once the report is in: close connections and the like. */
   cleanup?(): Promise<void>;
-  /** Keep the host sets for @failed and friends (default true; the demo does not). */
+  /** Record the run in the journal, for history, @failed and friends (default true; the demo does not). */
   save?: boolean;
+  /**
+   * What the journal keeps to show and resume the job: the subcommand and its arguments (with the
+   * flags, `fleetsh resume` starts it again), and whether it is a rolling deployment.
+   */
+  journal?: { command: string; args: unknown[]; rolling?: boolean };
 }
 
 /** Runs a job to its end and sets the exit status; prints the report the flags ask for. */
@@ -134,7 +139,9 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     spec.flags.progress !== false && (mode === 'stream' || mode === 'gather') && process.stderr.isTTY
       ? { stream: process.stderr, tty: true }
       : undefined;
+  const record = spec.save === false ? undefined : await recordJob(spec);
   const job = spec.start(progress);
+  record?.attach(job);
   term.progressOn = progress !== undefined;
   if (mode === 'stream') {
     streamLines(
@@ -167,7 +174,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
   term.progressOn = false;
   await spec.cleanup?.();
 
-  const results = spec.results(report);
+  const results = record ? record.results(spec.results(report)) : spec.results(report);
   const interrupted = interrupt.interrupted;
   const code = interrupted
     ? EXIT.interrupted
@@ -187,7 +194,7 @@ export async function runJob<R>(spec: JobSpec<R>): Promise<R> {
     }
   }
 
-  if (spec.save !== false) await saveLastRun({ command: spec.label, sets: lastRunSets(results, spec.hosts) });
+  record?.finish(report, results, interrupted);
   process.exitCode = stdoutClosed() ? EXIT.outputClosed : code;
   return report;
 }
@@ -217,19 +224,6 @@ export const fleetRunView = {
   text: (report: FleetReport<unknown>, colors: Palette, opts: EndOptions) => reportText(report, colors, opts),
   json: (report: FleetReport<unknown>) => report.toJSON(),
 };
-
-/** The hosts by outcome, as the selection wrote them (`deploy@web1:2222`), so `-w @failed` reaches them the same way. */
-function lastRunSets(results: readonly HostResult<unknown>[], selected: readonly string[]) {
-  const written = new Map(selected.map((entry) => [addressName(entry), entry]));
-  const names = (...statuses: string[]) =>
-    results.filter((h) => statuses.includes(h.status)).map((h) => written.get(h.host) ?? h.host);
-  return {
-    ok: names('ok'),
-    failed: names('failed', 'timeout'),
-    unreachable: names('unreachable'),
-    skipped: names('skipped'),
-  };
-}
 
 function finalOutput<R>(
   spec: JobSpec<R>,

@@ -37,10 +37,19 @@ function selection(cmd: Command, required = true): Command {
     'host set: web[1-20],db1 user@host:port [v6]:port @group @failed ^file (! and & too); - reads a list from stdin',
   );
   if (required) w.makeOptionMandatory();
+  return journal(
+    cmd
+      .addOption(w)
+      .option('-x, --exclude <hosts>', 'hosts to leave out of the selection')
+      .option('-i, --inventory <file>', 'inventory file (default: ./fleetsh.yml when present)'),
+  );
+}
+
+/** The run journal: where it is, or none (runs are recorded; @failed and friends read it). */
+function journal(cmd: Command): Command {
   return cmd
-    .addOption(w)
-    .option('-x, --exclude <hosts>', 'hosts to leave out of the selection')
-    .option('-i, --inventory <file>', 'inventory file (default: ./fleetsh.yml when present)');
+    .option('--journal <file>', 'the run journal (default: $XDG_STATE_HOME/fleetsh/journal.db)')
+    .option('--no-journal', 'record nothing in the journal (and keep no @failed for the next run)');
 }
 
 function connection(cmd: Command): Command {
@@ -298,6 +307,48 @@ export function buildProgram(): Command {
       const { demoCommand } = await import('./commands/demo.js');
       await demoCommand(opts);
     });
+
+  journal(
+    program
+      .command('history')
+      .description('list recent runs from the journal: id, when, who, what, outcome, counts')
+      .option('-n, --limit <n>', 'runs to list (default: 20)', (v) => parseCount(v, '--limit'))
+      .option('--json', 'print a JSON array of runs')
+      .option('--no-color', 'no colours'),
+  ).action(async (opts) => {
+    const { historyCommand } = await import('./commands/history.js');
+    await historyCommand(opts);
+  });
+
+  journal(
+    program
+      .command('show')
+      .description("print a past run's report from the journal, as the run printed it")
+      .argument('<run>', 'a run number (fleetsh history lists them), or last')
+      .option('--json', 'print the run and its report as JSON')
+      .option('--no-color', 'no colours')
+      .option('--raw', "print hosts' output as it came (default: control characters escaped)"),
+  ).action(async (run: string, opts) => {
+    const { showCommand } = await import('./commands/show.js');
+    await showCommand(run, opts);
+  });
+
+  journal(
+    program
+      .command('resume')
+      .description('continue a run or rolling deployment that did not end; finished hosts are not run again')
+      .argument('<run>', 'a run number (fleetsh history lists them), or last')
+      .addOption(
+        new Option(
+          '--rerun-interrupted',
+          'run the hosts that were in flight when it stopped again',
+        ).conflicts('skipInterrupted'),
+      )
+      .option('--skip-interrupted', 'leave the hosts that were in flight when it stopped as they are'),
+  ).action(async (run: string, opts) => {
+    const { resumeCommand } = await import('./commands/resume.js');
+    await resumeCommand(run, opts);
+  });
 
   return program;
 }

@@ -16,8 +16,12 @@ import { localScript } from './script.js';
 import { FleetRun, type HostTask } from './run.js';
 import { resolveTargets, type FleetHost, type Target } from './target.js';
 
-/** Called with each run a fleet starts, before the run's first event, and the fleet's options. */
-export type RunObserver = (run: FleetRun<unknown>, options: Readonly<FleetOptions>) => void;
+/** Called with each run a fleet starts, before the run's first event, the fleet's options and its host names. */
+export type RunObserver = (
+  run: FleetRun<unknown>,
+  options: Readonly<FleetOptions>,
+  hosts: readonly string[],
+) => void;
 
 export class Fleet {
   readonly hosts: readonly FleetHost[];
@@ -69,7 +73,7 @@ export class Fleet {
     // A fresh limit per run: adaptive state is about this run's hosts.
     const resolved = { ...resolveOptions(this.options), policy: this.options };
     const run = new FleetRun<T>([...this.hosts], task, resolved, label);
-    this.#observe?.(run as FleetRun<unknown>, this.options);
+    this.#observe?.(run as FleetRun<unknown>, this.options, this.names);
     return run;
   }
 

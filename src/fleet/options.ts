@@ -59,6 +59,16 @@ export interface FleetOptions extends PolicyOptions {
   sudo?: boolean | SudoOptions;
   /** Every command the fleet runs gets a pseudo-terminal (`true` or `{ term, rows, cols }`). */
   pty?: boolean | PtyOptions;
+  /**
+   * Record each run in a run journal (src/journal/): its path, or one from `openJournal(path)`.
+   * Every host's start and end is written as it happens; `openJournal(path).run(id)` reads it back.
+   */
+  journal?: string | JournalHandle;
+}
+
+/** An opened run journal, as the fleet's options know it (the journal itself is in src/journal/). */
+export interface JournalHandle {
+  readonly path: string;
 }
 
 export interface ResolvedOptions {
@@ -97,6 +107,7 @@ const KNOWN = new Set([
   'stdin',
   'sudo',
   'pty',
+  'journal',
 ]);
 
 export function resolveOptions(options: FleetOptions, extraKnown: readonly string[] = []): ResolvedOptions {

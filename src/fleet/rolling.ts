@@ -41,6 +41,12 @@ export interface RollingOptions extends Omit<FleetOptions, 'failFast' | 'maxUnre
   pause?: Duration;
   /** Hosts that may fail over the whole deployment before it stops (default 0). */
   maxFailures?: Budget;
+  /**
+   * Resuming an interrupted deployment (`fleetsh resume`): per phase, the hosts an earlier attempt
+   * finished, with their results. They are not run again; their results take their place in their
+   * batches, the report and the failure budget. Batches are cut as before, from every host.
+   */
+  previous?: readonly (ReadonlyMap<string, HostResult<unknown>> | undefined)[];
 }
 
 /** Splits `n` hosts into batches: sizes as counts or percentages of n (at least 1); the last size repeats. */
@@ -125,7 +131,8 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
 
   async #run(o: RollingOptions): Promise<RollingReport> {
     const t0 = performance.now();
-    const { phases, batches, healthCheck, healthCheckAfter, pause, maxFailures, ...fleetOptions } = o;
+    const { phases, batches, healthCheck, healthCheckAfter, pause, maxFailures, previous, ...fleetOptions } =
+      o;
     const total = phases.reduce((n, p) => n + resolveTargets(p.targets, o.expand, o.inventory).length, 0);
     const budget = resolveBudget(maxFailures ?? 0, total, 'maxFailures');
     let failures = 0;
@@ -133,8 +140,9 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     let stopKind: 'budget' | 'cancelled' = 'budget'; // why hosts were not started
     const records: PhaseRecord[] = [];
 
-    for (const phase of phases) {
+    for (const [phaseNumber, phase] of phases.entries()) {
       const hosts = resolveTargets(phase.targets, o.expand, o.inventory);
+      const done = previous?.[phaseNumber];
       const record: PhaseRecord = {
         name: phase.name,
         status: 'not-started',
@@ -165,15 +173,20 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
             offset -= batch.length;
             break;
           }
-          const report = await this.#batch(
-            phase,
-            b + 1,
-            batch.map((h) => h.target),
-            health,
-            healthCheckAfter ?? 'host',
-            fleetOptions,
-            budget - failures,
-          );
+          const todo = done ? batch.filter((h) => !done.has(h.name)) : batch;
+          const ran =
+            todo.length === 0
+              ? undefined
+              : await this.#batch(
+                  phase,
+                  b + 1,
+                  todo.map((h) => h.target),
+                  health,
+                  healthCheckAfter ?? 'host',
+                  fleetOptions,
+                  budget - failures,
+                );
+          const report = todo === batch ? ran! : withPrevious(batch, todo, ran, done!);
           for (const h of report.hosts) results.push({ ...h, index: batch[h.index]!.index });
           record.batches.push({
             phase: phase.name,
@@ -278,6 +291,29 @@ export class RollingRun extends EventEmitter implements PromiseLike<RollingRepor
     }
     return report;
   }
+}
+
+/** A batch's report with the hosts an earlier attempt finished in it, indexed as in the batch. */
+function withPrevious(
+  batch: readonly { name: string }[],
+  todo: readonly { name: string }[],
+  ran: FleetReport<unknown> | undefined,
+  done: ReadonlyMap<string, HostResult<unknown>>,
+): FleetReport<unknown> {
+  const position = new Map(batch.map((h, i) => [h.name, i]));
+  const hosts = [
+    ...(ran?.hosts ?? []).map((h) => ({ ...h, index: position.get(todo[h.index]!.name)! })),
+    ...batch
+      .filter((h) => done.has(h.name))
+      .map((h) => ({ ...done.get(h.name)!, index: position.get(h.name)! })),
+  ];
+  return new FleetReport(hosts, {
+    command: ran?.command ?? null,
+    startedAt: ran?.startedAt ?? new Date(),
+    wallMs: ran?.wallMs ?? 0,
+    stopped: ran?.stopped ?? null,
+    peakConcurrency: ran?.peakConcurrency ?? 0,
+  });
 }
 
 function validate(o: RollingOptions): void {

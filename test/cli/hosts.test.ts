@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { skippedResult, type HostStatus } from '../../src/fleet/host-result.js';
+import { openJournal } from '../../src/journal/journal.js';
 import { ensureBuilt, fleetsh, scratch } from './helpers.js';
 
 describe('fleetsh hosts', () => {
@@ -79,22 +81,33 @@ describe('fleetsh hosts', () => {
     assert.match(r.stderr, /@failed: there is no previous run/);
   });
 
-  test('@failed, @ok, @unreachable read the state file', async () => {
-    const state = join(tmp.dir, 'state.json');
-    writeFileSync(
-      state,
-      JSON.stringify({
-        version: 1,
-        at: '',
-        command: 'run x',
-        sets: { ok: ['a1'], failed: ['a2', 'a3'], unreachable: ['a4'], skipped: [] },
-      }),
-    );
+  test('@failed, @ok, @unreachable and 1:@ok read the journal', async () => {
+    const path = join(tmp.dir, 'journal.db');
+    const journal = openJournal(path);
+    const writer = journal.startRun({
+      kind: 'run',
+      label: 'run x',
+      hosts: ['a1', 'a2', 'a3', 'a4'].map((name) => ({ name })),
+      options: {},
+    });
+    const end = (host: string, status: HostStatus) =>
+      writer.hostEnd({ ...skippedResult(host, 0, 'cancelled', ''), status, success: status === 'ok' });
+    end('a1', 'ok');
+    end('a2', 'failed');
+    end('a3', 'timeout');
+    end('a4', 'unreachable');
+    writer.finish('failed');
+    journal.close();
     const r = await fleetsh(['hosts', '--fold', '-w', '@failed,@unreachable'], {
-      env: { FLEETSH_STATE_FILE: state },
+      env: { FLEETSH_JOURNAL: path },
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'a[2-4]\n');
+    const ok = await fleetsh(['hosts', '-w', '1:@ok'], { env: { FLEETSH_JOURNAL: path } });
+    assert.equal(ok.stdout, 'a1\n', ok.stderr);
+    const none = await fleetsh(['hosts', '-w', '7:@ok'], { env: { FLEETSH_JOURNAL: path } });
+    assert.equal(none.code, 64);
+    assert.match(none.stderr, /7:@ok: run 7 is not in the journal/);
   });
 });
 

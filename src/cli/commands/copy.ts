@@ -54,6 +54,7 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
     label: `copy ${src} ${dest}`,
     hosts: hosts.hosts,
     flags,
+    journal: { command: 'copy', args: [src, dest] },
     start: (progress) => {
       const run = sync
         ? f.syncConfig({

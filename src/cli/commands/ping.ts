@@ -7,7 +7,7 @@ import type { FleetReport } from '../../fleet/report.js';
 import type { FleetShell } from '../../fleet/target.js';
 import type { SshShell } from '../../ssh/shell.js';
 import { targetsFor, sshTransport, type ConnectionFlags } from '../connect.js';
-import { drawn, fleetOptions, noHosts, runJob } from '../job.js';
+import { drawn, fleetOptions, noHosts, runJob, type OutputFlags } from '../job.js';
 import type { Palette } from '../../render/palette.js';
 import { reportText } from '../../render/report-text.js';
 import { selectHosts, type SelectOptions } from '../select.js';
@@ -50,7 +50,9 @@ export async function pingCommand(flags: PingFlags): Promise<void> {
       color: flags.color,
       progress: flags.progress,
       raw: flags.raw,
-    },
+      hosts: flags.hosts,
+      journal: flags.journal,
+    } as OutputFlags,
     start: (progress) => drawn(f.each<Ping>(ping, 'ping'), progress),
     results: (report) => report.hosts,
     text: (report, colors, opts) => renderPings(withConnectTimes(report), colors, opts),

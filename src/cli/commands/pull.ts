@@ -40,6 +40,7 @@ export async function pullCommand(remote: string, localDir: string, flags: PullF
     label: `pull ${remote} ${localDir}`,
     hosts: hosts.hosts,
     flags,
+    journal: { command: 'pull', args: [remote, localDir] },
     start: (progress) => drawn(f.download(remote, localDir), progress),
     ...fleetRunView,
     text: (report, colors, opts) => copyText(report, colors, { ...opts, pulled: remote }),

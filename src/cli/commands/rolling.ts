@@ -19,6 +19,7 @@ import { NDJSON_EVENTS } from '../render/ndjson.js';
 import { rollingHeaders } from '../render/rolling.js';
 import { printPlan } from '../dry-run.js';
 import { selectHosts, type SelectOptions } from '../select.js';
+import { currentResume } from '../journal.js';
 
 export type RollingFlags = SelectOptions &
   ConnectionFlags &
@@ -38,6 +39,7 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
   if (flags.failFast)
     throw new CliUsageError('rolling: use --max-failures (default 0: stop at the first failure)');
   const selection = await selectHosts(flags);
+  const resume = currentResume();
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
   const transport = await sshTransport({ agent: useAgent(flags) });
@@ -52,6 +54,8 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
     ...(flags.health !== undefined ? { healthCheck: flags.health } : {}),
     ...(flags.pause !== undefined ? { pause: flags.pause } : {}),
     maxFailures: flags.maxFailures ?? 0,
+    // fleetsh resume: the hosts finished before are not run again, and count in the budget.
+    ...(resume ? { previous: resume.previous } : {}),
   };
   if (flags.dryRun)
     return printPlan(
@@ -63,6 +67,7 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
     label: `rolling ${command}`,
     hosts: hosts.hosts,
     flags,
+    journal: { command: 'rolling', args: [words], rolling: true },
     events: [
       ...NDJSON_EVENTS.filter((e) => e.startsWith('server:')),
       'rolling:phase',

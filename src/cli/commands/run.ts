@@ -49,6 +49,7 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
     label: `run ${command}`,
     hosts: hosts.hosts,
     flags,
+    journal: { command: 'run', args: [words] },
     ...fleetRunView,
     start: (progress) => drawn(f.run`${command}`, progress),
     cleanup: () => transport.close(),

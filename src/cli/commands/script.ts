@@ -46,6 +46,7 @@ export async function scriptCommand(file: string, args: string[], flags: ScriptF
     label,
     hosts: hosts.hosts,
     flags,
+    journal: { command: 'script', args: [file, args] },
     ...fleetRunView,
     start: (progress) => drawn(f.script(file, args), progress),
     cleanup: () => transport.close(),
