@@ -217,21 +217,30 @@ for (const persistentShell of [false, true])
         assert.equal(await beside, 'beside\n');
       });
 
-      test('stdin larger than a pipe buffer: 8 MiB as a string, a Buffer and a stream arrive whole', async () => {
-        const s = host(1);
-        const data = randomBytes(8 * MiB);
-        const text = 'fleetsh\n'.repeat(MiB); // 8 MiB
-        const digest = (p: PromiseLike<{ stdout: string }>, what: string) =>
-          settlesWithin(p, 30_000, what).then((r) => r.stdout.split(' ')[0]);
-        assert.equal(await digest(s`sha256sum`.stdin(data), '8 MiB Buffer'), sha256(data));
-        assert.equal(await digest(s`sha256sum`.stdin(text), '8 MiB string'), sha256(text));
-        const chunks = function* () {
-          for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
-        };
-        assert.equal(await digest(s`sha256sum`.stdin(Readable.from(chunks())), '8 MiB stream'), sha256(data));
-        const counted = await settlesWithin(s`wc -c`.stdin(data), 30_000, 'wc -c');
-        assert.equal(counted.stdout.trim(), String(8 * MiB));
-      });
+      // A command with input keeps its exec request (shell-session.ts): the second pass would repeat the first.
+      const inputSkip = persistentShell && 'input goes over an exec request on both paths';
+      test(
+        'stdin larger than a pipe buffer: 8 MiB as a string, a Buffer and a stream arrive whole',
+        { skip: inputSkip },
+        async () => {
+          const s = host(1);
+          const data = randomBytes(8 * MiB);
+          const text = 'fleetsh\n'.repeat(MiB); // 8 MiB
+          const digest = (p: PromiseLike<{ stdout: string }>, what: string) =>
+            settlesWithin(p, 30_000, what).then((r) => r.stdout.split(' ')[0]);
+          assert.equal(await digest(s`sha256sum`.stdin(data), '8 MiB Buffer'), sha256(data));
+          assert.equal(await digest(s`sha256sum`.stdin(text), '8 MiB string'), sha256(text));
+          const chunks = function* () {
+            for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
+          };
+          assert.equal(
+            await digest(s`sha256sum`.stdin(Readable.from(chunks())), '8 MiB stream'),
+            sha256(data),
+          );
+          const counted = await settlesWithin(s`wc -c`.stdin(data), 30_000, 'wc -c');
+          assert.equal(counted.stdout.trim(), String(8 * MiB));
+        },
+      );
 
       test('a command that never reads its stdin ends, given 8 MiB or an endless stream', async () => {
         const s = host(2);
