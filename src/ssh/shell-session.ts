@@ -43,7 +43,6 @@ import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import { quote } from '../command/quote.js';
 import { ConnectionError } from '../process/errors.js';
-import { abortable } from '../process/abort.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest } from '../process/executor.js';
 import type { Release } from './semaphore.js';
 import type { SshConnection } from './connection.js';
@@ -208,7 +207,9 @@ export class ShellSession {
         why(reason, lasting);
         resolve(undefined);
       };
+      // Nobody waits for a start (commands use exec requests meanwhile): it keeps no script alive.
       const timer = setTimeout(() => fail(`it did not answer within ${HANDSHAKE_MS} ms`), HANDSHAKE_MS);
+      timer.unref();
       channel.stderr.on('data', () => {});
       channel.on('error', () => {});
       channel.on('exit', (code: number | null, signal?: string) => {
@@ -351,35 +352,36 @@ interface Slot {
 const slots = new WeakMap<SshConnection, Slot>();
 
 /**
- * A claimed session for the connection's next command, or undefined to use an exec request: the
- * connection's first command (a one-command run pays for no driver), a host that cannot run one,
- * a session busy with another command, a connection whose channel cap leaves no room for one held
- * open (below 3), or a session that did not start. Waits for a starting session within the
- * handshake's bound or `signal`.
+ * A claimed session for the connection's next command, or undefined to use an exec request. The
+ * connection's first command starts none (a one-command run pays for no driver); from the second
+ * on, a session is started beside the command, which goes over an exec request, and the commands
+ * after it take the session when it is ready and idle. Never waits: a host that cannot run one, a
+ * session busy with another command, one still starting, or a connection whose channel cap leaves
+ * no room for one held open (below 3, or every channel in use) all mean an exec request.
  */
-export async function claimSession(
-  conn: SshConnection,
-  signal: AbortSignal,
-): Promise<ShellSession | undefined> {
+export function claimSession(conn: SshConnection): ShellSession | undefined {
   let slot = slots.get(conn);
   if (!slot) slots.set(conn, (slot = { commands: 0 }));
-  if (slot.unsupported !== undefined) return undefined;
-  if (slot.commands++ === 0) return undefined;
+  if (slot.unsupported !== undefined || slot.commands++ === 0) return undefined;
   if (slot.session?.closed) slot.session = undefined;
   if (slot.session) return slot.session.claim() ? slot.session : undefined;
-  if (slot.starting === undefined) {
-    if (conn.channels.limit < 3 || conn.channels.active >= conn.channels.limit) return undefined;
-    const s = slot;
-    s.starting = ShellSession.start(conn, (reason, lasting) => {
-      if (lasting) s.unsupported = reason;
-    }).then((session) => {
-      s.starting = undefined;
-      s.session = session;
-      return session;
-    });
-  }
-  const session = await abortable(slot.starting!, signal).catch(() => undefined);
-  return session?.claim() ? session : undefined;
+  if (slot.starting || conn.channels.limit < 3 || conn.channels.active >= conn.channels.limit - 1)
+    return undefined;
+  const s = slot;
+  s.starting = ShellSession.start(conn, (reason, lasting) => {
+    if (lasting) s.unsupported = reason;
+  }).then((session) => {
+    s.starting = undefined;
+    s.session = session;
+    return session;
+  });
+  return undefined;
+}
+
+/** Resolves once the connection's session is ready (true), or failed to start, or none is starting. */
+export async function sessionStarted(conn: SshConnection): Promise<boolean> {
+  const slot = slots.get(conn);
+  return (await slot?.starting) !== undefined || sessionOf(conn) !== undefined;
 }
 
 /** Why the connection runs its commands over exec requests, once a session failed to start there. */

@@ -92,9 +92,7 @@ export class SshExecutor implements Executor {
         await abortable(conn.connect(), req.signal);
         const sudoOpts = req.sudo ? sudoOptions(this.host, req, target) : undefined;
         const job: Job = { id: nextJobId(), pool: this.#ctx.pool, conn, sudo: sudoOpts, pty: req.pty };
-        const session = sessionFits(req, target, this.#ctx.pool)
-          ? await claimSession(conn, req.signal)
-          : undefined;
+        const session = sessionFits(req, target, this.#ctx.pool) ? claimSession(conn) : undefined;
         if (session) {
           return await session.run(
             req,

@@ -16,7 +16,7 @@ import type { SshFunction } from '../../src/ssh/shell.js';
 import { startFleet, sshdAvailable, type FleetHost, type TestFleet } from '../harness/fleet.js';
 import { fleetPids, pidsMentioning, signalAll } from '../harness/procs.js';
 import { settlesWithin } from '../harness/settle.js';
-import { sshFor, targetOf } from './helpers.js';
+import { sshFor, targetOf, warmShells } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 const MiB = 1024 * 1024;
@@ -47,8 +47,7 @@ for (const persistentShell of [false, true])
         // One sshd per host, so that restarting one host's sshd leaves the others alone.
         fleet = await startFleet({ healthy: 3, sshdPerHost: true });
         ssh = sshFor(fleet, { persistentShell });
-        // A connection's first command is an exec request; the shell serves the ones after it.
-        await Promise.all(fleet.healthy.map((h) => ssh(targetOf(fleet, h))`true`));
+        if (persistentShell) await warmShells(ssh, fleet);
       });
       after(async () => {
         await ssh?.close();

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { CommandError, ConnectionError, TimeoutError, UsageError } from '../../src/process/errors.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import { settlesWithin } from '../harness/settle.js';
-import { directOf, sshFor, targetOf } from './helpers.js';
+import { directOf, sshFor, targetOf, warmShells } from './helpers.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
 import { sessionOf } from '../../src/ssh/shell-session.js';
 
@@ -20,8 +20,7 @@ for (const persistentShell of [false, true])
     before(async () => {
       fleet = await startFleet({ healthy: 3 });
       ssh = sshFor(fleet, { persistentShell });
-      // A connection's first command is an exec request; the shell serves the ones after it.
-      await Promise.all(fleet.healthy.map((h) => ssh(targetOf(fleet, h))`true`));
+      if (persistentShell) await warmShells(ssh, fleet);
     });
     after(async () => {
       await ssh?.close();

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CommandError, TimeoutError } from '../../src/process/errors.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
-import { sessionOf, sessionUnsupported } from '../../src/ssh/shell-session.js';
+import { sessionOf, sessionStarted, sessionUnsupported } from '../../src/ssh/shell-session.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import { settlesWithin } from '../harness/settle.js';
-import { sshFor, targetOf } from './helpers.js';
+import { sshFor, targetOf, warmShells } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 
@@ -20,7 +20,7 @@ describe('the persistent shell', { skip }, () => {
   before(async () => {
     fleet = await startFleet({ healthy: 2 });
     ssh = sshFor(fleet, { persistentShell: true });
-    await Promise.all(fleet.healthy.map((h) => ssh(targetOf(fleet, h))`true`));
+    await warmShells(ssh, fleet);
   });
   after(async () => {
     await ssh?.close();
@@ -141,7 +141,9 @@ describe('the persistent shell', { skip }, () => {
     // The session's channel closes soon after; until it has, a command may still go to it and fail.
     for (let i = 0; i < 50 && sessionOf(ssh.pool.connection(await host(1).resolve())); i++)
       await new Promise((r) => setTimeout(r, 20));
+    // This command goes over an exec request, and starts another session beside it.
     assert.equal((await host(1)`echo again`).stdout, 'again\n');
+    assert.ok(await sessionStarted(ssh.pool.connection(await host(1).resolve())));
     const next = await driver(1);
     assert.notEqual(next, pid);
   });
@@ -194,6 +196,7 @@ describe('a host where the driver cannot start', { skip }, () => {
       ['run 0\n', 'run 1\n', 'run 2\n', 'run 3\n'],
     );
     const conn = ssh.pool.connection(await s.resolve());
+    assert.equal(await sessionStarted(conn), false);
     assert.equal(sessionOf(conn), undefined);
     assert.match(sessionUnsupported(conn) ?? '', /ended \(exit status \d+\) before it was ready/);
     const r = await s`exit 3`.nothrow();
