@@ -53,7 +53,9 @@ async function main(): Promise<void> {
   const exec = sshOf(fleet, false);
   const session = sshOf(fleet, true);
   try {
-    console.log(`${HOSTS} hosts × ${COMMANDS} × \`${COMMAND}\`, each host's commands in sequence, all hosts at once`);
+    console.log(
+      `${HOSTS} hosts × ${COMMANDS} × \`${COMMAND}\`, each host's commands in sequence, all hosts at once`,
+    );
     console.log('round  exec wall  session wall  wall ×   exec CPU  session CPU');
     for (let round = 1; round <= ROUNDS; round++) {
       const [a, b] =
