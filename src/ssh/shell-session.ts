@@ -36,8 +36,9 @@
 //   SIGKILL marks the session wedged: it is closed (its driver killed) and the next command starts
 //   another.
 //
-// The driver needs a POSIX /bin/sh, `setsid`, `mktemp` and /proc (Linux). Where it does not start
-// (another login shell that cannot run it, a ForceCommand, a restricted shell, no setsid), the
+// The driver needs a POSIX /bin/sh, a POSIX login shell (it checks that `$SHELL -c` knows `$$` and
+// `$((…))`: not fish or csh), `setsid`, `mktemp` and /proc (Linux). Where it does not start (a login
+// shell that is not POSIX or cannot run it, a ForceCommand, a restricted shell, no setsid), the
 // handshake fails within HANDSHAKE_MS and the connection runs its commands over exec requests.
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
@@ -68,6 +69,7 @@ command -v setsid >/dev/null 2>&1 || exit 98
 [ -d /proc/$$/fd ] || exit 99
 x=\${SHELL:-/bin/sh}
 exec 3>&2 2>/dev/null
+[ "$("$x" -c 'a=$$; echo "$((a - a + 2))"' </dev/null)" = 2 ] || exit 96
 held() {
   g=$1
   for f in /proc/[0-9]*/stat; do
@@ -378,10 +380,17 @@ export function claimSession(conn: SshConnection): ShellSession | undefined {
   return undefined;
 }
 
-/** Resolves once the connection's session is ready (true), or failed to start, or none is starting. */
+/**
+ * Resolves once the connection's session is ready (true), or failed to start, or none is starting;
+ * keeps the process alive meanwhile (a start alone does not).
+ */
 export async function sessionStarted(conn: SshConnection): Promise<boolean> {
-  const slot = slots.get(conn);
-  return (await slot?.starting) !== undefined || sessionOf(conn) !== undefined;
+  const release = conn.hold();
+  try {
+    return (await slots.get(conn)?.starting) !== undefined || sessionOf(conn) !== undefined;
+  } finally {
+    release();
+  }
 }
 
 /** Why the connection runs its commands over exec requests, once a session failed to start there. */

@@ -4,6 +4,9 @@
 // commands at once, and a host whose commands go through a restricted shell (ForceCommand), where
 // the driver cannot start and the connection keeps exec requests.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CommandError, TimeoutError } from '../../src/process/errors.js';
 import type { SshFunction } from '../../src/ssh/shell.js';
@@ -201,5 +204,34 @@ describe('a host where the driver cannot start', { skip }, () => {
     assert.match(sessionUnsupported(conn) ?? '', /ended \(exit status \d+\) before it was ready/);
     const r = await s`exit 3`.nothrow();
     assert.equal(r.exitCode, 3);
+  });
+});
+
+describe('a login shell that is not POSIX', { skip }, () => {
+  let fleet: TestFleet;
+  let ssh: SshFunction;
+  let dir: string;
+  before(async () => {
+    // The session's SHELL names a shell that knows neither `$$` nor `$((…))` (as fish and csh do
+    // not); sshd itself still runs exec requests with the account's shell.
+    dir = mkdtempSync(path.join(tmpdir(), 'fleetsh-shell-'));
+    const shell = path.join(dir, 'not-posix');
+    writeFileSync(shell, '#!/bin/sh\necho "not-posix: $*" >&2\nexit 1\n', { mode: 0o755 });
+    fleet = await startFleet({ healthy: 1, extraSshdConfig: `SetEnv SHELL=${shell}` });
+    ssh = sshFor(fleet, { persistentShell: true });
+  });
+  after(async () => {
+    await ssh?.close();
+    await fleet?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the driver refuses it, and the commands run over exec requests', async () => {
+    const s = ssh(targetOf(fleet, fleet.healthy[0]!));
+    assert.match((await s`echo $SHELL`).stdout, /not-posix\n$/, 'the session sees the other SHELL');
+    for (let i = 0; i < 3; i++) assert.equal((await s`echo ${String(i)}`).stdout, `${i}\n`);
+    const conn = ssh.pool.connection(await s.resolve());
+    assert.equal(await sessionStarted(conn), false);
+    assert.match(sessionUnsupported(conn) ?? '', /exit status 96/);
   });
 });
