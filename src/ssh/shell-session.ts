@@ -170,7 +170,7 @@ export class ShellSession {
   /**
    * Starts the driver on a channel of its own and waits, at most HANDSHAKE_MS, for its first line.
    * Resolves undefined when it does not start, with why (`lasting`: the host cannot run it, as
-   * opposed to a channel that could not open now); what it opened is closed.
+   * opposed to a channel that could not open now, or silence); what it opened is closed.
    */
   static async start(
     conn: SshConnection,
@@ -210,7 +210,11 @@ export class ShellSession {
         resolve(undefined);
       };
       // Nobody waits for a start (commands use exec requests meanwhile): it keeps no script alive.
-      const timer = setTimeout(() => fail(`it did not answer within ${HANDSHAKE_MS} ms`), HANDSHAKE_MS);
+      // Silence may be a loaded host's (not lasting); the connection gives up after a second one.
+      const timer = setTimeout(
+        () => fail(`it did not answer within ${HANDSHAKE_MS} ms`, false),
+        HANDSHAKE_MS,
+      );
       timer.unref();
       channel.stderr.on('data', () => {});
       channel.on('error', () => {});
@@ -345,6 +349,8 @@ export class ShellSession {
 /** A connection's session, and what it learned: whether its host can run one. */
 interface Slot {
   commands: number;
+  /** Starts that failed without saying the host cannot run a session (silence, no channel). */
+  failures: number;
   session?: ShellSession;
   starting?: Promise<ShellSession | undefined>;
   /** Why the host cannot run a session: its commands use exec requests. */
@@ -363,7 +369,7 @@ const slots = new WeakMap<SshConnection, Slot>();
  */
 export function claimSession(conn: SshConnection): ShellSession | undefined {
   let slot = slots.get(conn);
-  if (!slot) slots.set(conn, (slot = { commands: 0 }));
+  if (!slot) slots.set(conn, (slot = { commands: 0, failures: 0 }));
   if (slot.unsupported !== undefined || slot.commands++ === 0) return undefined;
   if (slot.session?.closed) slot.session = undefined;
   if (slot.session) return slot.session.claim() ? slot.session : undefined;
@@ -371,7 +377,7 @@ export function claimSession(conn: SshConnection): ShellSession | undefined {
     return undefined;
   const s = slot;
   s.starting = ShellSession.start(conn, (reason, lasting) => {
-    if (lasting) s.unsupported = reason;
+    if (lasting || ++s.failures >= 2) s.unsupported = reason;
   }).then((session) => {
     s.starting = undefined;
     s.session = session;
