@@ -127,6 +127,8 @@ export class ShellSession {
   readonly #err: Demux;
   #busy = false;
   #closed = false;
+  /** The server refused a channel: this session gives its own back when its command ends. */
+  #crowded = false;
   #current: { end(): void; closed(): void } | undefined;
   #onData: ((stream: 'stdout' | 'stderr', chunk: Buffer) => void) | undefined;
 
@@ -144,7 +146,14 @@ export class ShellSession {
     channel.stderr.removeAllListeners('data');
     channel.on('data', (d: Buffer) => this.#out.push(d));
     channel.stderr.on('data', (d: Buffer) => this.#err.push(d));
+    // A server at its MaxSessions: the channel this session holds is given back (now if idle, else
+    // after its command), so that the commands queued for a channel cannot wait on it.
+    const off = conn.onRefusal(() => {
+      this.#crowded = true;
+      if (!this.#busy) this.close();
+    });
     channel.on('close', () => {
+      off();
       this.#closed = true;
       this.#busy = true;
       this.#release();
@@ -261,7 +270,7 @@ export class ShellSession {
         for (const t of timers) clearTimeout(t);
         this.#current = undefined;
         this.#onData = undefined;
-        if (usable && !this.#closed) this.#busy = false;
+        if (usable && !this.#closed && !this.#crowded) this.#busy = false;
         else this.close();
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
@@ -351,6 +360,8 @@ interface Slot {
   commands: number;
   /** Starts that failed without saying the host cannot run a session (silence, no channel). */
   failures: number;
+  /** The server refused a channel (it is at its MaxSessions): no session is started any more. */
+  crowded: boolean;
   session?: ShellSession;
   starting?: Promise<ShellSession | undefined>;
   /** Why the host cannot run a session: its commands use exec requests. */
@@ -369,11 +380,21 @@ const slots = new WeakMap<SshConnection, Slot>();
  */
 export function claimSession(conn: SshConnection): ShellSession | undefined {
   let slot = slots.get(conn);
-  if (!slot) slots.set(conn, (slot = { commands: 0, failures: 0 }));
+  if (!slot) {
+    const s: Slot = { commands: 0, failures: 0, crowded: false };
+    slots.set(conn, (slot = s));
+    // A server that refuses channels has none to spare for a session held open.
+    conn.onRefusal(() => (s.crowded = true));
+  }
   if (slot.unsupported !== undefined || slot.commands++ === 0) return undefined;
   if (slot.session?.closed) slot.session = undefined;
   if (slot.session) return slot.session.claim() ? slot.session : undefined;
-  if (slot.starting || conn.channels.limit < 3 || conn.channels.active >= conn.channels.limit - 1)
+  if (
+    slot.starting ||
+    slot.crowded ||
+    conn.channels.limit < 3 ||
+    conn.channels.active >= conn.channels.limit - 1
+  )
     return undefined;
   const s = slot;
   s.starting = ShellSession.start(conn, (reason, lasting) => {

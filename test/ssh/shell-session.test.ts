@@ -235,3 +235,36 @@ describe('a login shell that is not POSIX', { skip }, () => {
     assert.match(sessionUnsupported(conn) ?? '', /exit status 96/);
   });
 });
+
+describe('a server at its MaxSessions', { skip }, () => {
+  let fleet: TestFleet;
+  let ssh: SshFunction;
+  before(async () => {
+    fleet = await startFleet({ healthy: 1, maxSessions: 3 });
+    ssh = sshFor(fleet, { persistentShell: true });
+    await warmShells(ssh, fleet);
+  });
+  after(async () => {
+    await ssh?.close();
+    await fleet?.stop();
+  });
+
+  test('the session gives its channel back once the server refuses one, and every command runs', async () => {
+    const s = ssh(targetOf(fleet, fleet.healthy[0]!));
+    const conn = ssh.pool.connection(await s.resolve());
+    assert.ok(sessionOf(conn), 'a session was running');
+    const results = await settlesWithin(
+      Promise.all(Array.from({ length: 40 }, (_, i) => s`sleep 0.1; echo ${String(i)}`)),
+      60_000,
+      '40 commands at once on a server allowing 3 sessions',
+    );
+    assert.deepEqual(
+      results.map((r) => r.stdout),
+      Array.from({ length: 40 }, (_, i) => `${i}\n`),
+    );
+    assert.ok(conn.channels.limit <= 3, `the cap learned the server's limit (${conn.channels.limit})`);
+    assert.equal(sessionOf(conn), undefined, 'the session gave its channel back');
+    assert.equal((await s`echo after`).stdout, 'after\n');
+    assert.equal(sessionOf(conn), undefined, 'and no other session was started');
+  });
+});
