@@ -19,9 +19,9 @@ import type { ResolvedTarget } from './types.js';
 export const DEFAULT_MAX_HANDSHAKES = 32;
 /**
  * Commands run on a persistent shell per connection (src/ssh/shell-session.ts) unless a target or
- * the pool says otherwise: the same results as an exec request each, for fewer round trips and
- * less of fleetsh's CPU (measured here, 20 hosts × 50 `/bin/true`: 1.1-1.5× less wall time, 1.5-1.8×
- * less CPU; docs/benchmarks.md).
+ * the pool says otherwise: the same results as an exec request each, for about two round trips
+ * fewer a command and 1.2-1.8× less of fleetsh's CPU (measured here, 20 hosts × 50 `/bin/true`;
+ * the hosts' CPU is the same; docs/benchmarks.md).
  */
 export const DEFAULT_PERSISTENT_SHELL = true;
 /** Unused connections are closed after this long. */
