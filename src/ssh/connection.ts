@@ -131,6 +131,8 @@ export class SshConnection {
   /** Session channels (exec, SFTP) the server has opened and not yet closed. */
   #sessions = 0;
   #closeListeners = new Set<(err: ConnectionError) => void>();
+  /** Told when the server refuses a session channel (it is at its MaxSessions). */
+  #refusalListeners = new Set<() => void>();
   /** Aborted when the connection closes: every wait on it (slot, banner, handshake, channel) ends then. */
   readonly #closing = new AbortController();
   /** Why the connection stopped taking new work (a request the server left unanswered), if it did. */
@@ -247,6 +249,15 @@ export class SshConnection {
     );
     this.#transport?.destroy(); // the server left requests unanswered: no goodbye to wait for
     return true;
+  }
+
+  /**
+   * Called each time the server refuses a session channel, past its MaxSessions (a persistent shell
+   * then gives its channel back); returns an unsubscribe function.
+   */
+  onRefusal(listener: () => void): () => void {
+    this.#refusalListeners.add(listener);
+    return () => this.#refusalListeners.delete(listener);
   }
 
   /** Called with the reason when the connection ends; returns an unsubscribe function. */
@@ -681,6 +692,7 @@ export class SshConnection {
         if (this.#closedError) throw this.#closedError;
         if (options.signal?.aborted && e === options.signal.reason) throw e;
         if (!isChannelRefused(e)) throw e instanceof ConnectionError ? e : channelError(this.label, e);
+        for (const l of this.#refusalListeners) l();
         // Sessions the server has confirmed, not slots taken: opens still in flight are not sessions
         // on the server yet (counting them learned 3 for a MaxSessions of 2 under load).
         const others = this.#sessions;

@@ -215,6 +215,7 @@ async function resolveInternal(
     keepaliveCountMax:
       configCount(get('serveralivecountmax'), 'ServerAliveCountMax', fail) ?? DEFAULT_KEEPALIVE_COUNT_MAX,
     maxSessions: x.maxSessions,
+    persistentShell: x.persistentShell,
     poolKey: '',
     configFiles: config.files,
   };

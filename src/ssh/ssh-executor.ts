@@ -22,6 +22,7 @@ import { abbreviate, CancelledError, ConnectionError, FleetshError, UsageError }
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
 import type { SshConnection } from './connection.js';
 import type { SshPool } from './pool.js';
+import { claimSession } from './shell-session.js';
 import { SudoDialog, type SudoDialogOptions } from './sudo.js';
 import type { Pty } from '../process/exec-options.js';
 import type { ResolvedTarget } from './types.js';
@@ -91,6 +92,16 @@ export class SshExecutor implements Executor {
         await abortable(conn.connect(), req.signal);
         const sudoOpts = req.sudo ? sudoOptions(this.host, req, target) : undefined;
         const job: Job = { id: nextJobId(), pool: this.#ctx.pool, conn, sudo: sudoOpts, pty: req.pty };
+        const session = sessionFits(req, target, this.#ctx.pool) ? claimSession(conn) : undefined;
+        if (session) {
+          return await session.run(
+            req,
+            wrapCommand(req, job.id),
+            job.id,
+            (signal) => killJob(job, signal),
+            () => (opened = true),
+          );
+        }
         const sudo = sudoOpts ? new SudoDialog(sudoOpts) : undefined;
         const command = sudo
           ? sudo.command(`export ${JOB_VAR}=${job.id}`, wrapCommand(req, job.id))
@@ -135,6 +146,20 @@ export class SshExecutor implements Executor {
       }
     }
   }
+}
+
+/**
+ * Whether a request may run on the connection's persistent shell (shell-session.ts): the target's
+ * `persistentShell`, else the pool's; not with a terminal, sudo or input, which keep their exec
+ * request (a terminal and sudo's dialog are the channel's; input is the driver's own stdin).
+ */
+function sessionFits(req: ExecRequest, target: ResolvedTarget, pool: SshPool): boolean {
+  return (
+    (target.persistentShell ?? pool.persistentShell) &&
+    req.pty === undefined &&
+    req.sudo === undefined &&
+    req.stdin === undefined
+  );
 }
 
 /** The sudo of a request: its password, else the target's sudoPassword, else its login password. */

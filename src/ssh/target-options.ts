@@ -63,6 +63,7 @@ export interface ExplicitSettings {
   identitiesOnly?: boolean;
   hostKeyAlias?: string;
   maxSessions?: number;
+  persistentShell?: boolean;
 }
 
 const OPTION_NAMES = [
@@ -85,6 +86,7 @@ const OPTION_NAMES = [
   'hostKeyAlias',
   'maxSessions',
   'sudoPassword',
+  'persistentShell',
 ];
 
 export function validateTargetOptions(target: SshTarget, homedir: string, cwd: string): ExplicitSettings {
@@ -219,6 +221,11 @@ export function validateTargetOptions(target: SshTarget, homedir: string, cwd: s
       throw bad('maxSessions', `must be a whole number of at least 1, got ${describe(raw.maxSessions)}`);
     }
     x.maxSessions = raw.maxSessions;
+  }
+  if (raw.persistentShell !== undefined) {
+    if (typeof raw.persistentShell !== 'boolean')
+      throw bad('persistentShell', `must be true or false, got ${describe(raw.persistentShell)}`);
+    x.persistentShell = raw.persistentShell;
   }
   return x;
 }

@@ -44,6 +44,11 @@ export interface SshTargetOptions {
   /** Channels to open at once on this connection (the server's MaxSessions, default 10). */
   maxSessions?: number;
   sudoPassword?: string;
+  /**
+   * Run this target's commands on one long-lived shell per connection instead of an exec request
+   * each (from its second command on); default: the pool's `persistentShell` (true). See docs/ssh.md.
+   */
+  persistentShell?: boolean;
 }
 
 /** A target as a string (`user@host:port`) or as options. */
@@ -106,6 +111,8 @@ export interface ResolvedTarget {
   /** ServerAliveCountMax: unanswered keepalives before the connection is declared dead. */
   keepaliveCountMax: number;
   maxSessions: number | undefined;
+  /** The target's persistentShell option; undefined: the pool's. */
+  persistentShell: boolean | undefined;
   /** Same key, same connection: user@host:port, identities, agent, host key settings, jump chain. No secrets. */
   poolKey: string;
   /** ssh_config files that were read (including Include), for messages. */

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import type { LookupFunction } from 'node:net';
 import { createSsh, type SshFunction } from '../../src/ssh/shell.js';
 import { SshPool, type SshPoolOptions } from '../../src/ssh/pool.js';
+import { sessionStarted } from '../../src/ssh/shell-session.js';
 import type { SshTargetOptions } from '../../src/ssh/types.js';
 import type { FleetHost, TestFleet } from '../harness/fleet.js';
 
@@ -80,4 +81,23 @@ export function notFoundLookup(queried: string[]): LookupFunction {
     });
     process.nextTick(() => callback(err));
   }) as unknown as LookupFunction;
+}
+
+/**
+ * Makes each host's persistent shell ready: a connection's first command is an exec request, its
+ * second starts the shell beside it; this waits until the start is over, and tries again (a few
+ * times) where it did not start: on a loaded machine, a start that takes over 5 s is given up.
+ */
+export async function warmShells(ssh: SshFunction, fleet: TestFleet, hosts = fleet.healthy): Promise<void> {
+  await Promise.all(
+    hosts.map(async (h) => {
+      const s = ssh(targetOf(fleet, h));
+      await s`true`;
+      for (let i = 0; i < 5; i++) {
+        await s`true`;
+        if (await sessionStarted(ssh.pool.connection(await s.resolve()))) return;
+      }
+      throw new Error(`${h.name}: the persistent shell did not start`);
+    }),
+  );
 }

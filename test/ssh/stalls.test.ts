@@ -15,12 +15,13 @@ import { ConnectionError, TimeoutError } from '../../src/process/errors.js';
 import type { SshFunction, SshShell } from '../../src/ssh/shell.js';
 import { TransferError } from '../../src/ssh/sftp.js';
 import { LATE_ANSWER_MS } from '../../src/ssh/connection.js';
+import { sessionOf } from '../../src/ssh/shell-session.js';
 import { CLOSE_WAIT_MS } from '../../src/ssh/sftp-session.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import { signalAll } from '../harness/procs.js';
 import { startHostile, type FreezePoint, type HostileServer } from '../harness/hostile.js';
 import { settlesWithin } from '../harness/settle.js';
-import { sshFor, targetOf } from './helpers.js';
+import { sshFor, targetOf, warmShells } from './helpers.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 
@@ -272,8 +273,9 @@ describe('every wait ends against a real sshd', { skip, concurrency: true }, () 
     return [pid];
   }
 
+  // These two freeze sshd before an exec request; the persistent shell's case follows them.
   test('sshd frozen (SIGSTOP) under a pooled connection: the timeout fires, and the next command gets a fresh connection', async () => {
-    const ssh = sshFor(fleet);
+    const ssh = sshFor(fleet, { persistentShell: false });
     const s = ssh(targetOf(fleet, fleet.healthy[0]!));
     let stopped: number[] = [];
     try {
@@ -300,7 +302,7 @@ describe('every wait ends against a real sshd', { skip, concurrency: true }, () 
   });
 
   test('a server that answers just after a timeout keeps its connection, and the late command is killed', async () => {
-    const ssh = sshFor(fleet);
+    const ssh = sshFor(fleet, { persistentShell: false });
     const s = ssh(targetOf(fleet, fleet.healthy[0]!));
     const mark = `late-${process.pid}-${Date.now()}`;
     let stopped: number[] = [];
@@ -325,6 +327,38 @@ describe('every wait ends against a real sshd', { skip, concurrency: true }, () 
       assert.equal(left, '', 'no process of the late command is left');
       assert.ok(existsSync(started), 'the server did start the command late'); // else this proves nothing
       rmSync(started);
+    } finally {
+      signalAll(stopped, 'SIGCONT');
+      await ssh.close();
+    }
+  });
+
+  test('sshd frozen (SIGSTOP) under a persistent shell: the timeout fires, the call ends after the kill grace, and the next command gets a fresh connection', async () => {
+    const ssh = sshFor(fleet, { persistentShell: true });
+    const s = ssh(targetOf(fleet, fleet.healthy[0]!));
+    let stopped: number[] = [];
+    try {
+      await warmShells(ssh, fleet);
+      const conn = ssh.pool.connection(await s.resolve());
+      const driver = Number((await s`echo $PPID`).stdout.trim());
+      assert.equal(driver, sessionOf(conn)?.pid, 'the command ran on the session');
+      const sshd = Number(readFileSync(`/proc/${driver}/stat`, 'latin1').split(') ')[1]!.split(' ')[1]);
+      assert.match(readFileSync(`/proc/${sshd}/cmdline`, 'latin1'), /^sshd: /, "the driver's parent is sshd");
+      stopped = [sshd];
+      signalAll(stopped, 'SIGSTOP');
+      const t0 = performance.now();
+      await assert.rejects(
+        settlesWithin(s`true`.timeout('1s'), 15_000, 'a command on a frozen sshd'),
+        TimeoutError,
+      );
+      const ms = performance.now() - t0;
+      // The command was sent: it is killed as a running one is, and its call ends after the grace.
+      assert.ok(ms < 1000 + KILL_MS + MARGIN_MS, `settled after ${Math.round(ms)} ms`);
+      assert.equal(conn.retired || conn.state === 'closed', true, 'the connection was retired');
+      signalAll(stopped, 'SIGCONT');
+      const before = ssh.pool.stats().handshakes;
+      assert.equal((await s`echo fresh`).stdout, 'fresh\n');
+      assert.equal(ssh.pool.stats().handshakes, before + 1);
     } finally {
       signalAll(stopped, 'SIGCONT');
       await ssh.close();
