@@ -18,12 +18,13 @@ import type { ResolvedTarget } from './types.js';
  */
 export const DEFAULT_MAX_HANDSHAKES = 32;
 /**
- * Commands run on a persistent shell per connection (src/ssh/shell-session.ts) unless a target or
- * the pool says otherwise: the same results as an exec request each, for about two round trips
- * fewer a command and 1.2-1.8× less of fleetsh's CPU (measured here, 20 hosts × 50 `/bin/true`;
- * the hosts' CPU is the same; docs/benchmarks.md).
+ * Commands run over an exec request each unless a target or the pool asks for the persistent shell
+ * per connection (src/ssh/shell-session.ts): it saves about two round trips a command and 1.2-1.8×
+ * of fleetsh's CPU (measured here, 20 hosts × 50 `/bin/true`; the hosts' CPU is the same;
+ * docs/benchmarks.md), but reads a few rare endings differently (an early `exit 130`, a detached
+ * child that keeps the output: docs/ssh.md), so exact exec semantics stay the default.
  */
-export const DEFAULT_PERSISTENT_SHELL = true;
+export const DEFAULT_PERSISTENT_SHELL = false;
 /** Unused connections are closed after this long. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 

@@ -158,10 +158,19 @@ describe('the persistent shell', { skip }, () => {
     assert.equal(parents.filter((p) => p === pid).length, 1, `parents ${parents}, driver ${pid}`);
   });
 
-  test('the option: a target, or the pool, turns it off', async () => {
+  test('the option: a target, or the pool, turns it off; off by default', async () => {
     const off = ssh(targetOf(fleet, fleet.healthy[0]!, { persistentShell: false }));
     const pid = await driver();
     for (let i = 0; i < 2; i++) assert.notEqual(Number((await off`echo $PPID`).stdout), pid);
+    const plain = sshFor(fleet);
+    try {
+      const byDefault = plain(targetOf(fleet, fleet.healthy[0]!));
+      // Over an exec request the login shell's parent is sshd itself; on the persistent shell, the driver.
+      for (let i = 0; i < 4; i++)
+        assert.equal((await byDefault`cat /proc/$PPID/comm`).stdout, 'sshd\n', `command ${i + 1}`);
+    } finally {
+      await plain.close();
+    }
     assert.throws(
       () => sshFor(fleet, { persistentShell: 'yes' as unknown as boolean }),
       /persistentShell: expected true or false/,
