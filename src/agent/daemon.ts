@@ -7,7 +7,7 @@
 // It stops after `idleTimeoutMs` with no client connected and no command running, on `fleetsh agent
 // stop`, and on SIGTERM/SIGINT; its connections close with it.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SshPool } from '../ssh/pool.js';
 import { labelOf } from '../ssh/shell.js';
@@ -226,23 +226,32 @@ function digest(value: unknown): string {
     .digest('hex');
 }
 
-/** The lock file holds the agent's pid; one whose process is gone is stale and taken over. */
+/**
+ * The lock file holds the agent's pid; one whose process is gone is stale and taken over. The pid
+ * is written to a file of this process's own first and linked in place, so the lock never exists
+ * empty: two agents starting at once once both took it, the second reading the first's lock before
+ * its pid was written and taking it for stale (found by the test of two CLIs at once).
+ */
 function takeLock(paths: AgentPaths): void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(paths.lock, 'wx', 0o600);
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  const mine = `${paths.lock}.${process.pid}`;
+  writeFileSync(mine, String(process.pid), { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        linkSync(mine, paths.lock);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      checkFile(paths.lock, 'file');
+      const pid = Number(readFileSync(paths.lock, 'utf8'));
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new AgentRunningError(pid);
+      rmIfThere(paths.lock);
     }
-    checkFile(paths.lock, 'file');
-    const pid = Number(readFileSync(paths.lock, 'utf8'));
-    if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new AgentRunningError(pid);
-    rmIfThere(paths.lock);
+    throw new Error(`could not take the agent's lock ${paths.lock}: another agent is starting`);
+  } finally {
+    rmIfThere(mine);
   }
-  throw new Error(`could not take the agent's lock ${paths.lock}: another agent is starting`);
 }
 
 export function alive(pid: number): boolean {
