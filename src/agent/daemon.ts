@@ -254,12 +254,23 @@ function takeLock(paths: AgentPaths): void {
   }
 }
 
+/**
+ * Whether the process runs. A killed agent whose parent has not reaped it yet (a zombie: a detached
+ * agent's parent is whatever init the machine has, and some reap late) still answers signal 0, so
+ * its state is read from /proc too; without /proc, signal 0 decides.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // "pid (comm) S ...": the state follows the last ')' (comm may hold one).
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

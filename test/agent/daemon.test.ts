@@ -2,14 +2,15 @@
 // mode), a malformed frame ends that client only, a stale lock is taken over, the idle timeout, and
 // which targets the CLI keeps from it (those holding a secret).
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AgentClient } from '../../src/agent/client.js';
 import { description } from '../../src/agent/connect.js';
-import { Agent, AgentRunningError } from '../../src/agent/daemon.js';
+import { Agent, AgentRunningError, alive } from '../../src/agent/daemon.js';
 import { agentPaths, AgentUnsafeError, type AgentPaths } from '../../src/agent/paths.js';
 import { encodeFrame, PROTOCOL_VERSION } from '../../src/agent/protocol.js';
 
@@ -35,6 +36,11 @@ function raw(path: string, bytes: Buffer): Promise<{ closed: boolean; got: Buffe
     s.on('close', () => (clearTimeout(timer), resolve({ closed: true, got: Buffer.concat(chunks) })));
     s.write(bytes);
   });
+}
+
+async function waitUntil(check: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20)))
+    if (Date.now() > end) throw new Error('the condition did not come true in time');
 }
 
 describe('the agent process', () => {
@@ -139,6 +145,23 @@ describe('the agent process', () => {
     const again = await Agent.start({ paths, log: quiet });
     (await AgentClient.connect(paths)).close();
     await again.stop('test');
+    // A killed agent not yet reaped by its parent (a zombie) is gone too: its lock is taken over.
+    const parent = spawn('python3', [
+      '-c',
+      'import os,sys,time\npid=os.fork()\nif pid==0: os._exit(0)\nprint(pid,flush=True)\nsys.stdin.read()',
+    ]);
+    const zombie = Number(
+      await new Promise<string>((r) => parent.stdout.once('data', (d: Buffer) => r(String(d)))),
+    );
+    try {
+      await waitUntil(() => readFileSync(`/proc/${zombie}/stat`, 'latin1').includes(') Z '));
+      assert.equal(alive(zombie), false, 'a zombie is not alive');
+      writeFileSync(paths.lock, String(zombie), { mode: 0o600 });
+      const third = await Agent.start({ paths, log: quiet });
+      await third.stop('test');
+    } finally {
+      parent.stdin.end();
+    }
   });
 
   test('it stops by itself after its idle timeout with no client and no command', async () => {
