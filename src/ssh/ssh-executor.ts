@@ -43,6 +43,8 @@ const HELPER_TIMEOUT_MS = 10_000;
  * sshd closes it within milliseconds of the process's end (a few hundred under a loaded CPU).
  */
 const KILLED_CHANNEL_WAIT_MS = 1000;
+/** A command the server started after its caller gave up is swept for again this long after the first kill. */
+const LATE_SWEEP_MS = 1000;
 
 export interface SshContext {
   pool: SshPool;
@@ -116,6 +118,8 @@ export class SshExecutor implements Executor {
             sendSignal(ch, 'SIGKILL');
             ch.close();
             killJob(job, 'SIGKILL');
+            // Once more a moment later: the first sweep may run before the command forked anything.
+            setTimeout(() => killJob(job, 'SIGKILL'), LATE_SWEEP_MS).unref();
           },
         });
         opened = true;
@@ -181,12 +185,20 @@ export function wrapCommand(req: Pick<ExecRequest, 'command' | 'env' | 'cwd'>, j
   return `${prefix}\n${req.command}`;
 }
 
-/** A shell script that signals every process (and process group) whose environment has the job marker. */
+/**
+ * A shell script that signals every process whose environment has the job marker, and its process
+ * group. The group reaches the command's own shell, whose environment has no marker (the marker is
+ * exported inside it): a kill that found only a first child (`touch` in `touch x; sleep 30`) once
+ * left the shell to start the next one.
+ */
 export function killerScript(job: string, signal: string): string {
   const sig = signal.replace(/^SIG/, '');
   return (
     `for f in $(grep -lzx ${JOB_VAR}=${job} /proc/[0-9]*/environ 2>/dev/null); do ` +
-    `p=\${f#/proc/}; p=\${p%/environ}; kill -s ${sig} -- -$p 2>/dev/null; kill -s ${sig} $p 2>/dev/null; done; true`
+    `p=\${f#/proc/}; p=\${p%/environ}; ` +
+    `g=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f3); ` +
+    `case $g in ''|0|1) ;; *) kill -s ${sig} -- -$g 2>/dev/null;; esac; ` +
+    `kill -s ${sig} -- -$p 2>/dev/null; kill -s ${sig} $p 2>/dev/null; done; true`
   );
 }
 
