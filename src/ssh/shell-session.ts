@@ -61,9 +61,10 @@ const HELLO = /^FLEETSH-SESSION 1 (\d+)\n/;
 /**
  * The driver, run by `/bin/sh`. `held` says whether a process of group $1 holds the driver's
  * stdout or stderr (the group outlived its shell). Every variable is set before use; the private
- * folder (mktemp -d, mode 0700) holds the command shell's process id and recorded status.
+ * folder (mktemp -d in $TMPDIR or /tmp, mode 0700) holds the command shell's process id and
+ * recorded status; a driver killed with SIGKILL leaves it behind (two small files).
  */
-const DRIVER = `d=$(mktemp -d /tmp/fleetsh-session.XXXXXXXXXX) || exit 97
+const DRIVER = `d=$(mktemp -d "\${TMPDIR:-/tmp}/fleetsh-session.XXXXXXXXXX") || exit 97
 case $d in *[!A-Za-z0-9._/-]*) exit 97;; esac
 trap 'rm -rf "$d"' EXIT
 trap 'exit 1' HUP TERM
