@@ -22,16 +22,16 @@ import { localScript } from '../../fleet/script.js';
 export type ScriptFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags & PrivilegeFlags;
 
 export async function scriptCommand(file: string, args: string[], flags: ScriptFlags): Promise<void> {
-  const selection = await selectHosts(flags);
-  const { hosts } = selection;
-  if (hosts.size === 0) return noHosts(flags);
   if (flags.tty)
     throw new CliUsageError(
       'script: --tty would type the script on a terminal, which echoes it back as output; ' +
         'copy the script to the hosts and use fleetsh run --tty to run it',
     );
-  // The script is read and its interpreter checked first, also in a dry run.
+  // The script is read and its interpreter checked first (before the hosts are selected), also in a dry run.
   const label = localScript(file, args).label;
+  const selection = await selectHosts(flags);
+  const { hosts } = selection;
+  if (hosts.size === 0) return noHosts(flags);
   const privilege = await privilegeOptions(flags, !flags.dryRun);
   // A sudo password is a secret the agent does not hold: those runs connect directly.
   const transport = await sshTransport({ agent: useAgent(flags) && !flags.askSudoPass });
