@@ -31,6 +31,7 @@ import {
   ansibleRun,
   cliCopy,
   cliRun,
+  cliRunHosts,
   peerCopy,
   peerRun,
   stopAgent,
@@ -109,11 +110,20 @@ function libVerdict(report: FleetReport | undefined, error: string | undefined, 
   return { ok, problems: ok === n ? [] : [`${n - ok} hosts not ok (${why.slice(0, 200)})`] };
 }
 
-/** A tool's stderr without clush's progress counter (`clush: 38/50`, written over itself). */
+/**
+ * clush's progress counter on stderr, one record as ClusterShell 1.9 writes it (CLI/Clush.py,
+ * RunTimer): `clush: %*d/%*d` (done/total, the done count padded to the total's width:
+ * `clush:  39/200`), then ` gw N` in tree mode and ` write: 1.50 MiB/s` while it copies, ended by
+ * `\r` (`\n` for the last); a run of spaces then `\r` erases it.
+ */
+const CLUSH_PROGRESS = /^clush: +\d+\/\d+(?: gw \d+)?(?: write: \d+(?:\.\d+)? (?:[KMGT]i)?B\/s)?$/;
+
+/** A tool's stderr without clush's progress records: every other line, `clush: host: ...` too, stays. */
 function stderrOf(run: ExternalRun): string {
   return run.stderr
-    .replace(/clush: \d+\/\d+\s*/g, '')
-    .replace(/\r/g, '')
+    .split(/\r|\n/)
+    .filter((record) => !CLUSH_PROGRESS.test(record) && record.trim() !== '')
+    .join('\n')
     .trim();
 }
 
@@ -501,15 +511,20 @@ export function copyVariants(): Variant[] {
   };
   const cliCopyRun = (viaAgent: boolean) => async (): Promise<Sample> => {
     const dir = freshDest();
-    const state = scratchFile('state');
+    const journal = scratchFile('journal');
     const x = await external(
-      cliCopy(c.s, hosts, payload, join(dir, 'payload'), viaAgent, state),
+      cliCopy(c.s, hosts, payload, join(dir, 'payload'), viaAgent, journal),
       hosts.length,
       () => {
-        const sets = JSON.parse(readFileSync(state, 'utf8')).sets as { ok: string[] };
-        const ok = sets.ok.filter((h) => hostSet.has(h)).length;
+        // the CLI's word for each host: its run journal, read back (after the measured run)
+        const recorded = cliRunHosts(c.s, journal).filter((h) => hostSet.has(h.host));
+        const ok = recorded.filter((h) => h.status === 'ok').length;
         const problems = landed(join(dir, 'payload'));
-        if (ok !== hosts.length) problems.push(`${hosts.length - ok} hosts not ok in the run's state file`);
+        const bad = recorded.find((h) => h.status !== 'ok');
+        if (ok !== hosts.length)
+          problems.push(
+            `${hosts.length - ok} hosts not ok in the run's journal${bad ? ` (${bad.host}: ${bad.status})` : ''}`,
+          );
         return { ok, problems };
       },
     );

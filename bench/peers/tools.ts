@@ -54,16 +54,17 @@ function hostsFile(s: Setup, hosts: string[]): string {
   return file;
 }
 
-export function cliEnv(s: Setup, agent: boolean, stateFile: string): Record<string, string> {
+/** Each CLI run records itself in a journal of its own (`journal`, a fresh path), read back by `cliRunHosts`. */
+export function cliEnv(s: Setup, agent: boolean, journal: string): Record<string, string> {
   return {
     XDG_RUNTIME_DIR: s.xdg,
-    FLEETSH_STATE_FILE: stateFile,
+    FLEETSH_JOURNAL: journal,
     // the agent's switch; a build without an agent ignores it
     ...(agent ? {} : { FLEETSH_NO_AGENT: '1' }),
   };
 }
 
-export function cliRun(s: Setup, hosts: string[], command: string, agent: boolean, stateFile: string): Cmd {
+export function cliRun(s: Setup, hosts: string[], command: string, agent: boolean, journal: string): Cmd {
   return {
     file: process.execPath,
     args: [
@@ -79,7 +80,7 @@ export function cliRun(s: Setup, hosts: string[], command: string, agent: boolea
       '--',
       command,
     ],
-    env: cliEnv(s, agent, stateFile),
+    env: cliEnv(s, agent, journal),
   };
 }
 
@@ -89,7 +90,7 @@ export function cliCopy(
   src: string,
   dest: string,
   agent: boolean,
-  stateFile: string,
+  journal: string,
 ): Cmd {
   return {
     file: process.execPath,
@@ -106,8 +107,25 @@ export function cliCopy(
       src,
       dest,
     ],
-    env: cliEnv(s, agent, stateFile),
+    env: cliEnv(s, agent, journal),
   };
+}
+
+/**
+ * Each host's status in the newest run of a CLI run's journal, as `fleetsh show last --json` prints
+ * it (docs/journal.md): the CLI's own word for every host.
+ */
+export function cliRunHosts(s: Setup, journal: string): { host: string; status: string }[] {
+  const r = spawnSync(process.execPath, [s.cli, 'show', 'last', '--json', '--journal', journal], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: s.xdg },
+    timeout: 30_000,
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0)
+    throw new Error(`fleetsh show last --json: exit ${r.status}: ${(r.stderr ?? '').trim().slice(0, 300)}`);
+  const doc = JSON.parse(r.stdout) as { report: { hosts: { host: string; status: string }[] } };
+  return doc.report.hosts;
 }
 
 /**
