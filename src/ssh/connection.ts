@@ -165,6 +165,10 @@ export class SshConnection {
   get retired(): boolean {
     return this.#retiredBecause !== undefined;
   }
+  /** Nothing uses the connection: no command, transfer, session or tunnel on it, no connection through it. */
+  get unused(): boolean {
+    return this.#holds === 0 && this.#dependents === 0;
+  }
   /** Aborts when the connection is retired or closed: for work that is pointless on a stuck server. */
   get retiring(): AbortSignal {
     return this.#retiring.signal;

@@ -176,6 +176,19 @@ export class SshPool {
     return conn;
   }
 
+  /**
+   * Closes the target's connection now, with the same goodbye as close(), if it has one and nothing
+   * uses it (a command, transfer or tunnel on it, a connection through it); says whether it did. For a
+   * caller that is done with a host while others still run: one connection less to close at the end.
+   * A connection in use is left to close() (two names for one host share it).
+   */
+  release(target: ResolvedTarget): boolean {
+    const conn = this.#connections.get(target.poolKey);
+    if (!conn || conn.state !== 'ready' || !conn.unused) return false;
+    conn.close('the connection was released: its host was done');
+    return true;
+  }
+
   /** Closes every connection (connections through jump hosts first). */
   close(): void {
     const all = [...this.#connections.values(), ...this.#retired];

@@ -64,6 +64,7 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
             ...verify,
           })
         : f.upload(src, dest, { ...mode, ...verify });
+      transport.releaseEachHost(run);
       return drawn(run, progress);
     },
     ...fleetRunView,

@@ -51,7 +51,11 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
     flags,
     journal: { command: 'run', args: [words] },
     ...fleetRunView,
-    start: (progress) => drawn(f.run`${command}`, progress),
+    start: (progress) => {
+      const run = drawn(f.run`${command}`, progress);
+      transport.releaseEachHost(run);
+      return run;
+    },
     cleanup: () => transport.close(),
   });
 }
