@@ -102,6 +102,27 @@ describe('ssh pool', { skip }, () => {
     assert.equal(ssh.pool.stats().connections, 0);
     await ssh.close();
   });
+
+  test('release() closes a connection nothing uses, and leaves one a command runs on', async () => {
+    const ssh = sshFor(fleet);
+    try {
+      const s = ssh(targetOf(fleet, fleet.healthy[1]!));
+      const target = await s.resolve();
+      assert.equal(ssh.pool.release(target), false, 'no connection yet');
+      // The command runs (its first line came) when release() is asked.
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const busy = s`echo started; sleep 0.5; echo done`.onLine(() => started()).then((r) => r);
+      await running;
+      assert.equal(ssh.pool.release(target), false, 'a command runs on it');
+      assert.equal((await busy).stdout, 'started\ndone\n', 'and it ran to its end');
+      assert.equal(ssh.pool.release(target), true);
+      assert.equal(ssh.pool.stats().connections, 0);
+      assert.equal((await s`echo again`).stdout, 'again\n', 'the next command connects again');
+    } finally {
+      await ssh.close();
+    }
+  });
 });
 
 describe('ssh pool at scale', { skip }, () => {
