@@ -110,15 +110,27 @@ async function inChild(mode: string, file: string): Promise<Sample> {
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Sample;
 }
 
-async function cli(root: string, fleet: FleetFile): Promise<Sample> {
+let cliRuns = 0;
+
+async function cli(root: string, fleet: FleetFile, scratch: string): Promise<Sample> {
   const t0 = performance.now();
   const names = fleet.hosts.map((h) => h.name).join(',');
   const args = ['-f', '%U %S', process.execPath, join(root, 'dist', 'cli', 'bin.cjs')];
   args.push('run', '-w', names, '-F', fleet.sshConfig, '-f', String(fleet.width), '--no-progress');
   args.push('--', 'true');
-  const { stderr } = await run('/usr/bin/time', args, { maxBuffer: 16 << 20 });
+  // Direct connections: through `fleetsh agent` every run after the first would be a warm one (and
+  // the agent would outlive the bench). Each run records in a journal of its own (as bench/peers.ts
+  // gives them), not in the user's.
+  const env = {
+    ...process.env,
+    FLEETSH_NO_AGENT: '1',
+    FLEETSH_JOURNAL: join(scratch, `journal.${++cliRuns}.db`),
+  };
+  const { stdout, stderr } = await run('/usr/bin/time', args, { maxBuffer: 16 << 20, env });
   const [user, sys] = stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
-  return { wallMs: performance.now() - t0, cpuMs: (user! + sys!) * 1000, ok: NaN };
+  // The summary's last line: `200 hosts: 200 ok in 2.1 s ...`.
+  const ok = Number(/ (\d+) ok\b/.exec(stdout.trim().split('\n').at(-1) ?? '')?.[1] ?? NaN);
+  return { wallMs: performance.now() - t0, cpuMs: (user! + sys!) * 1000, ok };
 }
 
 // ---- the driver: the fleet, the rounds, the table -----------------------------------------------
@@ -148,8 +160,8 @@ async function main(): Promise<void> {
     const cases: Array<[string, () => Promise<Sample>]> = [['raw ssh2', () => inChild('raw', file)]];
     if (before) cases.push(['library before', () => inChild(before, file)]);
     cases.push(['library', () => inChild(ROOT, file)]);
-    if (withCli && before) cases.push(['CLI before', () => cli(before, spec)]);
-    if (withCli) cases.push(['CLI', () => cli(ROOT, spec)]);
+    if (withCli && before) cases.push(['CLI before', () => cli(before, spec, fleet.dir)]);
+    if (withCli) cases.push(['CLI', () => cli(ROOT, spec, fleet.dir)]);
 
     const samples = new Map<string, Sample[]>(cases.map(([name]) => [name, []]));
     for (let round = 1; round <= rounds; round++) {
