@@ -14,6 +14,8 @@ export interface ConnectionFlags {
   connectTimeout?: number;
   /** false with --no-agent. */
   agent?: boolean;
+  /** -A: forward the ssh-agent to every host. */
+  forwardAgent?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export function targetsFor(
     if (flags.sshConfig !== undefined) target.sshConfig = flags.sshConfig;
     if (flags.knownHosts !== undefined) target.knownHosts = flags.knownHosts;
     if (flags.connectTimeout !== undefined) target.connectTimeout = flags.connectTimeout;
+    if (flags.forwardAgent) target.forwardAgent = true;
     return target;
   });
 }
@@ -57,11 +60,12 @@ export interface Transport {
  * cannot be reached or started, one line on stderr says so and the hosts connect directly.
  */
 export async function sshTransport(options: { agent?: boolean } = {}): Promise<Transport> {
-  const [{ createSsh }, { sshConnect }] = await Promise.all([
+  const [{ createSsh }, { SshPool }, { sshConnect }] = await Promise.all([
     import('../ssh/shell.js'),
+    import('../ssh/pool.js'),
     import('../fleet/connect.js'),
   ]);
-  const ssh = createSsh();
+  const ssh = createSsh(new SshPool({ onWarning: printWarning }));
   const direct: Transport = { connect: sshConnect(ssh), close: () => ssh.close() };
   if (!options.agent || agentDisabled()) return direct;
   const [{ openAgent }, { agentConnect }] = await Promise.all([
@@ -84,6 +88,11 @@ export async function sshTransport(options: { agent?: boolean } = {}): Promise<T
       await ssh.close();
     },
   };
+}
+
+/** The SSH layer's one-time warnings (ssh_config keywords not honoured, unverified host keys): one line each. */
+export function printWarning(message: string): void {
+  process.stderr.write(printable(`fleetsh: warning: ${message.replace(/^fleetsh: /, '')}`) + '\n');
 }
 
 /** FLEETSH_NO_AGENT=1 (or any value but '' and '0') turns the agent off, as --no-agent does. */

@@ -5,6 +5,7 @@
 import type { LookupFunction } from 'node:net';
 import { openFilesLimit } from '../local/fd-limit.js';
 import { UsageError } from '../process/errors.js';
+import { unhonouredWarning } from './config-keywords.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
 import { Semaphore } from './semaphore.js';
 import type { ResolvedTarget } from './types.js';
@@ -48,7 +49,11 @@ export interface SshPoolOptions {
   maxSessions?: number;
   /** Run commands on a persistent shell per connection (default true); a target's `persistentShell` wins. */
   persistentShell?: boolean;
-  /** Where one-time warnings go (default: process.emitWarning). */
+  /**
+   * Where one-time warnings go (default: process.emitWarning): hostKeyPolicy 'off', a host key that
+   * could not be recorded, and each ssh_config keyword a target's connection does not honour (once
+   * per keyword, naming the file and line where it was first met).
+   */
   onWarning?: (message: string) => void;
   /**
    * How host names become addresses (default: the system's, dns.lookup, as ssh uses). For a
@@ -118,6 +123,7 @@ export class SshPool {
 
   /** The live connection for a target, made (and shared) on first use. Not yet connected: call connect(). */
   connection(target: ResolvedTarget): SshConnection {
+    this.#warnUnhonoured(target);
     const existing = this.#connections.get(target.poolKey);
     if (existing && existing.state !== 'closed' && !existing.retired) return existing;
     const hop = target.jump.at(-1);
@@ -151,6 +157,7 @@ export class SshPool {
    * reached through the pooled connection of its last hop, which logs in as a run would.
    */
   async probeHostKey(target: ResolvedTarget, signal?: AbortSignal): Promise<Buffer> {
+    this.#warnUnhonoured(target);
     const hop = target.jump.at(-1);
     const probe = new SshConnection(target, {
       handshakes: this.handshakes,
@@ -201,10 +208,16 @@ export class SshPool {
     if (this.#connections.get(conn.target.poolKey) === conn) this.#connections.delete(conn.target.poolKey);
   }
 
-  #warn(message: string): void {
-    if (this.#warned.has(message)) return;
-    this.#warned.add(message);
+  #warn(message: string, key = message): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
     this.#onWarning(message);
+  }
+
+  /** ssh_config keywords the target's connection will not honour: one warning per keyword for the pool's life. */
+  #warnUnhonoured(target: ResolvedTarget): void {
+    for (const u of target.unhonoured)
+      this.#warn(unhonouredWarning(u), `ssh_config:${u.keyword.toLowerCase()}`);
   }
 }
 

@@ -19,14 +19,25 @@ import {
   expandTilde,
   expandTokens,
   ExpansionError,
+  matchPattern,
   type ComputedSshConfig,
   type ConfigEntry,
   type ConfigSource,
   type Fail,
 } from './ssh-config.js';
 import { knownHostsNameFor } from './known-hosts.js';
+import { ALGORITHM_KEYWORDS, assembleAlgorithms } from './algorithms.js';
+import { unhonouredSettings } from './config-keywords.js';
+import { isEnvName } from '../process/env.js';
 import { parseTargetString, validateTargetOptions, type ExplicitSettings } from './target-options.js';
-import type { IdentitySource, ResolvedTarget, SshTarget, SshTargetOptions } from './types.js';
+import type {
+  AlgorithmList,
+  IdentitySource,
+  ResolvedTarget,
+  SshTarget,
+  SshTargetOptions,
+  UnhonouredSetting,
+} from './types.js';
 
 /** Where resolution looks; every field defaults to this machine. Tests point it at temporary folders. */
 export interface ResolveContext {
@@ -186,6 +197,8 @@ async function resolveInternal(
   for (const key of INHERITED_BY_HOPS)
     if (x.raw[key] !== undefined) Object.assign(inherited, { [key]: x.raw[key] });
   const jump = await resolveChain(jumpSpecs ?? [], inherited, ctx, [...chain, loopKey]);
+  const unhonoured = unhonouredSettings(config);
+  const agent = agentSocket(x, get('identityagent'), ctx, expandPath);
 
   const resolved: ResolvedTarget = {
     label: x.label,
@@ -195,7 +208,7 @@ async function resolveInternal(
     user,
     identities,
     identitiesOnly: x.identitiesOnly ?? configYesNo(get('identitiesonly'), 'IdentitiesOnly', fail) ?? false,
-    agent: agentSocket(x, get('identityagent'), ctx, expandPath),
+    agent,
     jump,
     proxyCommand,
     knownHostsFiles: [...userKnownHostsFiles, ...globalKnownHostsFiles],
@@ -216,10 +229,21 @@ async function resolveInternal(
       configCount(get('serveralivecountmax'), 'ServerAliveCountMax', fail) ?? DEFAULT_KEEPALIVE_COUNT_MAX,
     maxSessions: x.maxSessions,
     persistentShell: x.persistentShell,
+    algorithms: configAlgorithms(get, fail, unhonoured),
+    forwardAgent: forwardedAgent(x, get('forwardagent'), agent, ctx, expandPath),
+    bindAddress: firstArg(get('bindaddress')),
+    connectionAttempts: configCount(get('connectionattempts'), 'ConnectionAttempts', fail) || 1,
+    env: {},
+    requestTty: configRequestTty(get('requesttty'), fail),
+    unhonoured,
     poolKey: '',
     configFiles: config.files,
   };
   hideSecrets(resolved, x);
+  Object.defineProperty(resolved, 'env', {
+    value: sessionEnv(config.sendEnv, get('setenv'), ctx.env, fail),
+    enumerable: false,
+  });
   resolved.poolKey = poolKeyOf(resolved);
   return resolved;
 }
@@ -388,6 +412,106 @@ function listOption(
   return entry.args.map((arg) => expandPath(entry, keyword, arg));
 }
 
+/** Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs: names ssh2 lacks are noted and left out. */
+function configAlgorithms(
+  get: (key: string) => ConfigEntry | undefined,
+  fail: Fail,
+  unhonoured: UnhonouredSetting[],
+): Partial<Record<AlgorithmList, string[]>> {
+  const out: Partial<Record<AlgorithmList, string[]>> = {};
+  for (const [list, keyword] of Object.entries(ALGORITHM_KEYWORDS) as Array<[AlgorithmList, string]>) {
+    const entry = get(keyword.toLowerCase());
+    if (!entry) continue;
+    const { names, unsupported } = assembleAlgorithms(list, entry.args.join(''));
+    if (unsupported.length > 0)
+      unhonoured.push({
+        keyword,
+        file: entry.file,
+        line: entry.line,
+        value: unsupported.join(','),
+        instead: `it leaves ${unsupported.length === 1 ? 'it' : 'them'} out (ssh2 does not support ${unsupported.length === 1 ? 'it' : 'them'})`,
+        openssh: true,
+      });
+    if (names.length === 0)
+      throw fail(
+        entry,
+        keyword,
+        `"${entry.args.join(' ')}" leaves no algorithm the ssh2 transport supports` +
+          (unsupported.length ? ` (it does not support ${unsupported.join(', ')})` : ''),
+      );
+    out[list] = names;
+  }
+  return out;
+}
+
+/** ForwardAgent: yes forwards the agent used to log in; a path or $VAR names a socket. The option wins. */
+function forwardedAgent(
+  x: ExplicitSettings,
+  entry: ConfigEntry | undefined,
+  agent: string | undefined,
+  ctx: FullContext,
+  expandPath: (entry: ConfigEntry, keyword: string, value: string) => string,
+): string | undefined {
+  if (typeof x.forwardAgent === 'string') return x.forwardAgent;
+  if (x.forwardAgent !== undefined) return x.forwardAgent ? agent : undefined;
+  const value = entry?.args.join(' ');
+  if (!entry || value === undefined) return undefined;
+  const lower = value.toLowerCase();
+  if (lower === 'no' || lower === 'false') return undefined;
+  if (lower === 'yes' || lower === 'true') return agent;
+  if (value.startsWith('$')) return ctx.env[value.slice(1)] || undefined;
+  return expandPath(entry, 'ForwardAgent', value);
+}
+
+/** RequestTTY: yes and force ask for a terminal, no for none; auto (fleetsh always runs a command) for none. */
+function configRequestTty(entry: ConfigEntry | undefined, fail: Fail): boolean | undefined {
+  if (!entry) return undefined;
+  const value = entry.args.join(' ').toLowerCase();
+  if (value === 'yes' || value === 'force' || value === 'true') return true;
+  if (value === 'no' || value === 'false') return false;
+  if (value === 'auto') return undefined;
+  throw fail(entry, 'RequestTTY', `expected yes, no, force or auto, got "${value}"`);
+}
+
+/**
+ * The environment sent before each command: SendEnv's patterns (they add up; `-PATTERN` takes
+ * earlier ones back) against this machine's environment, then SetEnv's NAME=VALUE (sent after, so
+ * they win on the host). The server takes only what its AcceptEnv allows, and a refusal is silent.
+ */
+function sessionEnv(
+  sendEnv: ConfigEntry[],
+  setEnv: ConfigEntry | undefined,
+  env: NodeJS.ProcessEnv,
+  fail: Fail,
+): Record<string, string> {
+  let patterns: string[] = [];
+  for (const entry of sendEnv) {
+    for (const arg of entry.args) {
+      if (arg.startsWith('-')) patterns = patterns.filter((p) => !matchPattern(p, arg.slice(1)));
+      else patterns.push(arg);
+    }
+  }
+  const out: Record<string, string> = {};
+  if (patterns.length > 0) {
+    for (const [name, value] of Object.entries(env)) {
+      if (value !== undefined && isEnvName(name) && patterns.some((p) => matchPattern(name, p)))
+        out[name] = value;
+    }
+  }
+  for (const arg of setEnv?.args ?? []) {
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (eq === -1 || !isEnvName(name))
+      throw fail(
+        setEnv!,
+        'SetEnv',
+        `expected NAME=VALUE, got "${arg.length > 60 ? arg.slice(0, 57) + '...' : arg}"`,
+      );
+    out[name] = arg.slice(eq + 1);
+  }
+  return out;
+}
+
 function firstArg(entry: ConfigEntry | undefined): string | undefined {
   return entry?.args[0];
 }
@@ -422,6 +546,12 @@ function poolKeyOf(t: ResolvedTarget): string {
     `hk=${t.hostKeyPolicy};${t.knownHostsName};${t.knownHostsFiles.join(',')}`,
   ];
   if (secrets !== ':') parts.push(`s=${secrets}`);
+  const algorithms = Object.entries(t.algorithms);
+  if (algorithms.length > 0) parts.push(`alg=${algorithms.map(([k, v]) => `${k}:${v.join(',')}`).join(';')}`);
+  if (t.forwardAgent !== undefined) parts.push(`fwd=${t.forwardAgent}`);
+  if (t.bindAddress !== undefined) parts.push(`bind=${t.bindAddress}`);
+  const env = Object.entries(t.env);
+  if (env.length > 0) parts.push(`env=${digest(JSON.stringify(env))}`);
   if (t.proxyCommand !== undefined) parts.push(`proxy=${t.proxyCommand}`);
   const via = t.jump.at(-1);
   if (via) parts.push(`via=(${via.poolKey})`);

@@ -24,7 +24,7 @@ import type { SshConnection } from './connection.js';
 import type { SshPool } from './pool.js';
 import { claimSession } from './shell-session.js';
 import { SudoDialog, type SudoDialogOptions } from './sudo.js';
-import type { Pty } from '../process/exec-options.js';
+import { ptyOf, type Pty } from '../process/exec-options.js';
 import type { ResolvedTarget } from './types.js';
 
 export const JOB_VAR = 'FLEETSH_JOB';
@@ -76,7 +76,8 @@ export class SshExecutor implements Executor {
     return conn;
   }
 
-  async exec(req: ExecRequest): Promise<ExecOutcome> {
+  async exec(request: ExecRequest): Promise<ExecOutcome> {
+    let req = request;
     if (req.command.includes('\0')) {
       throw new UsageError(
         `${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(req.command)}`,
@@ -86,6 +87,8 @@ export class SshExecutor implements Executor {
       );
     }
     const target = await this.#ctx.resolve();
+    // RequestTTY yes or force: a terminal for a command that did not ask for one (`ssh -t`).
+    if (req.pty === undefined && target.requestTty) req = { ...req, pty: ptyOf(true) };
     for (let attempt = 1; ; attempt++) {
       const conn = this.#ctx.pool.connection(target);
       const hold = conn.hold();
