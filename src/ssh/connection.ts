@@ -732,6 +732,7 @@ export class SshConnection {
         release();
         if (this.#closedError) throw this.#closedError;
         if (options.signal?.aborted && e === options.signal.reason) throw e;
+        if (e instanceof AgentForwardingRefused) throw e;
         if (!isChannelRefused(e)) throw e instanceof ConnectionError ? e : channelError(this.label, e);
         for (const l of this.#refusalListeners) l();
         // Sessions the server has confirmed, not slots taken: opens still in flight are not sessions
