@@ -81,6 +81,7 @@ export async function sshTransport(options: { agent?: boolean } = {}): Promise<T
     );
     return direct;
   }
+  client.onWarning = printWarning;
   return {
     connect: agentConnect(client, ssh),
     close: async () => {

@@ -49,6 +49,11 @@ export interface ResolveContext {
   env?: NodeJS.ProcessEnv;
   /** Default process.cwd(): relative key and known_hosts paths. */
   cwd?: string;
+  /**
+   * True when `env` holds only some of the caller's variables (the fleetsh agent gets SSH_AUTH_SOCK,
+   * HOME, LANG, LC_* and a few more): SendEnv patterns that may name others are warned about.
+   */
+  partialEnv?: boolean;
   /** Default '/etc/ssh/ssh_config', read after the user's file; false skips it. */
   systemConfigFile?: string | false;
   /** Default /etc/ssh/ssh_known_hosts and /etc/ssh/ssh_known_hosts2 (GlobalKnownHostsFile overrides). */
@@ -61,6 +66,8 @@ export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
 /** OpenSSH 9.2's default identity files, in its order, less the types ssh2 cannot use (sk, xmss, dsa). */
 export const DEFAULT_IDENTITY_FILES = ['id_rsa', 'id_ecdsa', 'id_ed25519'];
 const MAX_JUMP_HOPS = 8;
+/** The SendEnv patterns whose variables an agent client sends with its context (agent/client.ts). */
+const PARTIAL_ENV_PATTERNS = ['LANG', 'LC_*'];
 /** Options a jump host inherits from the target that goes through it, unless the hop sets its own. */
 const INHERITED_BY_HOPS = [
   'sshConfig',
@@ -89,6 +96,7 @@ interface FullContext {
   cwd: string;
   systemConfigFile: string | false;
   globalKnownHostsFiles: string[];
+  partialEnv: boolean;
   localHostname: string;
   uid: string;
 }
@@ -104,6 +112,7 @@ function fillContext(c: ResolveContext): FullContext {
       '/etc/ssh/ssh_known_hosts',
       '/etc/ssh/ssh_known_hosts2',
     ],
+    partialEnv: c.partialEnv ?? false,
     localHostname: os.hostname(),
     uid: String(process.getuid?.() ?? ''),
   };
@@ -241,7 +250,7 @@ async function resolveInternal(
   };
   hideSecrets(resolved, x);
   Object.defineProperty(resolved, 'env', {
-    value: sessionEnv(config.sendEnv, get('setenv'), ctx.env, fail),
+    value: sessionEnv(config.sendEnv, get('setenv'), ctx, fail, unhonoured),
     enumerable: false,
   });
   resolved.poolKey = poolKeyOf(resolved);
@@ -481,20 +490,37 @@ function configRequestTty(entry: ConfigEntry | undefined, fail: Fail): boolean |
 function sessionEnv(
   sendEnv: ConfigEntry[],
   setEnv: ConfigEntry | undefined,
-  env: NodeJS.ProcessEnv,
+  ctx: FullContext,
   fail: Fail,
+  unhonoured: UnhonouredSetting[],
 ): Record<string, string> {
-  let patterns: string[] = [];
+  const env = ctx.env;
+  let patterns: Array<{ pattern: string; entry: ConfigEntry }> = [];
   for (const entry of sendEnv) {
     for (const arg of entry.args) {
-      if (arg.startsWith('-')) patterns = patterns.filter((p) => !matchPattern(p, arg.slice(1)));
-      else patterns.push(arg);
+      if (arg.startsWith('-')) patterns = patterns.filter((p) => !matchPattern(p.pattern, arg.slice(1)));
+      else patterns.push({ pattern: arg, entry });
     }
+  }
+  // Through the agent, only the variables a client sends are there to match (agent/client.ts).
+  const unseen = ctx.partialEnv
+    ? patterns.filter((p) => !PARTIAL_ENV_PATTERNS.some((seen) => matchPattern(p.pattern, seen)))
+    : [];
+  if (unseen[0]) {
+    unhonoured.push({
+      keyword: 'SendEnv',
+      file: unseen[0].entry.file,
+      line: unseen[0].entry.line,
+      value: unseen.map((p) => p.pattern).join(' '),
+      instead:
+        'through the fleetsh agent only LANG and LC_* are sent (--no-agent or FLEETSH_NO_AGENT=1 sends the rest)',
+      openssh: false,
+    });
   }
   const out: Record<string, string> = {};
   if (patterns.length > 0) {
     for (const [name, value] of Object.entries(env)) {
-      if (value !== undefined && isEnvName(name) && patterns.some((p) => matchPattern(name, p)))
+      if (value !== undefined && isEnvName(name) && patterns.some((p) => matchPattern(name, p.pattern)))
         out[name] = value;
     }
   }
