@@ -150,6 +150,17 @@ describe('keywords ssh2 can honour', () => {
     assert.ok(!Object.keys(t).includes('env'));
     assert.ok(!JSON.stringify(t).includes('hello world'));
     await assert.rejects(resolve('SetEnv 1BAD=x\n'), /SetEnv: expected NAME=VALUE, got "1BAD=x"/);
+    // Through the agent, the environment holds a few variables only: patterns beyond LANG and LC_* warn.
+    const partial = await resolveTarget(
+      { host: 'web1', sshConfig: config('SendEnv LANG LC_ALL\nSendEnv MY_* LC_*\n') },
+      { ...ctx, partialEnv: true },
+    );
+    assert.deepEqual({ ...partial.env }, { LANG: 'C.UTF-8', LC_ALL: 'C', LC_TIME: 'en_GB' });
+    assert.deepEqual(
+      partial.unhonoured.map((u) => [u.keyword, u.line, u.value]),
+      [['SendEnv', 2, 'MY_*']],
+    );
+    assert.deepEqual((await resolve('SendEnv MY_*\n')).unhonoured, []);
     // Different environments are different connections.
     const other = await resolve('SetEnv A=1\n');
     const plain = await resolve('');
