@@ -209,13 +209,15 @@ export class ClientSession {
             command: h.command,
             env: checkStrings(h.env, 'env'),
             cwd: typeof h.cwd === 'string' ? h.cwd : undefined,
-            pty: ptyOf(h.pty ?? undefined),
+            pty: h.pty === false ? false : ptyOf(h.pty ?? undefined),
             sudo,
             stdin: job.stdin,
             signal: job.controller.signal,
             onData: (stream, chunk) => this.#send({ t: 'data', id, stream }, chunk),
           })
-          .then((outcome) => doneHeader(id, outcome, executor.host, h.command as string, h.pty != null));
+          .then((outcome) =>
+            doneHeader(id, outcome, executor.host, h.command as string, h.pty != null && h.pty !== false),
+          );
       }
     } catch (e) {
       run = Promise.reject(e);

@@ -77,18 +77,20 @@ export class SshExecutor implements Executor {
   }
 
   async exec(request: ExecRequest): Promise<ExecOutcome> {
-    let req = request;
-    if (req.command.includes('\0')) {
+    if (request.command.includes('\0')) {
       throw new UsageError(
-        `${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(req.command)}`,
+        `${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(request.command)}`,
         {
           host: this.host,
         },
       );
     }
     const target = await this.#ctx.resolve();
-    // RequestTTY yes or force: a terminal for a command that did not ask for one (`ssh -t`).
-    if (req.pty === undefined && target.requestTty) req = { ...req, pty: ptyOf(true) };
+    // RequestTTY yes or force: a terminal for a command that did not say (`ssh -t`); from here on,
+    // `pty` is the terminal to ask for, or undefined.
+    const pty = request.pty === undefined && target.requestTty ? ptyOf(true) : request.pty || undefined;
+    const req: ExecRequest & { pty?: Pty } =
+      request.pty === pty ? (request as ExecRequest & { pty?: Pty }) : { ...request, pty };
     for (let attempt = 1; ; attempt++) {
       const conn = this.#ctx.pool.connection(target);
       const hold = conn.hold();

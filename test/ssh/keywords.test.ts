@@ -222,10 +222,13 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     }
   });
 
-  test('RequestTTY yes gives commands a terminal, no gives none', async () => {
+  test('RequestTTY yes gives commands a terminal unless they say pty: false; no gives none', async () => {
     const config = configWith(fleet, 'tty', ['RequestTTY yes']);
     const r = await run(1, config, 'tty');
     assert.match(r.stdout, /^\/dev\/pts\/\d+\r\n$/);
+    // The command's own say wins.
+    const off = await run(1, config, 'tty').pty(false).nothrow();
+    assert.equal(off.stdout, 'not a tty\n');
     const no = await run(1, configWith(fleet, 'notty', ['RequestTTY no']), 'tty').nothrow();
     assert.equal(no.stdout, 'not a tty\n');
   });
