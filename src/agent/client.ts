@@ -29,10 +29,11 @@ const KILL_ANSWER_MS = 10_000;
 /** How long connecting to a running agent may take, through its hello. */
 const CONNECT_TIMEOUT_MS = 5_000;
 /**
- * The client's variables a resolution may read (IdentityAgent, `${VAR}` in paths, and LANG and
- * LC_*, which Debian's ssh_config sends with SendEnv): no others cross.
+ * The client's variables a resolution may read (IdentityAgent, `${VAR}` in paths, LANG and LC_*,
+ * which Debian's ssh_config sends with SendEnv, and KRB5CCNAME, for GSSAPIAuthentication's
+ * warning): no others cross.
  */
-const CONTEXT_ENV = ['SSH_AUTH_SOCK', 'HOME', 'USER', 'LOGNAME', 'XDG_RUNTIME_DIR', 'LANG'];
+const CONTEXT_ENV = ['SSH_AUTH_SOCK', 'HOME', 'USER', 'LOGNAME', 'XDG_RUNTIME_DIR', 'LANG', 'KRB5CCNAME'];
 
 interface Pending {
   onFrame(header: Header, payload: Buffer): void;

@@ -94,17 +94,25 @@ interface Unhonoured {
   openssh?: boolean;
   /** Values that ask for what fleetsh does anyway (OpenSSH's default, mostly): no warning. */
   quietWhen?: readonly string[];
+  /** Only with Kerberos credentials on this machine does it change anything (see unhonouredSettings). */
+  kerberos?: boolean;
 }
 
 /** Keywords fleetsh's ssh2 transport does not honour: a warning each, saying what it does instead. */
 export const UNHONOURED_KEYWORDS: Readonly<Record<string, Unhonoured>> = {
   CertificateFile: { instead: 'it logs in without the certificate', openssh: true },
   PKCS11Provider: { instead: 'it offers no PKCS#11 key', openssh: true, quietWhen: ['none'] },
-  GSSAPIAuthentication: { instead: 'it does not try GSSAPI (Kerberos)', openssh: true, quietWhen: ['no'] },
+  GSSAPIAuthentication: {
+    instead: 'it does not try GSSAPI (Kerberos)',
+    openssh: true,
+    quietWhen: ['no'],
+    kerberos: true,
+  },
   GSSAPIDelegateCredentials: {
     instead: 'it delegates no credentials',
     openssh: true,
     quietWhen: ['no'],
+    kerberos: true,
   },
   KnownHostsCommand: {
     instead: 'it checks host keys against the known_hosts files only',
@@ -209,8 +217,13 @@ for (const name of Object.keys(QUIET_KEYWORDS)) byLowercase.set(name.toLowerCase
 for (const [name, u] of Object.entries(UNHONOURED_KEYWORDS))
   byLowercase.set(name.toLowerCase(), { name, kind: u });
 
-/** The keywords of a computed config that fleetsh's ssh2 transport does not honour, as first obtained. */
-export function unhonouredSettings(config: ComputedSshConfig): UnhonouredSetting[] {
+/**
+ * The keywords of a computed config that fleetsh's ssh2 transport does not honour, as first obtained.
+ * `kerberos`: whether this machine holds Kerberos credentials. Without them ssh's GSSAPI attempt
+ * fails at once and it goes on to the next method, so `GSSAPIAuthentication yes` (in Debian's own
+ * /etc/ssh/ssh_config) changes nothing and is not warned about.
+ */
+export function unhonouredSettings(config: ComputedSshConfig, kerberos: boolean): UnhonouredSetting[] {
   const out: UnhonouredSetting[] = [];
   const ignoreUnknown = config.values.get('ignoreunknown')?.args.join(',');
   for (const [keyword, entry] of config.values) {
@@ -227,6 +240,7 @@ export function unhonouredSettings(config: ComputedSshConfig): UnhonouredSetting
       continue;
     }
     if (known.kind.quietWhen?.includes(value.toLowerCase())) continue;
+    if (known.kind.kerberos && !kerberos) continue;
     out.push(setting(known.name, entry, known.kind.instead, known.kind.openssh ?? false));
   }
   for (const entry of config.matchExec)

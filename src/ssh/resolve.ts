@@ -2,7 +2,7 @@
 // explicit options first (like ssh's command line), then ssh_config (first obtained value wins),
 // then defaults. Jump hosts are resolved through ssh_config too, each hop as `ssh -J` would.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConnectionError, UsageError } from '../process/errors.js';
@@ -206,7 +206,7 @@ async function resolveInternal(
   for (const key of INHERITED_BY_HOPS)
     if (x.raw[key] !== undefined) Object.assign(inherited, { [key]: x.raw[key] });
   const jump = await resolveChain(jumpSpecs ?? [], inherited, ctx, [...chain, loopKey]);
-  const unhonoured = unhonouredSettings(config);
+  const unhonoured = unhonouredSettings(config, kerberosCredentials(ctx));
   const agent = agentSocket(x, get('identityagent'), ctx, expandPath);
 
   const resolved: ResolvedTarget = {
@@ -419,6 +419,19 @@ function listOption(
   if (!entry || entry.args.length === 0) return undefined;
   if (entry.args.length === 1 && entry.args[0]!.toLowerCase() === 'none') return [];
   return entry.args.map((arg) => expandPath(entry, keyword, arg));
+}
+
+let kerberosCache: { uid: string; cache: boolean } | undefined;
+
+/**
+ * Whether this machine holds Kerberos credentials GSSAPI could use: KRB5CCNAME is set, or the
+ * default file cache /tmp/krb5cc_UID exists (looked for once per process).
+ */
+function kerberosCredentials(ctx: FullContext): boolean {
+  if (ctx.env.KRB5CCNAME) return true;
+  if (kerberosCache?.uid !== ctx.uid)
+    kerberosCache = { uid: ctx.uid, cache: existsSync(`/tmp/krb5cc_${ctx.uid}`) };
+  return kerberosCache.cache;
 }
 
 /** Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs: names ssh2 lacks are noted and left out. */

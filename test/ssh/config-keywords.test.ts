@@ -221,6 +221,23 @@ describe('keywords not honoured', () => {
     );
   });
 
+  test("GSSAPIAuthentication yes (Debian's default) warns only when this machine holds Kerberos credentials", async () => {
+    const text = 'Host *\n  GSSAPIAuthentication yes\n  GSSAPIDelegateCredentials yes\n';
+    const without = await resolveTarget({ host: 'web1', sshConfig: config(text) }, ctx);
+    assert.deepEqual(without.unhonoured, []);
+    const withTicket = await resolveTarget(
+      { host: 'web1', sshConfig: config(text) },
+      { ...ctx, env: { ...ctx.env, KRB5CCNAME: 'FILE:/tmp/krb5cc_test' } },
+    );
+    assert.deepEqual(
+      withTicket.unhonoured.map((u) => [u.keyword, u.line, u.openssh]),
+      [
+        ['GSSAPIAuthentication', 2, true],
+        ['GSSAPIDelegateCredentials', 3, true],
+      ],
+    );
+  });
+
   test('IgnoreUnknown quiets unknown keywords it names', async () => {
     const t = await resolve('IgnoreUnknown UseKeychain,Frob*\nFrobnicate yes\nOther 1\n');
     assert.deepEqual(
