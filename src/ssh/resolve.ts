@@ -421,17 +421,12 @@ function listOption(
   return entry.args.map((arg) => expandPath(entry, keyword, arg));
 }
 
-let kerberosCache: { uid: string; cache: boolean } | undefined;
-
 /**
  * Whether this machine holds Kerberos credentials GSSAPI could use: KRB5CCNAME is set, or the
- * default file cache /tmp/krb5cc_UID exists (looked for once per process).
+ * default file cache /tmp/krb5cc_UID exists (a stat per resolution: a `kinit` since is seen).
  */
 function kerberosCredentials(ctx: FullContext): boolean {
-  if (ctx.env.KRB5CCNAME) return true;
-  if (kerberosCache?.uid !== ctx.uid)
-    kerberosCache = { uid: ctx.uid, cache: existsSync(`/tmp/krb5cc_${ctx.uid}`) };
-  return kerberosCache.cache;
+  return Boolean(ctx.env.KRB5CCNAME) || existsSync(`/tmp/krb5cc_${ctx.uid}`);
 }
 
 /** Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs: names ssh2 lacks are noted and left out. */
@@ -481,7 +476,8 @@ function forwardedAgent(
   const lower = value.toLowerCase();
   if (lower === 'no' || lower === 'false') return undefined;
   if (lower === 'yes' || lower === 'true') return agent;
-  if (value.startsWith('$')) return ctx.env[value.slice(1)] || undefined;
+  // `$VAR` names the variable holding the socket; `${VAR}` inside a path is expanded with the path.
+  if (value.startsWith('$') && !value.startsWith('${')) return ctx.env[value.slice(1)] || undefined;
   return expandPath(entry, 'ForwardAgent', value);
 }
 

@@ -108,6 +108,7 @@ describe('keywords ssh2 can honour', () => {
     assert.equal((await resolve('ForwardAgent yes\n')).forwardAgent, '/run/agent.sock');
     assert.equal((await resolve('ForwardAgent no\n')).forwardAgent, undefined);
     assert.equal((await resolve('ForwardAgent $OTHER_SOCK\n')).forwardAgent, '/run/other.sock');
+    assert.equal((await resolve('ForwardAgent ${OTHER_SOCK}.2\n')).forwardAgent, '/run/other.sock.2');
     assert.equal((await resolve('ForwardAgent ~/agent.%r\n')).forwardAgent, path.join(home, 'agent.me'));
     assert.equal((await resolve('')).forwardAgent, undefined);
     assert.equal(
