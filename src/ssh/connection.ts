@@ -453,15 +453,19 @@ export class SshConnection {
    * holds for the host first) and what the key the server shows is checked against.
    */
   async #knownHosts(): Promise<KnownHosts> {
+    // HostKeyAlgorithms with + or - (or not set) is reordered, a list or ^ is not: OpenSSH's rule.
+    const offered = this.target.algorithms.serverHostKey ?? DEFAULT_HOST_KEY_ALGORITHMS;
     try {
       const lookup = await lookupKnownHosts(this.target.knownHostsFiles, this.target.knownHostsName);
       return {
         lookup,
-        algorithms: preferKnownHostKeyAlgorithms(knownKeyTypes(lookup), DEFAULT_HOST_KEY_ALGORITHMS),
+        algorithms: this.target.hostKeyAlgorithmsAsGiven
+          ? offered
+          : preferKnownHostKeyAlgorithms(knownKeyTypes(lookup), offered),
       };
     } catch {
       // Out of descriptors for a moment: the host key check reads the files again, and reports them.
-      return { lookup: undefined, algorithms: DEFAULT_HOST_KEY_ALGORITHMS };
+      return { lookup: undefined, algorithms: offered };
     }
   }
 
@@ -664,10 +668,10 @@ export class SshConnection {
         // ssh2's own readyTimeout would fire after 20 s; ours is the connect timeout.
         readyTimeout: 0,
         keepaliveInterval: 0,
-        // ssh_config's lists where it sets them; else the host key types known_hosts holds first.
+        // ssh_config's lists where it sets them; host key types as #knownHosts() ordered them.
         algorithms: {
           ...target.algorithms,
-          serverHostKey: (target.algorithms.serverHostKey ?? knownHosts.algorithms) as never,
+          serverHostKey: knownHosts.algorithms as never,
           kex: (target.algorithms.kex ?? DEFAULT_ALGORITHMS.kex) as never,
         },
         // The agent forwarded to the host (ssh2 answers the host's agent channels from it).

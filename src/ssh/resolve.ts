@@ -239,6 +239,7 @@ async function resolveInternal(
     maxSessions: x.maxSessions,
     persistentShell: x.persistentShell,
     algorithms: configAlgorithms(get, fail, unhonoured),
+    hostKeyAlgorithmsAsGiven: !/^[+-]/.test(get('hostkeyalgorithms')?.args.join('') ?? '+'),
     forwardAgent: forwardedAgent(x, get('forwardagent'), agent, ctx, expandPath),
     bindAddress: firstArg(get('bindaddress')),
     connectionAttempts: configCount(get('connectionattempts'), 'ConnectionAttempts', fail) || 1,
@@ -582,7 +583,10 @@ function poolKeyOf(t: ResolvedTarget): string {
   ];
   if (secrets !== ':') parts.push(`s=${secrets}`);
   const algorithms = Object.entries(t.algorithms);
-  if (algorithms.length > 0) parts.push(`alg=${algorithms.map(([k, v]) => `${k}:${v.join(',')}`).join(';')}`);
+  if (algorithms.length > 0)
+    parts.push(
+      `alg=${algorithms.map(([k, v]) => `${k}:${v.join(',')}`).join(';')}${t.hostKeyAlgorithmsAsGiven ? ';as-given' : ''}`,
+    );
   if (t.forwardAgent !== undefined) parts.push(`fwd=${t.forwardAgent}`);
   if (t.bindAddress !== undefined) parts.push(`bind=${t.bindAddress}`);
   const env = Object.entries(t.env);

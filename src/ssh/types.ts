@@ -134,6 +134,8 @@ export interface ResolvedTarget {
   persistentShell: boolean | undefined;
   /** ssh_config's Ciphers, KexAlgorithms, HostKeyAlgorithms and MACs, assembled; a list not set is the default. */
   algorithms: Partial<Record<AlgorithmList, string[]>>;
+  /** HostKeyAlgorithms as a list or with `^`: offered as given, not reordered by known_hosts (as OpenSSH). */
+  hostKeyAlgorithmsAsGiven: boolean;
   /** The agent socket forwarded to the host (ForwardAgent, forwardAgent), or undefined. */
   forwardAgent: string | undefined;
   /** BindAddress: the local address connections are made from. */

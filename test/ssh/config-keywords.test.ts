@@ -86,6 +86,11 @@ describe('algorithm lists', () => {
     assert.ok(!t.algorithms.kex!.some((k) => k.startsWith('ecdh-')));
     assert.equal(t.algorithms.hmac![0], 'hmac-sha2-512');
     assert.deepEqual(t.algorithms.serverHostKey, ['ssh-ed25519']);
+    assert.equal(t.hostKeyAlgorithmsAsGiven, true);
+    // + and - keep OpenSSH's reordering by known_hosts; so does leaving it out.
+    assert.equal((await resolve('HostKeyAlgorithms +ssh-dss\n')).hostKeyAlgorithmsAsGiven, false);
+    assert.equal((await resolve('HostKeyAlgorithms -ssh-rsa\n')).hostKeyAlgorithmsAsGiven, false);
+    assert.equal((await resolve('')).hostKeyAlgorithmsAsGiven, false);
     const dropped = t.unhonoured.find((u) => u.keyword === 'Ciphers');
     assert.ok(dropped);
     assert.equal(dropped.line, 2);

@@ -147,6 +147,15 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     });
   });
 
+  test('HostKeyAlgorithms: a list without the host key type the server has fails; + keeps it', async () => {
+    const only = configWith(fleet, 'hka-only', ['HostKeyAlgorithms ecdsa-sha2-nistp256,rsa-sha2-512']);
+    const err = await run(0, only, 'true').catch((e: unknown) => e);
+    assert.ok(err instanceof ConnectionError && err.kind === 'protocol', String(err));
+    assert.match(err.message, /host key/i);
+    const plus = configWith(fleet, 'hka-plus', ['HostKeyAlgorithms +ssh-dss']);
+    assert.equal((await run(0, plus, 'echo ok')).stdout, 'ok\n');
+  });
+
   test('BindAddress: the host sees the connection come from that address', async () => {
     const config = configWith(fleet, 'bind', ['BindAddress 127.0.0.2']);
     const r = await run(0, config, 'echo "$SSH_CLIENT"');
