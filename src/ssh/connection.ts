@@ -364,7 +364,7 @@ export class SshConnection {
         let result: unknown;
         try {
           prepared ??= await Promise.all([
-            probe ? NO_IDENTITIES : loadIdentities(target),
+            probe ? NO_IDENTITIES : loadIdentities(target).then((ids) => this.#warnSecurityKeys(ids)),
             this.#knownHosts(),
             loadSsh2(),
           ]);
@@ -446,6 +446,18 @@ export class SshConnection {
     } finally {
       release();
     }
+  }
+
+  /** A FIDO key (sk-) among the identities is skipped (ssh2 cannot sign with one): say so, once. */
+  #warnSecurityKeys(ids: LoadedIdentities): LoadedIdentities {
+    for (const s of ids.skipped) {
+      const type = s.publicKey && keyTypeOf(s.publicKey);
+      if (type?.startsWith('sk-'))
+        this.#opts.onWarning?.(
+          `${s.label} is a security key (${type}), which the ssh2 transport cannot use: it is skipped; --transport openssh (transport: openssh in the inventory) would use it`,
+        );
+    }
+    return ids;
   }
 
   /**
@@ -1010,6 +1022,15 @@ function defineFilteredAgent(ssh2: Ssh2) {
       });
     }
   };
+}
+
+/** The type named at the start of a public key blob (`ssh-ed25519`, `sk-ssh-ed25519@openssh.com`). */
+function keyTypeOf(blob: Buffer): string | undefined {
+  if (blob.length < 4) return undefined;
+  const length = blob.readUInt32BE(0);
+  return length <= 64 && blob.length >= 4 + length
+    ? blob.subarray(4, 4 + length).toString('latin1')
+    : undefined;
 }
 
 /** Whether ssh2 has agent forwarding on for this connection (it turns it off when the server refuses). */

@@ -156,6 +156,39 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     assert.equal((await run(0, plus, 'echo ok')).stdout, 'ok\n');
   });
 
+  test('an IdentityFile that is a security key (sk-) is skipped with one warning naming --transport openssh', async () => {
+    // An openssh-key-v1 container whose public key is sk-ssh-ed25519 (no authenticator needed).
+    const str = (b: Buffer | string) => {
+      const body = Buffer.from(b);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(body.length);
+      return Buffer.concat([len, body]);
+    };
+    const pub = Buffer.concat([str('sk-ssh-ed25519@openssh.com'), str(Buffer.alloc(32, 7)), str('ssh:')]);
+    const container = Buffer.concat([
+      Buffer.from('openssh-key-v1\0', 'latin1'),
+      str('none'),
+      str('none'),
+      str(''),
+      Buffer.from([0, 0, 0, 1]),
+      str(pub),
+      str(Buffer.alloc(64, 1)),
+    ]);
+    const skFile = join(fleet.dir, 'id_ed25519_sk');
+    writeFileSync(
+      skFile,
+      `-----BEGIN OPENSSH PRIVATE KEY-----\n${container.toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+      { mode: 0o600 },
+    );
+    const config = configWith(fleet, 'sk', [`IdentityFile ${skFile}`]);
+    const before = warnings.length;
+    await run(0, config, 'true');
+    await run(1, config, 'true');
+    const said = warnings.slice(before).filter((w) => w.includes(skFile));
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(said[0]!, /security key \(sk-ssh-ed25519@openssh\.com\).*skipped; --transport openssh/);
+  });
+
   test('BindAddress: the host sees the connection come from that address', async () => {
     const config = configWith(fleet, 'bind', ['BindAddress 127.0.0.2']);
     const r = await run(0, config, 'echo "$SSH_CLIENT"');
