@@ -1,8 +1,8 @@
 // Every ssh_config keyword, by what fleetsh's ssh2 transport does with it: honoured (resolve.ts
 // reads it), ignored quietly because it changes nothing about the connection, or not honoured, in
-// which case the resolved target lists it (`unhonoured`) and the pool warns once per keyword. The
-// one table of docs/ssh.md is drawn from this one. OpenSSH's own reader is its code, not a
-// library: no package says which keywords a client other than ssh honours.
+// which case the resolved target lists it (`unhonoured`) and the pool warns once per keyword.
+// docs/ssh.md says the same (a test checks it names every keyword here). No package says which
+// keywords a client other than ssh honours: OpenSSH's own list is its readconf.c.
 import { matchPattern } from './ssh-config.js';
 import type { ComputedSshConfig, ConfigEntry } from './ssh-config.js';
 import type { UnhonouredSetting } from './types.js';
@@ -61,6 +61,10 @@ export const QUIET_KEYWORDS: Readonly<Record<string, string>> = {
   Protocol: 'obsolete',
   UsePrivilegedPort: 'obsolete',
   UseRoaming: 'obsolete',
+  Cipher: 'obsolete (SSH protocol 1)',
+  CompressionLevel: 'obsolete (SSH protocol 1)',
+  RSAAuthentication: 'obsolete (SSH protocol 1)',
+  RhostsRSAAuthentication: 'obsolete (SSH protocol 1)',
   Tag: 'read by Match tagged only',
   UpdateHostKeys: 'fleetsh records host keys only as StrictHostKeyChecking says',
   IPQoS: 'packet marking only',
@@ -85,6 +89,9 @@ export const QUIET_KEYWORDS: Readonly<Record<string, string>> = {
   GSSAPIRenewalForcesRekey: 'read only with GSSAPIAuthentication yes (which is warned about)',
   GSSAPITrustDns: 'read only with GSSAPIAuthentication yes (which is warned about)',
   GSSAPIKeyExchange: 'read only with GSSAPIAuthentication yes (which is warned about)',
+  GSSAPIKexAlgorithms: 'read only with GSSAPIAuthentication yes (which is warned about)',
+  HostbasedAcceptedAlgorithms: 'read only with HostbasedAuthentication yes (which is warned about)',
+  HostbasedKeyTypes: 'read only with HostbasedAuthentication yes (which is warned about)',
 };
 
 interface Unhonoured {

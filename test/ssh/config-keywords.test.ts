@@ -9,7 +9,13 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ConnectionError, UsageError } from '../../src/process/errors.js';
 import { DEFAULT_ALGORITHMS, SUPPORTED_ALGORITHMS, assembleAlgorithms } from '../../src/ssh/algorithms.js';
-import { unhonouredWarning } from '../../src/ssh/config-keywords.js';
+import {
+  HONOURED_KEYWORDS,
+  QUIET_KEYWORDS,
+  UNHONOURED_KEYWORDS,
+  unhonouredWarning,
+} from '../../src/ssh/config-keywords.js';
+import { readFileSync } from 'node:fs';
 import { resolveTarget, type ResolveContext } from '../../src/ssh/resolve.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetsh-keywords-'));
@@ -250,6 +256,17 @@ describe('keywords not honoured', () => {
       t.unhonoured.map((u) => u.keyword),
       ['other'],
     );
+  });
+
+  test("docs/ssh.md's table names every keyword of the code's", () => {
+    const docs = readFileSync(new URL('../../docs/ssh.md', import.meta.url), 'utf8');
+    const section = docs.slice(docs.indexOf('## ssh_config keywords'), docs.indexOf('## Authentication'));
+    const all = [...HONOURED_KEYWORDS, ...Object.keys(QUIET_KEYWORDS), ...Object.keys(UNHONOURED_KEYWORDS)];
+    assert.deepEqual(
+      all.filter((k) => !section.includes(`\`${k}\``)),
+      [],
+    );
+    assert.equal(new Set(all.map((k) => k.toLowerCase())).size, all.length, 'each keyword in one table');
   });
 
   test('line numbers count blank lines, comments and CRLF line ends', async () => {
