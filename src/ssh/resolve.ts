@@ -534,6 +534,7 @@ function sessionEnv(
         out[name] = value;
     }
   }
+  const set = new Set<string>();
   for (const arg of setEnv?.args ?? []) {
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
@@ -543,6 +544,9 @@ function sessionEnv(
         'SetEnv',
         `expected NAME=VALUE, got "${arg.length > 60 ? arg.slice(0, 57) + '...' : arg}"`,
       );
+    // As OpenSSH: the first value of a name in the line wins.
+    if (set.has(name)) continue;
+    set.add(name);
     out[name] = arg.slice(eq + 1);
   }
   return out;

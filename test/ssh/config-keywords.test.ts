@@ -162,6 +162,8 @@ describe('keywords ssh2 can honour', () => {
     assert.ok(!Object.keys(t).includes('env'));
     assert.ok(!JSON.stringify(t).includes('hello world'));
     await assert.rejects(resolve('SetEnv 1BAD=x\n'), /SetEnv: expected NAME=VALUE, got "1BAD=x"/);
+    // Only the first SetEnv line counts, and in it a name's first value (OpenSSH 9.2).
+    assert.deepEqual({ ...(await resolve('SetEnv A=1 A=2 B=3\nSetEnv C=4\n')).env }, { A: '1', B: '3' });
     // Through the agent, the environment holds a few variables only: patterns beyond LANG and LC_* warn.
     const partial = await resolveTarget(
       { host: 'web1', sshConfig: config('SendEnv LANG LC_ALL\nSendEnv MY_* LC_*\n') },
