@@ -8,7 +8,7 @@ import { UsageError } from '../process/errors.js';
 import { unhonouredWarning } from './config-keywords.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
 import { Semaphore } from './semaphore.js';
-import type { ResolvedTarget } from './types.js';
+import type { ResolvedTarget, UnhonouredSetting } from './types.js';
 
 /**
  * Default cap on SSH handshakes in flight, for the whole process. Measured here (2 CPUs, client and
@@ -216,8 +216,16 @@ export class SshPool {
 
   /** ssh_config keywords the target's connection will not honour: one warning per keyword for the pool's life. */
   #warnUnhonoured(target: ResolvedTarget): void {
-    for (const u of target.unhonoured)
-      this.#warn(unhonouredWarning(u), `ssh_config:${u.keyword.toLowerCase()}`);
+    // Jump hosts first: they are connected to first. (Called for every command: no allocation.)
+    for (const hop of target.jump) this.#warnSettings(hop.unhonoured);
+    this.#warnSettings(target.unhonoured);
+  }
+
+  #warnSettings(settings: readonly UnhonouredSetting[]): void {
+    for (const u of settings) {
+      const key = `ssh_config:${u.keyword.toLowerCase()}`;
+      if (!this.#warned.has(key)) this.#warn(unhonouredWarning(u), key);
+    }
   }
 }
 

@@ -17,6 +17,7 @@ import {
 } from '../../src/ssh/config-keywords.js';
 import { readFileSync } from 'node:fs';
 import { resolveTarget, type ResolveContext } from '../../src/ssh/resolve.js';
+import { SshPool } from '../../src/ssh/pool.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetsh-keywords-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -250,6 +251,26 @@ describe('keywords not honoured', () => {
         ['GSSAPIDelegateCredentials', 3, true],
       ],
     );
+  });
+
+  test('the pool warns once per keyword, for targets and their jump hosts alike', async () => {
+    const file = config(
+      'Host bastion\n  ControlMaster auto\nHost web*\n  ProxyJump bastion\n  ForwardX11 yes\nHost *\n  ControlPersist 10m\n',
+    );
+    const warnings: string[] = [];
+    const pool = new SshPool({ onWarning: (m) => warnings.push(m) });
+    try {
+      for (const host of ['web1', 'web2', 'web3']) {
+        // A connection object is made, not connected: the warnings come with it.
+        pool.connection(await resolveTarget({ host, sshConfig: file }, ctx));
+      }
+      assert.deepEqual(
+        warnings.map((w) => w.replace(/^ssh_config [^:]+:(\d+): (\w+).*$/, '$2:$1')),
+        ['ControlMaster:2', 'ControlPersist:7', 'ForwardX11:5'],
+      );
+    } finally {
+      pool.close();
+    }
   });
 
   test('IgnoreUnknown quiets unknown keywords it names', async () => {
