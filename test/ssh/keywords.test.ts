@@ -1,8 +1,9 @@
 // ssh_config keywords the ssh2 transport honours, against real sshd: ForwardAgent (a real ssh-agent,
-// seen by `ssh-add -l` on the host), Ciphers and KexAlgorithms against an sshd that allows one of
-// each, BindAddress (the host sees the source address), ConnectionAttempts (a port that refuses,
-// then accepts), SendEnv and SetEnv (what sshd's AcceptEnv refuses is dropped without an error, as
-// with ssh), and RequestTTY.
+// seen by `ssh-add -l` on the host; an sshd that refuses it still runs the command), Ciphers and
+// KexAlgorithms against an sshd that allows one of each, HostKeyAlgorithms, BindAddress (the host
+// sees the source address), ConnectionAttempts (a port that refuses, then accepts), SendEnv and
+// SetEnv (what sshd's AcceptEnv refuses is dropped without an error, as with ssh), RequestTTY, and
+// the warning for a security key (sk-) IdentityFile.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
