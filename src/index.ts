@@ -140,7 +140,14 @@ export type {
 } from './ssh/sftp.js';
 export type { Tunnel, TunnelOptions } from './ssh/tunnel.js';
 export type { SudoTemplate } from './ssh/sudo.js';
-export type { SshTarget, SshTargetOptions, ResolvedTarget, HostKeyPolicy, HostKeyInfo } from './ssh/types.js';
+export type {
+  SshTarget,
+  SshTargetOptions,
+  ResolvedTarget,
+  UnhonouredSetting,
+  HostKeyPolicy,
+  HostKeyInfo,
+} from './ssh/types.js';
 
 // Fleets and rolling deployments
 export { Fleet } from './fleet/fleet.js';

@@ -28,8 +28,12 @@ import { fromWire, type WireError } from './wire-error.js';
 const KILL_ANSWER_MS = 10_000;
 /** How long connecting to a running agent may take, through its hello. */
 const CONNECT_TIMEOUT_MS = 5_000;
-/** The client's variables a resolution may read (IdentityAgent, `${VAR}` in paths): no others cross. */
-const CONTEXT_ENV = ['SSH_AUTH_SOCK', 'HOME', 'USER', 'LOGNAME', 'XDG_RUNTIME_DIR'];
+/**
+ * The client's variables a resolution may read (IdentityAgent, `${VAR}` in paths, LANG and LC_*,
+ * which Debian's ssh_config sends with SendEnv, and KRB5CCNAME, for GSSAPIAuthentication's
+ * warning): no others cross.
+ */
+const CONTEXT_ENV = ['SSH_AUTH_SOCK', 'HOME', 'USER', 'LOGNAME', 'XDG_RUNTIME_DIR', 'LANG', 'KRB5CCNAME'];
 
 interface Pending {
   onFrame(header: Header, payload: Buffer): void;
@@ -47,6 +51,8 @@ export class AgentClient {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #lost = false;
+  /** Where the agent's warnings for this client go (ssh_config keywords it does not honour); default: dropped. */
+  onWarning: ((message: string) => void) | undefined;
 
   private constructor(paths: AgentPaths, socket: Socket, pid: number, decoder: FrameDecoder) {
     this.paths = paths;
@@ -60,7 +66,10 @@ export class AgentClient {
         socket.destroy();
         return;
       }
-      for (const { header, payload } of frames) this.#pending.get(header.id ?? -1)?.onFrame(header, payload);
+      for (const { header, payload } of frames) {
+        if (header.t === 'warning') this.onWarning?.(String(header.message));
+        else this.#pending.get(header.id ?? -1)?.onFrame(header, payload);
+      }
     });
     socket.on('close', () => {
       this.#lost = true;
@@ -200,7 +209,8 @@ export class AgentClient {
 /** What the agent needs of this process to resolve a target as it would: no secret is in it. */
 export function clientContext(): ResolveContext {
   const env: Record<string, string> = {};
-  for (const name of CONTEXT_ENV) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+  for (const [name, value] of Object.entries(process.env))
+    if (value !== undefined && (CONTEXT_ENV.includes(name) || name.startsWith('LC_'))) env[name] = value;
   return { cwd: process.cwd(), homedir: homedir(), localUser: userInfo().username, env };
 }
 

@@ -19,7 +19,7 @@ export const STDIN_WINDOW = 1024 * 1024;
 /** Input chunk size on the wire. */
 export const STDIN_CHUNK = 256 * 1024;
 /** Bumped when a message changes shape; an agent and a CLI of different versions do not talk. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export interface Header {
   /** The message type. */

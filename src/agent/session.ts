@@ -7,7 +7,7 @@
 //                   answer{id,call,error?} status{id} stop{id}
 //   agent → client: hello{pid} data{id,stream}+bytes ack{id,bytes} done{id,exitCode,signal,sudo?}
 //                   done{id,result} check{id,call,hook,written?,file?,files?} ok{id} error{id,error}
-//                   status{id,...}
+//                   status{id,...} warning{id,message}
 //
 // Input is flow-controlled per command: the client sends at most STDIN_WINDOW bytes the agent has
 // not acknowledged, and the agent acknowledges what the command's channel has taken. Output is
@@ -25,7 +25,8 @@ import type { ResolveContext } from '../ssh/resolve.js';
 import { makeTransfers } from '../ssh/sftp.js';
 import type { TransferFile, TransferOptions } from '../ssh/sftp-types.js';
 import type { SshExecutor } from '../ssh/ssh-executor.js';
-import type { SshTargetOptions } from '../ssh/types.js';
+import { unhonouredWarning } from '../ssh/config-keywords.js';
+import type { ResolvedTarget, SshTargetOptions } from '../ssh/types.js';
 import { encodeFrame, FrameDecoder, FrameError, PROTOCOL_VERSION, type Header } from './protocol.js';
 import { toWire } from './wire-error.js';
 
@@ -63,6 +64,8 @@ export class ClientSession {
   readonly #jobs = new Map<number, Job>();
   #authed = false;
   #closed = false;
+  /** ssh_config keywords this client was warned about: once each per client, as in a direct run. */
+  readonly #warned = new Set<string>();
   readonly #helloTimer: NodeJS.Timeout;
 
   constructor(agent: SessionHost, socket: Socket) {
@@ -188,6 +191,10 @@ export class ClientSession {
       const target = checkTarget(h.target);
       const context = checkContext(h.context);
       const executor = this.#agent.executorFor(target, context);
+      executor.target().then(
+        (t) => this.#warnUnhonoured(t, id),
+        () => {}, // the request itself reports a resolution that failed
+      );
       if (h.t === 'ready') {
         run = executor.ready!(job.controller.signal).then(() => ({ t: 'ok', id }));
       } else if (h.t === 'transfer') {
@@ -202,13 +209,15 @@ export class ClientSession {
             command: h.command,
             env: checkStrings(h.env, 'env'),
             cwd: typeof h.cwd === 'string' ? h.cwd : undefined,
-            pty: ptyOf(h.pty ?? undefined),
+            pty: h.pty === false ? false : ptyOf(h.pty ?? undefined),
             sudo,
             stdin: job.stdin,
             signal: job.controller.signal,
             onData: (stream, chunk) => this.#send({ t: 'data', id, stream }, chunk),
           })
-          .then((outcome) => doneHeader(id, outcome, executor.host, h.command as string, h.pty != null));
+          .then((outcome) =>
+            doneHeader(id, outcome, executor.host, h.command as string, h.pty != null && h.pty !== false),
+          );
       }
     } catch (e) {
       run = Promise.reject(e);
@@ -217,6 +226,18 @@ export class ClientSession {
       (header) => (finish(), this.#send(header)),
       (e: unknown) => (finish(), this.#send({ t: 'error', id, error: toWire(e) })),
     );
+  }
+
+  /** What the client's own pool would have warned about: the target's (and its hops') unhonoured keywords. */
+  #warnUnhonoured(target: ResolvedTarget, id: number): void {
+    for (const t of [...target.jump, target]) {
+      for (const u of t.unhonoured) {
+        const key = u.keyword.toLowerCase();
+        if (this.#warned.has(key)) continue;
+        this.#warned.add(key);
+        this.#send({ t: 'warning', id, message: unhonouredWarning(u) });
+      }
+    }
   }
 
   /**
@@ -320,6 +341,8 @@ function checkContext(value: unknown): ResolveContext {
     homedir: str('homedir'),
     localUser: str('localUser'),
     env: checkStrings(c.env, 'context.env') ?? {},
+    // A client sends only a few of its variables (client.ts): SendEnv cannot see the others.
+    partialEnv: true,
   };
 }
 

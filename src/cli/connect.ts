@@ -15,6 +15,8 @@ export interface ConnectionFlags {
   connectTimeout?: number;
   /** false with --no-agent. */
   agent?: boolean;
+  /** -A: forward the ssh-agent to every host. */
+  forwardAgent?: boolean;
 }
 
 /**
@@ -42,6 +44,7 @@ export function targetsFor(
     if (flags.sshConfig !== undefined) target.sshConfig = flags.sshConfig;
     if (flags.knownHosts !== undefined) target.knownHosts = flags.knownHosts;
     if (flags.connectTimeout !== undefined) target.connectTimeout = flags.connectTimeout;
+    if (flags.forwardAgent) target.forwardAgent = true;
     return target;
   });
 }
@@ -74,11 +77,12 @@ export interface HostEnds {
  * cannot be reached or started, one line on stderr says so and the hosts connect directly.
  */
 export async function sshTransport(options: { agent?: boolean } = {}): Promise<Transport> {
-  const [{ createSsh }, { sshConnect }] = await Promise.all([
+  const [{ createSsh }, { SshPool }, { sshConnect }] = await Promise.all([
     import('../ssh/shell.js'),
+    import('../ssh/pool.js'),
     import('../fleet/connect.js'),
   ]);
-  const ssh = createSsh();
+  const ssh = createSsh(new SshPool({ onWarning: printWarning }));
   // Each host's shell by its name (the fleet's events name hosts so), to find its connection.
   const shells = new Map<string, SshShell>();
   const connect = sshConnect(ssh);
@@ -122,6 +126,7 @@ export async function sshTransport(options: { agent?: boolean } = {}): Promise<T
     );
     return direct;
   }
+  client.onWarning = printWarning;
   return {
     connect: agentConnect(client, ssh),
     close: async () => {
@@ -131,6 +136,11 @@ export async function sshTransport(options: { agent?: boolean } = {}): Promise<T
     releaseEachHost: () => {},
     openConnections: () => ssh.pool.size,
   };
+}
+
+/** The SSH layer's one-time warnings (ssh_config keywords not honoured, unverified host keys): one line each. */
+export function printWarning(message: string): void {
+  process.stderr.write(printable(`fleetsh: warning: ${message.replace(/^fleetsh: /, '')}`) + '\n');
 }
 
 /** FLEETSH_NO_AGENT=1 (or any value but '' and '0') turns the agent off, as --no-agent does. */

@@ -65,6 +65,14 @@ function connection(cmd: Command): Command {
     .option('--no-agent', 'connect directly, not through the fleetsh agent (also FLEETSH_NO_AGENT=1)');
 }
 
+/** -A, as ssh's: the commands that run something on the hosts take it. */
+function forwardAgent(cmd: Command): Command {
+  return cmd.option(
+    '-A, --forward-agent',
+    'forward your ssh-agent to each host (as ssh -A; ssh_config: ForwardAgent)',
+  );
+}
+
 /** Flags of the commands that run something on many hosts. */
 function execution(cmd: Command): Command {
   return cmd
@@ -173,7 +181,7 @@ export function buildProgram(): Command {
     '--stdin-file <file>',
     "send this file to every host's command as its input (- for stdin; default: stdin unless a terminal)",
   );
-  connection(run).action(async (words: string[], opts, cmd: Command) => {
+  forwardAgent(connection(run)).action(async (words: string[], opts, cmd: Command) => {
     const { runCommand } = await import('./commands/run.js');
     await runCommand(words, { ...cmd.optsWithGlobals(), ...opts });
   });
@@ -193,7 +201,7 @@ export function buildProgram(): Command {
   privilege(script);
   output(script);
   pdshOutput(script);
-  connection(script).action(async (file: string, args: string[], opts) => {
+  forwardAgent(connection(script)).action(async (file: string, args: string[], opts) => {
     const { scriptCommand } = await import('./commands/script.js');
     await scriptCommand(file, args, opts);
   });

@@ -18,8 +18,11 @@ export interface ExecRequest {
   signal: AbortSignal;
   /** Bytes as they arrive, in order per stream. */
   onData(stream: 'stdout' | 'stderr', chunk: Buffer): void;
-  /** Run the command on a pseudo-terminal (a transport without terminals rejects with a UsageError). */
-  pty?: Pty;
+  /**
+   * Run the command on a pseudo-terminal (a transport without terminals rejects with a UsageError).
+   * `false`: the command said no terminal, which wins over a transport's default (RequestTTY).
+   */
+  pty?: Pty | false;
   /** Run the command through sudo (a transport without sudo rejects with a UsageError). */
   sudo?: SudoOptions;
 }

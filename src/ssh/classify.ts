@@ -125,6 +125,11 @@ export function classifyError(err: unknown, ctx: ClassifyContext): ConnectionErr
     );
   }
   return new ConnectionError('protocol', ctx.label, `SSH handshake with ${where} failed: ${message}`, {
+    // ssh2 says 'handshake' for a key exchange it could not complete, mostly for want of a common algorithm.
+    hint:
+      e?.level === 'handshake'
+        ? "If the server allows only algorithms outside fleetsh's defaults, name them in ssh_config: KexAlgorithms, HostKeyAlgorithms, Ciphers or MACs (e.g. Ciphers +aes128-cbc)."
+        : undefined,
     cause: err,
     stage,
   });

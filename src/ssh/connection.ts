@@ -27,6 +27,7 @@ import {
   timedOut,
   type ClassifyContext,
 } from './classify.js';
+import { DEFAULT_ALGORITHMS } from './algorithms.js';
 import { loadIdentities, type LoadedIdentities } from './identity.js';
 import {
   knownKeyTypes,
@@ -54,27 +55,12 @@ export const DEFAULT_MAX_SESSIONS = 10;
 /** What a host key probe authenticates with: nothing (it stops before authentication). */
 const NO_IDENTITIES: LoadedIdentities = { keys: [], skipped: [] };
 /** ssh2 1.17's host key algorithms, in its order (reordered per host by known_hosts). */
-const DEFAULT_HOST_KEY_ALGORITHMS = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-  'ssh-rsa',
-];
-/** Key exchanges, cheapest first: curve25519 costs a fraction of the others' CPU per handshake. */
-const KEX_ALGORITHMS = [
-  'curve25519-sha256',
-  'curve25519-sha256@libssh.org',
-  'ecdh-sha2-nistp256',
-  'ecdh-sha2-nistp384',
-  'ecdh-sha2-nistp521',
-  'diffie-hellman-group-exchange-sha256',
-  'diffie-hellman-group14-sha256',
-  'diffie-hellman-group16-sha512',
-  'diffie-hellman-group18-sha512',
-];
+const DEFAULT_HOST_KEY_ALGORITHMS = DEFAULT_ALGORITHMS.serverHostKey as string[];
+/** OpenSSH waits this long between ConnectionAttempts. */
+const CONNECTION_ATTEMPT_INTERVAL_MS = 1000;
+
+/** ssh2 asked for agent forwarding and the server said no: the command is opened again without it. */
+class AgentForwardingRefused extends Error {}
 
 export interface ConnectionOptions {
   /** Global cap on handshakes in flight (shared by a pool). */
@@ -139,6 +125,8 @@ export class SshConnection {
   #retiredBecause: string | undefined;
   /** Aborted when the connection is retired or closed. */
   readonly #retiring = new AbortController();
+  /** The server refused agent forwarding once: it is not asked again on this connection. */
+  #agentForwardingRefused = false;
 
   constructor(target: ResolvedTarget, opts: ConnectionOptions) {
     this.target = target;
@@ -293,19 +281,41 @@ export class SshConnection {
     // `attach` runs inside ssh2's callback: the exit status of a quick command can arrive in the same
     // read as the channel confirmation, before any promise continuation would see the channel.
     const attach = options.attach;
-    const execOptions = options.pty ? { pty: options.pty } : {};
-    const { channel, release } = await this.#openWithRetry<ClientChannel>(
-      (client, cb) =>
-        client.exec(command, execOptions, (err, ch) => {
-          if (!err && attach) attach(ch);
-          // An open refusal carries a reason code; without one, the session opened and a request failed.
-          cb(err && options.pty && !isChannelRefused(err) ? ptyRefused(this.label, err) : err, ch);
-        }),
-      options,
-      'a command channel',
-      options.abandon ?? ((ch) => ch.close()),
-    );
-    return { channel, release };
+    const env = this.target.env;
+    for (;;) {
+      const forward = this.target.forwardAgent !== undefined && !this.#agentForwardingRefused;
+      const execOptions = {
+        ...(options.pty ? { pty: options.pty } : {}),
+        // Sent without asking for a reply, as ssh does: a server that refuses a variable says nothing.
+        ...(Object.keys(env).length > 0 ? { env } : {}),
+        // Asked on every session; ssh2 sends the request on the first only (sshd's is per connection).
+        ...(forward ? { agentForward: true } : {}),
+      };
+      try {
+        const { channel, release } = await this.#openWithRetry<ClientChannel>(
+          (client, cb) =>
+            client.exec(command, execOptions, (err, ch) => {
+              if (!err && attach) attach(ch);
+              // ssh2 clears this flag when the server refused its agent forwarding request.
+              if (err && forward && !isChannelRefused(err) && !agentForwardingOn(client))
+                return cb(new AgentForwardingRefused(), ch);
+              // An open refusal carries a reason code; without one, the session opened and a request failed.
+              cb(err && options.pty && !isChannelRefused(err) ? ptyRefused(this.label, err) : err, ch);
+            }),
+          options,
+          'a command channel',
+          options.abandon ?? ((ch) => ch.close()),
+        );
+        return { channel, release };
+      } catch (e) {
+        if (!(e instanceof AgentForwardingRefused)) throw e;
+        // ssh asks without wanting a reply, so a refusal never stops its command: nor does it here.
+        this.#agentForwardingRefused = true;
+        this.#opts.onWarning?.(
+          'fleetsh: a server refused agent forwarding (ForwardAgent, -A; AllowAgentForwarding no in its sshd_config?): commands on it run without the agent',
+        );
+      }
+    }
   }
 
   /** An SFTP session (it counts against the channel cap like any session). */
@@ -352,12 +362,13 @@ export class SshConnection {
       let prepared: [LoadedIdentities, KnownHosts, Ssh2] | undefined;
       // The connect timeout counts from the first attempt, not from the wait for a handshake slot.
       let deadline = Infinity;
+      let tcpAttempts = 0;
       for (let attempt = 1; ; attempt++) {
         if (this.#closedError) throw this.#closedError;
         let result: unknown;
         try {
           prepared ??= await Promise.all([
-            probe ? NO_IDENTITIES : loadIdentities(target),
+            probe ? NO_IDENTITIES : loadIdentities(target).then((ids) => this.#warnSecurityKeys(ids)),
             this.#knownHosts(),
             loadSsh2(),
           ]);
@@ -369,11 +380,14 @@ export class SshConnection {
         // A handshake slot is taken only once the server has spoken: a host that never sends its
         // banner (a black hole) waits out its connect timeout without holding one.
         let sock: Duplex | undefined;
+        let tcpFailed = false;
         if (prepared) {
           try {
+            tcpAttempts++;
             sock = await this.#openTransport(Math.max(1, Math.round(deadline - performance.now())));
           } catch (e) {
             result = e;
+            tcpFailed = this.#stage === 'tcp';
           }
         }
         if (sock && prepared) {
@@ -393,6 +407,21 @@ export class SshConnection {
           }
         }
         if (!result) break;
+        // ConnectionAttempts: a direct TCP connect that failed is tried again 1 s later, as ssh does,
+        // within the connect timeout (ssh's is shared by its attempts too). A name that does not
+        // resolve is not retried: ssh resolves it once, before its attempts.
+        if (
+          tcpFailed &&
+          tcpAttempts < target.connectionAttempts &&
+          !this.#opts.via &&
+          target.proxyCommand === undefined &&
+          !(result instanceof ConnectionError && result.kind === 'dns') &&
+          performance.now() + CONNECTION_ATTEMPT_INTERVAL_MS < deadline &&
+          !this.#closedError
+        ) {
+          await sleep(CONNECTION_ATTEMPT_INTERVAL_MS, this.#closing.signal);
+          continue;
+        }
         // A server over its MaxStartups drops new connections before its banner, and this machine
         // may be out of descriptors for a moment (the pool closes idle connections past maxIdle):
         // try again, with jitter, while the connect timeout allows.
@@ -423,20 +452,36 @@ export class SshConnection {
     }
   }
 
+  /** A FIDO key (sk-) among the identities is skipped (ssh2 cannot sign with one): say so, once. */
+  #warnSecurityKeys(ids: LoadedIdentities): LoadedIdentities {
+    for (const s of ids.skipped) {
+      const type = s.publicKey && keyTypeOf(s.publicKey);
+      if (type?.startsWith('sk-'))
+        this.#opts.onWarning?.(
+          `${s.label} is a security key (${type}), which the ssh2 transport cannot use: it is skipped; --transport openssh (transport: openssh in the inventory) would use it`,
+        );
+    }
+    return ids;
+  }
+
   /**
    * known_hosts for this host, read once for the attempt: the host key algorithms to offer (those it
    * holds for the host first) and what the key the server shows is checked against.
    */
   async #knownHosts(): Promise<KnownHosts> {
+    // HostKeyAlgorithms with + or - (or not set) is reordered, a list or ^ is not: OpenSSH's rule.
+    const offered = this.target.algorithms.serverHostKey ?? DEFAULT_HOST_KEY_ALGORITHMS;
     try {
       const lookup = await lookupKnownHosts(this.target.knownHostsFiles, this.target.knownHostsName);
       return {
         lookup,
-        algorithms: preferKnownHostKeyAlgorithms(knownKeyTypes(lookup), DEFAULT_HOST_KEY_ALGORITHMS),
+        algorithms: this.target.hostKeyAlgorithmsAsGiven
+          ? offered
+          : preferKnownHostKeyAlgorithms(knownKeyTypes(lookup), offered),
       };
     } catch {
       // Out of descriptors for a moment: the host key check reads the files again, and reports them.
-      return { lookup: undefined, algorithms: DEFAULT_HOST_KEY_ALGORITHMS };
+      return { lookup: undefined, algorithms: offered };
     }
   }
 
@@ -505,7 +550,12 @@ export class SshConnection {
       sock = proxy.stream;
       this.#stage = 'banner'; // what the proxy has done is not seen from here
     } else {
-      const socket = net.connect({ host: target.hostname, port: target.port, lookup: this.#opts.lookup });
+      const socket = net.connect({
+        host: target.hostname,
+        port: target.port,
+        lookup: this.#opts.lookup,
+        ...(target.bindAddress !== undefined ? { localAddress: target.bindAddress } : {}),
+      });
       socket.once('connect', () => (this.#stage = 'banner'));
       socket.setNoDelay(true);
       if (this.#holds === 0) socket.unref();
@@ -634,7 +684,14 @@ export class SshConnection {
         // ssh2's own readyTimeout would fire after 20 s; ours is the connect timeout.
         readyTimeout: 0,
         keepaliveInterval: 0,
-        algorithms: { serverHostKey: knownHosts.algorithms as never, kex: KEX_ALGORITHMS as never },
+        // ssh_config's lists where it sets them; host key types as #knownHosts() ordered them.
+        algorithms: {
+          ...target.algorithms,
+          serverHostKey: knownHosts.algorithms as never,
+          kex: (target.algorithms.kex ?? DEFAULT_ALGORITHMS.kex) as never,
+        },
+        // The agent forwarded to the host (ssh2 answers the host's agent channels from it).
+        ...(target.forwardAgent !== undefined ? { agent: target.forwardAgent } : {}),
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           this.#hostKeySeen = true;
           this.#hostKey = key;
@@ -695,6 +752,7 @@ export class SshConnection {
         release();
         if (this.#closedError) throw this.#closedError;
         if (options.signal?.aborted && e === options.signal.reason) throw e;
+        if (e instanceof AgentForwardingRefused) throw e;
         if (!isChannelRefused(e)) throw e instanceof ConnectionError ? e : channelError(this.label, e);
         for (const l of this.#refusalListeners) l();
         // Sessions the server has confirmed, not slots taken: opens still in flight are not sessions
@@ -968,6 +1026,20 @@ function defineFilteredAgent(ssh2: Ssh2) {
       });
     }
   };
+}
+
+/** The type named at the start of a public key blob (`ssh-ed25519`, `sk-ssh-ed25519@openssh.com`). */
+function keyTypeOf(blob: Buffer): string | undefined {
+  if (blob.length < 4) return undefined;
+  const length = blob.readUInt32BE(0);
+  return length <= 64 && blob.length >= 4 + length
+    ? blob.subarray(4, 4 + length).toString('latin1')
+    : undefined;
+}
+
+/** Whether ssh2 has agent forwarding on for this connection (it turns it off when the server refuses). */
+function agentForwardingOn(client: Client): boolean {
+  return (client as unknown as { _agentFwdEnabled?: boolean })._agentFwdEnabled === true;
 }
 
 function authError(

@@ -5,9 +5,10 @@
 import type { LookupFunction } from 'node:net';
 import { openFilesLimit } from '../local/fd-limit.js';
 import { UsageError } from '../process/errors.js';
+import { unhonouredWarning } from './config-keywords.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
 import { Semaphore } from './semaphore.js';
-import type { ResolvedTarget } from './types.js';
+import type { ResolvedTarget, UnhonouredSetting } from './types.js';
 
 /**
  * Default cap on SSH handshakes in flight, for the whole process. Measured here (2 CPUs, client and
@@ -48,7 +49,11 @@ export interface SshPoolOptions {
   maxSessions?: number;
   /** Run commands on a persistent shell per connection (default true); a target's `persistentShell` wins. */
   persistentShell?: boolean;
-  /** Where one-time warnings go (default: process.emitWarning). */
+  /**
+   * Where one-time warnings go (default: process.emitWarning): hostKeyPolicy 'off', a host key that
+   * could not be recorded, and each ssh_config keyword a target's connection does not honour (once
+   * per keyword, naming the file and line where it was first met).
+   */
   onWarning?: (message: string) => void;
   /**
    * How host names become addresses (default: the system's, dns.lookup, as ssh uses). For a
@@ -118,6 +123,7 @@ export class SshPool {
 
   /** The live connection for a target, made (and shared) on first use. Not yet connected: call connect(). */
   connection(target: ResolvedTarget): SshConnection {
+    this.#warnUnhonoured(target);
     const existing = this.#connections.get(target.poolKey);
     if (existing && existing.state !== 'closed' && !existing.retired) return existing;
     const hop = target.jump.at(-1);
@@ -151,6 +157,7 @@ export class SshPool {
    * reached through the pooled connection of its last hop, which logs in as a run would.
    */
   async probeHostKey(target: ResolvedTarget, signal?: AbortSignal): Promise<Buffer> {
+    this.#warnUnhonoured(target);
     const hop = target.jump.at(-1);
     const probe = new SshConnection(target, {
       handshakes: this.handshakes,
@@ -214,10 +221,24 @@ export class SshPool {
     if (this.#connections.get(conn.target.poolKey) === conn) this.#connections.delete(conn.target.poolKey);
   }
 
-  #warn(message: string): void {
-    if (this.#warned.has(message)) return;
-    this.#warned.add(message);
+  #warn(message: string, key = message): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
     this.#onWarning(message);
+  }
+
+  /** ssh_config keywords the target's connection will not honour: one warning per keyword for the pool's life. */
+  #warnUnhonoured(target: ResolvedTarget): void {
+    // Jump hosts first: they are connected to first. (Called for every command: no allocation.)
+    for (const hop of target.jump) this.#warnSettings(hop.unhonoured);
+    this.#warnSettings(target.unhonoured);
+  }
+
+  #warnSettings(settings: readonly UnhonouredSetting[]): void {
+    for (const u of settings) {
+      const key = `ssh_config:${u.keyword.toLowerCase()}`;
+      if (!this.#warned.has(key)) this.#warn(unhonouredWarning(u), key);
+    }
   }
 }
 

@@ -2,7 +2,7 @@
 // explicit options first (like ssh's command line), then ssh_config (first obtained value wins),
 // then defaults. Jump hosts are resolved through ssh_config too, each hop as `ssh -J` would.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConnectionError, UsageError } from '../process/errors.js';
@@ -19,14 +19,25 @@ import {
   expandTilde,
   expandTokens,
   ExpansionError,
+  matchPattern,
   type ComputedSshConfig,
   type ConfigEntry,
   type ConfigSource,
   type Fail,
 } from './ssh-config.js';
 import { knownHostsNameFor } from './known-hosts.js';
+import { ALGORITHM_KEYWORDS, assembleAlgorithms } from './algorithms.js';
+import { unhonouredSettings } from './config-keywords.js';
+import { isEnvName } from '../process/env.js';
 import { parseTargetString, validateTargetOptions, type ExplicitSettings } from './target-options.js';
-import type { IdentitySource, ResolvedTarget, SshTarget, SshTargetOptions } from './types.js';
+import type {
+  AlgorithmList,
+  IdentitySource,
+  ResolvedTarget,
+  SshTarget,
+  SshTargetOptions,
+  UnhonouredSetting,
+} from './types.js';
 
 /** Where resolution looks; every field defaults to this machine. Tests point it at temporary folders. */
 export interface ResolveContext {
@@ -38,6 +49,11 @@ export interface ResolveContext {
   env?: NodeJS.ProcessEnv;
   /** Default process.cwd(): relative key and known_hosts paths. */
   cwd?: string;
+  /**
+   * True when `env` holds only some of the caller's variables (the fleetsh agent gets SSH_AUTH_SOCK,
+   * HOME, LANG, LC_* and a few more): SendEnv patterns that may name others are warned about.
+   */
+  partialEnv?: boolean;
   /** Default '/etc/ssh/ssh_config', read after the user's file; false skips it. */
   systemConfigFile?: string | false;
   /** Default /etc/ssh/ssh_known_hosts and /etc/ssh/ssh_known_hosts2 (GlobalKnownHostsFile overrides). */
@@ -50,6 +66,8 @@ export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
 /** OpenSSH 9.2's default identity files, in its order, less the types ssh2 cannot use (sk, xmss, dsa). */
 export const DEFAULT_IDENTITY_FILES = ['id_rsa', 'id_ecdsa', 'id_ed25519'];
 const MAX_JUMP_HOPS = 8;
+/** The SendEnv patterns whose variables an agent client sends with its context (agent/client.ts). */
+const PARTIAL_ENV_PATTERNS = ['LANG', 'LC_*'];
 /** Options a jump host inherits from the target that goes through it, unless the hop sets its own. */
 const INHERITED_BY_HOPS = [
   'sshConfig',
@@ -78,6 +96,7 @@ interface FullContext {
   cwd: string;
   systemConfigFile: string | false;
   globalKnownHostsFiles: string[];
+  partialEnv: boolean;
   localHostname: string;
   uid: string;
 }
@@ -93,6 +112,7 @@ function fillContext(c: ResolveContext): FullContext {
       '/etc/ssh/ssh_known_hosts',
       '/etc/ssh/ssh_known_hosts2',
     ],
+    partialEnv: c.partialEnv ?? false,
     localHostname: os.hostname(),
     uid: String(process.getuid?.() ?? ''),
   };
@@ -186,6 +206,8 @@ async function resolveInternal(
   for (const key of INHERITED_BY_HOPS)
     if (x.raw[key] !== undefined) Object.assign(inherited, { [key]: x.raw[key] });
   const jump = await resolveChain(jumpSpecs ?? [], inherited, ctx, [...chain, loopKey]);
+  const unhonoured = unhonouredSettings(config, kerberosCredentials(ctx));
+  const agent = agentSocket(x, get('identityagent'), ctx, expandPath);
 
   const resolved: ResolvedTarget = {
     label: x.label,
@@ -195,7 +217,7 @@ async function resolveInternal(
     user,
     identities,
     identitiesOnly: x.identitiesOnly ?? configYesNo(get('identitiesonly'), 'IdentitiesOnly', fail) ?? false,
-    agent: agentSocket(x, get('identityagent'), ctx, expandPath),
+    agent,
     jump,
     proxyCommand,
     knownHostsFiles: [...userKnownHostsFiles, ...globalKnownHostsFiles],
@@ -216,10 +238,22 @@ async function resolveInternal(
       configCount(get('serveralivecountmax'), 'ServerAliveCountMax', fail) ?? DEFAULT_KEEPALIVE_COUNT_MAX,
     maxSessions: x.maxSessions,
     persistentShell: x.persistentShell,
+    algorithms: configAlgorithms(get, fail, unhonoured),
+    hostKeyAlgorithmsAsGiven: !/^[+-]/.test(get('hostkeyalgorithms')?.args.join('') ?? '+'),
+    forwardAgent: forwardedAgent(x, get('forwardagent'), agent, ctx, expandPath),
+    bindAddress: firstArg(get('bindaddress')),
+    connectionAttempts: configCount(get('connectionattempts'), 'ConnectionAttempts', fail) || 1,
+    env: {},
+    requestTty: configRequestTty(get('requesttty'), fail),
+    unhonoured,
     poolKey: '',
     configFiles: config.files,
   };
   hideSecrets(resolved, x);
+  Object.defineProperty(resolved, 'env', {
+    value: sessionEnv(config.sendEnv, get('setenv'), ctx, fail, unhonoured),
+    enumerable: false,
+  });
   resolved.poolKey = poolKeyOf(resolved);
   return resolved;
 }
@@ -388,6 +422,136 @@ function listOption(
   return entry.args.map((arg) => expandPath(entry, keyword, arg));
 }
 
+/**
+ * Whether this machine holds Kerberos credentials GSSAPI could use: KRB5CCNAME is set, or the
+ * default file cache /tmp/krb5cc_UID exists (a stat per resolution: a `kinit` since is seen).
+ */
+function kerberosCredentials(ctx: FullContext): boolean {
+  return Boolean(ctx.env.KRB5CCNAME) || existsSync(`/tmp/krb5cc_${ctx.uid}`);
+}
+
+/** Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs: names ssh2 lacks are noted and left out. */
+function configAlgorithms(
+  get: (key: string) => ConfigEntry | undefined,
+  fail: Fail,
+  unhonoured: UnhonouredSetting[],
+): Partial<Record<AlgorithmList, string[]>> {
+  const out: Partial<Record<AlgorithmList, string[]>> = {};
+  for (const [list, keyword] of Object.entries(ALGORITHM_KEYWORDS) as Array<[AlgorithmList, string]>) {
+    const entry = get(keyword.toLowerCase());
+    if (!entry) continue;
+    const { names, unsupported } = assembleAlgorithms(list, entry.args.join(''));
+    if (unsupported.length > 0)
+      unhonoured.push({
+        keyword,
+        file: entry.file,
+        line: entry.line,
+        value: unsupported.join(','),
+        instead: `it leaves ${unsupported.length === 1 ? 'it' : 'them'} out (ssh2 does not support ${unsupported.length === 1 ? 'it' : 'them'})`,
+        openssh: true,
+      });
+    if (names.length === 0)
+      throw fail(
+        entry,
+        keyword,
+        `"${entry.args.join(' ')}" leaves no algorithm the ssh2 transport supports` +
+          (unsupported.length ? ` (it does not support ${unsupported.join(', ')})` : ''),
+      );
+    out[list] = names;
+  }
+  return out;
+}
+
+/** ForwardAgent: yes forwards the agent used to log in; a path or $VAR names a socket. The option wins. */
+function forwardedAgent(
+  x: ExplicitSettings,
+  entry: ConfigEntry | undefined,
+  agent: string | undefined,
+  ctx: FullContext,
+  expandPath: (entry: ConfigEntry, keyword: string, value: string) => string,
+): string | undefined {
+  if (typeof x.forwardAgent === 'string') return x.forwardAgent;
+  if (x.forwardAgent !== undefined) return x.forwardAgent ? agent : undefined;
+  const value = entry?.args.join(' ');
+  if (!entry || value === undefined) return undefined;
+  const lower = value.toLowerCase();
+  if (lower === 'no' || lower === 'false') return undefined;
+  if (lower === 'yes' || lower === 'true') return agent;
+  // `$VAR` names the variable holding the socket; `${VAR}` inside a path is expanded with the path.
+  if (value.startsWith('$') && !value.startsWith('${')) return ctx.env[value.slice(1)] || undefined;
+  return expandPath(entry, 'ForwardAgent', value);
+}
+
+/** RequestTTY: yes and force ask for a terminal, no for none; auto (fleetsh always runs a command) for none. */
+function configRequestTty(entry: ConfigEntry | undefined, fail: Fail): boolean | undefined {
+  if (!entry) return undefined;
+  const value = entry.args.join(' ').toLowerCase();
+  if (value === 'yes' || value === 'force' || value === 'true') return true;
+  if (value === 'no' || value === 'false') return false;
+  if (value === 'auto') return undefined;
+  throw fail(entry, 'RequestTTY', `expected yes, no, force or auto, got "${value}"`);
+}
+
+/**
+ * The environment sent before each command: SendEnv's patterns (they add up; `-PATTERN` takes
+ * earlier ones back) against this machine's environment, then SetEnv's NAME=VALUE (sent after, so
+ * they win on the host). The server takes only what its AcceptEnv allows, and a refusal is silent.
+ */
+function sessionEnv(
+  sendEnv: ConfigEntry[],
+  setEnv: ConfigEntry | undefined,
+  ctx: FullContext,
+  fail: Fail,
+  unhonoured: UnhonouredSetting[],
+): Record<string, string> {
+  const env = ctx.env;
+  let patterns: Array<{ pattern: string; entry: ConfigEntry }> = [];
+  for (const entry of sendEnv) {
+    for (const arg of entry.args) {
+      if (arg.startsWith('-')) patterns = patterns.filter((p) => !matchPattern(p.pattern, arg.slice(1)));
+      else patterns.push({ pattern: arg, entry });
+    }
+  }
+  // Through the agent, only the variables a client sends are there to match (agent/client.ts).
+  const unseen = ctx.partialEnv
+    ? patterns.filter((p) => !PARTIAL_ENV_PATTERNS.some((seen) => matchPattern(p.pattern, seen)))
+    : [];
+  if (unseen[0]) {
+    unhonoured.push({
+      keyword: 'SendEnv',
+      file: unseen[0].entry.file,
+      line: unseen[0].entry.line,
+      value: unseen.map((p) => p.pattern).join(' '),
+      instead:
+        'through the fleetsh agent only LANG and LC_* are sent (--no-agent or FLEETSH_NO_AGENT=1 sends the rest)',
+      openssh: false,
+    });
+  }
+  const out: Record<string, string> = {};
+  if (patterns.length > 0) {
+    for (const [name, value] of Object.entries(env)) {
+      if (value !== undefined && isEnvName(name) && patterns.some((p) => matchPattern(name, p.pattern)))
+        out[name] = value;
+    }
+  }
+  const set = new Set<string>();
+  for (const arg of setEnv?.args ?? []) {
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (eq === -1 || !isEnvName(name))
+      throw fail(
+        setEnv!,
+        'SetEnv',
+        `expected NAME=VALUE, got "${arg.length > 60 ? arg.slice(0, 57) + '...' : arg}"`,
+      );
+    // As OpenSSH: the first value of a name in the line wins.
+    if (set.has(name)) continue;
+    set.add(name);
+    out[name] = arg.slice(eq + 1);
+  }
+  return out;
+}
+
 function firstArg(entry: ConfigEntry | undefined): string | undefined {
   return entry?.args[0];
 }
@@ -422,6 +586,15 @@ function poolKeyOf(t: ResolvedTarget): string {
     `hk=${t.hostKeyPolicy};${t.knownHostsName};${t.knownHostsFiles.join(',')}`,
   ];
   if (secrets !== ':') parts.push(`s=${secrets}`);
+  const algorithms = Object.entries(t.algorithms);
+  if (algorithms.length > 0)
+    parts.push(
+      `alg=${algorithms.map(([k, v]) => `${k}:${v.join(',')}`).join(';')}${t.hostKeyAlgorithmsAsGiven ? ';as-given' : ''}`,
+    );
+  if (t.forwardAgent !== undefined) parts.push(`fwd=${t.forwardAgent}`);
+  if (t.bindAddress !== undefined) parts.push(`bind=${t.bindAddress}`);
+  const env = Object.entries(t.env);
+  if (env.length > 0) parts.push(`env=${digest(JSON.stringify(env))}`);
   if (t.proxyCommand !== undefined) parts.push(`proxy=${t.proxyCommand}`);
   const via = t.jump.at(-1);
   if (via) parts.push(`via=(${via.poolKey})`);

@@ -24,7 +24,7 @@ import type { SshConnection } from './connection.js';
 import type { SshPool } from './pool.js';
 import { claimSession } from './shell-session.js';
 import { SudoDialog, type SudoDialogOptions } from './sudo.js';
-import type { Pty } from '../process/exec-options.js';
+import { ptyOf, type Pty } from '../process/exec-options.js';
 import type { ResolvedTarget } from './types.js';
 
 export const JOB_VAR = 'FLEETSH_JOB';
@@ -76,16 +76,21 @@ export class SshExecutor implements Executor {
     return conn;
   }
 
-  async exec(req: ExecRequest): Promise<ExecOutcome> {
-    if (req.command.includes('\0')) {
+  async exec(request: ExecRequest): Promise<ExecOutcome> {
+    if (request.command.includes('\0')) {
       throw new UsageError(
-        `${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(req.command)}`,
+        `${this.host}: the command contains a NUL byte, which no shell can run: ${abbreviate(request.command)}`,
         {
           host: this.host,
         },
       );
     }
     const target = await this.#ctx.resolve();
+    // RequestTTY yes or force: a terminal for a command that did not say (`ssh -t`); from here on,
+    // `pty` is the terminal to ask for, or undefined.
+    const pty = request.pty === undefined && target.requestTty ? ptyOf(true) : request.pty || undefined;
+    const req: ExecRequest & { pty?: Pty } =
+      request.pty === pty ? (request as ExecRequest & { pty?: Pty }) : { ...request, pty };
     for (let attempt = 1; ; attempt++) {
       const conn = this.#ctx.pool.connection(target);
       const hold = conn.hold();

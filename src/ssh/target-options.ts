@@ -54,6 +54,7 @@ export interface ExplicitSettings {
   password?: string;
   sudoPassword?: string;
   agent?: string | false;
+  forwardAgent?: string | boolean;
   jump?: Array<string | SshTargetOptions>;
   knownHosts?: string[];
   hostKeyPolicy?: HostKeyPolicy;
@@ -75,6 +76,7 @@ const OPTION_NAMES = [
   'passphrase',
   'password',
   'agent',
+  'forwardAgent',
   'jump',
   'via',
   'knownHosts',
@@ -171,6 +173,12 @@ export function validateTargetOptions(target: SshTarget, homedir: string, cwd: s
       throw bad('agent', `must be an ssh-agent socket path or false, got ${describe(raw.agent)}`);
     }
     x.agent = raw.agent === false ? false : local(raw.agent, 'agent');
+  }
+  if (raw.forwardAgent !== undefined) {
+    const f = raw.forwardAgent;
+    if (typeof f !== 'boolean' && (typeof f !== 'string' || f === ''))
+      throw bad('forwardAgent', `must be true, false or an ssh-agent socket path, got ${describe(f)}`);
+    x.forwardAgent = typeof f === 'string' ? local(f, 'forwardAgent') : f;
   }
   if (raw.jump !== undefined && raw.via !== undefined)
     throw bad('via', 'and jump are the same option; give one');

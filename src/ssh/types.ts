@@ -26,6 +26,8 @@ export interface SshTargetOptions {
   password?: string;
   /** ssh-agent socket path; `false` disables the agent. Default: IdentityAgent, then SSH_AUTH_SOCK. */
   agent?: string | false;
+  /** Agent forwarding (`ssh -A`): true forwards the agent used to log in; a path, that socket. Default: ForwardAgent. */
+  forwardAgent?: boolean | string;
   /** Jump hosts, first hop first: `'bastion'`, `'a,b'`, an options object, or an array of these. */
   jump?: string | SshTargetOptions | Array<string | SshTargetOptions>;
   /** Alias of `jump`. */
@@ -49,6 +51,23 @@ export interface SshTargetOptions {
    * each (from its second command on); default: the pool's `persistentShell` (true). See docs/ssh.md.
    */
   persistentShell?: boolean;
+}
+
+/** ssh2's name for each algorithm list (ssh_config's Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs). */
+export type AlgorithmList = 'cipher' | 'kex' | 'serverHostKey' | 'hmac';
+
+/** An ssh_config keyword the ssh2 transport does not honour, where it applies to a host (config-keywords.ts). */
+export interface UnhonouredSetting {
+  /** As OpenSSH spells it (`CertificateFile`); a keyword unknown to fleetsh as lowercased; or `Match exec`. */
+  keyword: string;
+  file: string;
+  line: number;
+  /** Its value as written (cut to 80 characters). */
+  value: string;
+  /** What fleetsh does instead, as a clause: "it logs in without the certificate". */
+  instead: string;
+  /** Whether the OpenSSH transport (the system `ssh`) would honour it. */
+  openssh: boolean;
 }
 
 /** A target as a string (`user@host:port`) or as options. */
@@ -113,6 +132,22 @@ export interface ResolvedTarget {
   maxSessions: number | undefined;
   /** The target's persistentShell option; undefined: the pool's. */
   persistentShell: boolean | undefined;
+  /** ssh_config's Ciphers, KexAlgorithms, HostKeyAlgorithms and MACs, assembled; a list not set is the default. */
+  algorithms: Partial<Record<AlgorithmList, string[]>>;
+  /** HostKeyAlgorithms as a list or with `^`: offered as given, not reordered by known_hosts (as OpenSSH). */
+  hostKeyAlgorithmsAsGiven: boolean;
+  /** The agent socket forwarded to the host (ForwardAgent, forwardAgent), or undefined. */
+  forwardAgent: string | undefined;
+  /** BindAddress: the local address connections are made from. */
+  bindAddress: string | undefined;
+  /** ConnectionAttempts: TCP connects tried, 1 s apart (default 1). */
+  connectionAttempts: number;
+  /** SendEnv (from this machine's environment) then SetEnv: sent as env requests, which sshd may refuse. Not enumerable. */
+  readonly env: Readonly<Record<string, string>>;
+  /** RequestTTY: true (yes, force) or false (no) when a command does not say; undefined (auto) is none. */
+  requestTty: boolean | undefined;
+  /** ssh_config keywords that apply to this host and that this transport does not honour (warned once each). */
+  unhonoured: UnhonouredSetting[];
   /** Same key, same connection: user@host:port, identities, agent, host key settings, jump chain. No secrets. */
   poolKey: string;
   /** ssh_config files that were read (including Include), for messages. */

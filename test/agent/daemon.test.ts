@@ -130,7 +130,10 @@ describe('the agent process', () => {
     const agent = await Agent.start({ paths, log: quiet });
     const r = await raw(paths.socket, encodeFrame({ t: 'hello', token: agent.token, version: 999 }));
     assert.equal(r.closed, true);
-    assert.match(r.got.subarray(8).toString(), /speaks protocol version 1, not 999; it stops now/);
+    assert.match(
+      r.got.subarray(8).toString(),
+      new RegExp(`speaks protocol version ${PROTOCOL_VERSION}, not 999; it stops now`),
+    );
     await agent.closed;
     assert.equal(existsSync(paths.socket), false);
   });
