@@ -17,6 +17,7 @@ import { checkDir, checkFile, type AgentPaths } from './paths.js';
 import {
   encodeFrame,
   FrameDecoder,
+  frameSender,
   PROTOCOL_VERSION,
   STDIN_CHUNK,
   STDIN_WINDOW,
@@ -45,12 +46,14 @@ export class AgentClient {
   readonly pid: number;
   readonly #socket: Socket;
   readonly #pending = new Map<number, Pending>();
+  readonly #frames: ReturnType<typeof frameSender>;
   #nextId = 1;
   #lost = false;
 
   private constructor(paths: AgentPaths, socket: Socket, pid: number, decoder: FrameDecoder) {
     this.paths = paths;
     this.#socket = socket;
+    this.#frames = frameSender(socket);
     this.pid = pid;
     socket.on('data', (chunk: Buffer) => {
       let frames;
@@ -162,7 +165,7 @@ export class AgentClient {
   open(header: Header, pending: Pending): { id: number; send(h: Header, payload?: Buffer): void } {
     const id = this.#nextId++;
     const send = (h: Header, payload?: Buffer) => {
-      if (!this.#socket.destroyed) this.#socket.write(encodeFrame({ ...h, id }, payload));
+      this.#frames.send({ ...h, id }, payload);
     };
     if (this.#lost) {
       queueMicrotask(() => pending.onLost());

@@ -26,7 +26,7 @@ import { makeTransfers } from '../ssh/sftp.js';
 import type { TransferFile, TransferOptions } from '../ssh/sftp-types.js';
 import type { SshExecutor } from '../ssh/ssh-executor.js';
 import type { SshTargetOptions } from '../ssh/types.js';
-import { encodeFrame, FrameDecoder, FrameError, PROTOCOL_VERSION, type Header } from './protocol.js';
+import { FrameDecoder, FrameError, frameSender, PROTOCOL_VERSION, type Header } from './protocol.js';
 import { toWire } from './wire-error.js';
 
 /** The first message must come within this long. */
@@ -60,6 +60,7 @@ export class ClientSession {
   readonly #agent: SessionHost;
   readonly #socket: Socket;
   readonly #decoder = new FrameDecoder();
+  readonly #frames: ReturnType<typeof frameSender>;
   readonly #jobs = new Map<number, Job>();
   #authed = false;
   #closed = false;
@@ -68,6 +69,7 @@ export class ClientSession {
   constructor(agent: SessionHost, socket: Socket) {
     this.#agent = agent;
     this.#socket = socket;
+    this.#frames = frameSender(socket);
     this.#helloTimer = setTimeout(() => this.#drop('no hello in time'), HELLO_TIMEOUT_MS);
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -81,6 +83,7 @@ export class ClientSession {
   }
 
   close(): void {
+    this.#frames.flush(); // a stop's answer goes before its socket closes
     this.#socket.destroy();
   }
 
@@ -98,7 +101,7 @@ export class ClientSession {
   }
 
   #send(header: Header, payload?: Buffer): void {
-    if (!this.#closed && !this.#socket.destroyed) this.#socket.write(encodeFrame(header, payload));
+    if (!this.#closed) this.#frames.send(header, payload);
   }
 
   #onFrame(h: Header, payload: Buffer): void {
