@@ -8,7 +8,7 @@
 // of each measured CLI run (node --cpu-prof) for a profile viewer or bench/agent-profile-top.ts.
 //
 //   npm run build && npx tsx bench/agent-profile.ts [--hosts 200] [--runs 10] [--fanout 64]
-//                         [--cpu-prof DIR] [--cli dist/cli/bin.cjs]
+//                         [--persistent-shell] [--cpu-prof DIR] [--cli dist/cli/bin.cjs]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ const HOSTS = Number(arg('hosts') ?? 200);
 const RUNS = Number(arg('runs') ?? 10);
 const FANOUT = Number(arg('fanout') ?? 64);
 const PROFILE_DIR = arg('cpu-prof');
+const PERSISTENT = process.argv.includes('--persistent-shell'); // FLEETSH_AGENT_PERSISTENT_SHELL=1
 const CLI = resolve(arg('cli') ?? join(import.meta.dirname, '..', 'dist', 'cli', 'bin.cjs'));
 const TICK_MS = 1000 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100);
 
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'fsprof-'));
   const fleet = await startFleet({ healthy: HOSTS });
   const env = { ...process.env, XDG_RUNTIME_DIR: scratch, FLEETSH_JOURNAL: join(scratch, 'journal') };
+  if (PERSISTENT) (env as NodeJS.ProcessEnv).FLEETSH_AGENT_PERSISTENT_SHELL = '1';
   const hosts = fleet.healthy.map((h) => h.name).join(',');
   const runArgs = [
     'run',
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
     console.log(
       `load average ${loadavg()
         .map((x) => x.toFixed(2))
-        .join(' ')}; ${HOSTS} hosts, fan-out ${FANOUT}`,
+        .join(' ')}; ${HOSTS} hosts, fan-out ${FANOUT}${PERSISTENT ? ', persistent shells' : ''}`,
     );
     // Start-up alone.
     const startups: number[] = [];

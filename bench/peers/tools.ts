@@ -63,7 +63,14 @@ export function cliEnv(s: Setup, agent: boolean, stateFile: string): Record<stri
   };
 }
 
-export function cliRun(s: Setup, hosts: string[], command: string, agent: boolean, stateFile: string): Cmd {
+export function cliRun(
+  s: Setup,
+  hosts: string[],
+  command: string,
+  agent: boolean,
+  stateFile: string,
+  env: Record<string, string> = {},
+): Cmd {
   return {
     file: process.execPath,
     args: [
@@ -79,7 +86,7 @@ export function cliRun(s: Setup, hosts: string[], command: string, agent: boolea
       '--',
       command,
     ],
-    env: cliEnv(s, agent, stateFile),
+    env: { ...cliEnv(s, agent, stateFile), ...env },
   };
 }
 
