@@ -1,6 +1,8 @@
 // Where a warm run's time goes: `fleetsh run -- echo ok` through `fleetsh agent` on N harness hosts,
-// --runs times in a row after an unmeasured first run (it starts nothing: the agent runs in the
-// foreground here, this bench's own child, and the first run opens its connections). Per run:
+// --runs times after two unmeasured runs (they start nothing: each agent runs in the foreground
+// here, this bench's own child; the first run opens its connections, the second its persistent
+// shells when they are on). With several variants (--variants), each has an agent of its own and
+// their runs alternate on the same fleet, so that a busy machine's swings fall on all of them. Per run:
 // the wall time, the CLI's CPU (its process, reaped by this one: /proc/self/stat cutime+cstime),
 // the agent's CPU (/proc/PID/stat), the hosts' CPU (every sshd, shell and command of the harness
 // fleet and the children they reaped) and the whole machine's busy CPU (/proc/stat). Also the CLI's
@@ -8,9 +10,13 @@
 // of each measured CLI run (node --cpu-prof) for a profile viewer or bench/agent-profile-top.ts.
 //
 //   npm run build && npx tsx bench/agent-profile.ts [--hosts 200] [--runs 10] [--fanout 64]
-//                         [--persistent-shell] [--cpu-prof DIR] [--cli dist/cli/bin.cjs]
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+//                         [--variants exec,shell] [--baseline OTHER/dist/cli/bin.cjs] [--cpu-prof DIR]
+//
+// Variants: `exec` (one exec request a command, the default), `shell` (the agent's persistent
+// shells, FLEETSH_AGENT_PERSISTENT_SHELL=1), each with this build's CLI; with --baseline, `base-exec`
+// and `base-shell` run another build's CLI and agent (a build of main, to compare).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startFleet, type TestFleet } from '../test/harness/fleet.js';
@@ -24,8 +30,9 @@ const HOSTS = Number(arg('hosts') ?? 200);
 const RUNS = Number(arg('runs') ?? 10);
 const FANOUT = Number(arg('fanout') ?? 64);
 const PROFILE_DIR = arg('cpu-prof');
-const PERSISTENT = process.argv.includes('--persistent-shell'); // FLEETSH_AGENT_PERSISTENT_SHELL=1
-const CLI = resolve(arg('cli') ?? join(import.meta.dirname, '..', 'dist', 'cli', 'bin.cjs'));
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'bin.cjs');
+const BASELINE = arg('baseline') && resolve(arg('baseline')!);
+const VARIANTS = (arg('variants') ?? 'exec').split(',');
 const TICK_MS = 1000 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100);
 
 function statFields(pid: number | 'self'): string[] {
@@ -65,9 +72,14 @@ function hostCpuMs(fleet: TestFleet): number {
   return ms;
 }
 
-function runCli(args: string[], env: NodeJS.ProcessEnv, nodeFlags: string[] = []): Promise<number> {
+function runCli(
+  cli: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  nodeFlags: string[] = [],
+): Promise<number> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, cli, ...args], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -85,11 +97,39 @@ function runCli(args: string[], env: NodeJS.ProcessEnv, nodeFlags: string[] = []
   });
 }
 
+interface Variant {
+  name: string;
+  cli: string;
+  env: NodeJS.ProcessEnv;
+  agent?: ChildProcess;
+  totals: { wall: number; cli: number; agent: number; hosts: number; machine: number };
+}
+
+const fmtLoad = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
 async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'fsprof-'));
   const fleet = await startFleet({ healthy: HOSTS });
-  const env = { ...process.env, XDG_RUNTIME_DIR: scratch, FLEETSH_JOURNAL: join(scratch, 'journal') };
-  if (PERSISTENT) (env as NodeJS.ProcessEnv).FLEETSH_AGENT_PERSISTENT_SHELL = '1';
+  const variants: Variant[] = VARIANTS.map((name) => {
+    const base = name.startsWith('base-');
+    if (base && !BASELINE) throw new Error(`variant ${name} needs --baseline`);
+    const dir = join(scratch, name);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      XDG_RUNTIME_DIR: dir,
+      FLEETSH_JOURNAL: join(dir, 'journal'),
+    };
+    if (name.endsWith('shell')) env.FLEETSH_AGENT_PERSISTENT_SHELL = '1';
+    return {
+      name,
+      cli: base ? BASELINE! : CLI,
+      env,
+      totals: { wall: 0, cli: 0, agent: 0, hosts: 0, machine: 0 },
+    };
+  });
   const hosts = fleet.healthy.map((h) => h.name).join(',');
   const runArgs = [
     'run',
@@ -105,59 +145,67 @@ async function main(): Promise<void> {
   ];
   const profFlags = (what: string) =>
     PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `${what}.cpuprofile`] : [];
-  const agent = spawn(process.execPath, [...profFlags('agent'), CLI, 'agent', 'serve'], {
-    env: { ...env, FLEETSH_AGENT_READY_FD: '3' },
-    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
-  });
   try {
-    await new Promise<void>((res, rej) => {
-      agent.stdio[3]!.once('data', () => res());
-      agent.once('exit', (code) => rej(new Error(`the agent exited with ${code}`)));
-    });
-    console.log(
-      `load average ${loadavg()
-        .map((x) => x.toFixed(2))
-        .join(' ')}; ${HOSTS} hosts, fan-out ${FANOUT}${PERSISTENT ? ', persistent shells' : ''}`,
-    );
-    // Start-up alone.
-    const startups: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const c0 = cpuOf('self').children;
-      await runCli(['--version'], env);
-      startups.push(cpuOf('self').children - c0);
+    for (const v of variants) {
+      mkdirSync(v.env.XDG_RUNTIME_DIR!, { mode: 0o700 });
+      const agent = spawn(process.execPath, [...profFlags(`agent-${v.name}`), v.cli, 'agent', 'serve'], {
+        env: { ...v.env, FLEETSH_AGENT_READY_FD: '3' },
+        stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+      });
+      v.agent = agent;
+      await new Promise<void>((res, rej) => {
+        agent.stdio[3]!.once('data', () => res());
+        agent.once('exit', (code) => rej(new Error(`the ${v.name} agent exited with ${code}`)));
+      });
     }
-    console.log(`fleetsh --version: CPU ${startups.join(', ')} ms`);
-    await runCli(runArgs, env); // opens the agent's connections
-    await runCli(runArgs, env); // and their persistent shells, when on
-    const totals = { wall: 0, cli: 0, agent: 0, hosts: 0, machine: 0 };
+    console.log(
+      `load average ${fmtLoad()}; ${HOSTS} hosts, fan-out ${FANOUT}; variants ${VARIANTS.join(', ')}`,
+    );
+    for (const v of variants) {
+      const startups: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const c0 = cpuOf('self').children;
+        await runCli(v.cli, ['--version'], v.env);
+        startups.push(cpuOf('self').children - c0);
+      }
+      console.log(`${v.name}: fleetsh --version: CPU ${startups.join(', ')} ms`);
+      await runCli(v.cli, runArgs, v.env); // opens the agent's connections
+      await runCli(v.cli, runArgs, v.env); // and their persistent shells, when on
+    }
     for (let i = 0; i < RUNS; i++) {
-      const a0 = cpuOf(agent.pid!).own;
-      const c0 = cpuOf('self').children;
-      const h0 = hostCpuMs(fleet);
-      const m0 = machineBusyMs();
-      const t0 = performance.now();
-      await runCli(runArgs, env, profFlags(`cli-${i + 1}`));
-      const x = {
-        wall: performance.now() - t0,
-        cli: cpuOf('self').children - c0,
-        agent: cpuOf(agent.pid!).own - a0,
-        hosts: hostCpuMs(fleet) - h0,
-        machine: machineBusyMs() - m0,
-      };
-      for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += x[k];
-      console.log(
-        `run ${i + 1}: wall ${x.wall.toFixed(0)} ms, CLI CPU ${x.cli.toFixed(0)} ms, agent CPU ${x.agent.toFixed(0)} ms, hosts' CPU ${x.hosts.toFixed(0)} ms, machine ${x.machine.toFixed(0)} ms`,
-      );
+      for (const v of i % 2 ? [...variants].reverse() : variants) {
+        const a0 = cpuOf(v.agent!.pid!).own;
+        const c0 = cpuOf('self').children;
+        const h0 = hostCpuMs(fleet);
+        const m0 = machineBusyMs();
+        const t0 = performance.now();
+        await runCli(v.cli, runArgs, v.env, profFlags(`cli-${v.name}-${i + 1}`));
+        const x = {
+          wall: performance.now() - t0,
+          cli: cpuOf('self').children - c0,
+          agent: cpuOf(v.agent!.pid!).own - a0,
+          hosts: hostCpuMs(fleet) - h0,
+          machine: machineBusyMs() - m0,
+        };
+        for (const k of Object.keys(v.totals) as (keyof Variant['totals'])[]) v.totals[k] += x[k];
+        console.log(
+          `${v.name} run ${i + 1}: wall ${x.wall.toFixed(0)} ms, CLI CPU ${x.cli.toFixed(0)} ms, agent CPU ${x.agent.toFixed(0)} ms, hosts' CPU ${x.hosts.toFixed(0)} ms, machine ${x.machine.toFixed(0)} ms`,
+        );
+      }
     }
     const per = (ms: number) => `${((ms / RUNS / HOSTS) * 1000).toFixed(0)} µs a command`;
-    console.log(
-      `${RUNS} runs: wall ${(totals.wall / 1000).toFixed(2)} s; CLI ${(totals.cli / 1000).toFixed(2)} s (${(totals.cli / RUNS).toFixed(0)} ms a run), agent ${(totals.agent / 1000).toFixed(2)} s (${per(totals.agent)}), hosts ${(totals.hosts / 1000).toFixed(2)} s (${per(totals.hosts)}), machine ${(totals.machine / 1000).toFixed(2)} s; load average ${loadavg()
-        .map((x) => x.toFixed(2))
-        .join(' ')}`,
-    );
+    for (const { name, totals: t } of variants)
+      console.log(
+        `${name}, ${RUNS} runs: wall ${(t.wall / 1000).toFixed(2)} s; CLI ${(t.cli / 1000).toFixed(2)} s (${(t.cli / RUNS).toFixed(0)} ms a run), agent ${(t.agent / 1000).toFixed(2)} s (${per(t.agent)}), hosts ${(t.hosts / 1000).toFixed(2)} s (${per(t.hosts)}), machine ${(t.machine / 1000).toFixed(2)} s`,
+      );
+    console.log(`load average at the end ${fmtLoad()}`);
   } finally {
-    agent.kill('SIGTERM');
-    await new Promise((r) => (agent.exitCode !== null ? r(undefined) : agent.once('exit', r)));
+    for (const v of variants) {
+      const agent = v.agent;
+      if (!agent || agent.exitCode !== null) continue;
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent.once('exit', r));
+    }
     await fleet.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
