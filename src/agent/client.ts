@@ -158,6 +158,7 @@ export class AgentClient {
   }
 
   close(): void {
+    this.#frames.flush(); // kills sent in this turn go before the socket closes
     this.#socket.destroy();
   }
 
