@@ -14,7 +14,8 @@
 //
 // Variants: `exec` (one exec request a command, the default), `shell` (the agent's persistent
 // shells, FLEETSH_AGENT_PERSISTENT_SHELL=1), each with this build's CLI; with --baseline, `base-exec`
-// and `base-shell` run another build's CLI and agent (a build of main, to compare).
+// and `base-shell` run another build's CLI and agent (a build of main, to compare); a name ending
+// in `-nojournal` (`exec-nojournal`) runs `fleetsh run --no-journal`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -101,6 +102,8 @@ interface Variant {
   name: string;
   cli: string;
   env: NodeJS.ProcessEnv;
+  /** false: the runs take --no-journal. */
+  journal: boolean;
   agent?: ChildProcess;
   totals: { wall: number; cli: number; agent: number; hosts: number; machine: number };
 }
@@ -122,11 +125,12 @@ async function main(): Promise<void> {
       XDG_RUNTIME_DIR: dir,
       FLEETSH_JOURNAL: join(dir, 'journal'),
     };
-    if (name.endsWith('shell')) env.FLEETSH_AGENT_PERSISTENT_SHELL = '1';
+    if (/-?shell\b/.test(name)) env.FLEETSH_AGENT_PERSISTENT_SHELL = '1';
     return {
       name,
       cli: base ? BASELINE! : CLI,
       env,
+      journal: !name.endsWith('-nojournal'),
       totals: { wall: 0, cli: 0, agent: 0, hosts: 0, machine: 0 },
     };
   });
@@ -143,6 +147,7 @@ async function main(): Promise<void> {
     '--',
     'echo ok',
   ];
+  const argsOf = (v: Variant) => (v.journal ? runArgs : ['run', '--no-journal', ...runArgs.slice(1)]);
   const profFlags = (what: string) =>
     PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `${what}.cpuprofile`] : [];
   try {
@@ -169,8 +174,8 @@ async function main(): Promise<void> {
         startups.push(cpuOf('self').children - c0);
       }
       console.log(`${v.name}: fleetsh --version: CPU ${startups.join(', ')} ms`);
-      await runCli(v.cli, runArgs, v.env); // opens the agent's connections
-      await runCli(v.cli, runArgs, v.env); // and their persistent shells, when on
+      await runCli(v.cli, argsOf(v), v.env); // opens the agent's connections
+      await runCli(v.cli, argsOf(v), v.env); // and their persistent shells, when on
     }
     for (let i = 0; i < RUNS; i++) {
       for (const v of i % 2 ? [...variants].reverse() : variants) {
@@ -179,7 +184,7 @@ async function main(): Promise<void> {
         const h0 = hostCpuMs(fleet);
         const m0 = machineBusyMs();
         const t0 = performance.now();
-        await runCli(v.cli, runArgs, v.env, profFlags(`cli-${v.name}-${i + 1}`));
+        await runCli(v.cli, argsOf(v), v.env, profFlags(`cli-${v.name}-${i + 1}`));
         const x = {
           wall: performance.now() - t0,
           cli: cpuOf('self').children - c0,
