@@ -8,7 +8,8 @@
 //   kex    the same peers with OpenSSH's default key exchange (sntrup761x25519), beside the cold rows
 //   warm   10 fan-outs in a row: the peers through ssh ControlMaster/ControlPersist (masters opened by
 //          an unmeasured run, their CPU counted); fleetsh's CLI through `fleetsh agent` when the
-//          build has one (else 10 plain CLI runs), and the library with pooled connections
+//          build has one (else 10 plain CLI runs), again with the agent on persistent shells
+//          (FLEETSH_AGENT_PERSISTENT_SHELL=1), and the library with pooled connections
 //   loud   1 MiB of stdout a host (each host's own: its address, then a 1 MiB base64 file)
 //   copy   a 1 MiB file to every host: `fleetsh copy` (and through the agent), the library's
 //          upload, pdcp, clush --copy, parallel-scp, ansible -m copy

@@ -290,10 +290,15 @@ export function warmVariants(): Variant[] {
   const want = new Map(hosts.map((h) => [h, expectedOf(Buffer.from('ok\n'))]));
   const caseName = `warm: ${c.commands} fan-outs of \`${COLD_COMMAND}\`, ${c.warmHosts} hosts`;
   const base = { caseKey: 'warm', caseName, hosts: c.warmHosts, fanouts: c.commands };
-  const cli = (viaAgent: boolean) => () =>
-    external(cliRun(c.s, hosts, COLD_COMMAND, viaAgent, scratchFile('state')), hosts.length, (_, f) =>
-      cliVerdict(f, want),
-    );
+  const cli =
+    (viaAgent: boolean, env: Record<string, string> = {}) =>
+    () =>
+      external(cliRun(c.s, hosts, COLD_COMMAND, viaAgent, scratchFile('state'), env), hosts.length, (_, f) =>
+        cliVerdict(f, want),
+      );
+  // The agent's persistent shells (docs/agent.md): its first run opens the connections, the second
+  // starts each connection's shell beside its command; both unmeasured.
+  const shells = { FLEETSH_AGENT_PERSISTENT_SHELL: '1' };
   const v: Variant[] = [
     {
       ...base,
@@ -328,6 +333,25 @@ export function warmVariants(): Variant[] {
         try {
           await cli(true)(); // starts the agent and opens its connections, not measured
           return await withMarked(c.s.xdg, () => repeated(c.commands, cli(true)));
+        } finally {
+          stopAgent(c.s);
+          killMarked(c.s.xdg);
+        }
+      },
+    });
+  if (c.agent)
+    v.push({
+      ...base,
+      id: 'warm/agent-shell',
+      tool: 'fleetsh run through fleetsh agent, persistent shells',
+      kind: 'agent',
+      tags: [],
+      toolKey: 'cli',
+      run: async () => {
+        try {
+          await cli(true, shells)(); // starts the agent and opens its connections, not measured
+          await cli(true, shells)(); // starts the shells, not measured
+          return await withMarked(c.s.xdg, () => repeated(c.commands, cli(true, shells)));
         } finally {
           stopAgent(c.s);
           killMarked(c.s.xdg);

@@ -55,6 +55,15 @@ export function scenarios(agent: boolean, commands: number): Scenario[] {
       target: 0.15,
     },
     {
+      name: `warm: ${commands} fan-outs, the agent on persistent shells`,
+      fleet: agent ? 'warm/agent-shell' : undefined,
+      absent: noAgent,
+      lib: 'warm/lib',
+      peers: 'cm-peer',
+      metric: 'wall',
+      target: 0.15,
+    },
+    {
       name: '1 MiB of stdout a host',
       fleet: 'loud/cli',
       lib: 'loud/lib',

@@ -64,7 +64,14 @@ export function cliEnv(s: Setup, agent: boolean, journal: string): Record<string
   };
 }
 
-export function cliRun(s: Setup, hosts: string[], command: string, agent: boolean, journal: string): Cmd {
+export function cliRun(
+  s: Setup,
+  hosts: string[],
+  command: string,
+  agent: boolean,
+  journal: string,
+  env: Record<string, string> = {},
+): Cmd {
   return {
     file: process.execPath,
     args: [
@@ -80,7 +87,7 @@ export function cliRun(s: Setup, hosts: string[], command: string, agent: boolea
       '--',
       command,
     ],
-    env: cliEnv(s, agent, journal),
+    env: { ...cliEnv(s, agent, journal), ...env },
   };
 }
 

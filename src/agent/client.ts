@@ -17,6 +17,7 @@ import { checkDir, checkFile, type AgentPaths } from './paths.js';
 import {
   encodeFrame,
   FrameDecoder,
+  frameSender,
   PROTOCOL_VERSION,
   STDIN_CHUNK,
   STDIN_WINDOW,
@@ -49,6 +50,7 @@ export class AgentClient {
   readonly pid: number;
   readonly #socket: Socket;
   readonly #pending = new Map<number, Pending>();
+  readonly #frames: ReturnType<typeof frameSender>;
   #nextId = 1;
   #lost = false;
   /** Where the agent's warnings for this client go (ssh_config keywords it does not honour); default: dropped. */
@@ -57,6 +59,7 @@ export class AgentClient {
   private constructor(paths: AgentPaths, socket: Socket, pid: number, decoder: FrameDecoder) {
     this.paths = paths;
     this.#socket = socket;
+    this.#frames = frameSender(socket);
     this.pid = pid;
     socket.on('data', (chunk: Buffer) => {
       let frames;
@@ -164,6 +167,7 @@ export class AgentClient {
   }
 
   close(): void {
+    this.#frames.flush(); // kills sent in this turn go before the socket closes
     this.#socket.destroy();
   }
 
@@ -171,7 +175,7 @@ export class AgentClient {
   open(header: Header, pending: Pending): { id: number; send(h: Header, payload?: Buffer): void } {
     const id = this.#nextId++;
     const send = (h: Header, payload?: Buffer) => {
-      if (!this.#socket.destroyed) this.#socket.write(encodeFrame({ ...h, id }, payload));
+      this.#frames.send({ ...h, id }, payload);
     };
     if (this.#lost) {
       queueMicrotask(() => pending.onLost());

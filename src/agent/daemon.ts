@@ -24,6 +24,12 @@ const RESOLVE_TTL_MS = 5_000;
 
 export interface AgentOptions {
   idleTimeoutMs?: number;
+  /**
+   * Run commands on each connection's persistent shell (docs/ssh.md#the-persistent-shell) unless a
+   * target says otherwise. Default: FLEETSH_AGENT_PERSISTENT_SHELL=1 in the agent's environment (the
+   * run that started it passes its own on), else off, as in the library.
+   */
+  persistentShell?: boolean;
   paths?: AgentPaths;
   log?: (line: string) => void;
 }
@@ -45,12 +51,15 @@ export interface AgentStatus {
   connections: number;
   /** SSH handshakes made since the agent started. */
   handshakes: number;
+  /** Commands run on persistent shells by default (AgentOptions.persistentShell). */
+  persistentShell?: boolean;
   socket: string;
 }
 
 export class Agent {
   readonly paths: AgentPaths;
   readonly idleTimeoutMs: number;
+  readonly persistentShell: boolean;
   readonly token: string;
   readonly log: (line: string) => void;
   readonly #started = Date.now();
@@ -67,6 +76,7 @@ export class Agent {
   private constructor(paths: AgentPaths, options: AgentOptions, server: Server) {
     this.paths = paths;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_AGENT_IDLE_MS;
+    this.persistentShell = options.persistentShell ?? envFlag(process.env.FLEETSH_AGENT_PERSISTENT_SHELL);
     this.log = options.log ?? ((line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`));
     this.token = randomBytes(32).toString('hex');
     this.#server = server;
@@ -103,7 +113,7 @@ export class Agent {
     server.on('connection', (socket) => agent.#accept(socket));
     agent.#armIdle();
     agent.log(
-      `agent started: pid ${process.pid}, idle timeout ${agent.idleTimeoutMs} ms, socket ${paths.socket}`,
+      `agent started: pid ${process.pid}, idle timeout ${agent.idleTimeoutMs} ms, socket ${paths.socket}${agent.persistentShell ? ', persistent shells' : ''}`,
     );
     return agent;
   }
@@ -124,6 +134,7 @@ export class Agent {
       commands: this.#commands,
       connections,
       handshakes,
+      persistentShell: this.persistentShell,
       socket: this.paths.socket,
     };
   }
@@ -186,6 +197,7 @@ export class Agent {
     if (!pool) {
       pool = new SshPool({
         idleTimeoutMs: this.idleTimeoutMs,
+        persistentShell: this.persistentShell,
         onWarning: (m) => this.log(`warning: ${m}`),
       });
       this.#pools.set(key, pool);
@@ -218,6 +230,11 @@ export class Agent {
       this.idleTimeoutMs,
     );
   }
+}
+
+/** A switch in the environment: set, and neither '' nor '0'. */
+function envFlag(value: string | undefined): boolean {
+  return value !== undefined && value !== '' && value !== '0';
 }
 
 function digest(value: unknown): string {

@@ -27,7 +27,7 @@ import type { TransferFile, TransferOptions } from '../ssh/sftp-types.js';
 import type { SshExecutor } from '../ssh/ssh-executor.js';
 import { unhonouredWarning } from '../ssh/config-keywords.js';
 import type { ResolvedTarget, SshTargetOptions } from '../ssh/types.js';
-import { encodeFrame, FrameDecoder, FrameError, PROTOCOL_VERSION, type Header } from './protocol.js';
+import { FrameDecoder, FrameError, frameSender, PROTOCOL_VERSION, type Header } from './protocol.js';
 import { toWire } from './wire-error.js';
 
 /** The first message must come within this long. */
@@ -61,6 +61,7 @@ export class ClientSession {
   readonly #agent: SessionHost;
   readonly #socket: Socket;
   readonly #decoder = new FrameDecoder();
+  readonly #frames: ReturnType<typeof frameSender>;
   readonly #jobs = new Map<number, Job>();
   #authed = false;
   #closed = false;
@@ -71,6 +72,7 @@ export class ClientSession {
   constructor(agent: SessionHost, socket: Socket) {
     this.#agent = agent;
     this.#socket = socket;
+    this.#frames = frameSender(socket);
     this.#helloTimer = setTimeout(() => this.#drop('no hello in time'), HELLO_TIMEOUT_MS);
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -84,6 +86,7 @@ export class ClientSession {
   }
 
   close(): void {
+    this.#frames.flush(); // a stop's answer goes before its socket closes
     this.#socket.destroy();
   }
 
@@ -101,7 +104,7 @@ export class ClientSession {
   }
 
   #send(header: Header, payload?: Buffer): void {
-    if (!this.#closed && !this.#socket.destroyed) this.#socket.write(encodeFrame(header, payload));
+    if (!this.#closed) this.#frames.send(header, payload);
   }
 
   #onFrame(h: Header, payload: Buffer): void {

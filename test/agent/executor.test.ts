@@ -126,3 +126,73 @@ describe(
     });
   },
 );
+
+describe(
+  'an agent started with persistent shells',
+  { skip: !sshdAvailable() && 'OpenSSH sshd not installed' },
+  () => {
+    let fleet: TestFleet;
+    let agent: Agent;
+    let client: AgentClient;
+    let root: string;
+    let executor: AgentExecutor;
+
+    before(async () => {
+      fleet = await startFleet({ healthy: 1 });
+      root = mkdtempSync(join(tmpdir(), 'fleetsh-agent-shell-'));
+      const paths = agentPaths({ XDG_RUNTIME_DIR: root });
+      agent = await Agent.start({ paths, log: () => {}, persistentShell: true });
+      client = await AgentClient.connect(paths);
+      executor = new AgentExecutor(
+        client,
+        'h01',
+        { host: 'h01', sshConfig: fleet.sshConfigPath },
+        clientContext(),
+      );
+    });
+    after(async () => {
+      client?.close();
+      await agent?.stop('test');
+      await fleet?.stop();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    const exec = async (command: string, extra: Partial<ExecRequest> = {}) => {
+      const out: Buffer[] = [];
+      const outcome = await executor.exec({
+        command,
+        signal: new AbortController().signal,
+        onData: (stream, chunk) => stream === 'stdout' && out.push(chunk),
+        ...extra,
+      });
+      return { ...outcome, stdout: Buffer.concat(out).toString() };
+    };
+    /** The command line of the command's parent: the driver's (fleetsh-session) or sshd's. */
+    const parent = async () => (await exec(`tr '\\0' ' ' </proc/$PPID/cmdline`)).stdout;
+
+    test('says so in its status, and runs commands on the connection’s persistent shell', async () => {
+      assert.equal((await client.status()).persistentShell, true);
+      assert.doesNotMatch(await parent(), /fleetsh-session/, 'the first command is an exec request');
+      // The second starts the driver beside it; a later one runs on it once it answered.
+      let seen = '';
+      for (let i = 0; i < 100 && !/fleetsh-session/.test(seen); i++) {
+        seen = await parent();
+        if (!/fleetsh-session/.test(seen)) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(seen, /fleetsh-session/);
+      const r = await exec('echo out; exit 3');
+      assert.deepEqual([r.exitCode, r.signal, r.stdout], [3, null, 'out\n']);
+    });
+
+    test('a kill ends a command on the persistent shell, and the shell runs the next one', async () => {
+      const controller = new AbortController();
+      const killed = await exec(`echo up; sleep 782.${process.pid}; echo never`, {
+        signal: controller.signal,
+        onData: () => controller.abort(new KillRequest('SIGTERM', 500)),
+      });
+      assert.equal(killed.signal, 'SIGTERM');
+      assert.equal((await exec(`pgrep -f '^sleep 782.${process.pid}' || true`)).stdout, '');
+      assert.match(await parent(), /fleetsh-session/);
+    });
+  },
+);

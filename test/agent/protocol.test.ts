@@ -1,8 +1,51 @@
 // The agent's frames: what goes in comes out, however the bytes are cut; a frame past a bound or
-// with a bad header is refused.
+// with a bad header is refused; frames sent on a socket in one turn leave together, in order, and a
+// flush before the socket is destroyed still delivers them.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { encodeFrame, FrameDecoder, FrameError, MAX_HEADER, MAX_PAYLOAD } from '../../src/agent/protocol.js';
+import {
+  encodeFrame,
+  FrameDecoder,
+  FrameError,
+  frameSender,
+  MAX_HEADER,
+  MAX_PAYLOAD,
+  type Frame,
+} from '../../src/agent/protocol.js';
+
+/** A connected pair of Unix sockets in a temporary folder; `done` closes everything. */
+async function socketPair(): Promise<{ a: Socket; b: Socket; done(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetsh-frames-'));
+  const path = join(dir, 's');
+  const server = createServer();
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  await new Promise<void>((r) => server.listen(path, r));
+  const a = connect(path);
+  const b = await accepted;
+  await new Promise((r) => (a.connecting ? a.once('connect', r) : r(undefined)));
+  return {
+    a,
+    b,
+    done: () => {
+      a.destroy();
+      b.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Frames read from a socket until it closes. */
+function readAll(socket: Socket): Promise<Frame[]> {
+  const decoder = new FrameDecoder();
+  const frames: Frame[] = [];
+  socket.on('data', (chunk: Buffer) => frames.push(...decoder.push(chunk)));
+  return new Promise((r) => socket.once('close', () => r(frames)));
+}
 
 describe('agent frames', () => {
   test('frames come out whole and in order, whatever the cuts', () => {
@@ -56,5 +99,50 @@ describe('agent frames', () => {
       assert.throws(() => new FrameDecoder().push(frame(bad)), FrameError, bad);
     }
     assert.throws(() => new FrameDecoder().push(Buffer.alloc(8)), FrameError, 'an empty header');
+  });
+
+  test('frames sent in one turn go in one write, in order, payloads whole', async () => {
+    const { a, b, done } = await socketPair();
+    try {
+      const writes: number[] = [];
+      const writev = (a as unknown as { _writev: (chunks: unknown[], cb: () => void) => void })._writev;
+      (a as unknown as { _writev: typeof writev })._writev = function (chunks, cb) {
+        writes.push(chunks.length);
+        return writev.call(this, chunks, cb);
+      };
+      const received = readAll(b);
+      const { send } = frameSender(a);
+      for (let id = 1; id <= 50; id++) send({ t: 'data', id }, Buffer.from(`chunk ${id}`));
+      send({ t: 'done', id: 50 });
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      a.end();
+      const frames = await received;
+      assert.deepEqual(
+        frames.map((f) => f.header.id),
+        [...Array.from({ length: 50 }, (_, i) => i + 1), 50],
+      );
+      assert.equal(frames[49]!.payload.toString(), 'chunk 50');
+      assert.deepEqual(writes, [101], 'one writev for the 51 frames (50 with a payload)');
+    } finally {
+      done();
+    }
+  });
+
+  test('flush() hands the frames of this turn over before a destroy', async () => {
+    const { a, b, done } = await socketPair();
+    try {
+      const received = readAll(b);
+      const frames = frameSender(a);
+      frames.send({ t: 'ok', id: 7 });
+      frames.flush();
+      a.destroy();
+      assert.deepEqual(
+        (await received).map((f) => f.header),
+        [{ t: 'ok', id: 7 }],
+      );
+    } finally {
+      done();
+    }
   });
 });

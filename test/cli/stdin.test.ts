@@ -4,9 +4,9 @@
 // all: test/cli/terminal.test.ts.)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import { CLI, ensureBuilt, fleetsh, scratch } from './helpers.js';
@@ -106,5 +106,34 @@ describe('input to every host', { skip: !sshdAvailable() && 'OpenSSH sshd not in
     });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^h\[01-02\] \(2\)\n-+\n0$/m);
+  });
+
+  test('stdin from /dev/null is not taken for input: commands get end of input at once, as with none', async () => {
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'run', ...conn, '-w', 'h[01-02]', '--gather', '--', 'wc -c'],
+      {
+        env: { ...process.env, ...env, NO_COLOR: '1', FLEETSH_NO_AGENT: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^h\[01-02\] \(2\)\n-+\n0$/m);
+    // What the CLI hands the fleet as input: nothing for /dev/null, fleetsh's stdin for a pipe or file.
+    const ask = (stdin: 'ignore' | 'pipe') =>
+      spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(join(dirname(CLI), 'stdin.js'))});` +
+            `console.log(m.commandInput({}) === undefined ? 'none' : 'stdin');`,
+        ],
+        { stdio: [stdin, 'pipe', 'pipe'], input: stdin === 'pipe' ? '' : undefined, encoding: 'utf8' },
+      ).stdout.trim();
+    assert.equal(ask('ignore'), 'none');
+    assert.equal(ask('pipe'), 'stdin');
   });
 });

@@ -56,7 +56,18 @@ async function agentAction(action: string, flags: AgentFlags): Promise<void> {
 
 function pick(s: AgentStatus): AgentStatus {
   const { pid, uptimeMs, idleTimeoutMs, clients, commands, connections, handshakes, socket } = s;
-  return { pid, uptimeMs, idleTimeoutMs, clients, commands, connections, handshakes, socket };
+  const persistentShell = s.persistentShell === true;
+  return {
+    pid,
+    uptimeMs,
+    idleTimeoutMs,
+    clients,
+    commands,
+    connections,
+    handshakes,
+    persistentShell,
+    socket,
+  };
 }
 
 function text(s: AgentStatus): string {
@@ -67,6 +78,7 @@ function text(s: AgentStatus): string {
       `connections:  ${s.connections} (${s.handshakes} handshakes since start)`,
       `clients:      ${s.clients - 1} besides this one, ${s.commands} commands running`,
       `idle timeout: ${seconds(s.idleTimeoutMs)}`,
+      `shells:       ${s.persistentShell ? 'persistent (FLEETSH_AGENT_PERSISTENT_SHELL)' : 'one exec request a command'}`,
       `socket:       ${s.socket}`,
     ].join('\n') + '\n'
   );
