@@ -38,6 +38,7 @@ import {
   type KnownHostsLookup,
 } from './known-hosts.js';
 import { startProxyCommand, type ProxyProcess } from './proxy-command.js';
+import { needsClause, OPENSSH_TRANSPORT_HINT } from './openssh-needs.js';
 import { Semaphore, type Release } from './semaphore.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import { tuneProtocol } from './ssh2-protocol.js';
@@ -979,10 +980,14 @@ function authError(
   if (ids.skipped.length)
     parts.push(`skipped: ${ids.skipped.map((s) => `${s.label} (${s.reason})`).join(', ')}`);
   const keys = tried.some((t) => !t.startsWith('password') && !t.startsWith('keyboard-interactive'));
+  // A host set up for certificates or security keys refuses what ssh2 can offer: say why.
+  if (target.opensshNeeds.length) parts.push(needsClause(target.opensshNeeds));
   return new ConnectionError('auth', target.label, parts.join('; '), {
-    hint: keys
-      ? `Check the user name, and that the public key is in ~${target.user}/.ssh/authorized_keys on the host.`
-      : 'Check the user name and the password.',
+    hint: target.opensshNeeds.length
+      ? OPENSSH_TRANSPORT_HINT
+      : keys
+        ? `Check the user name, and that the public key is in ~${target.user}/.ssh/authorized_keys on the host.`
+        : 'Check the user name and the password.',
     cause: cause.cause,
   });
 }

@@ -25,6 +25,7 @@ import {
   type Fail,
 } from './ssh-config.js';
 import { knownHostsNameFor } from './known-hosts.js';
+import { opensshNeeds } from './openssh-needs.js';
 import { parseTargetString, validateTargetOptions, type ExplicitSettings } from './target-options.js';
 import type { IdentitySource, ResolvedTarget, SshTarget, SshTargetOptions } from './types.js';
 
@@ -218,6 +219,7 @@ async function resolveInternal(
     persistentShell: x.persistentShell,
     poolKey: '',
     configFiles: config.files,
+    opensshNeeds: await opensshNeeds(config, identities, expandPath),
   };
   hideSecrets(resolved, x);
   resolved.poolKey = poolKeyOf(resolved);

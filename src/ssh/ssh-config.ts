@@ -3,7 +3,8 @@
 // compute() differs from OpenSSH (its `?` matches zero characters, it splits Host on commas, it runs
 // `Match exec` commands and it ignores Include).
 //
-// Limitations, by design: `Match exec` is never run and counts as not matching; `Match canonical`
+// Limitations, by design: `Match exec` is never run and counts as not matching (a block whose other
+// criteria apply is listed in `matchExec`, so the OpenSSH transport can be chosen); `Match canonical`
 // matches only in the final pass (hostname canonicalisation is not done); `Match localnetwork` and
 // `Match tagged` never match; unknown keywords are ignored instead of being errors.
 import { promises as fsp, type Stats } from 'node:fs';
@@ -134,6 +135,11 @@ export interface ComputedSshConfig {
   proxy: (ConfigEntry & { keyword: 'proxyjump' | 'proxycommand'; raw: string }) | undefined;
   /** Files read, including Include'd ones. */
   files: string[];
+  /**
+   * `Match exec` lines whose other criteria apply to this host: the command was not run, so whether
+   * the block applies is unknown here (ssh would run it). Their file, and the command as written.
+   */
+  matchExec: Array<{ file: string; command: string }>;
 }
 
 interface WalkState {
@@ -151,7 +157,7 @@ const MAX_INCLUDE_DEPTH = 16;
 export async function computeSshConfig(query: ConfigQuery): Promise<ComputedSshConfig> {
   const state: WalkState = {
     query,
-    result: { values: new Map(), identityFiles: [], proxy: undefined, files: [] },
+    result: { values: new Map(), identityFiles: [], proxy: undefined, files: [], matchExec: [] },
     hostForHostLines: query.host,
     finalPass: false,
     wantFinal: false,
@@ -203,7 +209,7 @@ async function walkFile(
       const active =
         !neverMatch &&
         (keyword === 'match'
-          ? matchLineMatches(state, section.args)
+          ? matchLineMatches(state, section.args, file)
           : section.names
             ? section.names.has(state.hostForHostLines)
             : hostLineMatches(state, section.args));
@@ -307,12 +313,15 @@ function hostLineMatches(state: WalkState, patterns: string[]): boolean {
   return matched;
 }
 
-/** OpenSSH's match_cfg_line, without exec (never run) and canonicalisation. */
-function matchLineMatches(state: WalkState, args: string[]): boolean {
+/** OpenSSH's match_cfg_line, without exec (never run: noted in `matchExec`) and canonicalisation. */
+function matchLineMatches(state: WalkState, args: string[], file: string): boolean {
   const q = state.query;
   const host = state.finalPass ? state.hostForHostLines : currentHostName(state);
   const ruser = q.user ?? state.result.values.get('user')?.args[0] ?? q.localUser;
   let result = true;
+  /** The line's result with its exec criteria left out, and the first exec command. */
+  let others = true;
+  let exec: string | undefined;
   for (let i = 0; i < args.length;) {
     let attribute = args[i++]!;
     const negated = attribute.startsWith('!');
@@ -330,6 +339,11 @@ function matchLineMatches(state: WalkState, args: string[]): boolean {
       default: {
         const arg = args[i++];
         if (arg === undefined) return false;
+        if (attribute.toLowerCase() === 'exec') {
+          exec ??= arg;
+          result = false;
+          continue;
+        }
         matched = matchAttribute(attribute.toLowerCase(), arg, {
           host,
           original: q.host,
@@ -338,8 +352,11 @@ function matchLineMatches(state: WalkState, args: string[]): boolean {
         });
       }
     }
-    if (matched === negated) result = false;
+    if (matched === negated) result = others = false;
   }
+  const seen = state.result.matchExec;
+  if (exec !== undefined && others && !seen.some((m) => m.file === file && m.command === exec))
+    seen.push({ file, command: exec });
   return result;
 }
 

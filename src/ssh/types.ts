@@ -66,7 +66,23 @@ export interface IdentitySource {
   readonly key?: Buffer;
 }
 
-/** A target with every setting made concrete. Secrets are non-enumerable properties. */
+/**
+ * Something a host's ssh_config asks for that only the OpenSSH transport can do (ssh2 has no user
+ * certificates, security keys, GSSAPI, Match exec, KnownHostsCommand or PKCS#11), and where it says so.
+ */
+export interface OpensshNeed {
+  /** As OpenSSH spells it: CertificateFile, IdentityFile, GSSAPIAuthentication, Match exec, KnownHostsCommand, PKCS11Provider. */
+  keyword: string;
+  /** The value: a file (expanded), a command, `yes`. */
+  value: string;
+  /** What the ssh2 transport lacks, in words: `a user certificate`, `a FIDO security key (...)`. */
+  feature: string;
+  /** The ssh_config file that says it (for the privateKey option or a default key: the key's label). */
+  file: string;
+  /** Its line in that file, when known. */
+  line: number | null;
+}
+
 /** A host key a server presented: its type (`ssh-ed25519`, `ecdsa-sha2-nistp256`, ...) and SHA256 fingerprint. */
 export interface HostKeyInfo {
   type: string;
@@ -74,6 +90,7 @@ export interface HostKeyInfo {
   fingerprint: string;
 }
 
+/** A target with every setting made concrete. Secrets are non-enumerable properties. */
 export interface ResolvedTarget {
   /** The host as the user named it, with `:port` when a non-22 port was given explicitly. For messages. */
   label: string;
@@ -117,6 +134,8 @@ export interface ResolvedTarget {
   poolKey: string;
   /** ssh_config files that were read (including Include), for messages. */
   configFiles: string[];
+  /** What this host's config asks for that only the OpenSSH transport can do; empty for most hosts. */
+  opensshNeeds: OpensshNeed[];
 }
 
 /** A host as it would be dialled, for a dry run: the name it was given, the user, address and port. */
