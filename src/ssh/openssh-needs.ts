@@ -1,14 +1,16 @@
 // What a host's resolved ssh_config asks for that the ssh2 transport cannot do, and where it says
 // so: user certificates (CertificateFile, or a `-cert.pub` beside an identity, which ssh loads on its
 // own), FIDO security keys (`sk-` identities), GSSAPI, a `Match exec` block that could apply,
-// KnownHostsCommand and PKCS11Provider. Each is a reason to run the host through the system `ssh`.
+// KnownHostsCommand and PKCS11Provider; and a host known only through an `@cert-authority` line of
+// known_hosts (a host certificate). Each is a reason to run the host through the system `ssh`.
 //
 // Hand-written because it is a list of OpenSSH's features against ssh2's (mscdex/ssh2#551 for
 // certificates); the only file reading is a key's type, from its `.pub` or the unencrypted public
 // part of an OpenSSH private key file, so no security key or passphrase is needed to tell.
 import { promises as fsp } from 'node:fs';
+import { lookupKnownHosts } from './known-hosts.js';
 import type { ComputedSshConfig, ConfigEntry } from './ssh-config.js';
-import type { IdentitySource, OpensshNeed } from './types.js';
+import type { HostKeyPolicy, IdentitySource, OpensshNeed } from './types.js';
 
 /** Key types only a security key holds (OpenSSH's KEY_ECDSA_SK and KEY_ED25519_SK). */
 const SK_TYPES = new Set(['sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com']);
@@ -23,6 +25,7 @@ export async function opensshNeeds(
   config: ComputedSshConfig,
   identities: IdentitySource[],
   expandPath: (entry: ConfigEntry, keyword: string, value: string) => string,
+  knownHosts: { files: string[]; name: string; policy: HostKeyPolicy },
 ): Promise<OpensshNeed[]> {
   const needs: OpensshNeed[] = [];
   const at = (entry: { file: string }) => ({
@@ -89,6 +92,18 @@ export async function opensshNeeds(
     if (entry && value && value.toLowerCase() !== 'none')
       needs.push({ keyword, value, feature, ...at(entry) });
   }
+  // A host known only by a CA: ssh2 sees its plain key as unknown (it checks no certificate).
+  const known =
+    knownHosts.policy === 'off' ? { entries: [] } : await lookupKnownHosts(knownHosts.files, knownHosts.name);
+  const ca = known.entries.find((e) => e.marker === 'cert-authority');
+  if (ca && !known.entries.some((e) => e.marker === undefined))
+    needs.push({
+      keyword: '@cert-authority',
+      value: `${ca.hosts} ${ca.keyType}`,
+      feature: 'a host certificate (known_hosts trusts a certificate authority for this host)',
+      file: ca.file,
+      line: ca.line,
+    });
   return needs;
 }
 

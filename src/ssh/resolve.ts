@@ -219,8 +219,23 @@ async function resolveInternal(
     persistentShell: x.persistentShell,
     poolKey: '',
     configFiles: config.files,
-    opensshNeeds: await opensshNeeds(config, identities, expandPath),
+    opensshNeeds: [],
   };
+  resolved.opensshNeeds = await opensshNeeds(config, identities, expandPath, {
+    files: resolved.knownHostsFiles,
+    name: resolved.knownHostsName,
+    policy: resolved.hostKeyPolicy,
+  });
+  // A chain goes through one transport: what its last hop needs (and the hops before it), it needs.
+  const hop = jump.at(-1);
+  if (hop)
+    resolved.opensshNeeds.unshift(
+      ...hop.opensshNeeds.map((n) =>
+        n.feature.includes(' for jump host ')
+          ? n
+          : { ...n, feature: `${n.feature} for jump host ${hop.label}` },
+      ),
+    );
   hideSecrets(resolved, x);
   resolved.poolKey = poolKeyOf(resolved);
   return resolved;

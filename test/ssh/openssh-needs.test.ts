@@ -128,6 +128,33 @@ describe('what a host needs from OpenSSH', () => {
     );
   });
 
+  test('a host known only through @cert-authority needs OpenSSH; a plain key line for it, or hostKeyPolicy off, does not', async () => {
+    const ca = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    const kh = file('kh_ca', `@cert-authority *.example.com ${ca}\n`);
+    const both = file('kh_both', `@cert-authority *.example.com ${ca}\nweb1.example.com ${ca}\n`);
+    const target = (knownHosts: string, extra = {}) =>
+      resolveTarget(
+        { host: 'web1.example.com', sshConfig: false, knownHosts, ...extra },
+        { ...ctx, globalKnownHostsFiles: [] },
+      );
+    const needs = (await target(kh)).opensshNeeds;
+    assert.deepEqual(
+      needs.map((n) => [n.keyword, n.file, n.line]),
+      [['@cert-authority', kh, 1]],
+    );
+    assert.match(needs[0]!.feature, /host certificate/);
+    assert.deepEqual((await target(both)).opensshNeeds, []);
+    assert.deepEqual((await target(kh, { hostKeyPolicy: 'off' })).opensshNeeds, []);
+  });
+
+  test('what a jump host needs, the host behind it needs too', async () => {
+    const conf = 'Host bastion\n  GSSAPIAuthentication yes\nHost inner\n  ProxyJump bastion\n';
+    const needs = await needsOf(conf, 'inner');
+    assert.equal(needs.length, 1);
+    assert.equal(needs[0]!.keyword, 'GSSAPIAuthentication');
+    assert.match(needs[0]!.feature, /for jump host bastion/);
+  });
+
   test('a Match exec block counts when its other criteria apply to the host, and its command is never run', async () => {
     const marker = path.join(dir, 'exec-ran');
     const conf = `Match host other exec "touch ${marker}"\n  User x\nMatch host h* exec "touch ${marker}"\n  User y\n`;
