@@ -6,6 +6,7 @@ import type { LookupFunction } from 'node:net';
 import { openFilesLimit } from '../local/fd-limit.js';
 import { UsageError } from '../process/errors.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
+import { ControlMasters } from './openssh/control-master.js';
 import { Semaphore } from './semaphore.js';
 import type { ResolvedTarget } from './types.js';
 
@@ -59,6 +60,8 @@ export interface SshPoolOptions {
 
 export class SshPool {
   readonly handshakes: Semaphore;
+  /** The OpenSSH transport's masters, one per target (src/ssh/openssh/control-master.ts). */
+  readonly masters: ControlMasters;
   #idleTimeoutMs: number;
   #maxIdle: number;
   #maxSessions: number;
@@ -82,6 +85,11 @@ export class SshPool {
     this.#persistentShell = options.persistentShell ?? DEFAULT_PERSISTENT_SHELL;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, { code: 'FLEETSH_SSH' }));
     this.#lookup = options.lookup;
+    this.masters = new ControlMasters(() => ({
+      handshakes: this.handshakes,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      maxSessions: this.#maxSessions,
+    }));
   }
 
   /** Changes the pool's settings; they apply to connections made from now on (and the handshake cap at once). */
@@ -176,14 +184,18 @@ export class SshPool {
     return conn;
   }
 
-  /** Closes every connection (connections through jump hosts first). */
-  close(): void {
+  /**
+   * Closes every connection (connections through jump hosts first) at once, and stops the OpenSSH
+   * transport's masters: resolves once they have exited.
+   */
+  close(): Promise<void> {
     const all = [...this.#connections.values(), ...this.#retired];
     all.sort((a, b) => b.target.jump.length - a.target.jump.length);
     for (const c of all) c.close();
     this.#connections.clear();
     this.#retired.clear();
     this.#idle.clear();
+    return this.masters.close();
   }
 
   #noteIdle(conn: SshConnection, idle: boolean): void {

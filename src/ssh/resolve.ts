@@ -217,6 +217,7 @@ async function resolveInternal(
       configCount(get('serveralivecountmax'), 'ServerAliveCountMax', fail) ?? DEFAULT_KEEPALIVE_COUNT_MAX,
     maxSessions: x.maxSessions,
     persistentShell: x.persistentShell,
+    transport: x.transport,
     poolKey: '',
     configFiles: config.files,
     opensshNeeds: [],

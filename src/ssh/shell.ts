@@ -12,6 +12,9 @@ import { makeTransfers, type SshTransfers } from './sftp.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
 import { inspectTarget } from './inspect.js';
+import { OpensshExecutor } from './openssh/openssh-executor.js';
+import { chooseTransport } from './transport.js';
+import type { Executor } from '../process/executor.js';
 import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions, TargetPlan } from './types.js';
 
 export interface SshShellExtras extends SshTransfers {
@@ -87,28 +90,53 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         resolved = undefined;
         throw e;
       });
-    const executor = new SshExecutor(label, { pool, resolve: resolveOnce });
+    const ssh2 = new SshExecutor(label, { pool, resolve: resolveOnce });
+    const openssh = new OpensshExecutor(label, {
+      masters: pool.masters,
+      resolve: resolveOnce,
+      raw: target,
+      paths: context,
+    });
+    const viaOpenssh = async () => chooseTransport(await resolveOnce()) === 'openssh';
+    // The transport is chosen once the target is resolved (its ssh_config read), per command.
+    const executor: Executor = {
+      host: label,
+      ready: async (signal) => ((await viaOpenssh()) ? openssh.ready(signal) : ssh2.ready(signal)),
+      exec: async (req) => ((await viaOpenssh()) ? openssh.exec(req) : ssh2.exec(req)),
+    };
+    /** What only the ssh2 transport does yet, refused with a UsageError over the OpenSSH one. */
+    const ssh2Only = async (what: string) => {
+      if (await viaOpenssh())
+        throw new UsageError(
+          `${label}: ${what} is not available over the OpenSSH transport (transport 'openssh'); use transport 'ssh2' for this host`,
+          { host: label },
+        );
+    };
     return makeShell(executor, options, (shell) => {
       const close = async () => {
         const t = await resolveOnce().catch(() => undefined);
         if (t) pool.connection(t).close();
+        if (t && chooseTransport(t) === 'openssh') await pool.masters.closeTarget(t);
       };
       const extras: SshShellExtras = {
-        ...makeTransfers(executor),
+        ...transfersFor(makeTransfers(ssh2), ssh2Only),
         resolve: resolveOnce,
         connect: async () => {
-          await executor.connection();
+          if (await viaOpenssh()) await openssh.master();
+          else await ssh2.connection();
         },
         hostKey: async () => {
-          const key = (await executor.connection()).hostKey;
+          await ssh2Only('reading the host key');
+          const key = (await ssh2.connection()).hostKey;
           if (!key)
             throw new ConnectionError('protocol', label, 'connected, but no host key was recorded', {
               stage: 'kex',
             });
           return key;
         },
-        inspect: async (o: { signal?: AbortSignal } = {}) => inspectTarget(await resolveOnce(), pool, o.signal),
-        tunnel: (o: TunnelOptions) => openTunnel(executor, o),
+        inspect: async (o: { signal?: AbortSignal } = {}) =>
+          inspectTarget(await resolveOnce(), pool, o.signal),
+        tunnel: async (o: TunnelOptions) => (await ssh2Only('a tunnel'), openTunnel(ssh2, o)),
         sudo: makeSudo(shell),
         close,
         [Symbol.asyncDispose]: close,
@@ -122,6 +150,23 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
     configure: (o: SshPoolOptions) => pool.configure(o),
     close: async () => pool.close(),
   });
+}
+
+/**
+ * The transfers of a shell. Over the OpenSSH transport they are refused for now: the place where
+ * SFTP through the system ssh (the `sftp` binary, or the subsystem over the master) plugs in.
+ */
+function transfersFor(transfers: SshTransfers, ssh2Only: (what: string) => Promise<void>): SshTransfers {
+  const guarded = {} as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(transfers) as Array<
+    [string, (...a: unknown[]) => Promise<unknown>]
+  >) {
+    guarded[name] = async (...args: unknown[]) => {
+      await ssh2Only('file transfer (SFTP)');
+      return fn(...args);
+    };
+  }
+  return guarded as unknown as SshTransfers;
 }
 
 /** The host as the user named it, with `:port` for a port other than 22 (as resolution labels it). */

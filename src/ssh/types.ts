@@ -8,6 +8,15 @@ export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
 /** Every HostKeyPolicy, for validation (the target options and the inventory check against it). */
 export const HOST_KEY_POLICIES: readonly HostKeyPolicy[] = ['strict', 'accept-new', 'off'];
 
+/**
+ * What carries a target's connections: `ssh2` (fleetsh's own SSH client, from npm) or `openssh` (the
+ * system `ssh` binary, one ControlMaster per host: certificates, security keys, GSSAPI, PKCS#11 and
+ * every ssh_config keyword, read by ssh itself). See docs/ssh.md.
+ */
+export type SshTransport = 'ssh2' | 'openssh';
+/** Every SshTransport, for validation (the target options, the inventory and the CLI check against it). */
+export const SSH_TRANSPORTS: readonly SshTransport[] = ['ssh2', 'openssh'];
+
 /** A duration: milliseconds as a number, or a string with units ('10s', '500ms', '2m', '1h30m'). */
 export type Duration = number | string;
 
@@ -49,6 +58,8 @@ export interface SshTargetOptions {
    * each (from its second command on); default: the pool's `persistentShell` (true). See docs/ssh.md.
    */
   persistentShell?: boolean;
+  /** What carries the connection: 'ssh2' (the default) or 'openssh' (the system ssh binary). */
+  transport?: SshTransport;
 }
 
 /** A target as a string (`user@host:port`) or as options. */
@@ -130,6 +141,8 @@ export interface ResolvedTarget {
   maxSessions: number | undefined;
   /** The target's persistentShell option; undefined: the pool's. */
   persistentShell: boolean | undefined;
+  /** The target's transport option; undefined: not given (chooseTransport decides). */
+  transport: SshTransport | undefined;
   /** Same key, same connection: user@host:port, identities, agent, host key settings, jump chain. No secrets. */
   poolKey: string;
   /** ssh_config files that were read (including Include), for messages. */
