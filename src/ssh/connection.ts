@@ -619,6 +619,11 @@ export class SshConnection {
       client.on('error', (e) => fail(handshakeFailure(e, sock)));
       client.on('close', () => fail(serverClosed()));
 
+      // Told to use ssh2 for a host set up for what only OpenSSH does: once per reason, not per host.
+      if (target.transport === 'ssh2' && target.opensshNeeds.length && !probe)
+        this.#opts.onWarning?.(
+          `fleetsh: transport 'ssh2' is set for hosts whose ${needsClause(target.opensshNeeds)}: they connect without it`,
+        );
       if (target.hostKeyPolicy === 'off' && !probe) {
         this.#opts.onWarning?.(
           "fleetsh: hostKeyPolicy 'off': SSH host keys are not verified, so these connections can be intercepted",

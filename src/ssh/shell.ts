@@ -8,12 +8,13 @@ import { SshPool, type SshPoolOptions } from './pool.js';
 import { resolveTarget, type ResolveContext } from './resolve.js';
 import { parseTargetString } from './target-options.js';
 import { SshExecutor } from './ssh-executor.js';
-import { makeTransfers, type SshTransfers } from './sftp.js';
+import { makeTransfers, transfersOver, type SshTransfers } from './sftp.js';
+import { opensshSftp } from './openssh/openssh-sftp.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
 import { inspectTarget } from './inspect.js';
 import { OpensshExecutor } from './openssh/openssh-executor.js';
-import { chooseTransport } from './transport.js';
+import { chooseTransport, transportChoice } from './transport.js';
 import type { Executor } from '../process/executor.js';
 import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions, TargetPlan } from './types.js';
 
@@ -116,10 +117,10 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
       const close = async () => {
         const t = await resolveOnce().catch(() => undefined);
         if (t) pool.connection(t).close();
-        if (t && chooseTransport(t) === 'openssh') await pool.masters.closeTarget(t);
+        if (t && transportChoice(t).transport === 'openssh') await pool.masters.closeTarget(t);
       };
       const extras: SshShellExtras = {
-        ...transfersFor(makeTransfers(ssh2), ssh2Only),
+        ...transfersFor(makeTransfers(ssh2), transfersOver(opensshSftp(openssh)), viaOpenssh),
         resolve: resolveOnce,
         connect: async () => {
           if (await viaOpenssh()) await openssh.master();
@@ -152,21 +153,19 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
   });
 }
 
-/**
- * The transfers of a shell. Over the OpenSSH transport they are refused for now: the place where
- * SFTP through the system ssh (the `sftp` binary, or the subsystem over the master) plugs in.
- */
-function transfersFor(transfers: SshTransfers, ssh2Only: (what: string) => Promise<void>): SshTransfers {
-  const guarded = {} as Record<string, unknown>;
-  for (const [name, fn] of Object.entries(transfers) as Array<
-    [string, (...a: unknown[]) => Promise<unknown>]
-  >) {
-    guarded[name] = async (...args: unknown[]) => {
-      await ssh2Only('file transfer (SFTP)');
-      return fn(...args);
-    };
-  }
-  return guarded as unknown as SshTransfers;
+/** The transfers of a shell: each through the transport the target takes (chosen once it is resolved). */
+function transfersFor(
+  ssh2: SshTransfers,
+  openssh: SshTransfers,
+  viaOpenssh: () => Promise<boolean>,
+): SshTransfers {
+  const pick = async () => ((await viaOpenssh()) ? openssh : ssh2);
+  return {
+    uploadFile: async (...a) => (await pick()).uploadFile(...a),
+    downloadFile: async (...a) => (await pick()).downloadFile(...a),
+    uploadDirectory: async (...a) => (await pick()).uploadDirectory(...a),
+    downloadDirectory: async (...a) => (await pick()).downloadDirectory(...a),
+  };
 }
 
 /** The host as the user named it, with `:port` for a port other than 22 (as resolution labels it). */
