@@ -82,6 +82,8 @@ function connectionLines(c: TargetPlan, colors: Palette): string[] {
   if (c.jump.length)
     out.push(...field('through', c.jump.map((j) => `${colors.show(j.label)} (${at(j)})`).join(', then ')));
   if (c.proxyCommand !== null) out.push(...field('proxy', `ProxyCommand ${colors.show(c.proxyCommand)}`));
+  const transport = transportText(c, colors);
+  if (transport) out.push(...field('transport', transport));
   const auth: string[] = [];
   const a = c.auth;
   if (a.agent !== null)
@@ -99,6 +101,27 @@ function connectionLines(c: TargetPlan, colors: Palette): string[] {
     out.push(...field('jump key', `${colors.show(j.label)}: ${keyText(j.hostKey, colors)}`));
   out.push(...field('host key', keyText(c.hostKey, colors)));
   return out;
+}
+
+/**
+ * The transport, when something chose it: the option, or what the host's ssh_config needs that
+ * ssh2 cannot do (each need with its keyword, value, file and line). Nothing for the default.
+ */
+function transportText(c: TargetPlan, colors: Palette): string | undefined {
+  const t = c.transport;
+  if (!t || t.by === 'default') return undefined;
+  const needs = t.needs.map(
+    (n) =>
+      `  ${colors.show(n.feature)}: ${n.keyword} ${colors.show(n.value)} (${colors.show(n.file)}${n.line === null ? '' : `:${n.line}`})`,
+  );
+  if (t.by === 'ssh-config')
+    return [`${t.transport}, for what its ssh_config asks and ssh2 cannot do:`, ...needs].join('\n');
+  if (t.transport === 'ssh2' && needs.length)
+    return [
+      colors.warn('ssh2 (the transport option), though its ssh_config asks what ssh2 cannot do:'),
+      ...needs,
+    ].join('\n');
+  return `${t.transport} (the transport option)`;
 }
 
 /** A host key as the dry run found it, and what a run would do with it. */

@@ -52,7 +52,7 @@ export async function opensshNeeds(
   for (const key of keyFiles) {
     // ssh offers `<identity>-cert.pub` with the key whenever that file exists.
     const certFile = `${key.path}-cert.pub`;
-    if (await isFile(certFile))
+    if (!needs.some((n) => n.value === certFile) && (await isFile(certFile)))
       needs.push({
         keyword: 'IdentityFile',
         value: certFile,

@@ -9,19 +9,9 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { ConnectionError } from '../process/errors.js';
 import { describeNeed } from './openssh-needs.js';
-import type { OpensshNeed, ResolvedTarget, SshTransport } from './types.js';
+import type { ResolvedTarget, SshTransport, TransportChoice } from './types.js';
 
-/** The transport a target's connections take, and why. */
-export interface TransportChoice {
-  transport: SshTransport;
-  /**
-   * `option`: the target's `transport` option (an inventory setting, `--transport`); `ssh-config`:
-   * what its ssh_config needs (`needs`) chose OpenSSH; `default`: ssh2, nothing asked otherwise.
-   */
-  by: 'option' | 'ssh-config' | 'default';
-  /** What the host's ssh_config needs that only OpenSSH does, each with its file and line; also when the option chose ssh2. */
-  needs: OpensshNeed[];
-}
+export type { TransportChoice } from './types.js';
 
 /** The choice as data, for dry runs and notices. */
 export function transportChoice(target: ResolvedTarget): TransportChoice {

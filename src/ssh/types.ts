@@ -94,6 +94,18 @@ export interface OpensshNeed {
   line: number | null;
 }
 
+/** The transport a target's connections take, and why (src/ssh/transport.ts decides). */
+export interface TransportChoice {
+  transport: SshTransport;
+  /**
+   * `option`: the target's `transport` option (an inventory setting, `--transport`); `ssh-config`:
+   * what its ssh_config needs (`needs`) chose OpenSSH; `default`: ssh2, nothing asked otherwise.
+   */
+  by: 'option' | 'ssh-config' | 'default';
+  /** What the host's ssh_config needs that only OpenSSH does, each with its file and line; also when the option chose ssh2. */
+  needs: OpensshNeed[];
+}
+
 /** A host key a server presented: its type (`ssh-ed25519`, `ecdsa-sha2-nistp256`, ...) and SHA256 fingerprint. */
 export interface HostKeyInfo {
   type: string;
@@ -209,6 +221,8 @@ export interface AuthPlan {
 
 /** Everything a connection to a target would use, for a dry run (`ssh.inspect()`). */
 export interface TargetPlan extends PlannedEndpoint {
+  /** The transport a run would take and why: the option, what the host's ssh_config needs, or the default. */
+  transport: TransportChoice;
   /** Jump hosts, first hop first, each with what the dry run found out about its host key. */
   jump: Array<PlannedEndpoint & { hostKey: HostKeyPlan }>;
   /** The ProxyCommand that would carry the connection (tokens expanded), or null. */

@@ -28,6 +28,7 @@ const key = (patch: Partial<HostKeyPlan> = {}): HostKeyPlan => ({
 });
 
 const target = (label: string, patch: Partial<TargetPlan> = {}): TargetPlan => ({
+  transport: { transport: 'ssh2', by: 'default', needs: [] },
   label,
   user: 'deploy',
   hostname: `${label}.example`,

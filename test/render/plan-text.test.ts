@@ -9,6 +9,7 @@ import { palette, plain } from '../../src/render/palette.js';
 import { planText } from '../../src/render/plan-text.js';
 
 const connection: TargetPlan = {
+  transport: { transport: 'ssh2', by: 'default', needs: [] },
   label: 'web1',
   user: 'deploy',
   hostname: '10.0.0.1',

@@ -1,21 +1,15 @@
 // What a host's ssh_config needs from OpenSSH (openssh-needs.ts), read from real files: certificates
 // named or beside a key, security keys told by their .pub or their private key file's header,
-// GSSAPI, Match exec blocks that could apply, KnownHostsCommand and PKCS11Provider. And against a
-// real sshd that admits only certificates: the ssh2 transport's refusal names the certificate and
-// the transport that would work.
+// GSSAPI, Match exec blocks that could apply, KnownHostsCommand and PKCS11Provider, a host known
+// only by a CA, and a jump host's needs. Against real sshd: test/ssh/openssh/certificates.test.ts.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConnectionError } from '../../src/process/errors.js';
 import { keyType, opensshPrivateKeyType } from '../../src/ssh/openssh-needs.js';
 import { resolveTarget, type ResolveContext } from '../../src/ssh/resolve.js';
-import { createSsh } from '../../src/ssh/shell.js';
-import { SshPool } from '../../src/ssh/pool.js';
-import { startCertHost } from '../harness/certs.js';
-import { sshdAvailable } from '../harness/sshd.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'fleetsh-needs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -167,32 +161,3 @@ describe('what a host needs from OpenSSH', () => {
     assert.throws(() => execFileSync('test', ['-e', marker]));
   });
 });
-
-const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
-
-test(
-  'a host that admits only a user certificate: the ssh2 transport is refused, and the message names the certificate and the OpenSSH transport',
-  { skip, timeout: 60_000 },
-  async () => {
-    await using ca = await startCertHost();
-    const ssh = createSsh(new SshPool({ onWarning: () => {} }), {
-      homedir: ca.dir,
-      env: {},
-      systemConfigFile: false,
-      globalKnownHostsFiles: [],
-    });
-    try {
-      const err = await ssh({ host: 'cert-user', sshConfig: ca.sshConfigPath })`true`.then(
-        () => assert.fail('logged in without the certificate'),
-        (e: unknown) => e,
-      );
-      assert.ok(err instanceof ConnectionError, String(err));
-      assert.equal(err.kind, 'auth');
-      assert.ok(err.message.includes(`CertificateFile ${ca.clientCertPath}`), err.message);
-      assert.match(err.message, /a user certificate/);
-      assert.match(err.hint ?? '', /transport: 'openssh'/);
-    } finally {
-      await ssh.close();
-    }
-  },
-);

@@ -6,6 +6,8 @@
 // without one. A host that needs OpenSSH on a machine without ssh fails saying what to install.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sshConnect } from '../../../src/fleet/connect.js';
+import { fleet } from '../../../src/index.js';
 import { ConnectionError } from '../../../src/process/errors.js';
 import { SshPool } from '../../../src/ssh/pool.js';
 import { createSsh, type SshFunction } from '../../../src/ssh/shell.js';
@@ -43,10 +45,7 @@ describe('certificates', { skip, timeout: 120_000 }, () => {
     assert.equal(choice.by, 'ssh-config');
     assert.deepEqual(
       choice.needs.map((n) => [n.keyword, n.value, n.file]),
-      [
-        ['CertificateFile', ca.clientCertPath, ca.sshConfigPath],
-        ['IdentityFile', ca.clientCertPath, ca.sshConfigPath],
-      ],
+      [['CertificateFile', ca.clientCertPath, ca.sshConfigPath]],
     );
     // The same through an explicit transport: 'openssh'.
     const explicit = await ssh(target('cert-user', { transport: 'openssh' }))`echo again`;
@@ -76,6 +75,37 @@ describe('certificates', { skip, timeout: 120_000 }, () => {
     );
     assert.ok(err instanceof ConnectionError, String(err));
     assert.equal(err.kind, 'unknown-host-key');
+  });
+
+  test("a dry run says which transport and why: the needs with their file, the CA's host key left to ssh", async () => {
+    const plan = await fleet(
+      [
+        target('cert-user'),
+        target('cert-host'),
+        { ...target('cert-user', { transport: 'ssh2' }), name: 'forced' },
+      ],
+      { connect: sshConnect(ssh) },
+    ).plan();
+    const [user, host, forced] = plan.hosts.map((h) => h.connection!);
+    assert.deepEqual(
+      [user!.transport.transport, user!.transport.by, forced!.transport.transport, forced!.transport.by],
+      ['openssh', 'ssh-config', 'ssh2', 'option'],
+    );
+    assert.equal(plan.hosts[0]!.status, 'ready');
+    // Known only through @cert-authority: ssh checks the certificate at login, not the dry run.
+    assert.equal(host!.hostKey.status, 'not-checked');
+    assert.match(
+      host!.hostKey.reason ?? '',
+      /known_hosts trusts a certificate authority for it \(.*known_hosts\.ca:1\): ssh checks its key at login/,
+    );
+    assert.ok(host!.transport.needs.some((n) => n.keyword === '@cert-authority' && n.line === 1));
+    const text = plan.toText();
+    assert.match(text, /transport +openssh, for what its ssh_config asks and ssh2 cannot do:/);
+    assert.ok(
+      text.includes(`a user certificate: CertificateFile ${ca.clientCertPath} (${ca.sshConfigPath}`),
+      text,
+    );
+    assert.match(text, /ssh2 \(the transport option\), though its ssh_config asks what ssh2 cannot do:/);
   });
 
   test('without ssh on the PATH, a host that needs it fails saying to install openssh-client', async () => {
