@@ -2,6 +2,7 @@
 // flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout) over what ssh_config and the
 // inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
 import type { Connect, ServerObject } from '../fleet/target.js';
+import type { ResolvedTarget } from '../ssh/types.js';
 import { addressName, splitAddress, withHost } from '../process/address.js';
 import { printable } from '../process/printable.js';
 
@@ -14,6 +15,8 @@ export interface ConnectionFlags {
   connectTimeout?: number;
   /** false with --no-agent. */
   agent?: boolean;
+  /** -v: say on stderr which transport each host takes when something chose it, and why. */
+  verbose?: boolean;
 }
 
 /**
@@ -56,7 +59,34 @@ export interface Transport {
  * With `agent`, the hosts' connections are the agent's (started on demand, src/agent/); when it
  * cannot be reached or started, one line on stderr says so and the hosts connect directly.
  */
-export async function sshTransport(options: { agent?: boolean } = {}): Promise<Transport> {
+export async function sshTransport(options: { agent?: boolean; verbose?: boolean } = {}): Promise<Transport> {
+  const transport = await connectTransport(options);
+  if (!options.verbose) return transport;
+  const [{ createSsh }, { sshConnect }, { describeChoice, transportChoice }] = await Promise.all([
+    import('../ssh/shell.js'),
+    import('../fleet/connect.js'),
+    import('../ssh/transport.js'),
+  ]);
+  // A reading of each target here, whatever carries it (the agent too): no connection, no secret.
+  const local = sshConnect(createSsh());
+  const told = new Set<string>();
+  const connect: Connect = (target, o) => {
+    const shell = local(target, o) as { resolve?: () => Promise<ResolvedTarget> };
+    void shell.resolve?.().then(
+      (t) => {
+        const choice = transportChoice(t);
+        if (choice.by === 'default' || told.has(t.label)) return;
+        told.add(t.label);
+        process.stderr.write(printable(`fleetsh: ${t.label}: transport ${describeChoice(choice)}`) + '\n');
+      },
+      () => {}, // the run itself reports a target that cannot be resolved
+    );
+    return transport.connect(target, o);
+  };
+  return { connect, close: transport.close };
+}
+
+async function connectTransport(options: { agent?: boolean }): Promise<Transport> {
   const [{ createSsh }, { sshConnect }] = await Promise.all([
     import('../ssh/shell.js'),
     import('../fleet/connect.js'),

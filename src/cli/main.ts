@@ -62,7 +62,11 @@ function connection(cmd: Command): Command {
     .option('--connect-timeout <duration>', 'connect timeout, e.g. 10s (default: 10s)', (v) =>
       parseDurationFlag(v, '--connect-timeout'),
     )
-    .option('--no-agent', 'connect directly, not through the fleetsh agent (also FLEETSH_NO_AGENT=1)');
+    .option('--no-agent', 'connect directly, not through the fleetsh agent (also FLEETSH_NO_AGENT=1)')
+    .option(
+      '-v, --verbose',
+      'say which transport each host takes when its ssh_config or an option chose it, and why',
+    );
 }
 
 /** Flags of the commands that run something on many hosts. */

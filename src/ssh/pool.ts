@@ -52,6 +52,11 @@ export interface SshPoolOptions {
   /** Where one-time warnings go (default: process.emitWarning). */
   onWarning?: (message: string) => void;
   /**
+   * Where one-time notices go: what fleetsh chose without being asked (the OpenSSH transport for a
+   * host whose ssh_config needs it, and why). Default: nowhere; the CLI prints them with --verbose.
+   */
+  onNotice?: (message: string) => void;
+  /**
    * How host names become addresses (default: the system's, dns.lookup, as ssh uses). For a
    * service directory, or for tests that must not send DNS queries.
    */
@@ -67,6 +72,7 @@ export class SshPool {
   #maxSessions: number;
   #persistentShell: boolean;
   #onWarning: (message: string) => void;
+  #onNotice: ((message: string) => void) | undefined;
   #lookup: LookupFunction | undefined;
   readonly #connections = new Map<string, SshConnection>();
   /** Connections no longer handed out that still carry work; close() ends them too. */
@@ -84,6 +90,7 @@ export class SshPool {
     this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.#persistentShell = options.persistentShell ?? DEFAULT_PERSISTENT_SHELL;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, { code: 'FLEETSH_SSH' }));
+    this.#onNotice = options.onNotice;
     this.#lookup = options.lookup;
     this.masters = new ControlMasters(() => ({
       handshakes: this.handshakes,
@@ -101,6 +108,7 @@ export class SshPool {
     if (options.maxSessions !== undefined) this.#maxSessions = options.maxSessions;
     if (options.persistentShell !== undefined) this.#persistentShell = options.persistentShell;
     if (options.onWarning !== undefined) this.#onWarning = options.onWarning;
+    if (options.onNotice !== undefined) this.#onNotice = options.onNotice;
     if (options.lookup !== undefined) this.#lookup = options.lookup;
   }
 
@@ -211,6 +219,13 @@ export class SshPool {
 
   #forget(conn: SshConnection): void {
     if (this.#connections.get(conn.target.poolKey) === conn) this.#connections.delete(conn.target.poolKey);
+  }
+
+  /** A notice, given to onNotice once per message. */
+  notice(message: string): void {
+    if (!this.#onNotice || this.#warned.has(message)) return;
+    this.#warned.add(message);
+    this.#onNotice(message);
   }
 
   #warn(message: string): void {

@@ -7,15 +7,12 @@ import { ConnectionError, UsageError } from '../process/errors.js';
 import { SshPool, type SshPoolOptions } from './pool.js';
 import { resolveTarget, type ResolveContext } from './resolve.js';
 import { parseTargetString } from './target-options.js';
-import { SshExecutor } from './ssh-executor.js';
-import { makeTransfers, transfersOver, type SshTransfers } from './sftp.js';
-import { opensshSftp } from './openssh/openssh-sftp.js';
+import type { SshTransfers } from './sftp.js';
+import { TargetTransport } from './target-transport.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
 import { inspectTarget } from './inspect.js';
-import { OpensshExecutor } from './openssh/openssh-executor.js';
-import { chooseTransport, transportChoice } from './transport.js';
-import type { Executor } from '../process/executor.js';
+import { transportChoice } from './transport.js';
 import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions, TargetPlan } from './types.js';
 
 export interface SshShellExtras extends SshTransfers {
@@ -91,20 +88,10 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         resolved = undefined;
         throw e;
       });
-    const ssh2 = new SshExecutor(label, { pool, resolve: resolveOnce });
-    const openssh = new OpensshExecutor(label, {
-      masters: pool.masters,
-      resolve: resolveOnce,
-      raw: target,
-      paths: context,
-    });
-    const viaOpenssh = async () => chooseTransport(await resolveOnce()) === 'openssh';
     // The transport is chosen once the target is resolved (its ssh_config read), per command.
-    const executor: Executor = {
-      host: label,
-      ready: async (signal) => ((await viaOpenssh()) ? openssh.ready(signal) : ssh2.ready(signal)),
-      exec: async (req) => ((await viaOpenssh()) ? openssh.exec(req) : ssh2.exec(req)),
-    };
+    const executor = new TargetTransport(label, { pool, resolve: resolveOnce, raw: target, paths: context });
+    const { ssh2, openssh } = executor;
+    const viaOpenssh = () => executor.viaOpenssh();
     /** What only the ssh2 transport does yet, refused with a UsageError over the OpenSSH one. */
     const ssh2Only = async (what: string) => {
       if (await viaOpenssh())
@@ -120,7 +107,7 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         if (t && transportChoice(t).transport === 'openssh') await pool.masters.closeTarget(t);
       };
       const extras: SshShellExtras = {
-        ...transfersFor(makeTransfers(ssh2), transfersOver(opensshSftp(openssh)), viaOpenssh),
+        ...executor.transfers,
         resolve: resolveOnce,
         connect: async () => {
           if (await viaOpenssh()) await openssh.master();
@@ -151,21 +138,6 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
     configure: (o: SshPoolOptions) => pool.configure(o),
     close: async () => pool.close(),
   });
-}
-
-/** The transfers of a shell: each through the transport the target takes (chosen once it is resolved). */
-function transfersFor(
-  ssh2: SshTransfers,
-  openssh: SshTransfers,
-  viaOpenssh: () => Promise<boolean>,
-): SshTransfers {
-  const pick = async () => ((await viaOpenssh()) ? openssh : ssh2);
-  return {
-    uploadFile: async (...a) => (await pick()).uploadFile(...a),
-    downloadFile: async (...a) => (await pick()).downloadFile(...a),
-    uploadDirectory: async (...a) => (await pick()).uploadDirectory(...a),
-    downloadDirectory: async (...a) => (await pick()).downloadDirectory(...a),
-  };
 }
 
 /** The host as the user named it, with `:port` for a port other than 22 (as resolution labels it). */

@@ -36,7 +36,7 @@ export async function pingCommand(flags: PingFlags): Promise<void> {
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport();
+  const transport = await sshTransport({ verbose: flags.verbose });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions({ fanout: flags.fanout, retries: flags.retries }),
     connect: transport.connect,
