@@ -19,13 +19,20 @@ const HEAD_BYTES = 8192;
 
 /**
  * Everything the host's config needs from OpenSSH, in the order ssh_config says it. `expandPath`
- * turns a path value into the file ssh would read (tokens, `~`, `${VAR}`).
+ * turns a path value into the file ssh would read (tokens, `~`, `${VAR}`); `where` holds the
+ * host's known_hosts files, the name its key is recorded under, its host key policy, and which
+ * ssh_config files are the system's.
  */
 export async function opensshNeeds(
   config: ComputedSshConfig,
   identities: IdentitySource[],
   expandPath: (entry: ConfigEntry, keyword: string, value: string) => string,
-  knownHosts: { files: string[]; name: string; policy: HostKeyPolicy },
+  where: {
+    files: string[];
+    name: string;
+    policy: HostKeyPolicy;
+    systemConfig: (file: string) => boolean;
+  },
 ): Promise<OpensshNeed[]> {
   const needs: OpensshNeed[] = [];
   const at = (entry: { file: string }) => ({
@@ -68,8 +75,10 @@ export async function opensshNeeds(
         ...key.at,
       });
   }
+  // Debian's and Fedora's /etc/ssh/ssh_config say `GSSAPIAuthentication yes` for every host, and
+  // ssh passes over it without a Kerberos ticket: only the user's own config asking for it counts.
   const gssapi = get('gssapiauthentication');
-  if (gssapi && /^(yes|true)$/i.test(gssapi.args.join(' ')))
+  if (gssapi && !where.systemConfig(gssapi.file) && /^(yes|true)$/i.test(gssapi.args.join(' ')))
     needs.push({
       keyword: 'GSSAPIAuthentication',
       value: 'yes',
@@ -94,7 +103,7 @@ export async function opensshNeeds(
   }
   // A host known only by a CA: ssh2 sees its plain key as unknown (it checks no certificate).
   const known =
-    knownHosts.policy === 'off' ? { entries: [] } : await lookupKnownHosts(knownHosts.files, knownHosts.name);
+    where.policy === 'off' ? { entries: [] } : await lookupKnownHosts(where.files, where.name);
   const ca = known.entries.find((e) => e.marker === 'cert-authority');
   if (ca && !known.entries.some((e) => e.marker === undefined))
     needs.push({

@@ -226,6 +226,10 @@ async function resolveInternal(
     files: resolved.knownHostsFiles,
     name: resolved.knownHostsName,
     policy: resolved.hostKeyPolicy,
+    // The system file and what it includes from its folder (/etc/ssh/ssh_config.d/*.conf).
+    systemConfig: (file) =>
+      ctx.systemConfigFile !== false &&
+      (file === ctx.systemConfigFile || file.startsWith(path.dirname(ctx.systemConfigFile) + path.sep)),
   });
   // A chain goes through one transport: what its last hop needs (and the hops before it), it needs.
   const hop = jump.at(-1);

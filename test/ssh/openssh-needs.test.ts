@@ -4,7 +4,7 @@
 // only by a CA, and a jump host's needs. Against real sshd: test/ssh/openssh/certificates.test.ts.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -106,6 +106,31 @@ describe('what a host needs from OpenSSH', () => {
     const r = await resolveTarget({ host: 'h', sshConfig: false, privateKey: sk }, ctx);
     assert.equal(r.opensshNeeds.length, 1);
     assert.match(r.opensshNeeds[0]!.file, /privateKey option/);
+  });
+
+  test("GSSAPIAuthentication yes in the system's ssh_config (Debian's default) does not count; in the user's it does", async () => {
+    const etc = path.join(dir, 'etc-ssh');
+    mkdirSync(path.join(etc, 'ssh_config.d'), { recursive: true });
+    const system = path.join(etc, 'ssh_config');
+    writeFileSync(system, `Include ${etc}/ssh_config.d/*.conf\nHost *\n  GSSAPIAuthentication yes\n`);
+    writeFileSync(path.join(etc, 'ssh_config.d', 'x.conf'), 'Host *\n  GSSAPIAuthentication yes\n');
+    const withSystem = { ...ctx, systemConfigFile: system };
+    assert.deepEqual((await resolveTarget({ host: 'h' }, withSystem)).opensshNeeds, []);
+    // This machine's own /etc/ssh/ssh_config, whatever it says.
+    assert.deepEqual(
+      (
+        await resolveTarget({ host: 'h' }, { ...ctx, systemConfigFile: '/etc/ssh/ssh_config' })
+      ).opensshNeeds.filter((n) => n.keyword === 'GSSAPIAuthentication'),
+      [],
+    );
+    mkdirSync(path.join(dir, '.ssh'), { recursive: true });
+    writeFileSync(path.join(dir, '.ssh', 'config'), 'Host kerb\n  GSSAPIAuthentication yes\n');
+    const needs = (await resolveTarget({ host: 'kerb' }, withSystem)).opensshNeeds;
+    assert.deepEqual(
+      needs.map((n) => [n.keyword, n.file]),
+      [['GSSAPIAuthentication', path.join(dir, '.ssh', 'config')]],
+    );
+    rmSync(path.join(dir, '.ssh', 'config'));
   });
 
   test('GSSAPIAuthentication yes, KnownHostsCommand and PKCS11Provider', async () => {
