@@ -79,6 +79,13 @@ function connectionLines(c: TargetPlan, colors: Palette): string[] {
   const at = (e: { user: string; hostname: string; port: number }) =>
     colors.show(`${e.user}@${e.hostname}:${e.port}`);
   const out = field('address', at(c));
+  if (c.transport === 'openssh')
+    out.push(
+      ...field(
+        'transport',
+        "openssh: the system ssh, which reads ssh_config itself (what follows is fleetsh's reading)",
+      ),
+    );
   if (c.jump.length)
     out.push(...field('through', c.jump.map((j) => `${colors.show(j.label)} (${at(j)})`).join(', then ')));
   if (c.proxyCommand !== null) out.push(...field('proxy', `ProxyCommand ${colors.show(c.proxyCommand)}`));

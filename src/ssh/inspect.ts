@@ -4,6 +4,7 @@
 // dialled and hung up on after the key exchange (SshPool#probeHostKey); a jump host the next hop is
 // reached through is logged in to, as a run would, and only when a run would accept its key without
 // recording it. Nothing is recorded in known_hosts and no ProxyCommand is started.
+import { chooseTransport } from './transport.js';
 import { FleetshError } from '../process/errors.js';
 import { loadIdentities } from './identity.js';
 import { checkHostKey, keyTypeOfBlob, sshFingerprint, type HostKeyCheck } from './known-hosts.js';
@@ -56,6 +57,7 @@ export async function inspectTarget(
     else if (plan.verdict === 'refuse') blocked = `a run would refuse the key of jump host ${hop.label}`;
   }
   return {
+    transport: chooseTransport(target),
     label: target.label,
     user: target.user,
     hostname: target.hostname,

@@ -190,6 +190,8 @@ export interface AuthPlan {
 
 /** Everything a connection to a target would use, for a dry run (`ssh.inspect()`). */
 export interface TargetPlan extends PlannedEndpoint {
+  /** What would carry the connection (chooseTransport). Over 'openssh' the system ssh reads ssh_config itself. */
+  transport: SshTransport;
   /** Jump hosts, first hop first, each with what the dry run found out about its host key. */
   jump: Array<PlannedEndpoint & { hostKey: HostKeyPlan }>;
   /** The ProxyCommand that would carry the connection (tokens expanded), or null. */

@@ -37,6 +37,7 @@ const target = (label: string, patch: Partial<TargetPlan> = {}): TargetPlan => (
   auth: { agent: null, identitiesOnly: false, keys: [], skipped: [], password: false, error: null },
   hostKey: key(),
   configFiles: [],
+  transport: 'ssh2',
   knownHostsFiles: ['/k'],
   contacted: [{ host: label, how: 'key-exchange' }],
   ...patch,

@@ -55,6 +55,7 @@ const connection: TargetPlan = {
     reason: null,
   },
   configFiles: [],
+  transport: 'ssh2',
   knownHostsFiles: [],
   contacted: [
     { host: 'bastion', how: 'login' },
