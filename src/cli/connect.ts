@@ -1,5 +1,5 @@
 // Targets for the selected hosts and the transport that reaches them: `$.ssh` with the connection
-// flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout) over what ssh_config and the
+// flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout, --transport) over what ssh_config and the
 // inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
 import type { Connect, ServerObject } from '../fleet/target.js';
 import type { ResolvedTarget } from '../ssh/types.js';
@@ -15,6 +15,8 @@ export interface ConnectionFlags {
   connectTimeout?: number;
   /** false with --no-agent. */
   agent?: boolean;
+  /** --transport: what carries every host's connection (over the inventory's transport). */
+  transport?: 'ssh2' | 'openssh';
   /** -v: say on stderr which transport each host takes when something chose it, and why. */
   verbose?: boolean;
 }
@@ -44,6 +46,7 @@ export function targetsFor(
     if (flags.sshConfig !== undefined) target.sshConfig = flags.sshConfig;
     if (flags.knownHosts !== undefined) target.knownHosts = flags.knownHosts;
     if (flags.connectTimeout !== undefined) target.connectTimeout = flags.connectTimeout;
+    if (flags.transport !== undefined) target.transport = flags.transport;
     return target;
   });
 }
@@ -123,9 +126,10 @@ export function agentDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /**
- * Whether a command goes through the agent: not with --no-agent, and not for a dry run, which
- * inspects each host with a connection of its own that stops before login.
+ * Whether a command goes through the agent: not with --no-agent, not for a dry run, which
+ * inspects each host with a connection of its own that stops before login, and not over the
+ * OpenSSH transport (whose ControlMasters already keep each host's connection).
  */
 export function useAgent(flags: ConnectionFlags & { dryRun?: boolean }): boolean {
-  return flags.agent !== false && !flags.dryRun;
+  return flags.agent !== false && !flags.dryRun && flags.transport !== 'openssh';
 }

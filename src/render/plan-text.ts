@@ -79,11 +79,11 @@ function connectionLines(c: TargetPlan, colors: Palette): string[] {
   const at = (e: { user: string; hostname: string; port: number }) =>
     colors.show(`${e.user}@${e.hostname}:${e.port}`);
   const out = field('address', at(c));
+  const transport = transportText(c, colors);
+  if (transport) out.push(...field('transport', transport));
   if (c.jump.length)
     out.push(...field('through', c.jump.map((j) => `${colors.show(j.label)} (${at(j)})`).join(', then ')));
   if (c.proxyCommand !== null) out.push(...field('proxy', `ProxyCommand ${colors.show(c.proxyCommand)}`));
-  const transport = transportText(c, colors);
-  if (transport) out.push(...field('transport', transport));
   const auth: string[] = [];
   const a = c.auth;
   if (a.agent !== null)
@@ -104,24 +104,27 @@ function connectionLines(c: TargetPlan, colors: Palette): string[] {
 }
 
 /**
- * The transport, when something chose it: the option, or what the host's ssh_config needs that
- * ssh2 cannot do (each need with its keyword, value, file and line). Nothing for the default.
+ * The transport, when it is not the default ssh2: the system ssh (which reads ssh_config itself),
+ * and what chose it: the option, or what the host's ssh_config asks that ssh2 cannot do (each with
+ * its keyword, value, file and line); ssh2 forced by the option on such a host is a warning.
  */
 function transportText(c: TargetPlan, colors: Palette): string | undefined {
-  const t = c.transport;
-  if (!t || t.by === 'default') return undefined;
-  const needs = t.needs.map(
+  const why = c.transportReason;
+  const needs = (why?.needs ?? []).map(
     (n) =>
       `  ${colors.show(n.feature)}: ${n.keyword} ${colors.show(n.value)} (${colors.show(n.file)}${n.line === null ? '' : `:${n.line}`})`,
   );
-  if (t.by === 'ssh-config')
-    return [`${t.transport}, for what its ssh_config asks and ssh2 cannot do:`, ...needs].join('\n');
-  if (t.transport === 'ssh2' && needs.length)
+  if (c.transport === 'openssh') {
+    const head = "openssh: the system ssh, which reads ssh_config itself (what follows is fleetsh's reading)";
+    if (why?.by !== 'ssh-config') return head;
+    return [head, 'chosen for what its ssh_config asks and ssh2 cannot do:', ...needs].join('\n');
+  }
+  if (why?.by === 'option' && needs.length)
     return [
       colors.warn('ssh2 (the transport option), though its ssh_config asks what ssh2 cannot do:'),
       ...needs,
     ].join('\n');
-  return `${t.transport} (the transport option)`;
+  return undefined;
 }
 
 /** A host key as the dry run found it, and what a run would do with it. */

@@ -56,8 +56,10 @@ export async function inspectTarget(
       blocked = `a run would first record the key of jump host ${hop.label} (hostKeyPolicy 'accept-new'); a dry run records nothing, so it does not go through it`;
     else if (plan.verdict === 'refuse') blocked = `a run would refuse the key of jump host ${hop.label}`;
   }
+  const choice = transportChoice(target);
   return {
-    transport: transportChoice(target),
+    transport: choice.transport,
+    transportReason: { by: choice.by, needs: choice.needs },
     label: target.label,
     user: target.user,
     hostname: target.hostname,

@@ -221,8 +221,13 @@ export interface AuthPlan {
 
 /** Everything a connection to a target would use, for a dry run (`ssh.inspect()`). */
 export interface TargetPlan extends PlannedEndpoint {
-  /** The transport a run would take and why: the option, what the host's ssh_config needs, or the default. */
-  transport: TransportChoice;
+  /** What would carry the connection (chooseTransport). Over 'openssh' the system ssh reads ssh_config itself. */
+  transport: SshTransport;
+  /**
+   * Why: the `transport` option, what the host's ssh_config needs that only OpenSSH does (each need
+   * with its file and line), or the default; `needs` is listed also when the option chose ssh2.
+   */
+  transportReason: Pick<TransportChoice, 'by' | 'needs'>;
   /** Jump hosts, first hop first, each with what the dry run found out about its host key. */
   jump: Array<PlannedEndpoint & { hostKey: HostKeyPlan }>;
   /** The ProxyCommand that would carry the connection (tokens expanded), or null. */

@@ -64,7 +64,10 @@ describe('the transport chosen for a certificate host, from the CLI', { skip, ti
       opts(),
     );
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /transport +openssh, for what its ssh_config asks and ssh2 cannot do:/);
+    assert.match(
+      r.stdout,
+      /transport +openssh: the system ssh.*\n +chosen for what its ssh_config asks and ssh2 cannot do:/,
+    );
     assert.ok(r.stdout.includes(`a user certificate: CertificateFile ${ca.clientCertPath}`), r.stdout);
   });
 

@@ -16,16 +16,42 @@ import { quote } from '../../command/quote.js';
 import type { ExecOutcome } from '../../process/executor.js';
 import { outcomeOf } from '../session-frames.js';
 
-/** The longest STATUS RECORDED part a frame may have: `255 255`. */
-const MAX_TAIL = 8;
+/** The longest word a frame may have after its prefix: `end 255 255`. */
+const MAX_TAIL = 12;
 
 export class EndFrame {
   readonly #prefix: Buffer;
   #pending: Buffer = Buffer.alloc(0);
   #outcome: ExecOutcome | undefined;
+  #ptyRefused = false;
+  #started = false;
+  /** Called when a command on a terminal is ready for its input. */
+  onStart: () => void = () => {};
 
   constructor(token = randomBytes(12).toString('hex')) {
-    this.#prefix = Buffer.from(`[fleetsh:${token}:end `);
+    this.#prefix = Buffer.from(`[fleetsh:${token}:`);
+  }
+
+  /** The server gave no terminal where one was asked for: the command was not run. */
+  get ptyRefused(): boolean {
+    return this.#ptyRefused;
+  }
+
+  /**
+   * What starts a command that asked for a terminal: none (the server refused it; ssh carries on
+   * without) ends here with a frame that says so; else the terminal gets its size.
+   */
+  ptySetup(rows: number, cols: number): string {
+    const p = quote(this.#prefix.toString());
+    return (
+      `[ -t 1 ] || { printf '%snopty]' ${p}; exit 1; }; ` +
+      `stty sane rows ${rows} cols ${cols} 2>/dev/null; printf '%sgo]' ${p}`
+    );
+  }
+
+  /** Whether a command on a terminal said it is ready for input (ptySetup's frame came). */
+  get started(): boolean {
+    return this.#started;
   }
 
   /** How the command ended, once the frame came. */
@@ -43,7 +69,7 @@ export class EndFrame {
     return (
       `${setup}\n${runner}exec 4>&1\n` +
       `r=$($f "\${SHELL:-/bin/sh}" -c ${quote(inner)} 3>&1 1>&4 4>&-)\ns=$?\nexec 4>&-\n` +
-      `printf '%s%s %s]' ${quote(this.#prefix.toString())} "$s" "$r" >&2\nexit "$s"`
+      `printf '%send %s %s]' ${quote(this.#prefix.toString())} "$s" "$r" >&2\nexit "$s"`
     );
   }
 
@@ -54,16 +80,30 @@ export class EndFrame {
     const at = data.indexOf(this.#prefix);
     if (at >= 0) {
       const rest = data.subarray(at + this.#prefix.length);
-      const close = rest.indexOf(0x5d); // ]
+      const close = rest.subarray(0, MAX_TAIL + 1).indexOf(0x5d); // ]
       if (close < 0 && rest.length <= MAX_TAIL) {
         this.#pending = Buffer.from(data.subarray(at));
         return data.subarray(0, at);
       }
-      const outcome = close >= 0 ? outcomeOf(rest.subarray(0, close).toString('latin1')) : undefined;
+      const said = close >= 0 ? rest.subarray(0, close).toString('latin1') : '';
+      const before = data.subarray(0, at);
+      if (said === 'go' && !this.#started) {
+        this.#started = true;
+        this.#pending = Buffer.alloc(0);
+        this.onStart();
+        return Buffer.concat([before, this.push(rest.subarray(close + 1))]);
+      }
+      const outcome =
+        said === 'nopty'
+          ? { exitCode: 1, signal: null }
+          : said.startsWith('end ')
+            ? outcomeOf(said.slice(4))
+            : undefined;
       if (outcome) {
+        this.#ptyRefused = said === 'nopty';
         this.#outcome = outcome;
         this.#pending = Buffer.alloc(0);
-        return Buffer.concat([data.subarray(0, at), rest.subarray(close + 1)]);
+        return Buffer.concat([before, rest.subarray(close + 1)]);
       }
       // Not a frame after all: everything goes on.
       this.#pending = Buffer.alloc(0);

@@ -19,6 +19,7 @@ import {
 } from '../../process/errors.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../../process/executor.js';
 import { commandSetup, JOB_VAR, killerScript, nextJobId, sudoOptions, wrapCommand } from '../ssh-executor.js';
+import { ptyRefused } from '../classify.js';
 import { SudoDialog, type SudoDialogOptions } from '../sudo.js';
 import type { ResolvedTarget, SshTarget } from '../types.js';
 import { ControlMaster, ControlMasters, killGroup, SSH_BINARY } from './control-master.js';
@@ -111,13 +112,22 @@ interface Job {
 function runClient(master: ControlMaster, request: ExecRequest, job: Job): Promise<ExecOutcome> {
   const frame = new EndFrame();
   const sudo = job.sudo ? new SudoDialog(job.sudo) : undefined;
+  const pty = request.pty;
+  const marker = `export ${JOB_VAR}=${job.id}`;
+  const setup = pty ? `${frame.ptySetup(pty.rows, pty.cols)}\n` : '';
   const line = sudo
-    ? frame.wrap(`export ${JOB_VAR}=${job.id}`, sudo.command(':', wrapCommand(request, job.id)), false)
-    : frame.wrap(commandSetup(request, job.id), request.command, !job.pty);
+    ? frame.wrap(`${setup}${marker}`, sudo.command(':', wrapCommand(request, job.id)), false)
+    : frame.wrap(`${setup}${commandSetup(request, job.id)}`, request.command, !pty);
   const req = sudo ? sudo.wire(request) : request;
   const args = commandArgs(master.common, master.socket, master.host, line, job.pty);
-  // Its own process group: Ctrl-C reaches fleetsh, which kills the remote command itself.
-  const child = spawn(SSH_BINARY, args, { stdio: 'pipe', detached: true }) as ChildProcessWithoutNullStreams;
+  // ssh asks for the terminal type it has in TERM. Its own process group: Ctrl-C reaches fleetsh,
+  // which kills the remote command itself.
+  const env = pty ? { ...process.env, TERM: pty.term } : process.env;
+  const child = spawn(SSH_BINARY, args, {
+    stdio: 'pipe',
+    detached: true,
+    env,
+  }) as ChildProcessWithoutNullStreams;
   const framed = job.pty ? 'stdout' : 'stderr';
   let tail = '';
 
@@ -146,24 +156,26 @@ function runClient(master: ControlMaster, request: ExecRequest, job: Job): Promi
       if (rest.length > 0) req.onData(framed, rest);
     });
 
-    feedInput(child, req, job.pty);
+    // On a terminal, input waits until the terminal is set up (ssh's client gives a master's
+    // terminal no modes: the host's `stty sane` gives it a line discipline, echo and ^D).
+    if (pty) frame.onStart = () => feedInput(child, req, true);
+    else feedInput(child, req, false);
 
     const onAbort = () => {
       const { signal, graceMs } = killRequestOf(request.signal);
       killSignal = signal;
       killJob(job, signal);
+      // The sweeps go on after the call has ended: the client ends when the shell that reports
+      // does, and processes that ignore SIGTERM (or started late) may outlive it.
       if (signal !== 'SIGKILL') {
-        timers.push(
-          setTimeout(() => {
-            killSignal = 'SIGKILL';
-            killJob(job, 'SIGKILL');
-          }, graceMs),
-        );
+        setTimeout(() => {
+          if (!settled) killSignal = 'SIGKILL';
+          killJob(job, 'SIGKILL');
+        }, graceMs).unref();
       }
       // A command the host started after the sweep (its session opened late) is found by this one.
-      timers.push(
-        setTimeout(() => killJob(job, 'SIGKILL'), (signal === 'SIGKILL' ? 0 : graceMs) + LATE_SWEEP_MS),
-      );
+      const late = (signal === 'SIGKILL' ? 0 : graceMs) + LATE_SWEEP_MS;
+      setTimeout(() => killJob(job, 'SIGKILL'), late).unref();
       // Whatever happens remotely, the call ends: the client is killed here.
       timers.push(
         setTimeout(() => {
@@ -183,6 +195,7 @@ function runClient(master: ControlMaster, request: ExecRequest, job: Job): Promi
       ),
     );
     child.on('close', (code) => {
+      if (frame.ptyRefused) return settle(ptyRefused(master.target.label, undefined));
       if (frame.outcome) return settle(frame.outcome);
       if (killSignal) return settle({ exitCode: null, signal: killSignal });
       if (code !== null && code !== 255) return settle({ exitCode: code, signal: null });

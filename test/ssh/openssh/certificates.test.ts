@@ -88,7 +88,7 @@ describe('certificates', { skip, timeout: 120_000 }, () => {
     ).plan();
     const [user, host, forced] = plan.hosts.map((h) => h.connection!);
     assert.deepEqual(
-      [user!.transport.transport, user!.transport.by, forced!.transport.transport, forced!.transport.by],
+      [user!.transport, user!.transportReason.by, forced!.transport, forced!.transportReason.by],
       ['openssh', 'ssh-config', 'ssh2', 'option'],
     );
     assert.equal(plan.hosts[0]!.status, 'ready');
@@ -98,9 +98,12 @@ describe('certificates', { skip, timeout: 120_000 }, () => {
       host!.hostKey.reason ?? '',
       /known_hosts trusts a certificate authority for it \(.*known_hosts\.ca:1\): ssh checks its key at login/,
     );
-    assert.ok(host!.transport.needs.some((n) => n.keyword === '@cert-authority' && n.line === 1));
+    assert.ok(host!.transportReason.needs.some((n) => n.keyword === '@cert-authority' && n.line === 1));
     const text = plan.toText();
-    assert.match(text, /transport +openssh, for what its ssh_config asks and ssh2 cannot do:/);
+    assert.match(
+      text,
+      /transport +openssh: the system ssh.*\n +chosen for what its ssh_config asks and ssh2 cannot do:/,
+    );
     assert.ok(
       text.includes(`a user certificate: CertificateFile ${ca.clientCertPath} (${ca.sshConfigPath}`),
       text,
