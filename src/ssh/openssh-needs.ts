@@ -88,7 +88,7 @@ export async function opensshNeeds(
   for (const m of config.matchExec)
     needs.push({
       keyword: 'Match exec',
-      value: m.command,
+      value: m.args[m.args.findIndex((a) => /^!?exec$/i.test(a)) + 1] ?? '',
       feature: 'a Match exec block, which only ssh runs',
       ...at(m),
     });
@@ -102,8 +102,7 @@ export async function opensshNeeds(
       needs.push({ keyword, value, feature, ...at(entry) });
   }
   // A host known only by a CA: ssh2 sees its plain key as unknown (it checks no certificate).
-  const known =
-    where.policy === 'off' ? { entries: [] } : await lookupKnownHosts(where.files, where.name);
+  const known = where.policy === 'off' ? { entries: [] } : await lookupKnownHosts(where.files, where.name);
   const ca = known.entries.find((e) => e.marker === 'cert-authority');
   if (ca && !known.entries.some((e) => e.marker === undefined))
     needs.push({

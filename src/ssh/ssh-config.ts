@@ -136,10 +136,10 @@ export interface ComputedSshConfig {
   /** Files read, including Include'd ones. */
   files: string[];
   /**
-   * `Match exec` lines whose other criteria apply to this host: the command was not run, so whether
-   * the block applies is unknown here (ssh would run it). Their file, and the command as written.
+   * Match lines with `exec` whose other criteria apply to this host: the command was not run, so
+   * whether the block applies is unknown here (ssh would run it). Each line's arguments and file.
    */
-  matchExec: Array<{ file: string; command: string }>;
+  matchExec: ConfigEntry[];
 }
 
 interface WalkState {
@@ -209,7 +209,7 @@ async function walkFile(
       const active =
         !neverMatch &&
         (keyword === 'match'
-          ? matchLineMatches(state, section.args, file)
+          ? matchLineMatches(state, section.args, { args: section.args, file })
           : section.names
             ? section.names.has(state.hostForHostLines)
             : hostLineMatches(state, section.args));
@@ -314,14 +314,14 @@ function hostLineMatches(state: WalkState, patterns: string[]): boolean {
 }
 
 /** OpenSSH's match_cfg_line, without exec (never run: noted in `matchExec`) and canonicalisation. */
-function matchLineMatches(state: WalkState, args: string[], file: string): boolean {
+function matchLineMatches(state: WalkState, args: string[], matchLine: ConfigEntry): boolean {
   const q = state.query;
   const host = state.finalPass ? state.hostForHostLines : currentHostName(state);
   const ruser = q.user ?? state.result.values.get('user')?.args[0] ?? q.localUser;
   let result = true;
-  /** The line's result with its exec criteria left out, and the first exec command. */
+  /** The line's result with its exec criteria left out, and whether it has one. */
   let others = true;
-  let exec: string | undefined;
+  let exec = false;
   for (let i = 0; i < args.length;) {
     let attribute = args[i++]!;
     const negated = attribute.startsWith('!');
@@ -340,7 +340,7 @@ function matchLineMatches(state: WalkState, args: string[], file: string): boole
         const arg = args[i++];
         if (arg === undefined) return false;
         if (attribute.toLowerCase() === 'exec') {
-          exec ??= arg;
+          exec = true;
           result = false;
           continue;
         }
@@ -355,8 +355,7 @@ function matchLineMatches(state: WalkState, args: string[], file: string): boole
     if (matched === negated) result = others = false;
   }
   const seen = state.result.matchExec;
-  if (exec !== undefined && others && !seen.some((m) => m.file === file && m.command === exec))
-    seen.push({ file, command: exec });
+  if (exec && others && !seen.some((m) => m.file === matchLine.file && m.args === args)) seen.push(matchLine);
   return result;
 }
 
