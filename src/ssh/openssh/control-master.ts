@@ -203,6 +203,11 @@ export class ControlMasters {
     return this.#masters.size;
   }
 
+  /** The private folder of the sockets, once a master was asked for (removed by close()). */
+  get folder(): string | undefined {
+    return this.#dir;
+  }
+
   /** Stops the masters of one target (every set of ssh options it was reached with). */
   async closeTarget(target: ResolvedTarget): Promise<void> {
     const mine = [...this.#masters].filter(([key]) => key.startsWith(`${target.poolKey}\n`));

@@ -85,10 +85,16 @@ export class OpensshExecutor implements Executor {
     }
     try {
       const master = await this.master(req.signal);
-      const sudo = req.sudo ? sudoOptions(this.host, req, master.target) : undefined;
+      // This target's secrets: the master may have been started by another with the same pool key.
+      const sudo = req.sudo ? sudoOptions(this.host, req, await this.#ctx.resolve()) : undefined;
       const release = await master.sessions.acquire({ signal: req.signal });
       try {
-        return await runClient(master, req, { id: nextJobId(), master, sudo, pty: req.pty !== undefined });
+        return await runClient(this.host, master, req, {
+          id: nextJobId(),
+          master,
+          sudo,
+          pty: req.pty !== undefined,
+        });
       } finally {
         release();
       }
@@ -109,7 +115,12 @@ interface Job {
   pty: boolean;
 }
 
-function runClient(master: ControlMaster, request: ExecRequest, job: Job): Promise<ExecOutcome> {
+function runClient(
+  label: string,
+  master: ControlMaster,
+  request: ExecRequest,
+  job: Job,
+): Promise<ExecOutcome> {
   const frame = new EndFrame();
   const sudo = job.sudo ? new SudoDialog(job.sudo) : undefined;
   const pty = request.pty;
@@ -189,13 +200,13 @@ function runClient(master: ControlMaster, request: ExecRequest, job: Job): Promi
 
     child.on('error', (e) =>
       settle(
-        new ConnectionError('config', master.target.label, `cannot run the system ssh (${e.message})`, {
+        new ConnectionError('config', label, `cannot run the system ssh (${e.message})`, {
           hint: "The OpenSSH transport needs OpenSSH's ssh client on the PATH.",
         }),
       ),
     );
     child.on('close', (code) => {
-      if (frame.ptyRefused) return settle(ptyRefused(master.target.label, undefined));
+      if (frame.ptyRefused) return settle(ptyRefused(label, undefined));
       if (frame.outcome) return settle(frame.outcome);
       if (killSignal) return settle({ exitCode: null, signal: killSignal });
       if (code !== null && code !== 255) return settle({ exitCode: code, signal: null });
@@ -203,7 +214,7 @@ function runClient(master: ControlMaster, request: ExecRequest, job: Job): Promi
       void master.alive().then((alive) => {
         if (!alive || connectionLost(tail)) {
           void master.close();
-          settle(lostConnection(master.target.label, tail));
+          settle(lostConnection(label, tail));
         } else settle({ exitCode: code ?? 255, signal: null });
       });
     });

@@ -34,7 +34,8 @@ export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: Pa
   if (x.identitiesOnly !== undefined) o(`IdentitiesOnly=${x.identitiesOnly ? 'yes' : 'no'}`);
   if (x.hostKeyAlias !== undefined) o(`HostKeyAlias=${x.hostKeyAlias}`);
   if (x.jump !== undefined) args.push('-J', x.jump.length ? jumpSpec(x.jump, target.label) : 'none');
-  if (x.knownHosts !== undefined)
+  // ssh keeps the first value of an option: 'off' (below) names /dev/null instead.
+  if (x.knownHosts !== undefined && x.hostKeyPolicy !== 'off')
     o(`UserKnownHostsFile=${x.knownHosts.map((f) => configWord(f, 'knownHosts', target.label)).join(' ')}`);
   if (x.hostKeyPolicy === 'strict') o('StrictHostKeyChecking=yes');
   else if (x.hostKeyPolicy === 'accept-new') o('StrictHostKeyChecking=accept-new');
