@@ -45,6 +45,21 @@ describe('the transport chosen for a certificate host, from the CLI', { skip, ti
     assert.equal(quiet.stderr, '', 'no notice without -v');
   });
 
+  test('--transport ssh2 forces ssh2: the host is unreachable (auth), naming the certificate and the transport that would work', async () => {
+    const r = await fleetsh(
+      ['run', '-F', ca.sshConfigPath, '-w', 'cert-user', '--transport', 'ssh2', '-v', '--', 'true'],
+      opts(),
+    );
+    assert.notEqual(r.code, 0);
+    const all = r.stdout + r.stderr;
+    assert.ok(all.includes(`CertificateFile ${ca.clientCertPath}`), all);
+    assert.match(all, /which the ssh2 transport cannot use/);
+    assert.match(
+      r.stderr,
+      /fleetsh: cert-user: transport ssh2 \(the transport option\), though its ssh_config asks for a user certificate/,
+    );
+  });
+
   test('copy and pull go over it too', async () => {
     const src = join(tmp.dir, 'payload.txt');
     writeFileSync(src, 'certified\n');
