@@ -38,7 +38,12 @@ import {
   type KnownHostsLookup,
 } from './known-hosts.js';
 import { startProxyCommand, type ProxyProcess } from './proxy-command.js';
-import { needsClause, OPENSSH_TRANSPORT_HINT } from './openssh-needs.js';
+import {
+  describeNeeds,
+  needsClause,
+  OPENSSH_TRANSPORT_HINT,
+  unknownKeyOfCertifiedHost,
+} from './openssh-needs.js';
 import { Semaphore, type Release } from './semaphore.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import { tuneProtocol } from './ssh2-protocol.js';
@@ -578,7 +583,7 @@ export class SshConnection {
         this.#closing.signal.removeEventListener('abort', onClosing);
         let ce: ConnectionError;
         if (this.#closedError) ce = this.#closedError;
-        else if (hostKeyError) ce = hostKeyError;
+        else if (hostKeyError) ce = unknownKeyOfCertifiedHost(target, hostKeyError);
         else {
           ce = classifyError(err, this.#ctx());
           if (ce.kind === 'auth') ce = authError(target, ids, tried, ce);
@@ -622,7 +627,7 @@ export class SshConnection {
       // Told to use ssh2 for a host set up for what only OpenSSH does: once per reason, not per host.
       if (target.transport === 'ssh2' && target.opensshNeeds.length && !probe)
         this.#opts.onWarning?.(
-          `fleetsh: transport 'ssh2' is set for hosts whose ${needsClause(target.opensshNeeds)}: they connect without it`,
+          `fleetsh: transport 'ssh2' is set for a host whose ssh_config asks for ${describeNeeds(target.opensshNeeds)}, which the ssh2 transport cannot use: it connects without them`,
         );
       if (target.hostKeyPolicy === 'off' && !probe) {
         this.#opts.onWarning?.(

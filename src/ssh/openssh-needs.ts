@@ -8,6 +8,7 @@
 // certificates); the only file reading is a key's type, from its `.pub` or the unencrypted public
 // part of an OpenSSH private key file, so no security key or passphrase is needed to tell.
 import { promises as fsp } from 'node:fs';
+import { ConnectionError } from '../process/errors.js';
 import { lookupKnownHosts } from './known-hosts.js';
 import type { ComputedSshConfig, ConfigEntry } from './ssh-config.js';
 import type { HostKeyPolicy, IdentitySource, OpensshNeed } from './types.js';
@@ -63,7 +64,7 @@ export async function opensshNeeds(
       needs.push({
         keyword: 'IdentityFile',
         value: certFile,
-        feature: 'a user certificate (beside the identity file)',
+        feature: 'a user certificate beside its key',
         ...key.at,
       });
     const type = await keyType(key.path);
@@ -108,7 +109,7 @@ export async function opensshNeeds(
     needs.push({
       keyword: '@cert-authority',
       value: `${ca.hosts} ${ca.keyType}`,
-      feature: 'a host certificate (known_hosts trusts a certificate authority for this host)',
+      feature: 'a host certificate',
       file: ca.file,
       line: ca.line,
     });
@@ -182,9 +183,33 @@ export function describeNeed(need: OpensshNeed): string {
   return `${need.feature} (${need.keyword} ${need.value}, ${where})`;
 }
 
-/** What the ssh2 transport does not do for this host, as a clause: `it asks for a, and b`. */
+/** Several needs in words: `a, and b`. */
+export function describeNeeds(needs: OpensshNeed[]): string {
+  return needs.map(describeNeed).join(', and ');
+}
+
+/** What the ssh2 transport does not do for this host, as a clause: `its ssh_config asks for a, and b, which ...`. */
 export function needsClause(needs: OpensshNeed[]): string {
-  return `its ssh_config asks for ${needs.map(describeNeed).join(', and ')}, which the ssh2 transport cannot use`;
+  return `its ssh_config asks for ${describeNeeds(needs)}, which the ssh2 transport cannot use`;
+}
+
+/**
+ * The ssh2 transport's refusal of an unknown host key, for a host known_hosts knows only through a
+ * certificate authority: says so, and which transport would check its certificate. Else `e`.
+ */
+export function unknownKeyOfCertifiedHost(
+  target: { label: string; knownHostsName: string; opensshNeeds: OpensshNeed[] },
+  e: ConnectionError,
+): ConnectionError {
+  const ca = target.opensshNeeds.find((n) => n.keyword === '@cert-authority');
+  if (e.kind !== 'unknown-host-key' || !ca) return e;
+  const where = ca.line === null ? ca.file : `${ca.file}:${ca.line}`;
+  return new ConnectionError(
+    'unknown-host-key',
+    target.label,
+    `known_hosts knows ${target.knownHostsName} only through a certificate authority (@cert-authority at ${where}), and the ssh2 transport cannot check host certificates`,
+    { hint: OPENSSH_TRANSPORT_HINT, cause: e, stage: e.stage },
+  );
 }
 
 /** Where a host that needs OpenSSH was sent to ssh2 anyway: what to do instead. */

@@ -8,7 +8,7 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { ConnectionError } from '../process/errors.js';
-import { describeNeed } from './openssh-needs.js';
+import { describeNeeds } from './openssh-needs.js';
 import type { ResolvedTarget, SshTransport, TransportChoice } from './types.js';
 
 export type { TransportChoice } from './types.js';
@@ -33,7 +33,7 @@ export function chooseTransport(target: ResolvedTarget): SshTransport {
 
 /** The choice in words, for a notice: `openssh, because its ssh_config asks for ...`. */
 export function describeChoice(choice: TransportChoice): string {
-  const needs = choice.needs.map(describeNeed).join(', and ');
+  const needs = describeNeeds(choice.needs);
   if (choice.by === 'ssh-config') return `${choice.transport}, because its ssh_config asks for ${needs}`;
   if (choice.by === 'option')
     return `${choice.transport} (the transport option)${
@@ -47,7 +47,7 @@ export function describeChoice(choice: TransportChoice): string {
 function sshMissing(target: ResolvedTarget, choice: TransportChoice): ConnectionError {
   const why =
     choice.by === 'ssh-config'
-      ? `its ssh_config asks for ${choice.needs.map(describeNeed).join(', and ')}, which only the OpenSSH transport can use`
+      ? `its ssh_config asks for ${describeNeeds(choice.needs)}, which only the OpenSSH transport can use`
       : "transport 'openssh' was asked for";
   return new ConnectionError(
     'config',

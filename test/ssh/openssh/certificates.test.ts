@@ -66,6 +66,17 @@ describe('certificates', { skip, timeout: 120_000 }, () => {
     assert.ok(warned[0]!.includes(ca.clientCertPath), warned[0]);
   });
 
+  test("transport: 'ssh2' for a host known only through @cert-authority: an unknown key, naming the CA line and the transport that would check it", async () => {
+    const err = await ssh(target('cert-host', { transport: 'ssh2' }))`true`.then(
+      () => assert.fail('ssh2 accepted a key no known_hosts line holds'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConnectionError, String(err));
+    assert.equal(err.kind, 'unknown-host-key');
+    assert.ok(err.message.includes(`@cert-authority at ${ca.knownHostsCaPath}:1`), err.message);
+    assert.match(err.hint ?? '', /transport: 'openssh'/);
+  });
+
   test('a host certificate is accepted through @cert-authority in known_hosts, and refused without it', async () => {
     const ok = await ssh(target('cert-host'))`echo host-cert`;
     assert.equal(ok.stdout, 'host-cert\n');
