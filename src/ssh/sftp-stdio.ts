@@ -109,7 +109,23 @@ export async function sftpOverProcess(proc: SftpProcess, signal: AbortSignal): P
     { type: 'sftp', incoming: half(Infinity), outgoing: half(SFTP_WINDOW) },
   ) as unknown as SftpInternals & SFTPWrapper;
 
-  stdout.on('data', (d: Buffer) => sftp.push(d));
+  // ssh2's parser throws on some malformed input (a length with its top bit set reads as negative):
+  // the host's bytes must not throw out of this listener, so the session ends as on a protocol error.
+  stdout.on('data', (d: Buffer) => {
+    try {
+      sftp.push(d);
+    } catch (e) {
+      stdout.removeAllListeners('data');
+      stdout.resume();
+      sftp.emit(
+        'error',
+        new Error(
+          `the SFTP subsystem sent a malformed packet (${printable(String((e as Error)?.message ?? e))})`,
+        ),
+      );
+      kill();
+    }
+  });
   stdout.on('end', () => sftp.push(null));
   child.once('close', () => {
     sftp.outgoing.state = 'closed';

@@ -111,6 +111,22 @@ describe('SFTP over ssh -s sftp', { skip }, () => {
     assert.match(err.message, /subsystem request failed/);
   });
 
+  test('a process that answers with garbage fails the transfer at once and is killed', async () => {
+    // A length field with its top bit set (ssh2's parser reads it as negative), then silence.
+    const t = over(['sh', '-c', "printf '\\377\\377\\377\\377junk'; exec sleep 600"]);
+    const started = performance.now();
+    const err = await t.downloadFile('/etc/hostname', path.join(local, 'z'), { timeout: '60s' }).then(
+      () => assert.fail('a transfer over garbage succeeded'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof TransferError, String(err));
+    assert.equal(err.kind, 'failed');
+    assert.match(err.message, /malformed packet/i);
+    assert.ok(performance.now() - started < 30_000, 'not the timeout');
+    await processesGone();
+    assert.equal(children.size, 0, 'the process was killed');
+  });
+
   test('a process that never answers: the transfer times out and the process is killed', async () => {
     const t = over(['sleep', '600']);
     const started = performance.now();
