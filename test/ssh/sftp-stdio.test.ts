@@ -21,6 +21,7 @@ import { after, before, describe, test } from 'node:test';
 import { transfersOver, TransferError } from '../../src/ssh/sftp.js';
 import { processSftp } from '../../src/ssh/sftp-stdio.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
+import { HOSTILE_USER, startHostile } from '../harness/hostile.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -98,6 +99,53 @@ describe('SFTP over ssh -s sftp', { skip }, () => {
     assert.equal(readFileSync(path.join(dest, 'a', 'b', 'deep.txt'), 'utf8'), 'deep\n');
     assert.equal(readFileSync(path.join(dest, 'top.txt'), 'utf8'), 'top\n');
     assert.deepEqual(readdirSync(dest).sort(), ['a', 'top.txt']);
+  });
+
+  test('a server that lies in its listings, through the system ssh: the unsafe names are refused, nothing lands outside', async () => {
+    const server = await startHostile({
+      noAuth: true,
+      listing: ['good.txt', '../escape.txt', 'a/b.txt', 'esc\x1b]0;PWNED\x07', 'outside-link'],
+      links: { 'outside-link': '/etc/passwd' },
+      content: 'from the server\n',
+    });
+    const base = path.join(local, 'lying');
+    const dest = path.join(base, 'dest');
+    mkdirSync(base);
+    try {
+      const kh = server.target().knownHosts as string;
+      const t = over([
+        'ssh',
+        '-F',
+        '/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `UserKnownHostsFile=${kh}`,
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-p',
+        String(server.port),
+        '-s',
+        `${HOSTILE_USER}@127.0.0.1`,
+        'sftp',
+      ]);
+      const err = await t.downloadDirectory('/srv', dest, { timeout: '60s' }).then(
+        () => assert.fail('the download resolved'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof TransferError, String(err));
+      assert.deepEqual(
+        err.rejected.map((r) => r.path).sort(),
+        ['/srv/../escape.txt', '/srv/a/b.txt', '/srv/esc\x1b]0;PWNED\x07', '/srv/outside-link'].sort(),
+      );
+      assert.doesNotMatch(err.message, /[\x00\x07\x1b]/);
+      assert.deepEqual(readdirSync(dest), ['good.txt']);
+      assert.deepEqual(readdirSync(base), ['dest']);
+    } finally {
+      await server.close();
+    }
   });
 
   test('a process that ends before answering fails the transfer with its exit and stderr', async () => {
