@@ -139,6 +139,8 @@ export class ControlMaster {
     const t = this.target;
     const release = await this.#settings.handshakes.acquire();
     try {
+      // A socket left by a master that was killed would make ssh start without multiplexing.
+      rmSync(this.socket, { force: true });
       const args = masterArgs(
         this.#common,
         this.socket,
