@@ -63,7 +63,15 @@ export function cliEnv(s: Setup, agent: boolean, stateFile: string): Record<stri
   };
 }
 
-export function cliRun(s: Setup, hosts: string[], command: string, agent: boolean, stateFile: string): Cmd {
+/** `extra`: flags after fleetsh's own (a later `-F` wins; `--transport openssh`). */
+export function cliRun(
+  s: Setup,
+  hosts: string[],
+  command: string,
+  agent: boolean,
+  stateFile: string,
+  extra: string[] = [],
+): Cmd {
   return {
     file: process.execPath,
     args: [
@@ -76,6 +84,7 @@ export function cliRun(s: Setup, hosts: string[], command: string, agent: boolea
       '-F',
       s.harnessConfig,
       '--no-progress',
+      ...extra,
       '--',
       command,
     ],

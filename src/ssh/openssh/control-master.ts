@@ -35,6 +35,8 @@ const STDERR_KEEP = 16 * 1024;
 const START_SLACK_MS = 5_000;
 /** How long a stopped master may take to exit before it gets SIGKILL. */
 const STOP_WAIT_MS = 2_000;
+/** How long a failed ssh's stderr may take to end after its exit. */
+const STDERR_WAIT_MS = 1_000;
 /** A master start that failed early (sshd past its MaxStartups) is tried this many times in all. */
 const START_ATTEMPTS = 3;
 
@@ -139,6 +141,8 @@ export class ControlMaster {
     const t = this.target;
     const release = await this.#settings.handshakes.acquire();
     try {
+      // A socket left by a master that was killed would make ssh start without multiplexing.
+      rmSync(this.socket, { force: true });
       const args = masterArgs(
         this.#common,
         this.socket,
@@ -267,10 +271,15 @@ function runSsh(args: string[], timeoutMs: number): Promise<SshRun> {
         }),
       );
     });
-    // 'exit', not 'close': the master ssh forks keeps nothing of ours open, but a ProxyCommand might.
+    // Ready at 'exit' 0 (the master it forked keeps no pipe of ours open); a failure is read once
+    // its stderr has ended, within a bound (a ProxyCommand it started might hold the pipe).
     child.on('exit', (code) => {
       clearTimeout(timer);
-      setImmediate(() => resolve({ code, stderr, timedOut }));
+      if (code === 0) return resolve({ code, stderr, timedOut });
+      const done = () => resolve({ code, stderr, timedOut });
+      const bound = setTimeout(done, STDERR_WAIT_MS);
+      child.stderr.once('close', () => (clearTimeout(bound), done()));
+      if (child.stderr.closed) done();
     });
   });
 }

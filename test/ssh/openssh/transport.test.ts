@@ -5,7 +5,7 @@
 // transfer over it: openssh-sftp.test.ts.)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionError, UsageError } from '../../../src/process/errors.js';
@@ -124,6 +124,25 @@ describe('the OpenSSH transport', { skip }, () => {
     await own.close();
     assert.deepEqual(pgrep(folder), [], 'no master left');
     assert.equal(existsSync(folder), false, 'the folder is gone');
+  });
+
+  test('a master killed with SIGKILL (its socket left behind) is replaced by the next command', async () => {
+    const own = sshFor(fleet);
+    try {
+      const s = own(targetOf(fleet, fleet.host('h01'), { transport: 'openssh' }));
+      assert.equal((await s`echo one`).stdout, 'one\n');
+      const folder = own.pool.masters.folder!;
+      const [master] = pgrep(folder);
+      assert.ok(master, 'the master runs');
+      process.kill(Number(master.split(' ')[0]), 'SIGKILL');
+      while (pgrep(folder).length > 0) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(readdirSync(folder).length > 0, 'its socket is left behind');
+      const two = await s`echo two`;
+      assert.equal(two.stdout, 'two\n');
+      assert.equal(pgrep(folder).length, 1, 'one new master');
+    } finally {
+      await own.close();
+    }
   });
 
   test('secrets the system ssh would have to ask for on a terminal are refused, naming the way out', async () => {
