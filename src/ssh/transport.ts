@@ -70,7 +70,8 @@ export function sshOnPath(env: NodeJS.ProcessEnv = process.env): boolean {
   const value = env.PATH;
   const last = checkedPath;
   if (last && last.value === value) return last.found;
-  const found = (value ?? '').split(path.delimiter).some((dir) => {
+  // Without PATH, execvp looks in the system's default path.
+  const found = (value ?? '/usr/bin:/bin').split(path.delimiter).some((dir) => {
     if (dir === '') return false;
     try {
       accessSync(path.join(dir, 'ssh'), constants.X_OK);
