@@ -147,7 +147,7 @@ describe('fleets over the OpenSSH transport', { skip }, () => {
     assert.deepEqual(masters(), []);
   });
 
-  test('a dry run says the transport; copy over it fails with an error naming the transport', async () => {
+  test('a dry run says the transport; ping logs in through it; copy over it fails with an error naming the transport', async () => {
     const dry = await fleetsh(
       ['run', '--dry-run', '-F', fleet.sshConfigPath, '-w', 'h01', '--transport', 'openssh', '--', 'true'],
       { env, timeoutMs: 60_000 },
@@ -170,6 +170,12 @@ describe('fleets over the OpenSSH transport', { skip }, () => {
     );
     assert.notEqual(copy.code, 0);
     assert.match(copy.stdout + copy.stderr, /not available over the OpenSSH transport/);
+    const ping = await fleetsh(
+      ['ping', '-F', fleet.sshConfigPath, '-w', 'h[01-02]', '--transport', 'openssh'],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.equal(ping.code, 0, ping.stderr);
+    assert.match(ping.stdout, /^h01 .* checked by ssh$/m);
     const bad = await fleetsh(['run', '-w', 'h01', '--transport', 'putty', '--', 'true'], { env });
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /--transport.*putty.*ssh2, openssh/);
