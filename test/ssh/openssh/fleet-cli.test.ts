@@ -4,6 +4,7 @@
 // master left once the CLI has exited.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { $ } from '../../../src/index.js';
 import { sshConnect } from '../../../src/fleet/connect.js';
@@ -144,6 +145,39 @@ describe('fleets over the OpenSSH transport', { skip }, () => {
     assert.equal(r.code, 130, r.stderr);
     assert.match(r.stdout, /^failed \(cancelled\): .* \(3\)$/m);
     await waitFor(() => pids(sleep).length === 0, 10_000, 'the remote sleeps to be gone');
+    assert.deepEqual(masters(), []);
+  });
+
+  test('fleetsh script and rolling --transport openssh: a local script over stdin, batches with a health check', async () => {
+    const script = `${tmp.dir}/check.sh`;
+    writeFileSync(script, '#!/bin/sh\necho "script $1 on $(echo $SSH_CONNECTION | cut -d" " -f3)"\n');
+    const r = await fleetsh(
+      ['script', '-F', fleet.sshConfigPath, '-w', 'h[01-02]', '--transport', 'openssh', script, 'arg'],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    for (const h of fleet.healthy.slice(0, 2))
+      assert.match(r.stdout, new RegExp(`^${h.name}: script arg on ${h.address}$`, 'm'));
+    const roll = await fleetsh(
+      [
+        'rolling',
+        '-F',
+        fleet.sshConfigPath,
+        '-w',
+        'h[01-03]',
+        '--transport',
+        'openssh',
+        '--batches',
+        '1,100%',
+        '--health',
+        'true',
+        '--',
+        'echo deployed',
+      ],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.equal(roll.code, 0, roll.stdout + roll.stderr);
+    assert.match(roll.stdout, /deployed/);
     assert.deepEqual(masters(), []);
   });
 
