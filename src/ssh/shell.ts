@@ -12,12 +12,21 @@ import { TargetTransport } from './target-transport.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
 import { inspectTarget } from './inspect.js';
-import { transportChoice } from './transport.js';
-import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions, TargetPlan } from './types.js';
+import { chooseTransport, transportChoice } from './transport.js';
+import type {
+  HostKeyInfo,
+  ResolvedTarget,
+  SshTarget,
+  SshTargetOptions,
+  SshTransport,
+  TargetPlan,
+} from './types.js';
 
 export interface SshShellExtras extends SshTransfers {
   /** The target after ssh_config resolution (user, host name, port, identities, jump chain). */
   resolve(): Promise<ResolvedTarget>;
+  /** What carries this target's commands once resolved: 'ssh2' or 'openssh' (the system ssh). */
+  transport(): Promise<SshTransport>;
   /** Connects now (the handshake is otherwise made by the first command); resolves when ready. */
   connect(): Promise<void>;
   /** Connects if need be; the host key the server proved it holds (verified against known_hosts). */
@@ -109,6 +118,7 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
       const extras: SshShellExtras = {
         ...executor.transfers,
         resolve: resolveOnce,
+        transport: async () => chooseTransport(await resolveOnce()),
         connect: async () => {
           if (await viaOpenssh()) await openssh.master();
           else await ssh2.connection();

@@ -116,8 +116,11 @@ export class ControlMaster {
     await this.#starting?.catch(() => {});
     const pid = await this.#pid;
     if (pid !== undefined) return stopProcess(pid, this.socket);
-    // Without a process id (no /proc, or check failed): ask the master to exit over its socket.
+    // Without a process id (no /proc, or check failed): ask the master to exit over its socket,
+    // and wait (bounded) for it to remove the socket as it exits.
     await runSsh(controlArgs(this.#common, this.socket, 'exit', this.host), START_SLACK_MS).catch(() => {});
+    for (let waited = 0; waited < STOP_WAIT_MS && existsSync(this.socket); waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   /** The master's process id, for a synchronous stop at exit; undefined when not known yet. */

@@ -84,10 +84,9 @@ export class OpensshExecutor implements Executor {
       );
     }
     try {
-      const master = await this.master(req.signal);
       // This target's secrets: the master may have been started by another with the same pool key.
       const sudo = req.sudo ? sudoOptions(this.host, req, await this.#ctx.resolve()) : undefined;
-      const release = await master.sessions.acquire({ signal: req.signal });
+      const { master, release } = await this.#session(req.signal);
       try {
         return await runClient(this.host, master, req, {
           id: nextJobId(),
@@ -103,6 +102,22 @@ export class OpensshExecutor implements Executor {
         throw new CancelledError(this.host, req.command, undefined, 'killed before it started');
       }
       throw e;
+    }
+  }
+
+  /**
+   * A session on the master. A master closed while the command waited for a session (its
+   * connection died, close() was called) has run nothing of it: a new master is tried, once.
+   */
+  async #session(signal: AbortSignal): Promise<{ master: ControlMaster; release: () => void }> {
+    for (let attempt = 1; ; attempt++) {
+      const master = await this.master(signal);
+      try {
+        return { master, release: await master.sessions.acquire({ signal }) };
+      } catch (e) {
+        const closed = e instanceof ConnectionError && e.kind === 'closed';
+        if (!closed || attempt >= 2 || signal.aborted) throw e;
+      }
     }
   }
 }

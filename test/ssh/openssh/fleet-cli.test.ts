@@ -1,9 +1,10 @@
 // The fleet engine and the CLI over the OpenSSH transport, against real sshd: a run's report (every
 // host once, failures by kind), a timeout and Ctrl-C that kill the remote commands (pgrep on the
-// hosts, which run on this machine), `--transport openssh` on run and a dry run, and no master left
-// once the CLI has exited. (copy and pull over it: test/cli/openssh-copy.test.ts.)
+// hosts, which run on this machine), `--transport openssh` on run, script, rolling, ping and a dry
+// run, and no master left once the CLI has exited. (copy and pull over it: test/cli/openssh-copy.test.ts.)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { $ } from '../../../src/index.js';
 import { sshConnect } from '../../../src/fleet/connect.js';
@@ -147,13 +148,52 @@ describe('fleets over the OpenSSH transport', { skip }, () => {
     assert.deepEqual(masters(), []);
   });
 
-  test('a dry run says the transport; a --transport that is neither is refused', async () => {
+  test('fleetsh script and rolling --transport openssh: a local script over stdin, batches with a health check', async () => {
+    const script = `${tmp.dir}/check.sh`;
+    writeFileSync(script, '#!/bin/sh\necho "script $1 on $(echo $SSH_CONNECTION | cut -d" " -f3)"\n');
+    const r = await fleetsh(
+      ['script', '-F', fleet.sshConfigPath, '-w', 'h[01-02]', '--transport', 'openssh', script, 'arg'],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    for (const h of fleet.healthy.slice(0, 2))
+      assert.match(r.stdout, new RegExp(`^${h.name}: script arg on ${h.address}$`, 'm'));
+    const roll = await fleetsh(
+      [
+        'rolling',
+        '-F',
+        fleet.sshConfigPath,
+        '-w',
+        'h[01-03]',
+        '--transport',
+        'openssh',
+        '--batches',
+        '1,100%',
+        '--health',
+        'true',
+        '--',
+        'echo deployed',
+      ],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.equal(roll.code, 0, roll.stdout + roll.stderr);
+    assert.match(roll.stdout, /deployed/);
+    assert.deepEqual(masters(), []);
+  });
+
+  test('a dry run says the transport; ping logs in through it; a --transport that is neither is refused', async () => {
     const dry = await fleetsh(
       ['run', '--dry-run', '-F', fleet.sshConfigPath, '-w', 'h01', '--transport', 'openssh', '--', 'true'],
       { env, timeoutMs: 60_000 },
     );
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /transport\s+openssh: the system ssh/);
+    const ping = await fleetsh(
+      ['ping', '-F', fleet.sshConfigPath, '-w', 'h[01-02]', '--transport', 'openssh'],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.equal(ping.code, 0, ping.stderr);
+    assert.match(ping.stdout, /^h01 .* checked by ssh$/m);
     const bad = await fleetsh(['run', '-w', 'h01', '--transport', 'putty', '--', 'true'], { env });
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /--transport.*putty.*ssh2, openssh/);
