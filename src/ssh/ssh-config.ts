@@ -3,10 +3,11 @@
 // compute() differs from OpenSSH (its `?` matches zero characters, it splits Host on commas, it runs
 // `Match exec` commands and it ignores Include).
 //
-// Limitations, by design: `Match exec` is never run and counts as not matching (a block whose other
-// criteria apply is listed in `matchExec`, so the OpenSSH transport can be chosen); `Match canonical`
-// matches only in the final pass (hostname canonicalisation is not done); `Match localnetwork` and
-// `Match tagged` never match; unknown keywords are ignored instead of being errors.
+// Limitations, by design: `Match exec` is never run and counts as not matching (each Match line
+// whose other criteria matched is noted in `matchExec`, for a warning); `Match canonical` matches
+// only in the final pass (hostname canonicalisation is not done); `Match localnetwork` and `Match
+// tagged` never match; unknown keywords are not errors (config-keywords.ts says which are warned about).
+// ssh-config keeps no line numbers: they are counted from the white space it keeps around each line.
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { parse, LineType, type Directive, type Line, type Section } from 'ssh-config';
@@ -104,6 +105,8 @@ export interface ConfigEntry {
   args: string[];
   /** The file it came from. */
   file: string;
+  /** Its line in that file, from 1. */
+  line: number;
 }
 
 export interface ConfigSource {
@@ -131,15 +134,14 @@ export interface ComputedSshConfig {
   values: Map<string, ConfigEntry>;
   /** IdentityFile entries in order, duplicates dropped. */
   identityFiles: ConfigEntry[];
+  /** SendEnv lines in order (they add up, as in OpenSSH). */
+  sendEnv: ConfigEntry[];
+  /** Match lines that `exec` decided for this host (never run: they count as not matching). */
+  matchExec: ConfigEntry[];
   /** ProxyJump or ProxyCommand, whichever was obtained first (as OpenSSH). */
   proxy: (ConfigEntry & { keyword: 'proxyjump' | 'proxycommand'; raw: string }) | undefined;
   /** Files read, including Include'd ones. */
   files: string[];
-  /**
-   * Match lines with `exec` whose other criteria apply to this host: the command was not run, so
-   * whether the block applies is unknown here (ssh would run it). Each line's arguments and file.
-   */
-  matchExec: ConfigEntry[];
 }
 
 interface WalkState {
@@ -157,7 +159,7 @@ const MAX_INCLUDE_DEPTH = 16;
 export async function computeSshConfig(query: ConfigQuery): Promise<ComputedSshConfig> {
   const state: WalkState = {
     query,
-    result: { values: new Map(), identityFiles: [], proxy: undefined, files: [], matchExec: [] },
+    result: { values: new Map(), identityFiles: [], sendEnv: [], matchExec: [], proxy: undefined, files: [] },
     hostForHostLines: query.host,
     finalPass: false,
     wantFinal: false,
@@ -209,7 +211,7 @@ async function walkFile(
       const active =
         !neverMatch &&
         (keyword === 'match'
-          ? matchLineMatches(state, section.args, { args: section.args, file })
+          ? matchLineMatches(state, section.args, { args: section.args, file, line: lineOf(line) })
           : section.names
             ? section.names.has(state.hostForHostLines)
             : hostLineMatches(state, section.args));
@@ -289,8 +291,10 @@ function applyDirective(state: WalkState, line: Directive, file: string): void {
   if (keyword === 'include') return;
   const args = argsOf(line);
   const result = state.result;
-  const entry = { args, file };
-  if (keyword === 'identityfile') {
+  const entry = { args, file, line: lineOf(line) };
+  if (keyword === 'sendenv') {
+    result.sendEnv.push(entry);
+  } else if (keyword === 'identityfile') {
     if (args.length > 0 && !result.identityFiles.some((e) => e.args[0] === args[0]))
       result.identityFiles.push(entry);
   } else if (keyword === 'proxyjump' || keyword === 'proxycommand') {
@@ -313,15 +317,12 @@ function hostLineMatches(state: WalkState, patterns: string[]): boolean {
   return matched;
 }
 
-/** OpenSSH's match_cfg_line, without exec (never run: noted in `matchExec`) and canonicalisation. */
+/** OpenSSH's match_cfg_line, without exec (never run) and canonicalisation. */
 function matchLineMatches(state: WalkState, args: string[], matchLine: ConfigEntry): boolean {
   const q = state.query;
   const host = state.finalPass ? state.hostForHostLines : currentHostName(state);
   const ruser = q.user ?? state.result.values.get('user')?.args[0] ?? q.localUser;
   let result = true;
-  /** The line's result with its exec criteria left out, and whether it has one. */
-  let others = true;
-  let exec = false;
   for (let i = 0; i < args.length;) {
     let attribute = args[i++]!;
     const negated = attribute.startsWith('!');
@@ -339,11 +340,10 @@ function matchLineMatches(state: WalkState, args: string[], matchLine: ConfigEnt
       default: {
         const arg = args[i++];
         if (arg === undefined) return false;
-        if (attribute.toLowerCase() === 'exec') {
-          exec = true;
-          result = false;
-          continue;
-        }
+        // The criteria before it matched, so running the command would decide: say it was not run.
+        const seen = state.result.matchExec;
+        if (attribute.toLowerCase() === 'exec' && result && !seen.some((e) => sameLine(e, matchLine)))
+          seen.push(matchLine);
         matched = matchAttribute(attribute.toLowerCase(), arg, {
           host,
           original: q.host,
@@ -352,11 +352,13 @@ function matchLineMatches(state: WalkState, args: string[], matchLine: ConfigEnt
         });
       }
     }
-    if (matched === negated) result = others = false;
+    if (matched === negated) result = false;
   }
-  const seen = state.result.matchExec;
-  if (exec && others && !seen.some((m) => m.file === matchLine.file && m.args === args)) seen.push(matchLine);
   return result;
+}
+
+function sameLine(a: ConfigEntry, b: ConfigEntry): boolean {
+  return a.file === b.file && a.line === b.line;
 }
 
 function matchAttribute(
@@ -380,8 +382,38 @@ function matchAttribute(
 
 function argsOf(line: Directive): string[] {
   const value = line.value;
-  if (typeof value === 'string') return value === '' ? [] : [value];
+  if (typeof value === 'string') {
+    if (value === '') return [];
+    // ssh-config keeps SetEnv's NAME=VALUE words as one string; OpenSSH splits them as a shell would.
+    if (!line.quoted && line.param.toLowerCase() === 'setenv') return splitWords(value);
+    return [value];
+  }
   return value.map((v) => v.val);
+}
+
+/** OpenSSH's argv_split: words split at white space, double or single quotes group, `\` escapes. */
+function splitWords(text: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote === undefined && /\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (c === '\\' && i + 1 < text.length) {
+      word = (word ?? '') + text[++i];
+    } else if (c === quote) {
+      quote = undefined;
+    } else if (quote === undefined && (c === '"' || c === "'")) {
+      quote = c;
+      word ??= '';
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
 }
 
 /** The text of a command-like value (ProxyCommand), quotes kept as written. */
@@ -396,6 +428,26 @@ function rawValue(line: Directive): string {
 
 // The parse, not only its result, is cached: a thousand targets resolved at once share one read.
 const parsedCache = new FileCache<Line[]>();
+/** Each directive's line number, counted once per parse. */
+const lineNumbers = new WeakMap<Line, number>();
+
+function lineOf(line: Line): number {
+  return lineNumbers.get(line) ?? 0;
+}
+
+/** Numbers every line: each keeps the text around it, newlines included, so they are counted. */
+function numberLines(lines: readonly Line[], at = { n: 1 }): void {
+  const count = (text: string) => {
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) at.n++;
+  };
+  for (const line of lines) {
+    count(line.before);
+    lineNumbers.set(line, at.n);
+    count(line.after);
+    if (line.type === LineType.DIRECTIVE && (line as Section).config)
+      numberLines((line as Section).config, at);
+  }
+}
 
 async function loadConfigFile(file: string, label: string, required: boolean): Promise<Line[] | undefined> {
   let st: Stats;
@@ -418,7 +470,9 @@ async function readAndParse(file: string, label: string): Promise<Line[]> {
     throw configError(label, file, `cannot read it: ${(e as Error).message}`, e);
   }
   try {
-    return [...parse(text)];
+    const lines = [...parse(text)];
+    numberLines(lines);
+    return lines;
   } catch (e) {
     throw configError(label, file, `cannot parse it: ${(e as Error).message}`, e);
   }

@@ -99,6 +99,11 @@ describe('what a host needs from OpenSSH', () => {
       ],
     );
     assert.match(needs[2]!.feature, /security key \(sk-ecdsa-sha2-nistp256@openssh\.com\)/);
+    assert.deepEqual(
+      needs.map((n) => n.line),
+      [2, 3, 4, 5],
+      'each with its line',
+    );
   });
 
   test('the privateKey option names an sk- key: the need names the option', async () => {
