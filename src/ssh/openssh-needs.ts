@@ -36,10 +36,7 @@ export async function opensshNeeds(
   },
 ): Promise<OpensshNeed[]> {
   const needs: OpensshNeed[] = [];
-  const at = (entry: { file: string }) => ({
-    file: entry.file,
-    line: (entry as { line?: number }).line ?? null,
-  });
+  const at = (entry: ConfigEntry) => ({ file: entry.file, line: entry.line });
   const get = (keyword: string) => config.values.get(keyword);
 
   const cert = get('certificatefile');
