@@ -1,7 +1,7 @@
 // Benchmark: a 1 MiB file to every host, cold (each run a new process and new connections), on one
 // harness fleet of real OpenSSH sshd hosts, in one run, at the same fan-out width: `fleetsh copy`
 // (the default path: one SFTP session a host, no command), `fleetsh copy --verify` (plus the
-// read-back: one checksum command a host), optionally another build's CLI (`--baseline-cli`, e.g.
+// read-back: one checksum command a host), `fleetsh copy --transport openssh` (the system ssh), optionally another build's CLI (`--baseline-cli`, e.g.
 // the previous release's dist/cli/bin.cjs), the library in-process (also with the server's fsync
 // ignored, to show what fsync costs; no option of fleetsh does that), and the peers: ClusterShell's
 // `clush --copy`, `pdcp -R ssh` (it runs pdcp on each host: on loopback the hosts are this machine)
@@ -158,6 +158,15 @@ function variants(tf: TestFleet, payload: string, peerConfig: string): Variant[]
     { tool: 'fleetsh copy', peer: false, run: () => runExternal(cli(CLI)) },
     { tool: 'fleetsh copy --verify', peer: false, run: () => runExternal(cli(CLI, ['--verify'])) },
   ];
+  // The OpenSSH transport: the system ssh, one ControlMaster a host, SFTP as `ssh -s sftp` on it
+  // (with the peers' key exchange: the config's own default costs ~7x the CPU here).
+  const opensshConfig = join(scratch, 'ssh_config.openssh');
+  writeFileSync(opensshConfig, `${readFileSync(tf.sshConfigPath, 'utf8')}\nHost *\n  KexAlgorithms ${KEX}\n`);
+  v.push({
+    tool: 'fleetsh copy --transport openssh',
+    peer: false,
+    run: () => runExternal(cli(CLI, ['-F', opensshConfig, '--transport', 'openssh'])),
+  });
   if (BASELINE_CLI)
     v.push({
       tool: `baseline copy (${BASELINE_CLI})`,

@@ -10,6 +10,9 @@
 //          an unmeasured run, their CPU counted); fleetsh's CLI through `fleetsh agent` when the
 //          build has one (else 10 plain CLI runs), again with the agent on persistent shells
 //          (FLEETSH_AGENT_PERSISTENT_SHELL=1), and the library with pooled connections
+//   cli-openssh: fleetsh over its OpenSSH transport (the system ssh, one ControlMaster a host, on
+//          the peers' curve25519 ssh_config): `fleetsh run --transport openssh` cold, 10 such runs
+//          (each starts and stops its masters), and the library keeping its masters (warm)
 //   loud   1 MiB of stdout a host (each host's own: its address, then a 1 MiB base64 file)
 //   copy   a 1 MiB file to every host: `fleetsh copy` (and through the agent), the library's
 //          upload, pdcp, clush --copy, parallel-scp, ansible -m copy
@@ -26,7 +29,7 @@
 //
 //   npm run build                  # the CLI runs from dist/ (the bundle)
 //   npx tsx bench/peers.ts [--hosts 200] [--fanout 64] [--reps 3] [--rep-budget 40] [--timeout 300]
-//                          [--cases cold,kex,warm,loud,copy] [--tools lib,cli,pdsh,clush,pssh,ansible]
+//                          [--cases cold,kex,warm,loud,copy] [--tools lib,cli,cli-openssh,pdsh,clush,pssh,ansible]
 //                          [--commands 10] [--warm-hosts N] [--loud-hosts N] [--loud-bytes 1048576]
 //                          [--copy-bytes 1048576] [--cli dist/cli/bin.cjs] [--markdown FILE]
 import { spawnSync } from 'node:child_process';
@@ -68,14 +71,14 @@ const LOUD_HOSTS = Math.min(HOSTS, num('loud-hosts', HOSTS));
 const LOUD_BYTES = num('loud-bytes', 1 << 20);
 const COPY_BYTES = num('copy-bytes', 1 << 20);
 const CASES = list('cases', ['cold', 'kex', 'warm', 'loud', 'copy']);
-const TOOLS = list('tools', ['lib', 'cli', 'pdsh', 'clush', 'pssh', 'ansible']);
+const TOOLS = list('tools', ['lib', 'cli', 'cli-openssh', 'pdsh', 'clush', 'pssh', 'ansible']);
 const MARKDOWN = arg('markdown');
 const ROOT = join(import.meta.dirname, '..');
 const CLI = resolve(arg('cli') ?? join(ROOT, 'dist', 'cli', 'bin.cjs'));
 const KEX = 'curve25519-sha256';
 for (const [what, given, known] of [
   ['cases', CASES, ['cold', 'kex', 'warm', 'loud', 'copy']],
-  ['tools', TOOLS, ['lib', 'cli', 'pdsh', 'clush', 'pssh', 'ansible']],
+  ['tools', TOOLS, ['lib', 'cli', 'cli-openssh', 'pdsh', 'clush', 'pssh', 'ansible']],
 ] as const) {
   const unknown = given.filter((x) => !(known as readonly string[]).includes(x));
   if (unknown.length) {

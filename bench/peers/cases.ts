@@ -65,6 +65,13 @@ export function useContext(ctx: Context): void {
 const hostNames = (n: number) => c.tf.healthy.slice(0, n).map((h) => h.name);
 const targets = (hosts: string[]) => hosts.map((host) => ({ host, sshConfig: c.tf.sshConfigPath }));
 const fleetOpts = () => ({ concurrency: c.fanout, deadline: `${c.timeoutS}s` });
+/**
+ * The OpenSSH transport: the system ssh on one ControlMaster a host, with the peers' ssh_config
+ * (curve25519-sha256, as theirs; its ControlMaster lines are overridden by fleetsh's own -S).
+ */
+const opensshFlags = () => ['--transport', 'openssh', '-F', c.s.curveConfig];
+const opensshTargets = (hosts: string[]) =>
+  hosts.map((host) => ({ host, sshConfig: c.s.curveConfig, transport: 'openssh' as const }));
 const scratchFile = (what: string) => join(c.s.scratch, `${what}.${++runs}`);
 
 // ---- one run, checked ---------------------------------------------------------------------------------
@@ -240,6 +247,21 @@ export function coldVariants(): Variant[] {
           cliVerdict(f, want),
         ),
     },
+    {
+      ...base,
+      caseKey: 'cold',
+      id: 'cold/cli-openssh',
+      tool: 'fleetsh run --transport openssh',
+      kind: 'cli',
+      tags: [],
+      toolKey: 'cli-openssh',
+      run: () =>
+        external(
+          cliRun(c.s, hosts, COLD_COMMAND, false, scratchFile('state'), {}, opensshFlags()),
+          hosts.length,
+          (_, f) => cliVerdict(f, want),
+        ),
+    },
   ];
   for (const p of ['pdsh', 'clush', 'pssh'] as const) {
     for (const [caseKey, config, tag, label] of [
@@ -321,6 +343,46 @@ export function warmVariants(): Variant[] {
       },
     },
   ];
+  const cliOpenssh = () =>
+    external(
+      cliRun(c.s, hosts, COLD_COMMAND, false, scratchFile('state'), {}, opensshFlags()),
+      hosts.length,
+      (_, f) => cliVerdict(f, want),
+    );
+  v.push(
+    {
+      ...base,
+      id: 'warm/cli-openssh',
+      tool: `fleetsh run --transport openssh (${c.commands} runs, each stops its masters)`,
+      kind: 'cli',
+      tags: [],
+      toolKey: 'cli-openssh',
+      run: () => repeated(c.commands, cliOpenssh),
+    },
+    {
+      ...base,
+      id: 'warm/lib-openssh',
+      tool: 'fleetsh library over the OpenSSH transport, masters kept, one process',
+      kind: 'lib',
+      tags: [],
+      toolKey: 'cli-openssh',
+      run: async () => {
+        // starts the masters, not measured
+        await $.fleet(opensshTargets(hosts), fleetOpts()).run`true`;
+        const one = async (): Promise<Sample> => {
+          const r = await runInProcess(
+            async () => await $.fleet(opensshTargets(hosts), fleetOpts()).run`echo ok`,
+          );
+          return { ...r, expected: hosts.length, ...libVerdict(r.value, r.error, hosts.length) };
+        };
+        try {
+          return await repeated(c.commands, one);
+        } finally {
+          await $.close();
+        }
+      },
+    },
+  );
   if (c.agent)
     v.push({
       ...base,

@@ -64,6 +64,7 @@ export function cliEnv(s: Setup, agent: boolean, journal: string): Record<string
   };
 }
 
+/** `extra`: flags after fleetsh's own (a later `-F` wins; `--transport openssh`). */
 export function cliRun(
   s: Setup,
   hosts: string[],
@@ -71,6 +72,7 @@ export function cliRun(
   agent: boolean,
   journal: string,
   env: Record<string, string> = {},
+  extra: string[] = [],
 ): Cmd {
   return {
     file: process.execPath,
@@ -84,6 +86,7 @@ export function cliRun(
       '-F',
       s.harnessConfig,
       '--no-progress',
+      ...extra,
       '--',
       command,
     ],

@@ -1,6 +1,7 @@
 // The fleet's `Connect` through the agent: each host a shell whose commands and transfers run on
 // the agent's connection to it. A host the agent cannot serve without a secret this process holds (a password,
-// a key's passphrase or the key's text, a sudo password in its settings) connects directly, as it
+// a key's passphrase or the key's text, a sudo password in its settings), or one over the OpenSSH
+// transport (its ControlMaster is the kept connection), connects directly, as it
 // does when the agent went away before the host's turn.
 import { isAbsolute, resolve } from 'node:path';
 import { makeShell } from '../command/shell.js';
@@ -43,6 +44,8 @@ export function description(target: unknown): object | undefined {
   const copy = JSON.parse(
     JSON.stringify(raw, (key: string, value: unknown) => {
       if (SECRETS.has(key) && value !== undefined) safe = false;
+      // The agent keeps ssh2 connections; a host over the system ssh has its ControlMaster.
+      if (key === 'transport' && value === 'openssh') safe = false;
       if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') safe = false;
       if (value instanceof Object && 'type' in value && (value as { type: unknown }).type === 'Buffer')
         safe = false;

@@ -11,7 +11,7 @@ import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { SshPool } from '../ssh/pool.js';
 import { labelOf } from '../ssh/shell.js';
-import { SshExecutor } from '../ssh/ssh-executor.js';
+import { TargetTransport } from '../ssh/target-transport.js';
 import { resolveTarget, type ResolveContext } from '../ssh/resolve.js';
 import type { ResolvedTarget, SshTargetOptions } from '../ssh/types.js';
 import { agentPaths, checkDir, checkFile, ensureDir, makePrivate, type AgentPaths } from './paths.js';
@@ -66,7 +66,7 @@ export class Agent {
   readonly #server: Server;
   readonly #sessions = new Set<ClientSession>();
   readonly #pools = new Map<string, SshPool>();
-  readonly #executors = new Map<string, { at: number; executor: SshExecutor }>();
+  readonly #executors = new Map<string, { at: number; executor: TargetTransport }>();
   #commands = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
@@ -145,7 +145,7 @@ export class Agent {
    * file, then by the pool's key (user, host, port, keys, host key settings, jump chain): a client
    * with other settings never gets a connection made under different ones.
    */
-  executorFor(target: SshTargetOptions, context: ResolveContext): SshExecutor {
+  executorFor(target: SshTargetOptions, context: ResolveContext): TargetTransport {
     const key = digest([context, target]);
     const now = performance.now();
     const hit = this.#executors.get(key);
@@ -157,7 +157,8 @@ export class Agent {
         resolved = undefined;
         throw e;
       }));
-    const executor = new SshExecutor(labelOf(target), { pool, resolve });
+    // Through ssh2, or the system ssh when the target's ssh_config needs it (its master kept here).
+    const executor = new TargetTransport(labelOf(target), { pool, resolve, raw: target, paths: context });
     if (this.#executors.size > 10_000) this.#executors.clear();
     this.#executors.set(key, { at: now, executor });
     return executor;

@@ -22,10 +22,10 @@ import { UsageError, type SudoError } from '../process/errors.js';
 import { KillRequest, type ExecOutcome } from '../process/executor.js';
 import { CommandResult } from '../process/result.js';
 import type { ResolveContext } from '../ssh/resolve.js';
-import { makeTransfers } from '../ssh/sftp.js';
 import type { TransferFile, TransferOptions } from '../ssh/sftp-types.js';
-import type { SshExecutor } from '../ssh/ssh-executor.js';
+import type { TargetTransport } from '../ssh/target-transport.js';
 import { unhonouredWarning } from '../ssh/config-keywords.js';
+import { chooseTransport } from '../ssh/transport.js';
 import type { ResolvedTarget, SshTargetOptions } from '../ssh/types.js';
 import { FrameDecoder, FrameError, frameSender, PROTOCOL_VERSION, type Header } from './protocol.js';
 import { toWire } from './wire-error.js';
@@ -41,7 +41,7 @@ export interface SessionHost {
   readonly token: string;
   log(line: string): void;
   status(): object;
-  executorFor(target: SshTargetOptions, context: ResolveContext): SshExecutor;
+  executorFor(target: SshTargetOptions, context: ResolveContext): TargetTransport;
   commandStarted(): void;
   commandEnded(): void;
   sessionEnded(session: ClientSession): void;
@@ -195,7 +195,8 @@ export class ClientSession {
       const context = checkContext(h.context);
       const executor = this.#agent.executorFor(target, context);
       executor.target().then(
-        (t) => this.#warnUnhonoured(t, id),
+        // The system ssh honours what ssh2 does not: only a host over ssh2 gets these warnings.
+        (t) => chooseTransport(t) === 'ssh2' && this.#warnUnhonoured(t, id),
         () => {}, // the request itself reports a resolution that failed
       );
       if (h.t === 'ready') {
@@ -248,7 +249,7 @@ export class ClientSession {
    * its path (the agent is the same user on the same machine); a check before the copy replaces
    * its destination runs in the CLI (it is the fleet's), asked for and waited on by a call number.
    */
-  async #transfer(h: Header, id: number, job: Job, executor: SshExecutor): Promise<unknown> {
+  async #transfer(h: Header, id: number, job: Job, executor: TargetTransport): Promise<unknown> {
     if (typeof h.local !== 'string' || typeof h.remote !== 'string' || !h.local.startsWith('/'))
       throw new UsageError('transfer: a local absolute path and a remote path are needed');
     const mode: TransferOptions['mode'] =
@@ -274,7 +275,7 @@ export class ClientSession {
         hook({ t: 'check', hook: 'beforeReplace', written, file });
     if (h.prepare === true)
       options.beforeFiles = (files: TransferFile[]) => hook({ t: 'check', hook: 'beforeFiles', files });
-    const transfers = makeTransfers(executor);
+    const transfers = executor.transfers;
     if (h.op === 'upload') return transfers.uploadFile(h.local, h.remote, options);
     if (h.op === 'download') return transfers.downloadFile(h.remote, h.local, options);
     if (h.op === 'download-directory') return transfers.downloadDirectory(h.remote, h.local, options);

@@ -1,8 +1,9 @@
 // Targets for the selected hosts and the transport that reaches them: `$.ssh` with the connection
-// flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout) over what ssh_config and the
+// flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout, --transport) over what ssh_config and the
 // inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
 import type { Connect, ServerObject } from '../fleet/target.js';
 import type { SshShell } from '../ssh/shell.js';
+import type { ResolvedTarget } from '../ssh/types.js';
 import { addressName, splitAddress, withHost } from '../process/address.js';
 import { printable } from '../process/printable.js';
 
@@ -17,6 +18,10 @@ export interface ConnectionFlags {
   agent?: boolean;
   /** -A: forward the ssh-agent to every host. */
   forwardAgent?: boolean;
+  /** --transport: what carries every host's connection (over the inventory's transport). */
+  transport?: 'ssh2' | 'openssh';
+  /** -v: say on stderr which transport each host takes when something chose it, and why. */
+  verbose?: boolean;
 }
 
 /**
@@ -45,6 +50,7 @@ export function targetsFor(
     if (flags.knownHosts !== undefined) target.knownHosts = flags.knownHosts;
     if (flags.connectTimeout !== undefined) target.connectTimeout = flags.connectTimeout;
     if (flags.forwardAgent) target.forwardAgent = true;
+    if (flags.transport !== undefined) target.transport = flags.transport;
     return target;
   });
 }
@@ -76,7 +82,34 @@ export interface HostEnds {
  * With `agent`, the hosts' connections are the agent's (started on demand, src/agent/); when it
  * cannot be reached or started, one line on stderr says so and the hosts connect directly.
  */
-export async function sshTransport(options: { agent?: boolean } = {}): Promise<Transport> {
+export async function sshTransport(options: { agent?: boolean; verbose?: boolean } = {}): Promise<Transport> {
+  const transport = await connectTransport(options);
+  if (!options.verbose) return transport;
+  const [{ createSsh }, { sshConnect }, { describeChoice, transportChoice }] = await Promise.all([
+    import('../ssh/shell.js'),
+    import('../fleet/connect.js'),
+    import('../ssh/transport.js'),
+  ]);
+  // A reading of each target here, whatever carries it (the agent too): no connection, no secret.
+  const local = sshConnect(createSsh());
+  const told = new Set<string>();
+  const connect: Connect = (target, o) => {
+    const shell = local(target, o) as { resolve?: () => Promise<ResolvedTarget> };
+    void shell.resolve?.().then(
+      (t) => {
+        const choice = transportChoice(t);
+        if (choice.by === 'default' || told.has(t.label)) return;
+        told.add(t.label);
+        process.stderr.write(printable(`fleetsh: ${t.label}: transport ${describeChoice(choice)}`) + '\n');
+      },
+      () => {}, // the run itself reports a target that cannot be resolved
+    );
+    return transport.connect(target, o);
+  };
+  return { ...transport, connect };
+}
+
+async function connectTransport(options: { agent?: boolean }): Promise<Transport> {
   const [{ createSsh }, { SshPool }, { sshConnect }] = await Promise.all([
     import('../ssh/shell.js'),
     import('../ssh/pool.js'),
@@ -150,9 +183,10 @@ export function agentDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /**
- * Whether a command goes through the agent: not with --no-agent, and not for a dry run, which
- * inspects each host with a connection of its own that stops before login.
+ * Whether a command goes through the agent: not with --no-agent, not for a dry run, which
+ * inspects each host with a connection of its own that stops before login, and not over the
+ * OpenSSH transport (whose ControlMasters already keep each host's connection).
  */
 export function useAgent(flags: ConnectionFlags & { dryRun?: boolean }): boolean {
-  return flags.agent !== false && !flags.dryRun;
+  return flags.agent !== false && !flags.dryRun && flags.transport !== 'openssh';
 }

@@ -62,7 +62,17 @@ function connection(cmd: Command): Command {
     .option('--connect-timeout <duration>', 'connect timeout, e.g. 10s (default: 10s)', (v) =>
       parseDurationFlag(v, '--connect-timeout'),
     )
-    .option('--no-agent', 'connect directly, not through the fleetsh agent (also FLEETSH_NO_AGENT=1)');
+    .option('--no-agent', 'connect directly, not through the fleetsh agent (also FLEETSH_NO_AGENT=1)')
+    .addOption(
+      new Option(
+        '--transport <transport>',
+        "ssh2 (fleetsh's own client, the default) or openssh (the system ssh, one ControlMaster a host)",
+      ).choices(['ssh2', 'openssh']),
+    )
+    .option(
+      '-v, --verbose',
+      'say which transport each host takes when its ssh_config or an option chose it, and why',
+    );
 }
 
 /** -A, as ssh's: the commands that run something on the hosts take it. */

@@ -6,7 +6,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import type { InventoryIssue } from './errors.js';
 import { isGroupName } from './parse.js';
 import { parseDuration } from '../process/duration.js';
-import { HOST_KEY_POLICIES, type HostKeyPolicy } from '../ssh/types.js';
+import { HOST_KEY_POLICIES, SSH_TRANSPORTS, type HostKeyPolicy, type SshTransport } from '../ssh/types.js';
 import { didYouMean } from './suggest.js';
 
 /** Settings as written at one level (defaults, a group, a host); undefined: not set there. */
@@ -21,6 +21,8 @@ export interface SettingsLayer {
   hostKeyPolicy?: HostKeyPolicy;
   /** Milliseconds. */
   connectTimeout?: number;
+  /** What carries the connection: 'ssh2' or 'openssh' (the system ssh). */
+  transport?: SshTransport;
   vars?: Record<string, unknown>;
 }
 
@@ -34,6 +36,7 @@ export interface HostSettings {
   hostKeyPolicy?: HostKeyPolicy;
   /** Milliseconds. */
   connectTimeout?: number;
+  transport?: SshTransport;
   vars: Record<string, unknown>;
 }
 
@@ -45,6 +48,7 @@ const SETTING_KEYS = [
   'jump',
   'hostKeyPolicy',
   'connectTimeout',
+  'transport',
   'vars',
 ] as const;
 /** The keys of a group besides its settings. */
@@ -229,6 +233,9 @@ class Reader {
         case 'connectTimeout':
           layer.connectTimeout = this.duration(e);
           break;
+        case 'transport':
+          layer.transport = this.oneOf(e, SSH_TRANSPORTS);
+          break;
         case 'vars':
           layer.vars = this.vars(e);
           break;
@@ -411,6 +418,16 @@ class Reader {
     if (HOST_KEY_POLICIES.includes(value as HostKeyPolicy)) return value as HostKeyPolicy;
     const hint = typeof value === 'string' ? didYouMean(value, HOST_KEY_POLICIES) : '';
     this.issue(e.value, e.path, `expected one of ${HOST_KEY_POLICIES.join(', ')}, got ${describe(n)}${hint}`);
+    return undefined;
+  }
+
+  /** One of a few words (transport: ssh2 or openssh). */
+  oneOf<T extends string>(e: Entry, words: readonly T[]): T | undefined {
+    const n = this.deref(e.value);
+    const value = isScalar(n) ? n.value : undefined;
+    if (words.includes(value as T)) return value as T;
+    const hint = typeof value === 'string' ? didYouMean(value, words) : '';
+    this.issue(e.value, e.path, `expected one of ${words.join(', ')}, got ${describe(n)}${hint}`);
     return undefined;
   }
 

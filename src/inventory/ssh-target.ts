@@ -12,7 +12,10 @@ import type { HostSettings } from './inventory-file.js';
  * the inventory names it, whatever its address and port), and its vars as the environment of every
  * command run on it.
  */
-export type InventoryTarget = Pick<SshTargetOptions, 'host' | 'username' | 'port' | 'hostKeyPolicy'> & {
+export type InventoryTarget = Pick<
+  SshTargetOptions,
+  'host' | 'username' | 'port' | 'hostKeyPolicy' | 'transport'
+> & {
   name: string;
   /** The identity file: absolute, or starting with `~`. */
   privateKey?: string;
@@ -33,6 +36,7 @@ export function inventoryTarget(host: string, settings: HostSettings): Inventory
   if (settings.jump !== undefined) target.jump = settings.jump;
   if (settings.hostKeyPolicy !== undefined) target.hostKeyPolicy = settings.hostKeyPolicy;
   if (settings.connectTimeout !== undefined) target.connectTimeout = settings.connectTimeout;
+  if (settings.transport !== undefined) target.transport = settings.transport;
   const env = environment(host, settings.vars);
   if (env) target.env = env;
   return target;

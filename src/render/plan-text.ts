@@ -79,6 +79,8 @@ function connectionLines(c: TargetPlan, colors: Palette): string[] {
   const at = (e: { user: string; hostname: string; port: number }) =>
     colors.show(`${e.user}@${e.hostname}:${e.port}`);
   const out = field('address', at(c));
+  const transport = transportText(c, colors);
+  if (transport) out.push(...field('transport', transport));
   if (c.jump.length)
     out.push(...field('through', c.jump.map((j) => `${colors.show(j.label)} (${at(j)})`).join(', then ')));
   if (c.proxyCommand !== null) out.push(...field('proxy', `ProxyCommand ${colors.show(c.proxyCommand)}`));
@@ -99,6 +101,30 @@ function connectionLines(c: TargetPlan, colors: Palette): string[] {
     out.push(...field('jump key', `${colors.show(j.label)}: ${keyText(j.hostKey, colors)}`));
   out.push(...field('host key', keyText(c.hostKey, colors)));
   return out;
+}
+
+/**
+ * The transport, when it is not the default ssh2: the system ssh (which reads ssh_config itself),
+ * and what chose it: the option, or what the host's ssh_config asks that ssh2 cannot do (each with
+ * its keyword, value, file and line); ssh2 forced by the option on such a host is a warning.
+ */
+function transportText(c: TargetPlan, colors: Palette): string | undefined {
+  const why = c.transportReason;
+  const needs = (why?.needs ?? []).map(
+    (n) =>
+      `  ${colors.show(n.feature)}: ${n.keyword} ${colors.show(n.value)} (${colors.show(n.file)}${n.line === null ? '' : `:${n.line}`})`,
+  );
+  if (c.transport === 'openssh') {
+    const head = "openssh: the system ssh, which reads ssh_config itself (what follows is fleetsh's reading)";
+    if (why?.by !== 'ssh-config') return head;
+    return [head, 'chosen for what its ssh_config asks and ssh2 cannot do:', ...needs].join('\n');
+  }
+  if (why?.by === 'option' && needs.length)
+    return [
+      colors.warn('ssh2 (the transport option), though its ssh_config asks what ssh2 cannot do:'),
+      ...needs,
+    ].join('\n');
+  return undefined;
 }
 
 /** A host key as the dry run found it, and what a run would do with it. */

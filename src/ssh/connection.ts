@@ -39,6 +39,12 @@ import {
   type KnownHostsLookup,
 } from './known-hosts.js';
 import { startProxyCommand, type ProxyProcess } from './proxy-command.js';
+import {
+  describeNeeds,
+  needsClause,
+  OPENSSH_TRANSPORT_HINT,
+  unknownKeyOfCertifiedHost,
+} from './openssh-needs.js';
 import { Semaphore, type Release } from './semaphore.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import { tuneProtocol } from './ssh2-protocol.js';
@@ -631,7 +637,7 @@ export class SshConnection {
         this.#closing.signal.removeEventListener('abort', onClosing);
         let ce: ConnectionError;
         if (this.#closedError) ce = this.#closedError;
-        else if (hostKeyError) ce = hostKeyError;
+        else if (hostKeyError) ce = unknownKeyOfCertifiedHost(target, hostKeyError);
         else {
           ce = classifyError(err, this.#ctx());
           if (ce.kind === 'auth') ce = authError(target, ids, tried, ce);
@@ -672,6 +678,11 @@ export class SshConnection {
       client.on('error', (e) => fail(handshakeFailure(e, sock)));
       client.on('close', () => fail(serverClosed()));
 
+      // Told to use ssh2 for a host set up for what only OpenSSH does: once per reason, not per host.
+      if (target.transport === 'ssh2' && target.opensshNeeds.length && !probe)
+        this.#opts.onWarning?.(
+          `fleetsh: transport 'ssh2' is set for a host whose ssh_config asks for ${describeNeeds(target.opensshNeeds)}, which the ssh2 transport cannot use: it connects without them`,
+        );
       if (target.hostKeyPolicy === 'off' && !probe) {
         this.#opts.onWarning?.(
           "fleetsh: hostKeyPolicy 'off': SSH host keys are not verified, so these connections can be intercepted",
@@ -1055,10 +1066,14 @@ function authError(
   if (ids.skipped.length)
     parts.push(`skipped: ${ids.skipped.map((s) => `${s.label} (${s.reason})`).join(', ')}`);
   const keys = tried.some((t) => !t.startsWith('password') && !t.startsWith('keyboard-interactive'));
+  // A host set up for certificates or security keys refuses what ssh2 can offer: say why.
+  if (target.opensshNeeds.length) parts.push(needsClause(target.opensshNeeds));
   return new ConnectionError('auth', target.label, parts.join('; '), {
-    hint: keys
-      ? `Check the user name, and that the public key is in ~${target.user}/.ssh/authorized_keys on the host.`
-      : 'Check the user name and the password.',
+    hint: target.opensshNeeds.length
+      ? OPENSSH_TRANSPORT_HINT
+      : keys
+        ? `Check the user name, and that the public key is in ~${target.user}/.ssh/authorized_keys on the host.`
+        : 'Check the user name and the password.',
     cause: cause.cause,
   });
 }

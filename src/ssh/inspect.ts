@@ -8,6 +8,7 @@ import { FleetshError } from '../process/errors.js';
 import { loadIdentities } from './identity.js';
 import { checkHostKey, keyTypeOfBlob, sshFingerprint, type HostKeyCheck } from './known-hosts.js';
 import type { SshPool } from './pool.js';
+import { transportChoice } from './transport.js';
 import type { AuthPlan, HostKeyPlan, HostKeyVerdict, ResolvedTarget, TargetPlan } from './types.js';
 
 export async function inspectTarget(
@@ -49,13 +50,16 @@ export async function inspectTarget(
       names: hop.knownHostsName,
       keyBlob: blob,
     });
-    const plan = seen(hop, blob, check);
+    const plan = opensshVouches(hop, check) ?? seen(hop, blob, check);
     keys.push(plan);
     if (plan.verdict === 'record')
       blocked = `a run would first record the key of jump host ${hop.label} (hostKeyPolicy 'accept-new'); a dry run records nothing, so it does not go through it`;
     else if (plan.verdict === 'refuse') blocked = `a run would refuse the key of jump host ${hop.label}`;
   }
+  const choice = transportChoice(target);
   return {
+    transport: choice.transport,
+    transportReason: { by: choice.by, needs: choice.needs },
     label: target.label,
     user: target.user,
     hostname: target.hostname,
@@ -68,6 +72,23 @@ export async function inspectTarget(
     knownHostsFiles: target.knownHostsFiles,
     contacted,
   };
+}
+
+/**
+ * A key known_hosts does not hold, for a host the OpenSSH transport reaches because something else
+ * vouches for its key (an @cert-authority line, a KnownHostsCommand): ssh checks that at login,
+ * which a dry run does not do, so the key is not judged here.
+ */
+function opensshVouches(t: ResolvedTarget, check: HostKeyCheck): HostKeyPlan | undefined {
+  if (check.status !== 'unknown' || transportChoice(t).transport !== 'openssh') return undefined;
+  const by = t.opensshNeeds.find((n) => n.keyword === '@cert-authority' || n.keyword === 'KnownHostsCommand');
+  if (!by) return undefined;
+  const where = by.line === null ? by.file : `${by.file}:${by.line}`;
+  const vouch =
+    by.keyword === '@cert-authority'
+      ? `known_hosts trusts a certificate authority for it (${where})`
+      : `its keys come from KnownHostsCommand ${by.value} (${where})`;
+  return unseen(t, 'not-checked', null, `${vouch}: ssh checks its key at login, which a dry run does not do`);
 }
 
 function endpoint(t: ResolvedTarget) {

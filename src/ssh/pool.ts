@@ -7,6 +7,7 @@ import { openFilesLimit } from '../local/fd-limit.js';
 import { UsageError } from '../process/errors.js';
 import { unhonouredWarning } from './config-keywords.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
+import { ControlMasters } from './openssh/control-master.js';
 import { Semaphore } from './semaphore.js';
 import type { ResolvedTarget, UnhonouredSetting } from './types.js';
 
@@ -56,6 +57,11 @@ export interface SshPoolOptions {
    */
   onWarning?: (message: string) => void;
   /**
+   * Where one-time notices go: what fleetsh chose without being asked (the OpenSSH transport for a
+   * host whose ssh_config needs it, and why). Default: nowhere; the CLI prints them with --verbose.
+   */
+  onNotice?: (message: string) => void;
+  /**
    * How host names become addresses (default: the system's, dns.lookup, as ssh uses). For a
    * service directory, or for tests that must not send DNS queries.
    */
@@ -64,11 +70,14 @@ export interface SshPoolOptions {
 
 export class SshPool {
   readonly handshakes: Semaphore;
+  /** The OpenSSH transport's masters, one per target (src/ssh/openssh/control-master.ts). */
+  readonly masters: ControlMasters;
   #idleTimeoutMs: number;
   #maxIdle: number;
   #maxSessions: number;
   #persistentShell: boolean;
   #onWarning: (message: string) => void;
+  #onNotice: ((message: string) => void) | undefined;
   #lookup: LookupFunction | undefined;
   readonly #connections = new Map<string, SshConnection>();
   /** Connections no longer handed out that still carry work; close() ends them too. */
@@ -86,7 +95,13 @@ export class SshPool {
     this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.#persistentShell = options.persistentShell ?? DEFAULT_PERSISTENT_SHELL;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, { code: 'FLEETSH_SSH' }));
+    this.#onNotice = options.onNotice;
     this.#lookup = options.lookup;
+    this.masters = new ControlMasters(() => ({
+      handshakes: this.handshakes,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      maxSessions: this.#maxSessions,
+    }));
   }
 
   /** Changes the pool's settings; they apply to connections made from now on (and the handshake cap at once). */
@@ -98,6 +113,7 @@ export class SshPool {
     if (options.maxSessions !== undefined) this.#maxSessions = options.maxSessions;
     if (options.persistentShell !== undefined) this.#persistentShell = options.persistentShell;
     if (options.onWarning !== undefined) this.#onWarning = options.onWarning;
+    if (options.onNotice !== undefined) this.#onNotice = options.onNotice;
     if (options.lookup !== undefined) this.#lookup = options.lookup;
   }
 
@@ -196,14 +212,18 @@ export class SshPool {
     return true;
   }
 
-  /** Closes every connection (connections through jump hosts first). */
-  close(): void {
+  /**
+   * Closes every connection (connections through jump hosts first) at once, and stops the OpenSSH
+   * transport's masters: resolves once they have exited.
+   */
+  close(): Promise<void> {
     const all = [...this.#connections.values(), ...this.#retired];
     all.sort((a, b) => b.target.jump.length - a.target.jump.length);
     for (const c of all) c.close();
     this.#connections.clear();
     this.#retired.clear();
     this.#idle.clear();
+    return this.masters.close();
   }
 
   #noteIdle(conn: SshConnection, idle: boolean): void {
@@ -219,6 +239,13 @@ export class SshPool {
 
   #forget(conn: SshConnection): void {
     if (this.#connections.get(conn.target.poolKey) === conn) this.#connections.delete(conn.target.poolKey);
+  }
+
+  /** A notice, given to onNotice once per message. */
+  notice(message: string): void {
+    if (!this.#onNotice || this.#warned.has(message)) return;
+    this.#warned.add(message);
+    this.#onNotice(message);
   }
 
   #warn(message: string, key = message): void {

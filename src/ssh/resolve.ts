@@ -29,6 +29,7 @@ import { knownHostsNameFor } from './known-hosts.js';
 import { ALGORITHM_KEYWORDS, assembleAlgorithms } from './algorithms.js';
 import { unhonouredSettings } from './config-keywords.js';
 import { isEnvName } from '../process/env.js';
+import { opensshNeeds } from './openssh-needs.js';
 import { parseTargetString, validateTargetOptions, type ExplicitSettings } from './target-options.js';
 import type {
   AlgorithmList,
@@ -246,9 +247,30 @@ async function resolveInternal(
     env: {},
     requestTty: configRequestTty(get('requesttty'), fail),
     unhonoured,
+    transport: x.transport,
     poolKey: '',
     configFiles: config.files,
+    opensshNeeds: [],
   };
+  resolved.opensshNeeds = await opensshNeeds(config, identities, expandPath, {
+    files: resolved.knownHostsFiles,
+    name: resolved.knownHostsName,
+    policy: resolved.hostKeyPolicy,
+    // The system file and what it includes from its folder (/etc/ssh/ssh_config.d/*.conf).
+    systemConfig: (file) =>
+      ctx.systemConfigFile !== false &&
+      (file === ctx.systemConfigFile || file.startsWith(path.dirname(ctx.systemConfigFile) + path.sep)),
+  });
+  // A chain goes through one transport: what its last hop needs (and the hops before it), it needs.
+  const hop = jump.at(-1);
+  if (hop)
+    resolved.opensshNeeds.unshift(
+      ...hop.opensshNeeds.map((n) =>
+        n.feature.includes(' for jump host ')
+          ? n
+          : { ...n, feature: `${n.feature} for jump host ${hop.label}` },
+      ),
+    );
   hideSecrets(resolved, x);
   Object.defineProperty(resolved, 'env', {
     value: sessionEnv(config.sendEnv, get('setenv'), ctx, fail, unhonoured),

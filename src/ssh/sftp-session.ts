@@ -5,10 +5,10 @@
 // transfer's signal aborts, and none is sent on a session that is closing.
 //
 // Closing waits CLOSE_WAIT_MS for the server's acknowledgement; a server that gives none is not
-// answering, so the connection is retired (it closes once nothing else uses it, which ends the
-// session and every request ssh2 still holds for it).
+// answering, so what carries the session is retired: an ssh2 connection closes once nothing else
+// uses it, which ends the session and every request ssh2 still holds for it; an `ssh -s sftp`
+// process is killed (sftp-stdio.ts).
 import type { SFTPWrapper } from 'ssh2';
-import type { SshConnection } from './connection.js';
 import type { Release } from './semaphore.js';
 
 /** How long a closed session waits for the server's acknowledgement before its connection is retired. */
@@ -18,7 +18,7 @@ export type SftpCallback<T> = (err: Error | null | undefined, value?: T) => void
 
 export class SftpSession {
   readonly sftp: SFTPWrapper;
-  readonly #conn: SshConnection;
+  readonly #retire: (reason: string) => void;
   readonly #signal: AbortSignal;
   #release: Release | undefined;
   /** Why requests fail from now on: the session ended, or the signal aborted. */
@@ -33,10 +33,11 @@ export class SftpSession {
   readonly #closedPromise = new Promise<void>((r) => (this.#closedResolve = r));
   #drained: Array<() => void> = [];
 
-  constructor(sftp: SFTPWrapper, release: Release, conn: SshConnection, signal: AbortSignal) {
+  /** `retire` ends what carries the session, for a server that does not acknowledge its close. */
+  constructor(sftp: SFTPWrapper, release: Release, retire: (reason: string) => void, signal: AbortSignal) {
     this.sftp = sftp;
     this.#release = release;
-    this.#conn = conn;
+    this.#retire = retire;
     this.#signal = signal;
     sftp.on('error', () => {}); // a protocol error ends the session: its requests fail with 'close'
     sftp.once('close', () => {
@@ -125,7 +126,7 @@ export class SftpSession {
     if (this.#closed) return;
     this.sftp.end();
     const timer = setTimeout(() => {
-      this.#conn.retire('the server did not acknowledge the close of an SFTP session');
+      this.#retire('the server did not acknowledge the close of an SFTP session');
       this.#releaseSlot();
     }, CLOSE_WAIT_MS);
     timer.unref();

@@ -19,6 +19,8 @@ import { SftpSession } from './sftp-session.js';
 import { getFile, mkdirRemote, mkdirsRemote, walkRemote, type TransferJob } from './sftp-files.js';
 import { putFile } from './sftp-put.js';
 import type { SshExecutor } from './ssh-executor.js';
+import type { Release } from './semaphore.js';
+import type { SFTPWrapper } from 'ssh2';
 
 import type { RejectedEntry, TransferOptions, TransferResult } from './sftp-types.js';
 
@@ -84,7 +86,51 @@ function describe(e: unknown): string {
 
 const remoteDirname = (remote: string) => path.posix.dirname(remote);
 
+/**
+ * Where a transfer's SFTP sessions come from: a transport's way to one host. The ssh2 transport
+ * opens a channel on its pooled connection; the OpenSSH transport runs `ssh -s ... sftp` through its
+ * ControlMaster (sftp-stdio.ts). The transfer itself (sftp-put.ts, sftp-files.ts) is the same.
+ */
+export interface SftpSource {
+  readonly host: string;
+  /** Opens one session: waits for the connection and a channel slot, within the signal. */
+  open(signal: AbortSignal): Promise<OpenedSftp>;
+}
+
+export interface OpenedSftp {
+  sftp: SFTPWrapper;
+  /** Called once the session has closed: gives back what it took (a channel slot, a process). */
+  release: Release;
+  /** The server did not acknowledge the session's close: end what carries it. */
+  retire(reason: string): void;
+  /** The transfer is over: the connection may go idle. */
+  done(): void;
+}
+
+/** The ssh2 transport's sessions: a channel on the target's pooled connection, held while in use. */
+export function executorSftp(executor: SshExecutor): SftpSource {
+  return {
+    host: executor.host,
+    open: async (signal) => {
+      const conn = await executor.connection(signal);
+      const done = conn.hold();
+      try {
+        const { sftp, release } = await conn.sftp({ signal });
+        return { sftp, release, retire: (reason) => conn.retire(reason), done };
+      } catch (e) {
+        done();
+        throw e;
+      }
+    },
+  };
+}
+
 export function makeTransfers(executor: SshExecutor): SshTransfers {
+  return transfersOver(executorSftp(executor));
+}
+
+/** Uploads and downloads through any transport's SFTP sessions. */
+export function transfersOver(source: SftpSource): SshTransfers {
   /** Runs `work` with an SFTP session, the connection held, a timeout and cancellation. */
   const withSftp = async (
     what: string,
@@ -93,7 +139,7 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
     opts: TransferOptions,
     work: (job: TransferJob) => Promise<Omit<TransferResult, 'durationMs'>>,
   ): Promise<TransferResult> => {
-    const host = executor.host;
+    const host = source.host;
     const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, 'timeout', host);
     const controller = new AbortController();
     const onAbort = () => controller.abort(opts.signal!.reason);
@@ -122,10 +168,9 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
     };
     let hold: (() => void) | undefined;
     try {
-      const conn = await executor.connection(controller.signal);
-      hold = conn.hold();
-      const { sftp, release } = await conn.sftp({ signal: controller.signal });
-      job.session = new SftpSession(sftp, release, conn, controller.signal);
+      const opened = await source.open(controller.signal);
+      hold = opened.done;
+      job.session = new SftpSession(opened.sftp, opened.release, opened.retire, controller.signal);
       const result = await work(job);
       if (controller.signal.aborted) throw controller.signal.reason;
       const done: TransferResult = { ...result, durationMs: Math.round(performance.now() - started) };
@@ -144,7 +189,7 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
       return done;
     } catch (e) {
       job.session?.close();
-      const left = await removeTemps(executor, job);
+      const left = await removeTemps(source, job);
       const note = left ? `; ${left}` : '';
       if (timedOut)
         throw new TransferError(
@@ -259,7 +304,7 @@ export function makeTransfers(executor: SshExecutor): SshTransfers {
  * may be what failed; the pool gives a new connection if that one was retired), local ones at once
  * and again once ssh2 has let go of them. Returns what could not be removed, in words.
  */
-async function removeTemps(executor: SshExecutor, job: TransferJob): Promise<string | undefined> {
+async function removeTemps(source: SftpSource, job: TransferJob): Promise<string | undefined> {
   for (const t of job.localTemps) {
     await fsp.rm(t, { force: true }).catch(() => {});
     // A late answer from the server could still create it: remove it again once ssh2 is done.
@@ -274,10 +319,9 @@ async function removeTemps(executor: SshExecutor, job: TransferJob): Promise<str
   let hold: (() => void) | undefined;
   let session: SftpSession | undefined;
   try {
-    const conn = await executor.connection(bound);
-    hold = conn.hold();
-    const { sftp, release } = await conn.sftp({ signal: bound });
-    session = new SftpSession(sftp, release, conn, bound);
+    const opened = await source.open(bound);
+    hold = opened.done;
+    session = new SftpSession(opened.sftp, opened.release, opened.retire, bound);
     for (const t of temps) {
       await session
         .call((s, cb) => s.unlink(t, cb))

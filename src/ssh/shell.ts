@@ -7,16 +7,26 @@ import { ConnectionError, UsageError } from '../process/errors.js';
 import { SshPool, type SshPoolOptions } from './pool.js';
 import { resolveTarget, type ResolveContext } from './resolve.js';
 import { parseTargetString } from './target-options.js';
-import { SshExecutor } from './ssh-executor.js';
-import { makeTransfers, type SshTransfers } from './sftp.js';
+import type { SshTransfers } from './sftp.js';
+import { TargetTransport } from './target-transport.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
 import { inspectTarget } from './inspect.js';
-import type { HostKeyInfo, ResolvedTarget, SshTarget, SshTargetOptions, TargetPlan } from './types.js';
+import { chooseTransport, transportChoice } from './transport.js';
+import type {
+  HostKeyInfo,
+  ResolvedTarget,
+  SshTarget,
+  SshTargetOptions,
+  SshTransport,
+  TargetPlan,
+} from './types.js';
 
 export interface SshShellExtras extends SshTransfers {
   /** The target after ssh_config resolution (user, host name, port, identities, jump chain). */
   resolve(): Promise<ResolvedTarget>;
+  /** What carries this target's commands once resolved: 'ssh2' or 'openssh' (the system ssh). */
+  transport(): Promise<SshTransport>;
   /** Connects now (the handshake is otherwise made by the first command); resolves when ready. */
   connect(): Promise<void>;
   /** Connects if need be; the host key the server proved it holds (verified against known_hosts). */
@@ -87,28 +97,44 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
         resolved = undefined;
         throw e;
       });
-    const executor = new SshExecutor(label, { pool, resolve: resolveOnce });
+    // The transport is chosen once the target is resolved (its ssh_config read), per command.
+    const executor = new TargetTransport(label, { pool, resolve: resolveOnce, raw: target, paths: context });
+    const { ssh2, openssh } = executor;
+    const viaOpenssh = () => executor.viaOpenssh();
+    /** What only the ssh2 transport does yet, refused with a UsageError over the OpenSSH one. */
+    const ssh2Only = async (what: string) => {
+      if (await viaOpenssh())
+        throw new UsageError(
+          `${label}: ${what} is not available over the OpenSSH transport (transport 'openssh'); use transport 'ssh2' for this host`,
+          { host: label },
+        );
+    };
     return makeShell(executor, options, (shell) => {
       const close = async () => {
         const t = await resolveOnce().catch(() => undefined);
         if (t) pool.connection(t).close();
+        if (t && transportChoice(t).transport === 'openssh') await pool.masters.closeTarget(t);
       };
       const extras: SshShellExtras = {
-        ...makeTransfers(executor),
+        ...executor.transfers,
         resolve: resolveOnce,
+        transport: async () => chooseTransport(await resolveOnce()),
         connect: async () => {
-          await executor.connection();
+          if (await viaOpenssh()) await openssh.master();
+          else await ssh2.connection();
         },
         hostKey: async () => {
-          const key = (await executor.connection()).hostKey;
+          await ssh2Only('reading the host key');
+          const key = (await ssh2.connection()).hostKey;
           if (!key)
             throw new ConnectionError('protocol', label, 'connected, but no host key was recorded', {
               stage: 'kex',
             });
           return key;
         },
-        inspect: async (o: { signal?: AbortSignal } = {}) => inspectTarget(await resolveOnce(), pool, o.signal),
-        tunnel: (o: TunnelOptions) => openTunnel(executor, o),
+        inspect: async (o: { signal?: AbortSignal } = {}) =>
+          inspectTarget(await resolveOnce(), pool, o.signal),
+        tunnel: async (o: TunnelOptions) => (await ssh2Only('a tunnel'), openTunnel(ssh2, o)),
         sudo: makeSudo(shell),
         close,
         [Symbol.asyncDispose]: close,

@@ -31,7 +31,7 @@ export const JOB_VAR = 'FLEETSH_JOB';
 /** Job markers: random per process, then a counter (a random draw per command costs more than it buys). */
 const JOB_PREFIX = randomBytes(6).toString('hex');
 let jobCounter = 0;
-const nextJobId = () => `${JOB_PREFIX}${(jobCounter++).toString(36)}`;
+export const nextJobId = (): string => `${JOB_PREFIX}${(jobCounter++).toString(36)}`;
 /** ^D, end of input typed on a terminal. */
 const EOT = 0x04;
 /** How long after the signal request the /proc helper is sent if the command is still running. */
@@ -172,7 +172,7 @@ function sessionFits(req: ExecRequest, target: ResolvedTarget, pool: SshPool): b
 }
 
 /** The sudo of a request: its password, else the target's sudoPassword, else its login password. */
-function sudoOptions(host: string, req: ExecRequest, target: ResolvedTarget): SudoDialogOptions {
+export function sudoOptions(host: string, req: ExecRequest, target: ResolvedTarget): SudoDialogOptions {
   const password = req.sudo!.password ?? target.sudoPassword ?? target.password;
   if (password !== undefined && /[\r\n\0]/.test(password)) {
     throw new UsageError(`${host}: the sudo password contains a line break or NUL, which sudo cannot read`, {
@@ -184,10 +184,15 @@ function sudoOptions(host: string, req: ExecRequest, target: ResolvedTarget): Su
 
 /** `export FLEETSH_JOB=…; export VAR=…; cd DIR || exit; COMMAND` (env names are validated upstream). */
 export function wrapCommand(req: Pick<ExecRequest, 'command' | 'env' | 'cwd'>, job: string): string {
+  return `${commandSetup(req, job)}\n${req.command}`;
+}
+
+/** The line before a command: its job marker, environment and directory. */
+export function commandSetup(req: Pick<ExecRequest, 'env' | 'cwd'>, job: string): string {
   let prefix = `export ${JOB_VAR}=${job}`;
   for (const [name, value] of Object.entries(req.env ?? {})) prefix += `; export ${name}=${quote(value)}`;
   if (req.cwd !== undefined) prefix += `; cd ${quote(req.cwd)} || exit`;
-  return `${prefix}\n${req.command}`;
+  return prefix;
 }
 
 /**

@@ -6,7 +6,10 @@ import type ssh2 from 'ssh2';
 import ClientClass from 'ssh2/lib/client.js';
 import agents from 'ssh2/lib/agent.js';
 import keyParser from 'ssh2/lib/protocol/keyParser.js';
+import sftp from 'ssh2/lib/protocol/SFTP.js';
 
 export const Client: typeof ssh2.Client = ClientClass;
 export const OpenSSHAgent: typeof ssh2.OpenSSHAgent = agents.OpenSSHAgent;
 export const parseKey: typeof ssh2.utils.parseKey = keyParser.parseKey;
+/** The SFTP client, which client.js loads anyway: sftp-stdio.ts runs it over a process's pipes. */
+export const SFTP = sftp.SFTP;

@@ -14,3 +14,9 @@ declare module 'ssh2/lib/protocol/keyParser.js' {
   const keyParser: { parseKey: typeof ssh2.utils.parseKey };
   export default keyParser;
 }
+declare module 'ssh2/lib/protocol/SFTP.js' {
+  import type { EventEmitter } from 'node:events';
+  /** ssh2's SFTP client: a channel stand-in (sftp-stdio.ts gives it the channel's parts it uses). */
+  const sftp: { SFTP: new (client: unknown, chanInfo: unknown, cfg?: object) => EventEmitter };
+  export default sftp;
+}

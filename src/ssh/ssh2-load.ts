@@ -32,5 +32,6 @@ async function requireSsh2(): Promise<Ssh2> {
     Client: require('ssh2/lib/client.js') as Ssh2['Client'],
     OpenSSHAgent: (require('ssh2/lib/agent.js') as { OpenSSHAgent: Ssh2['OpenSSHAgent'] }).OpenSSHAgent,
     parseKey: (require('ssh2/lib/protocol/keyParser.js') as { parseKey: Ssh2['parseKey'] }).parseKey,
+    SFTP: (require('ssh2/lib/protocol/SFTP.js') as { SFTP: Ssh2['SFTP'] }).SFTP,
   };
 }

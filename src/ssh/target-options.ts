@@ -6,7 +6,14 @@ import { splitAddress } from '../process/address.js';
 import { parseDuration } from '../process/duration.js';
 import { UsageError } from '../process/errors.js';
 import { expandTilde } from './ssh-config.js';
-import { HOST_KEY_POLICIES, type HostKeyPolicy, type SshTarget, type SshTargetOptions } from './types.js';
+import {
+  HOST_KEY_POLICIES,
+  SSH_TRANSPORTS,
+  type HostKeyPolicy,
+  type SshTransport,
+  type SshTarget,
+  type SshTargetOptions,
+} from './types.js';
 
 export interface ParsedTargetString {
   user?: string;
@@ -65,6 +72,7 @@ export interface ExplicitSettings {
   hostKeyAlias?: string;
   maxSessions?: number;
   persistentShell?: boolean;
+  transport?: SshTransport;
 }
 
 const OPTION_NAMES = [
@@ -89,6 +97,7 @@ const OPTION_NAMES = [
   'maxSessions',
   'sudoPassword',
   'persistentShell',
+  'transport',
 ];
 
 export function validateTargetOptions(target: SshTarget, homedir: string, cwd: string): ExplicitSettings {
@@ -234,6 +243,11 @@ export function validateTargetOptions(target: SshTarget, homedir: string, cwd: s
     if (typeof raw.persistentShell !== 'boolean')
       throw bad('persistentShell', `must be true or false, got ${describe(raw.persistentShell)}`);
     x.persistentShell = raw.persistentShell;
+  }
+  if (raw.transport !== undefined) {
+    if (!SSH_TRANSPORTS.includes(raw.transport))
+      throw bad('transport', `must be 'ssh2' or 'openssh', got ${describe(raw.transport)}`);
+    x.transport = raw.transport;
   }
   return x;
 }

@@ -8,6 +8,15 @@ export type HostKeyPolicy = 'strict' | 'accept-new' | 'off';
 /** Every HostKeyPolicy, for validation (the target options and the inventory check against it). */
 export const HOST_KEY_POLICIES: readonly HostKeyPolicy[] = ['strict', 'accept-new', 'off'];
 
+/**
+ * What carries a target's connections: `ssh2` (fleetsh's own SSH client, from npm) or `openssh` (the
+ * system `ssh` binary, one ControlMaster per host: certificates, security keys, GSSAPI, PKCS#11 and
+ * every ssh_config keyword, read by ssh itself). See docs/ssh.md.
+ */
+export type SshTransport = 'ssh2' | 'openssh';
+/** Every SshTransport, for validation (the target options, the inventory and the CLI check against it). */
+export const SSH_TRANSPORTS: readonly SshTransport[] = ['ssh2', 'openssh'];
+
 /** A duration: milliseconds as a number, or a string with units ('10s', '500ms', '2m', '1h30m'). */
 export type Duration = number | string;
 
@@ -51,6 +60,8 @@ export interface SshTargetOptions {
    * each (from its second command on); default: the pool's `persistentShell` (true). See docs/ssh.md.
    */
   persistentShell?: boolean;
+  /** What carries the connection: 'ssh2' (the default) or 'openssh' (the system ssh binary). */
+  transport?: SshTransport;
 }
 
 /** ssh2's name for each algorithm list (ssh_config's Ciphers, KexAlgorithms, HostKeyAlgorithms, MACs). */
@@ -85,7 +96,35 @@ export interface IdentitySource {
   readonly key?: Buffer;
 }
 
-/** A target with every setting made concrete. Secrets are non-enumerable properties. */
+/**
+ * Something a host's ssh_config asks for that only the OpenSSH transport can do (ssh2 has no user
+ * certificates, security keys, GSSAPI, Match exec, KnownHostsCommand or PKCS#11), and where it says so.
+ */
+export interface OpensshNeed {
+  /** As OpenSSH spells it: CertificateFile, IdentityFile, GSSAPIAuthentication, Match exec, KnownHostsCommand, PKCS11Provider. */
+  keyword: string;
+  /** The value: a file (expanded), a command, `yes`. */
+  value: string;
+  /** What the ssh2 transport lacks, in words: `a user certificate`, `a FIDO security key (...)`. */
+  feature: string;
+  /** The ssh_config file that says it (for the privateKey option or a default key: the key's label). */
+  file: string;
+  /** Its line in that file, when known. */
+  line: number | null;
+}
+
+/** The transport a target's connections take, and why (src/ssh/transport.ts decides). */
+export interface TransportChoice {
+  transport: SshTransport;
+  /**
+   * `option`: the target's `transport` option (an inventory setting, `--transport`); `ssh-config`:
+   * what its ssh_config needs (`needs`) chose OpenSSH; `default`: ssh2, nothing asked otherwise.
+   */
+  by: 'option' | 'ssh-config' | 'default';
+  /** What the host's ssh_config needs that only OpenSSH does, each with its file and line; also when the option chose ssh2. */
+  needs: OpensshNeed[];
+}
+
 /** A host key a server presented: its type (`ssh-ed25519`, `ecdsa-sha2-nistp256`, ...) and SHA256 fingerprint. */
 export interface HostKeyInfo {
   type: string;
@@ -93,6 +132,7 @@ export interface HostKeyInfo {
   fingerprint: string;
 }
 
+/** A target with every setting made concrete. Secrets are non-enumerable properties. */
 export interface ResolvedTarget {
   /** The host as the user named it, with `:port` when a non-22 port was given explicitly. For messages. */
   label: string;
@@ -148,10 +188,14 @@ export interface ResolvedTarget {
   requestTty: boolean | undefined;
   /** ssh_config keywords that apply to this host and that this transport does not honour (warned once each). */
   unhonoured: UnhonouredSetting[];
+  /** The target's transport option; undefined: not given (chooseTransport decides). */
+  transport: SshTransport | undefined;
   /** Same key, same connection: user@host:port, identities, agent, host key settings, jump chain. No secrets. */
   poolKey: string;
   /** ssh_config files that were read (including Include), for messages. */
   configFiles: string[];
+  /** What this host's config asks for that only the OpenSSH transport can do; empty for most hosts. */
+  opensshNeeds: OpensshNeed[];
 }
 
 /** A host as it would be dialled, for a dry run: the name it was given, the user, address and port. */
@@ -212,6 +256,13 @@ export interface AuthPlan {
 
 /** Everything a connection to a target would use, for a dry run (`ssh.inspect()`). */
 export interface TargetPlan extends PlannedEndpoint {
+  /** What would carry the connection (chooseTransport). Over 'openssh' the system ssh reads ssh_config itself. */
+  transport: SshTransport;
+  /**
+   * Why: the `transport` option, what the host's ssh_config needs that only OpenSSH does (each need
+   * with its file and line), or the default; `needs` is listed also when the option chose ssh2.
+   */
+  transportReason: Pick<TransportChoice, 'by' | 'needs'>;
   /** Jump hosts, first hop first, each with what the dry run found out about its host key. */
   jump: Array<PlannedEndpoint & { hostKey: HostKeyPlan }>;
   /** The ProxyCommand that would carry the connection (tokens expanded), or null. */

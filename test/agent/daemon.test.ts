@@ -193,6 +193,9 @@ describe('the agent process', () => {
       undefined,
     );
     assert.equal(description({ host: 'a', privateKey: Buffer.from('key') }), undefined);
+    // Over the OpenSSH transport a host's ControlMaster keeps its connection, not the agent.
+    assert.equal(description({ host: 'a', transport: 'openssh' }), undefined);
+    assert.deepEqual(description({ host: 'a', transport: 'ssh2' }), { host: 'a', transport: 'ssh2' });
     assert.deepEqual(
       description({ host: 'a', privateKey: 'keys/id', sshConfig: '/etc/x', knownHosts: ['kh'] }),
       {

@@ -28,6 +28,7 @@ const key = (patch: Partial<HostKeyPlan> = {}): HostKeyPlan => ({
 });
 
 const target = (label: string, patch: Partial<TargetPlan> = {}): TargetPlan => ({
+  transportReason: { by: 'default', needs: [] },
   label,
   user: 'deploy',
   hostname: `${label}.example`,
@@ -37,6 +38,7 @@ const target = (label: string, patch: Partial<TargetPlan> = {}): TargetPlan => (
   auth: { agent: null, identitiesOnly: false, keys: [], skipped: [], password: false, error: null },
   hostKey: key(),
   configFiles: [],
+  transport: 'ssh2',
   knownHostsFiles: ['/k'],
   contacted: [{ host: label, how: 'key-exchange' }],
   ...patch,

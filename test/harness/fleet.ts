@@ -12,7 +12,9 @@
 // every sshd listens on all its addresses (~0.25 s for 20 healthy hosts on an idle machine).
 // Generated in `fleet.dir`: host and client ed25519 keys, authorized_keys, known_hosts
 // ([address]:port lines), ssh_config (one `Host <name>` block per host, absolute paths only,
-// StrictHostKeyChecking yes, GlobalKnownHostsFile /dev/null) and the sshd configs.
+// StrictHostKeyChecking yes, GlobalKnownHostsFile /dev/null) and the sshd configs. The system ssh
+// reads that ssh_config as it is: the OpenSSH transport's tests give it to `ssh -F` (the transport
+// adds BatchMode itself), and bench/peers.ts writes its peers' copies from it.
 //
 // Hosts: healthy ones are named `${namePrefix}01`, `${namePrefix}02`, ... (namePrefix defaults to 'h')
 // unless `aliases` gives names (e.g. web1.example.com) to the first healthy hosts; faults are named

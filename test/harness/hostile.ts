@@ -42,6 +42,8 @@ export interface HostileOptions {
   fileMode?: number;
   /** Listed names that are symbolic links, and the path REALPATH resolves each to. */
   links?: Record<string, string>;
+  /** Log in any client with the `none` method (the system ssh, which has no password to give). */
+  noAuth?: boolean;
 }
 
 export interface HostileServer {
@@ -101,6 +103,7 @@ export async function startHostile(options: HostileOptions = {}): Promise<Hostil
     conn.on('error', () => {});
     conn.on('authentication', (ctx) => {
       if (freezeAt === 'auth') return freeze(conn, 'auth');
+      if (options.noAuth && ctx.method === 'none') return ctx.accept();
       if (ctx.method === 'password' && ctx.username === HOSTILE_USER && ctx.password === PASSWORD)
         return ctx.accept();
       ctx.reject(['password']);

@@ -248,5 +248,26 @@ test('a ^file in a group is read relative to the inventory, and a missing one is
 test("selectList: a pasted list whose @groups are the inventory's", () => {
   const inv = parseInventory("groups:\n  web: 'web[1-3]'\n");
   assert.deepEqual(inv.selectList('@web\n# skip\nroot@db1\n').hosts, ['web1', 'web2', 'web3', 'root@db1']);
-  assert.throws(() => inv.selectList('web1\n@nope\n', { source: 'stdin' }), /in stdin:2: unknown group @nope/);
+  assert.throws(
+    () => inv.selectList('web1\n@nope\n', { source: 'stdin' }),
+    /in stdin:2: unknown group @nope/,
+  );
+});
+
+test('transport: a group or a host says ssh2 or openssh; the most specific wins; a typo is named at file:line', () => {
+  const inv = parseInventory(
+    [
+      'hosts:',
+      '  db1: { transport: ssh2 }',
+      'groups:',
+      '  corp: { hosts: [db1, app1], transport: openssh }',
+    ].join('\n'),
+    { file: 'fleetsh.yml', readFile: () => '' },
+  );
+  assert.equal(inv.targetFor('app1').transport, 'openssh');
+  assert.equal(inv.targetFor('db1').transport, 'ssh2', 'the host setting over its group');
+  assert.equal(inv.targetFor('other').transport, undefined);
+  assert.deepEqual(problems('defaults:\n  transport: opensh\n'), [
+    'fleetsh.yml:2: defaults.transport: expected one of ssh2, openssh, got "opensh" (did you mean "openssh"?)',
+  ]);
 });

@@ -9,6 +9,7 @@ import { palette, plain } from '../../src/render/palette.js';
 import { planText } from '../../src/render/plan-text.js';
 
 const connection: TargetPlan = {
+  transportReason: { by: 'default', needs: [] },
   label: 'web1',
   user: 'deploy',
   hostname: '10.0.0.1',
@@ -55,6 +56,7 @@ const connection: TargetPlan = {
     reason: null,
   },
   configFiles: [],
+  transport: 'ssh2',
   knownHostsFiles: [],
   contacted: [
     { host: 'bastion', how: 'login' },

@@ -1,6 +1,7 @@
 // Running commands over SSH against real sshd hosts: results, exit codes and signals, env, cwd,
-// stdin, lines, timeouts that kill the remote process, and lost connections. Every test runs twice:
-// with an exec request per command, and on the connection's persistent shell (shell-session.ts).
+// stdin, lines, timeouts that kill the remote process, and lost connections. Every test runs three
+// times: with an exec request per command, on the connection's persistent shell (shell-session.ts),
+// and through the OpenSSH transport (the system ssh on a ControlMaster, src/ssh/openssh/).
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -13,8 +14,11 @@ import { sessionOf } from '../../src/ssh/shell-session.js';
 
 const skip = !sshdAvailable() && 'OpenSSH sshd not installed';
 
-for (const persistentShell of [false, true])
-  describe(`ssh exec (${persistentShell ? 'persistent shell' : 'exec requests'})`, { skip }, () => {
+for (const path of ['exec requests', 'persistent shell', 'openssh'] as const)
+  describe(`ssh exec (${path})`, { skip }, () => {
+    const persistentShell = path === 'persistent shell';
+    const openssh = path === 'openssh';
+    const extra = openssh ? { transport: 'openssh' as const } : {};
     let fleet: TestFleet;
     let ssh: SshFunction;
     before(async () => {
@@ -26,14 +30,19 @@ for (const persistentShell of [false, true])
       await ssh?.close();
       await fleet?.stop();
     });
-    const host = (i = 0) => ssh(targetOf(fleet, fleet.healthy[i]!));
+    const host = (i = 0) => ssh(targetOf(fleet, fleet.healthy[i]!, extra));
 
     test('a command returns stdout, stderr, exit code, host and command', async () => {
       const r = await host()`echo out; echo err >&2; id -un`;
       // The command's parent: the session's driver, or sshd.
       const parent = Number((await host()`echo $PPID`).stdout);
-      const session = sessionOf(ssh.pool.connection(await host().resolve()));
-      assert.equal(parent === session?.pid, persistentShell, 'the command ran on the path under test');
+      if (openssh) {
+        assert.equal(ssh.pool.stats().handshakes, 0, 'no ssh2 connection was made');
+        assert.equal(ssh.pool.masters.size, 1, 'one master serves the host');
+      } else {
+        const session = sessionOf(ssh.pool.connection(await host().resolve()));
+        assert.equal(parent === session?.pid, persistentShell, 'the command ran on the path under test');
+      }
       assert.equal(r.stdout, `out\n${fleet.user}\n`);
       assert.equal(r.stderr, 'err\n');
       assert.equal(r.exitCode, 0);
@@ -216,7 +225,7 @@ for (const persistentShell of [false, true])
       const s = ssh(`${fleet.user}@${h.address}:${h.port}`);
       assert.equal(s.host, `${h.address}:${h.port}`);
       // No ssh_config for this one: the key and known_hosts come from options.
-      const d = ssh(directOf(fleet, h));
+      const d = ssh(directOf(fleet, h, extra));
       assert.equal((await d`echo direct`).stdout, 'direct\n');
     });
 
@@ -229,9 +238,9 @@ for (const persistentShell of [false, true])
         (e) => e,
       );
       await new Promise((r) => setTimeout(r, 300));
-      // Kill this connection's sshd process on the host (the parent of the parent of a new session).
-      const conn = ssh.pool.connection(await s.resolve());
-      conn.close(); // the client side closing stands in for the network dropping
+      // The client side closing stands in for the network dropping.
+      if (openssh) await ssh.pool.masters.closeTarget(await s.resolve());
+      else ssh.pool.connection(await s.resolve()).close();
       const err = await started;
       assert.ok(err instanceof ConnectionError, String(err));
       assert.equal(err.kind, 'closed');
@@ -270,7 +279,8 @@ for (const persistentShell of [false, true])
 
     test('SSH keepalive notices a server that stopped answering: the running command fails with kind closed', async () => {
       const own = sshFor(fleet);
-      const s = own(targetOf(fleet, fleet.healthy[1]!, { keepaliveInterval: '200ms' }));
+      // ssh counts ServerAliveInterval in whole seconds: 1 s, three times unanswered.
+      const s = own(targetOf(fleet, fleet.healthy[1]!, { keepaliveInterval: '200ms', ...extra }));
       const mark = `k${process.pid}x${Date.now()}`;
       await s`true`;
       const running = s`sleep 30`.env({ MARK: mark }).then(
@@ -292,8 +302,11 @@ for (const persistentShell of [false, true])
         const err = await running;
         assert.ok(err instanceof ConnectionError, String(err));
         assert.equal(err.kind, 'closed');
-        assert.match(err.message, /keepalive/);
-        assert.ok(performance.now() - t0 < 5000);
+        if (openssh) assert.ok(performance.now() - t0 < 10_000);
+        else {
+          assert.match(err.message, /keepalive/);
+          assert.ok(performance.now() - t0 < 5000);
+        }
       } finally {
         for (const pid of new Set(frozen.split(/\s+/).filter(Boolean))) {
           await other(targetOf(fleet, fleet.healthy[1]!))`kill -KILL ${pid}`.nothrow();

@@ -3,7 +3,8 @@
 // cache (timestamp_timeout=0), another user to run as, a wrong password. The password must reach
 // sudo and nothing else: not the command's input, not its output, not a process's arguments or
 // environment on the host (scanned in /proc while commands run), not an error. A killed command
-// under sudo must be gone from the host, children included (pgrep).
+// under sudo must be gone from the host, children included (pgrep). Every test runs through both
+// transports: ssh2, and the system ssh on a ControlMaster (whose streams carry sudo's dialog).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -46,202 +47,203 @@ async function gone(pattern: string, withinMs: number): Promise<string[]> {
   }
 }
 
-describe('ssh sudo, with the real sudo', { skip }, () => {
-  let fleet: TestFleet;
-  let ssh: SshFunction;
-  let logins: SudoLogins;
-  let password: string;
-  before(async () => {
-    password = ensureSudoUsers().password;
-    logins = sudoLogins();
-    fleet = await startFleet({ healthy: 1, extraSshdConfig: logins.sshdConfig });
-    logins.authorize(fleet);
-    ssh = sshFor(fleet);
-  });
-  after(async () => {
-    await ssh?.close();
-    await fleet?.stop();
-    logins?.remove();
-  });
-  /** A shell logged in (with the fleet's key, no password) as one of the sudo users. */
-  const as = (user: string, extra: Partial<SshTargetOptions> = {}): SshShell =>
-    ssh(targetOf(fleet, fleet.healthy[0]!, { username: user, ...extra }));
+for (const transport of ['ssh2', 'openssh'] as const)
+  describe(`ssh sudo, with the real sudo (${transport})`, { skip }, () => {
+    let fleet: TestFleet;
+    let ssh: SshFunction;
+    let logins: SudoLogins;
+    let password: string;
+    before(async () => {
+      password = ensureSudoUsers().password;
+      logins = sudoLogins();
+      fleet = await startFleet({ healthy: 1, extraSshdConfig: logins.sshdConfig });
+      logins.authorize(fleet);
+      ssh = sshFor(fleet);
+    });
+    after(async () => {
+      await ssh?.close();
+      await fleet?.stop();
+      logins?.remove();
+    });
+    /** A shell logged in (with the fleet's key, no password) as one of the sudo users. */
+    const as = (user: string, extra: Partial<SshTargetOptions> = {}): SshShell =>
+      ssh(targetOf(fleet, fleet.healthy[0]!, { username: user, transport, ...extra }));
 
-  test('a password rule: the command runs as root, its input after the password; no prompt or marker shows', async () => {
-    const s = as(SUDO_USERS.password);
-    assert.equal((await s`id -un`).stdout, `${SUDO_USERS.password}\n`);
-    const r = await s.sudo({ password })`id -un; cat; echo done >&2`.stdin('payload\n');
-    assert.equal(r.stdout, 'root\npayload\n');
-    assert.equal(r.stderr, 'done\n');
-    assert.equal(r.command, 'id -un; cat; echo done >&2');
-    // The target's sudoPassword is the default; a shell derived with .with({ sudo }) runs through sudo too.
-    const t = as(SUDO_USERS.password, { sudoPassword: password });
-    assert.equal((await t.sudo`id -un`).stdout, 'root\n');
-    assert.equal((await t.with({ sudo: true })`id -un`).stdout, 'root\n');
-    assert.equal(
-      (await t.with({ sudo: true }).with({ sudo: false })`id -un`).stdout,
-      `${SUDO_USERS.password}\n`,
-    );
-  });
-
-  test("the command's environment and directory reach it under sudo, which would reset them", async () => {
-    const r = await as(SUDO_USERS.nopasswd).sudo`echo "$WHERE $(pwd) $FLEETSH_JOB"`
-      .env({ WHERE: 'here' })
-      .cwd('/tmp');
-    assert.match(r.stdout, /^here \/tmp \w+\n$/);
-  });
-
-  test('NOPASSWD: no password needed (sudo -n); one given is never sent, so the command reads only its input', async () => {
-    const s = as(SUDO_USERS.nopasswd);
-    assert.equal((await s.sudo`id -un; cat`.stdin('x\n')).stdout, 'root\nx\n');
-    const r = await s.sudo({ password })`cat; echo "[$(cat)]"`.stdin('only this\n');
-    assert.equal(r.stdout, 'only this\n[]\n');
-    // Binary input of a megabyte arrives whole after the dialog.
-    const data = randomBytes(1 << 20);
-    const sum = await s.sudo({ password })`sha256sum | cut -d' ' -f1`.stdin(data);
-    assert.equal(sum.stdout.trim(), createHash('sha256').update(data).digest('hex'));
-  });
-
-  test('a password rule without a password fails at once: a SudoError naming the host and what to do', async () => {
-    const s = as(SUDO_USERS.password);
-    for (const p of [s.sudo`id -un`, s.sudo`id -un`.nothrow()]) {
-      const e = await Promise.resolve(p).then(
-        () => assert.fail('expected a SudoError'),
-        (err: unknown) => err,
+    test('a password rule: the command runs as root, its input after the password; no prompt or marker shows', async () => {
+      const s = as(SUDO_USERS.password);
+      assert.equal((await s`id -un`).stdout, `${SUDO_USERS.password}\n`);
+      const r = await s.sudo({ password })`id -un; cat; echo done >&2`.stdin('payload\n');
+      assert.equal(r.stdout, 'root\npayload\n');
+      assert.equal(r.stderr, 'done\n');
+      assert.equal(r.command, 'id -un; cat; echo done >&2');
+      // The target's sudoPassword is the default; a shell derived with .with({ sudo }) runs through sudo too.
+      const t = as(SUDO_USERS.password, { sudoPassword: password });
+      assert.equal((await t.sudo`id -un`).stdout, 'root\n');
+      assert.equal((await t.with({ sudo: true })`id -un`).stdout, 'root\n');
+      assert.equal(
+        (await t.with({ sudo: true }).with({ sudo: false })`id -un`).stdout,
+        `${SUDO_USERS.password}\n`,
       );
-      assert.ok(e instanceof SudoError, String(e));
-      assert.equal(e.kind, 'failed');
-      assert.equal(e.reason, 'refused');
-      assert.equal(e.exitCode, 1);
-      assert.equal(e.host, fleet.healthy[0]!.name);
-      assert.match(e.message, new RegExp(`^${fleet.healthy[0]!.name}: sudo did not run the command`));
-      assert.match(e.message, /sudo said:\n.+/); // sudo's own reason, as it gave it
-      assert.match(e.message, /--ask-sudo-pass/);
-      assert.match(e.message, /NOPASSWD/);
-    }
-  });
+    });
 
-  test('a wrong password: rejected once, never tried again, never shown', async () => {
-    const wrong = `wrong-${randomBytes(6).toString('hex')}`;
-    for (const pty of [false, true]) {
-      const t0 = performance.now();
-      const e = await as(SUDO_USERS.password).sudo({ password: wrong })`echo never`.pty(pty).then(
-        () => assert.fail('expected a SudoError'),
-        (err: unknown) => err,
-      );
-      assert.ok(e instanceof SudoError, String(e));
-      assert.equal(e.reason, 'password-rejected', e.message);
-      assert.ok(!e.stdout.includes('never'));
-      for (const text of [e.message, e.stdout, e.stderr, util.inspect(e), JSON.stringify(e)])
-        assert.ok(!text.includes(wrong), `the password shows: ${text}`);
-      // One wrong try costs sudo's delay (2 s, pam_unix) once, not passwd_tries (3) times.
-      assert.ok(performance.now() - t0 < 5000, `took ${performance.now() - t0} ms`);
-    }
-  });
+    test("the command's environment and directory reach it under sudo, which would reset them", async () => {
+      const r = await as(SUDO_USERS.nopasswd).sudo`echo "$WHERE $(pwd) $FLEETSH_JOB"`
+        .env({ WHERE: 'here' })
+        .cwd('/tmp');
+      assert.match(r.stdout, /^here \/tmp \w+\n$/);
+    });
 
-  test('--sudo-user: another user than root', async () => {
-    const r = await as(SUDO_USERS.password).sudo({ user: 'nobody', password })`id -un`;
-    assert.equal(r.stdout, 'nobody\n');
-    const n = await as(SUDO_USERS.nopasswd).with({ sudo: { user: 'nobody' } })`id -un`;
-    assert.equal(n.stdout, 'nobody\n');
-  });
+    test('NOPASSWD: no password needed (sudo -n); one given is never sent, so the command reads only its input', async () => {
+      const s = as(SUDO_USERS.nopasswd);
+      assert.equal((await s.sudo`id -un; cat`.stdin('x\n')).stdout, 'root\nx\n');
+      const r = await s.sudo({ password })`cat; echo "[$(cat)]"`.stdin('only this\n');
+      assert.equal(r.stdout, 'only this\n[]\n');
+      // Binary input of a megabyte arrives whole after the dialog.
+      const data = randomBytes(1 << 20);
+      const sum = await s.sudo({ password })`sha256sum | cut -d' ' -f1`.stdin(data);
+      assert.equal(sum.stdout.trim(), createHash('sha256').update(data).digest('hex'));
+    });
 
-  test('requiretty: refused without a terminal (the message says --tty), runs on one', async () => {
-    const s = as(SUDO_USERS.requiretty, { sudoPassword: password });
-    const e = await s.sudo`id -un`.then(
-      () => assert.fail('expected a SudoError'),
-      (err: unknown) => err,
-    );
-    assert.ok(e instanceof SudoError);
-    assert.equal(e.reason, 'refused');
-    assert.match(e.message, /--tty/);
-    const r = await s.sudo`id -un; echo err >&2`.pty();
-    assert.equal(r.stdout, 'root\r\nerr\r\n'); // a terminal: one stream, CRLF
-    assert.equal(r.stderr, '');
-    // Input on a terminal: after the password, echoed as typed, then ^D ends it.
-    const c = await s.sudo`cat`.pty().stdin('typed\n');
-    assert.equal(c.stdout, 'typed\r\ntyped\r\n');
-  });
-
-  test('timestamp_timeout=0: one sudo is given the password and runs the command (no credential cache needed)', async () => {
-    // The control: validating first and then running `sudo -n` works with the cache, not without it.
-    const validateThenRun = "sudo -S -p '' -v && sudo -n true";
-    const cached = await as(SUDO_USERS.password)`${validateThenRun}`.stdin(`${password}\n`).nothrow();
-    assert.equal(cached.exitCode, 0, cached.stderr);
-    const uncached = await as(SUDO_USERS.noCache)`${validateThenRun}`.stdin(`${password}\n`).nothrow();
-    assert.equal(uncached.exitCode, 1, 'timestamp_timeout=0 is in effect');
-    const s = as(SUDO_USERS.noCache, { sudoPassword: password });
-    for (let i = 0; i < 2; i++) assert.equal((await s.sudo`id -un`).stdout, 'root\n');
-    assert.equal((await s.sudo`id -un`.pty()).stdout, 'root\r\n');
-  });
-
-  test('the password is in no process argument list or environment on the host while commands run', async () => {
-    const marker = `sudo-scan-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const seen = { cmdlines: 0, environs: 0, ours: 0 };
-    const leaks: string[] = [];
-    const scan = () => {
-      for (const pid of readdirSync('/proc')) {
-        if (!/^\d+$/.test(pid)) continue;
-        for (const file of ['cmdline', 'environ'] as const) {
-          let text: string;
-          try {
-            text = readFileSync(`/proc/${pid}/${file}`, 'latin1');
-          } catch {
-            continue; // gone
-          }
-          seen[file === 'cmdline' ? 'cmdlines' : 'environs']++;
-          if (file === 'cmdline' && text.includes(marker)) seen.ours++;
-          if (text.includes(password))
-            leaks.push(
-              `${file} of ${pid}: ${text.replaceAll(password, '<password>').replaceAll('\0', ' ').slice(0, 200)}`,
-            );
-        }
-      }
-    };
-    const sampler = setInterval(scan, 20);
-    try {
-      const run = (s: SshShell) => s.sudo`sleep 1; echo ok; : ${marker}`;
-      const results = await Promise.allSettled([
-        run(as(SUDO_USERS.password, { sudoPassword: password })),
-        run(as(SUDO_USERS.noCache, { sudoPassword: password })),
-        run(as(SUDO_USERS.requiretty, { sudoPassword: password })).pty(),
-        run(as(SUDO_USERS.nopasswd, { sudoPassword: password })),
-        as(SUDO_USERS.password, { sudoPassword: 'not-it' }).sudo`echo ${marker}`,
-      ]);
-      assert.deepEqual(
-        results.map((r) => r.status),
-        ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
-      );
-    } finally {
-      clearInterval(sampler);
-    }
-    scan();
-    assert.ok(seen.ours > 0, 'the scan saw the commands under sudo');
-    assert.ok(seen.environs > 0, 'the scan read environments');
-    assert.deepEqual(leaks, []);
-  });
-
-  test('a timeout kills the command under sudo and its children on the host, with or without a terminal', async () => {
-    for (const [name, ignoreTerm, pty] of [
-      ['plain', false, false],
-      ['ignoring TERM and HUP (SIGKILL, through sudo)', true, false],
-      ['on a terminal, ignoring TERM and HUP', true, true],
-    ] as const) {
-      // A sleep whose own argument list is unique: pgrep finds the child, not only its shell.
-      const seconds = `30.${Date.now() % 1e6}${Math.floor(Math.random() * 1e6)}`;
-      const trap = ignoreTerm ? "trap '' TERM HUP; " : '';
-      const p = as(SUDO_USERS.password, { sudoPassword: password })
-        .sudo`${raw(trap)}sleep ${seconds}; echo never`;
-      const e = await p
-        .pty(pty)
-        .timeout('1s')
-        .then(
-          () => assert.fail('expected a timeout'),
+    test('a password rule without a password fails at once: a SudoError naming the host and what to do', async () => {
+      const s = as(SUDO_USERS.password);
+      for (const p of [s.sudo`id -un`, s.sudo`id -un`.nothrow()]) {
+        const e = await Promise.resolve(p).then(
+          () => assert.fail('expected a SudoError'),
           (err: unknown) => err,
         );
-      assert.equal((e as { kind?: string }).kind, 'timeout', `${name}: ${String(e)}`);
-      // SIGKILL comes 2 s after SIGTERM; the helper then needs a sudo of its own (about 0.1 s here).
-      assert.deepEqual(await gone(`sleep ${seconds}`, 3000), [], `${name}: left running`);
-    }
+        assert.ok(e instanceof SudoError, String(e));
+        assert.equal(e.kind, 'failed');
+        assert.equal(e.reason, 'refused');
+        assert.equal(e.exitCode, 1);
+        assert.equal(e.host, fleet.healthy[0]!.name);
+        assert.match(e.message, new RegExp(`^${fleet.healthy[0]!.name}: sudo did not run the command`));
+        assert.match(e.message, /sudo said:\n.+/); // sudo's own reason, as it gave it
+        assert.match(e.message, /--ask-sudo-pass/);
+        assert.match(e.message, /NOPASSWD/);
+      }
+    });
+
+    test('a wrong password: rejected once, never tried again, never shown', async () => {
+      const wrong = `wrong-${randomBytes(6).toString('hex')}`;
+      for (const pty of [false, true]) {
+        const t0 = performance.now();
+        const e = await as(SUDO_USERS.password).sudo({ password: wrong })`echo never`.pty(pty).then(
+          () => assert.fail('expected a SudoError'),
+          (err: unknown) => err,
+        );
+        assert.ok(e instanceof SudoError, String(e));
+        assert.equal(e.reason, 'password-rejected', e.message);
+        assert.ok(!e.stdout.includes('never'));
+        for (const text of [e.message, e.stdout, e.stderr, util.inspect(e), JSON.stringify(e)])
+          assert.ok(!text.includes(wrong), `the password shows: ${text}`);
+        // One wrong try costs sudo's delay (2 s, pam_unix) once, not passwd_tries (3) times.
+        assert.ok(performance.now() - t0 < 5000, `took ${performance.now() - t0} ms`);
+      }
+    });
+
+    test('--sudo-user: another user than root', async () => {
+      const r = await as(SUDO_USERS.password).sudo({ user: 'nobody', password })`id -un`;
+      assert.equal(r.stdout, 'nobody\n');
+      const n = await as(SUDO_USERS.nopasswd).with({ sudo: { user: 'nobody' } })`id -un`;
+      assert.equal(n.stdout, 'nobody\n');
+    });
+
+    test('requiretty: refused without a terminal (the message says --tty), runs on one', async () => {
+      const s = as(SUDO_USERS.requiretty, { sudoPassword: password });
+      const e = await s.sudo`id -un`.then(
+        () => assert.fail('expected a SudoError'),
+        (err: unknown) => err,
+      );
+      assert.ok(e instanceof SudoError);
+      assert.equal(e.reason, 'refused');
+      assert.match(e.message, /--tty/);
+      const r = await s.sudo`id -un; echo err >&2`.pty();
+      assert.equal(r.stdout, 'root\r\nerr\r\n'); // a terminal: one stream, CRLF
+      assert.equal(r.stderr, '');
+      // Input on a terminal: after the password, echoed as typed, then ^D ends it.
+      const c = await s.sudo`cat`.pty().stdin('typed\n');
+      assert.equal(c.stdout, 'typed\r\ntyped\r\n');
+    });
+
+    test('timestamp_timeout=0: one sudo is given the password and runs the command (no credential cache needed)', async () => {
+      // The control: validating first and then running `sudo -n` works with the cache, not without it.
+      const validateThenRun = "sudo -S -p '' -v && sudo -n true";
+      const cached = await as(SUDO_USERS.password)`${validateThenRun}`.stdin(`${password}\n`).nothrow();
+      assert.equal(cached.exitCode, 0, cached.stderr);
+      const uncached = await as(SUDO_USERS.noCache)`${validateThenRun}`.stdin(`${password}\n`).nothrow();
+      assert.equal(uncached.exitCode, 1, 'timestamp_timeout=0 is in effect');
+      const s = as(SUDO_USERS.noCache, { sudoPassword: password });
+      for (let i = 0; i < 2; i++) assert.equal((await s.sudo`id -un`).stdout, 'root\n');
+      assert.equal((await s.sudo`id -un`.pty()).stdout, 'root\r\n');
+    });
+
+    test('the password is in no process argument list or environment on the host while commands run', async () => {
+      const marker = `sudo-scan-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const seen = { cmdlines: 0, environs: 0, ours: 0 };
+      const leaks: string[] = [];
+      const scan = () => {
+        for (const pid of readdirSync('/proc')) {
+          if (!/^\d+$/.test(pid)) continue;
+          for (const file of ['cmdline', 'environ'] as const) {
+            let text: string;
+            try {
+              text = readFileSync(`/proc/${pid}/${file}`, 'latin1');
+            } catch {
+              continue; // gone
+            }
+            seen[file === 'cmdline' ? 'cmdlines' : 'environs']++;
+            if (file === 'cmdline' && text.includes(marker)) seen.ours++;
+            if (text.includes(password))
+              leaks.push(
+                `${file} of ${pid}: ${text.replaceAll(password, '<password>').replaceAll('\0', ' ').slice(0, 200)}`,
+              );
+          }
+        }
+      };
+      const sampler = setInterval(scan, 20);
+      try {
+        const run = (s: SshShell) => s.sudo`sleep 1; echo ok; : ${marker}`;
+        const results = await Promise.allSettled([
+          run(as(SUDO_USERS.password, { sudoPassword: password })),
+          run(as(SUDO_USERS.noCache, { sudoPassword: password })),
+          run(as(SUDO_USERS.requiretty, { sudoPassword: password })).pty(),
+          run(as(SUDO_USERS.nopasswd, { sudoPassword: password })),
+          as(SUDO_USERS.password, { sudoPassword: 'not-it' }).sudo`echo ${marker}`,
+        ]);
+        assert.deepEqual(
+          results.map((r) => r.status),
+          ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+        );
+      } finally {
+        clearInterval(sampler);
+      }
+      scan();
+      assert.ok(seen.ours > 0, 'the scan saw the commands under sudo');
+      assert.ok(seen.environs > 0, 'the scan read environments');
+      assert.deepEqual(leaks, []);
+    });
+
+    test('a timeout kills the command under sudo and its children on the host, with or without a terminal', async () => {
+      for (const [name, ignoreTerm, pty] of [
+        ['plain', false, false],
+        ['ignoring TERM and HUP (SIGKILL, through sudo)', true, false],
+        ['on a terminal, ignoring TERM and HUP', true, true],
+      ] as const) {
+        // A sleep whose own argument list is unique: pgrep finds the child, not only its shell.
+        const seconds = `30.${Date.now() % 1e6}${Math.floor(Math.random() * 1e6)}`;
+        const trap = ignoreTerm ? "trap '' TERM HUP; " : '';
+        const p = as(SUDO_USERS.password, { sudoPassword: password })
+          .sudo`${raw(trap)}sleep ${seconds}; echo never`;
+        const e = await p
+          .pty(pty)
+          .timeout('1s')
+          .then(
+            () => assert.fail('expected a timeout'),
+            (err: unknown) => err,
+          );
+        assert.equal((e as { kind?: string }).kind, 'timeout', `${name}: ${String(e)}`);
+        // SIGKILL comes 2 s after SIGTERM; the helper then needs a sudo of its own (about 0.1 s here).
+        assert.deepEqual(await gone(`sleep ${seconds}`, 3000), [], `${name}: left running`);
+      }
+    });
   });
-});

@@ -30,7 +30,7 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport({ agent: useAgent(flags) });
+  const transport = await sshTransport({ agent: useAgent(flags), verbose: flags.verbose });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
     connect: transport.connect,

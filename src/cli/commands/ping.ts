@@ -36,7 +36,7 @@ export async function pingCommand(flags: PingFlags): Promise<void> {
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport();
+  const transport = await sshTransport({ verbose: flags.verbose });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions({ fanout: flags.fanout, retries: flags.retries }),
     connect: transport.connect,
@@ -70,7 +70,9 @@ const ping = async (shell: FleetShell): Promise<Ping> => {
   await runLine(shell, 'true');
   const t2 = performance.now();
   const target = await ssh.resolve();
-  const hostKey = await ssh.hostKey();
+  // Over the OpenSSH transport, ssh checked the host key itself and does not say which it was.
+  const hostKey =
+    (await ssh.transport()) === 'openssh' ? { type: 'checked by ssh', fingerprint: '' } : await ssh.hostKey();
   return {
     user: target.user,
     address: `${target.hostname}:${target.port}`,

@@ -42,7 +42,7 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
   const resume = currentResume();
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport({ agent: useAgent(flags) });
+  const transport = await sshTransport({ agent: useAgent(flags), verbose: flags.verbose });
   // Each batch runs all its hosts at once unless -f says otherwise.
   const options = fleetOptions(flags);
   if (flags.fanout === undefined) delete options.concurrency;

@@ -34,7 +34,10 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   if (hosts.size === 0) return noHosts(flags);
   const privilege = await privilegeOptions(flags, !flags.dryRun);
   // A sudo password is a secret the agent does not hold: those runs connect directly.
-  const transport = await sshTransport({ agent: useAgent(flags) && !flags.askSudoPass });
+  const transport = await sshTransport({
+    agent: useAgent(flags) && !flags.askSudoPass,
+    verbose: flags.verbose,
+  });
   const targets = targetsFor(hosts.hosts, flags, selection.settings);
   const f = fleet(targets, {
     ...fleetOptions(flags),

@@ -34,7 +34,10 @@ export async function scriptCommand(file: string, args: string[], flags: ScriptF
   if (hosts.size === 0) return noHosts(flags);
   const privilege = await privilegeOptions(flags, !flags.dryRun);
   // A sudo password is a secret the agent does not hold: those runs connect directly.
-  const transport = await sshTransport({ agent: useAgent(flags) && !flags.askSudoPass });
+  const transport = await sshTransport({
+    agent: useAgent(flags) && !flags.askSudoPass,
+    verbose: flags.verbose,
+  });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
     ...outputKept(flags),

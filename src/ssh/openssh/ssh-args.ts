@@ -1,0 +1,144 @@
+// The system ssh's command line for a target: what fleetsh must say and nothing more. ssh reads the
+// user's ssh_config itself (certificates, Match exec, GSSAPI, PKCS#11, KnownHostsCommand: all of
+// OpenSSH); fleetsh adds the config file the user named, BatchMode (a run never prompts), the
+// user, port, key, agent, jump hosts and known_hosts files given as options, its connect timeout and
+// keepalive (as resolved, so both transports wait alike), and the host key policy as the ssh2
+// transport means it. A password or a key's passphrase would need an askpass helper: refused.
+import { UsageError } from '../../process/errors.js';
+import { validateTargetOptions, type ExplicitSettings } from '../target-options.js';
+import type { ResolvedTarget, SshTarget, SshTargetOptions } from '../types.js';
+
+/** Where `~` and relative paths in the target's options are read from (the resolve context's). */
+export interface PathContext {
+  homedir: string;
+  cwd: string;
+}
+
+/**
+ * Options that reach every ssh of the target (the master and each command's client), before the
+ * host. Throws a UsageError for what this transport cannot take.
+ */
+export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: PathContext): string[] {
+  const x = validateTargetOptions(raw, where.homedir, where.cwd);
+  refuseSecrets(x, target.label);
+  const args: string[] = [];
+  const o = (setting: string) => args.push('-o', setting);
+  if (x.sshConfig === false) args.push('-F', '/dev/null');
+  else if (x.sshConfig !== undefined) args.push('-F', x.sshConfig);
+  o('BatchMode=yes');
+  if (x.user !== undefined) args.push('-l', x.user);
+  if (x.port !== undefined) args.push('-p', String(x.port));
+  if (x.privateKey && 'path' in x.privateKey) args.push('-i', x.privateKey.path);
+  if (x.agent === false) o('IdentityAgent=none');
+  else if (x.agent !== undefined) o(`IdentityAgent=${configWord(x.agent, 'agent', target.label)}`);
+  if (x.identitiesOnly !== undefined) o(`IdentitiesOnly=${x.identitiesOnly ? 'yes' : 'no'}`);
+  if (x.hostKeyAlias !== undefined) o(`HostKeyAlias=${x.hostKeyAlias}`);
+  if (x.jump !== undefined) args.push('-J', x.jump.length ? jumpSpec(x.jump, target.label) : 'none');
+  // ssh keeps the first value of an option: 'off' (below) names /dev/null instead.
+  if (x.knownHosts !== undefined && x.hostKeyPolicy !== 'off')
+    o(`UserKnownHostsFile=${x.knownHosts.map((f) => configWord(f, 'knownHosts', target.label)).join(' ')}`);
+  if (x.hostKeyPolicy === 'strict') o('StrictHostKeyChecking=yes');
+  else if (x.hostKeyPolicy === 'accept-new') o('StrictHostKeyChecking=accept-new');
+  // Not checked and nothing recorded, as the ssh2 transport's 'off'.
+  else if (x.hostKeyPolicy === 'off') (o('StrictHostKeyChecking=no'), o('UserKnownHostsFile=/dev/null'));
+  o(`ConnectTimeout=${Math.max(1, Math.ceil(target.connectTimeoutMs / 1000))}`);
+  o(`ServerAliveInterval=${Math.ceil(target.keepaliveIntervalMs / 1000)}`);
+  o(`ServerAliveCountMax=${target.keepaliveCountMax}`);
+  // The ssh2 transport forwards nothing; a LocalForward in ssh_config would be asked for again by
+  // every command's client (and warn on its stderr when the port is taken).
+  o('ClearAllForwardings=yes');
+  return args;
+}
+
+/** The master: authenticates, then serves its socket; it exits once unused for `idleSeconds`. */
+export function masterArgs(common: string[], socket: string, idleSeconds: number, host: string): string[] {
+  return [
+    ...common,
+    '-S',
+    socket,
+    '-o',
+    'ControlMaster=yes',
+    '-o',
+    `ControlPersist=${Math.max(1, idleSeconds)}`,
+    '-N',
+    '--',
+    host,
+  ];
+}
+
+/** A question to a running master (`check`, `exit`). */
+export function controlArgs(common: string[], socket: string, command: string, host: string): string[] {
+  return [...common, '-S', socket, '-o', 'ControlMaster=no', '-O', command, '--', host];
+}
+
+/**
+ * One command over the master. LogLevel ERROR: ssh says "Shared connection to … closed." at INFO
+ * when a terminal was asked for, which would land in the command's output. No escape character:
+ * input is bytes, never `~.`. RemoteCommand none: a RemoteCommand in ssh_config would refuse ours.
+ */
+export function commandArgs(
+  common: string[],
+  socket: string,
+  host: string,
+  command: string,
+  pty: boolean,
+): string[] {
+  return [
+    ...common,
+    '-S',
+    socket,
+    '-o',
+    'ControlMaster=no',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'EscapeChar=none',
+    '-o',
+    'RemoteCommand=none',
+    pty ? '-tt' : '-T',
+    '--',
+    host,
+    command,
+  ];
+}
+
+function refuseSecrets(x: ExplicitSettings, label: string): void {
+  const refuse = (what: string, instead: string) =>
+    new UsageError(
+      `${label}: the OpenSSH transport cannot take ${what}: the system ssh would have to ask for it on a terminal. ${instead}, or use transport 'ssh2' for this host.`,
+      { host: label },
+    );
+  if (x.password !== undefined)
+    throw refuse('a password', 'Log in with a key or certificate (ssh-agent, IdentityFile)');
+  if (x.passphrase !== undefined) throw refuse("a key's passphrase", 'Load the key into ssh-agent (ssh-add)');
+  if (x.privateKey && 'key' in x.privateKey)
+    throw refuse("a key's text (privateKey given inline)", 'Give privateKey as a key file path');
+}
+
+/** A path as one ssh_config word: double quotes around it when it has a space; `"` cannot be quoted. */
+function configWord(value: string, option: string, label: string): string {
+  if (/["\r\n\0]/.test(value))
+    throw new UsageError(
+      `${label}: option ${option}: the OpenSSH transport cannot pass a path with a double quote or a line break`,
+      { host: label },
+    );
+  return /[\s#']/.test(value) ? `"${value}"` : value;
+}
+
+/** Jump hosts as `-J` takes them: `user@host:port,...`; an options object may say no more than that. */
+function jumpSpec(hops: Array<string | SshTargetOptions>, label: string): string {
+  return hops
+    .map((hop) => {
+      if (typeof hop === 'string') return hop;
+      const extra = Object.keys(hop).filter((k) => !['host', 'user', 'username', 'port'].includes(k));
+      if (extra.length)
+        throw new UsageError(
+          `${label}: the OpenSSH transport takes a jump host as user@host:port; give its other settings (${extra.join(', ')}) in ssh_config`,
+          { host: label },
+        );
+      const user = hop.username ?? hop.user;
+      const host = hop.port !== undefined && hop.host.includes(':') ? `[${hop.host}]` : hop.host;
+      return `${user !== undefined ? `${user}@` : ''}${host}${hop.port !== undefined ? `:${hop.port}` : ''}`;
+    })
+    .join(',');
+}
