@@ -145,8 +145,8 @@ describe('the OpenSSH transport', { skip }, () => {
 
   test('secrets the system ssh would have to ask for on a terminal are refused, naming the way out', async () => {
     for (const [extra, what] of [
-      [{ password: 'pw' }, /cannot take a password.*transport 'ssh2'/s],
-      [{ passphrase: 'pp' }, /passphrase.*ssh-add/s],
+      [{ password: 'secret-Xy7' }, /cannot take a password.*transport 'ssh2'/s],
+      [{ passphrase: 'secret-Xy7' }, /passphrase.*ssh-add/s],
       [{ privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n' }, /privateKey as a key file path/],
     ] as const) {
       const e = await openssh('h01', extra)`true`.then(
@@ -156,7 +156,7 @@ describe('the OpenSSH transport', { skip }, () => {
       assert.ok(e instanceof UsageError, String(e));
       assert.match(e.message, /^h01: the OpenSSH transport/);
       assert.match(e.message, what);
-      assert.ok(!e.message.includes('pw') || !e.message.includes("'pw'"), 'no secret shown');
+      assert.ok(!e.message.includes('secret-Xy7'), 'no secret shown');
     }
   });
 
