@@ -124,8 +124,10 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
     return makeShell(executor, options, (shell) => {
       const close = async () => {
         const t = await resolveOnce().catch(() => undefined);
-        if (t) pool.connection(t).close();
-        if (t && chooseTransport(t) === 'openssh') await pool.masters.closeTarget(t);
+        if (!t) return;
+        // Over the OpenSSH transport there is no ssh2 connection to close (nor to make for it).
+        if (chooseTransport(t) === 'openssh') await pool.masters.closeTarget(t);
+        else pool.connection(t).close();
       };
       const extras: SshShellExtras = {
         ...transfersFor(makeTransfers(ssh2), ssh2Only),
