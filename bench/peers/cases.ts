@@ -69,6 +69,11 @@ const fleetOpts = () => ({ concurrency: c.fanout, deadline: `${c.timeoutS}s` });
  * (curve25519-sha256, as theirs; its ControlMaster lines are overridden by fleetsh's own -S).
  */
 const opensshFlags = () => ['--transport', 'openssh', '-F', c.s.curveConfig];
+/** A CLI run with more flags before its `--` (a later -F wins over the first). */
+function withFlags(cmd: Cmd, flags: string[]): Cmd {
+  const at = cmd.args.indexOf('--');
+  return { ...cmd, args: [...cmd.args.slice(0, at), ...flags, ...cmd.args.slice(at)] };
+}
 const opensshTargets = (hosts: string[]) =>
   hosts.map((host) => ({ host, sshConfig: c.s.curveConfig, transport: 'openssh' as const }));
 const scratchFile = (what: string) => join(c.s.scratch, `${what}.${++runs}`);
@@ -247,7 +252,7 @@ export function coldVariants(): Variant[] {
       toolKey: 'cli-openssh',
       run: () =>
         external(
-          cliRun(c.s, hosts, COLD_COMMAND, false, scratchFile('state'), opensshFlags()),
+          withFlags(cliRun(c.s, hosts, COLD_COMMAND, false, scratchFile('state')), opensshFlags()),
           hosts.length,
           (_, f) => cliVerdict(f, want),
         ),
@@ -330,7 +335,7 @@ export function warmVariants(): Variant[] {
   ];
   const cliOpenssh = () =>
     external(
-      cliRun(c.s, hosts, COLD_COMMAND, false, scratchFile('state'), opensshFlags()),
+      withFlags(cliRun(c.s, hosts, COLD_COMMAND, false, scratchFile('state')), opensshFlags()),
       hosts.length,
       (_, f) => cliVerdict(f, want),
     );

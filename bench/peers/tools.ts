@@ -63,15 +63,7 @@ export function cliEnv(s: Setup, agent: boolean, stateFile: string): Record<stri
   };
 }
 
-/** `extra`: flags after fleetsh's own (a later `-F` wins; `--transport openssh`). */
-export function cliRun(
-  s: Setup,
-  hosts: string[],
-  command: string,
-  agent: boolean,
-  stateFile: string,
-  extra: string[] = [],
-): Cmd {
+export function cliRun(s: Setup, hosts: string[], command: string, agent: boolean, stateFile: string): Cmd {
   return {
     file: process.execPath,
     args: [
@@ -84,7 +76,6 @@ export function cliRun(
       '-F',
       s.harnessConfig,
       '--no-progress',
-      ...extra,
       '--',
       command,
     ],
