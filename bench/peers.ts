@@ -9,9 +9,6 @@
 //   warm   10 fan-outs in a row: the peers through ssh ControlMaster/ControlPersist (masters opened by
 //          an unmeasured run, their CPU counted); fleetsh's CLI through `fleetsh agent` when the
 //          build has one (else 10 plain CLI runs), and the library with pooled connections
-//   cli-openssh: fleetsh over its OpenSSH transport (the system ssh, one ControlMaster a host, on
-//          the peers' curve25519 ssh_config): `fleetsh run --transport openssh` cold, 10 such runs
-//          (each starts and stops its masters), and the library keeping its masters (warm)
 //   loud   1 MiB of stdout a host (each host's own: its address, then a 1 MiB base64 file)
 //   copy   a 1 MiB file to every host: `fleetsh copy` (and through the agent), the library's
 //          upload, pdcp, clush --copy, parallel-scp, ansible -m copy
@@ -25,6 +22,10 @@
 // runs add up to --rep-budget seconds. The tables (bench/peers/report.ts) give the rows, then each
 // scenario as fleetsh / best peer against its target (bench/peers/targets.ts); --markdown FILE writes
 // them. The command lines are in bench/peers/tools.ts, the scenarios' runs in bench/peers/cases.ts.
+//
+// `--tools cli-openssh`: fleetsh over its OpenSSH transport (the system ssh, one ControlMaster a
+// host, on the peers' curve25519 ssh_config): `fleetsh run --transport openssh` in cold, and in warm
+// 10 such runs (each starts and stops its masters) and the library keeping its masters.
 //
 //   npm run build                  # the CLI runs from dist/ (the bundle)
 //   npx tsx bench/peers.ts [--hosts 200] [--fanout 64] [--reps 3] [--rep-budget 40] [--timeout 300]
