@@ -27,6 +27,10 @@
 // scenario as fleetsh / best peer against its target (bench/peers/targets.ts); --markdown FILE writes
 // them. The command lines are in bench/peers/tools.ts, the scenarios' runs in bench/peers/cases.ts.
 //
+// `--tools cli-openssh`: fleetsh over its OpenSSH transport (the system ssh, one ControlMaster a
+// host, on the peers' curve25519 ssh_config): `fleetsh run --transport openssh` in cold, and in warm
+// 10 such runs (each starts and stops its masters) and the library keeping its masters.
+//
 //   npm run build                  # the CLI runs from dist/ (the bundle)
 //   npx tsx bench/peers.ts [--hosts 200] [--fanout 64] [--reps 3] [--rep-budget 40] [--timeout 300]
 //                          [--cases cold,kex,warm,loud,copy] [--tools lib,cli,cli-openssh,pdsh,clush,pssh,ansible]

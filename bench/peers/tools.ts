@@ -86,7 +86,6 @@ export function cliRun(
       '-F',
       s.harnessConfig,
       '--no-progress',
-      ...extra,
       '--',
       command,
     ],

@@ -12,7 +12,7 @@ import { TargetTransport } from './target-transport.js';
 import { openTunnel, type Tunnel, type TunnelOptions } from './tunnel.js';
 import { makeSudo, type SudoTemplate } from './sudo.js';
 import { inspectTarget } from './inspect.js';
-import { chooseTransport, transportChoice } from './transport.js';
+import { chooseTransport } from './transport.js';
 import type {
   HostKeyInfo,
   ResolvedTarget,
@@ -112,8 +112,10 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
     return makeShell(executor, options, (shell) => {
       const close = async () => {
         const t = await resolveOnce().catch(() => undefined);
-        if (t) pool.connection(t).close();
-        if (t && transportChoice(t).transport === 'openssh') await pool.masters.closeTarget(t);
+        if (!t) return;
+        // Over the OpenSSH transport there is no ssh2 connection to close (nor to make for it).
+        if (chooseTransport(t) === 'openssh') await pool.masters.closeTarget(t);
+        else pool.connection(t).close();
       };
       const extras: SshShellExtras = {
         ...executor.transfers,

@@ -10,7 +10,10 @@
 //
 // The child shell leads a session of its own (setsid, where the host has it and no terminal was
 // asked for): a kill of the command's process group (the kill helper's, or anyone's) ends the
-// command and not the shell that reports it.
+// command and not the shell that reports it. On a terminal, two more frames: `go` once the host
+// has set the terminal up (input waits for it), `nopty` when the server gave none.
+//
+// No library does this: ssh's exit status is all that Ansible, pdsh and ClusterShell read.
 import { randomBytes } from 'node:crypto';
 import { quote } from '../../command/quote.js';
 import type { ExecOutcome } from '../../process/executor.js';

@@ -4,6 +4,7 @@
 // user, port, key, agent, jump hosts and known_hosts files given as options, its connect timeout and
 // keepalive (as resolved, so both transports wait alike), and the host key policy as the ssh2
 // transport means it. A password or a key's passphrase would need an askpass helper: refused.
+// No library builds these: the options are fleetsh's target options, mapped one by one.
 import { UsageError } from '../../process/errors.js';
 import { validateTargetOptions, type ExplicitSettings } from '../target-options.js';
 import type { ResolvedTarget, SshTarget, SshTargetOptions } from '../types.js';

@@ -2,7 +2,8 @@
 // ssh reports every failure of its own with exit status 255 and a line on stderr (OpenSSH 9.2's
 // wording, matched loosely and case-blind); a ConnectionError with the same kinds, stages and hints
 // as the ssh2 transport's (src/ssh/classify.ts) comes out, and the fleet decides on those fields.
-// Also here: the master's process id from `ssh -O check`.
+// Also here: the master's process id from `ssh -O check`. No library reads ssh's messages into
+// kinds (Ansible's and ClusterShell's ssh transports report exit 255 as one "unreachable").
 import {
   ConnectionError,
   formatMs,

@@ -117,7 +117,6 @@ describe('the OpenSSH transport', { skip }, () => {
     assert.equal(statSync(folder).mode & 0o777, 0o700);
     assert.ok(folder.length + 1 + 24 + 17 < 104, `socket paths fit: ${folder}`);
     assert.equal(own.pool.masters.size, 2);
-    assert.equal(pgrep(`ControlMaster=yes.*${folder}`).length, 0, 'the master forked: no start left');
     const masters = pgrep(folder);
     assert.equal(masters.length, 2, `one master process a host: ${masters.join('; ')}`);
     assert.equal(own.pool.stats().handshakes, 0, 'no ssh2 connection');
@@ -147,8 +146,8 @@ describe('the OpenSSH transport', { skip }, () => {
 
   test('secrets the system ssh would have to ask for on a terminal are refused, naming the way out', async () => {
     for (const [extra, what] of [
-      [{ password: 'pw' }, /cannot take a password.*transport 'ssh2'/s],
-      [{ passphrase: 'pp' }, /passphrase.*ssh-add/s],
+      [{ password: 'secret-Xy7' }, /cannot take a password.*transport 'ssh2'/s],
+      [{ passphrase: 'secret-Xy7' }, /passphrase.*ssh-add/s],
       [{ privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n' }, /privateKey as a key file path/],
     ] as const) {
       const e = await openssh('h01', extra)`true`.then(
@@ -158,7 +157,7 @@ describe('the OpenSSH transport', { skip }, () => {
       assert.ok(e instanceof UsageError, String(e));
       assert.match(e.message, /^h01: the OpenSSH transport/);
       assert.match(e.message, what);
-      assert.ok(!e.message.includes('pw') || !e.message.includes("'pw'"), 'no secret shown');
+      assert.ok(!e.message.includes('secret-Xy7'), 'no secret shown');
     }
   });
 
