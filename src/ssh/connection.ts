@@ -460,6 +460,9 @@ export class SshConnection {
 
   /** A FIDO key (sk-) among the identities is skipped (ssh2 cannot sign with one): say so, once. */
   #warnSecurityKeys(ids: LoadedIdentities): LoadedIdentities {
+    // A host whose ssh_config needs OpenSSH (its sk- key among them) held to ssh2 is warned about
+    // once, with all its needs, where the connection starts.
+    if (this.target.opensshNeeds.length) return ids;
     for (const s of ids.skipped) {
       const type = s.publicKey && keyTypeOf(s.publicKey);
       if (type?.startsWith('sk-'))

@@ -21,6 +21,8 @@ export async function inspectTarget(
   const contacted: TargetPlan['contacted'] = [];
   // Set once a hop cannot be gone through: the hosts after it are not checked, for this reason.
   let blocked: string | undefined;
+  // A run over the system ssh honours what ssh2 does not: a dry run of one warns about nothing.
+  const viaSsh2 = transportChoice(target).transport === 'ssh2';
   for (const [i, hop] of chain.entries()) {
     if (blocked !== undefined) {
       keys.push(unseen(hop, 'not-checked', null, blocked));
@@ -38,7 +40,7 @@ export async function inspectTarget(
     contacted.push({ host: hop.label, how: 'key-exchange' });
     let blob: Buffer;
     try {
-      blob = await pool.probeHostKey(hop, signal);
+      blob = await pool.probeHostKey(hop, signal, { warn: viaSsh2 });
     } catch (e) {
       const kind = e instanceof FleetshError ? e.kind : 'protocol';
       keys.push(unseen(hop, 'unreachable', kind, e instanceof Error ? e.message : String(e)));

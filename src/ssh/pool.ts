@@ -9,7 +9,7 @@ import { unhonouredWarning } from './config-keywords.js';
 import { SshConnection, DEFAULT_MAX_SESSIONS } from './connection.js';
 import { ControlMasters } from './openssh/control-master.js';
 import { Semaphore } from './semaphore.js';
-import type { ResolvedTarget, UnhonouredSetting } from './types.js';
+import type { OpensshNeed, ResolvedTarget, UnhonouredSetting } from './types.js';
 
 /**
  * Default cap on SSH handshakes in flight, for the whole process. Measured here (2 CPUs, client and
@@ -171,9 +171,15 @@ export class SshPool {
    * For a dry run: the host key the target's server presents, read by a connection of its own that
    * hangs up before authentication (SshConnection#probeHostKey). A target behind jump hosts is
    * reached through the pooled connection of its last hop, which logs in as a run would.
+   * `warn: false`: no warning about ssh_config keywords ssh2 does not honour.
    */
-  async probeHostKey(target: ResolvedTarget, signal?: AbortSignal): Promise<Buffer> {
-    this.#warnUnhonoured(target);
+  async probeHostKey(
+    target: ResolvedTarget,
+    signal?: AbortSignal,
+    { warn = true }: { warn?: boolean } = {},
+  ): Promise<Buffer> {
+    // A host a run would reach through the system ssh: ssh honours those keywords, nothing to say.
+    if (warn) this.#warnUnhonoured(target);
     const hop = target.jump.at(-1);
     const probe = new SshConnection(target, {
       handshakes: this.handshakes,
@@ -257,16 +263,30 @@ export class SshPool {
   /** ssh_config keywords the target's connection will not honour: one warning per keyword for the pool's life. */
   #warnUnhonoured(target: ResolvedTarget): void {
     // Jump hosts first: they are connected to first. (Called for every command: no allocation.)
-    for (const hop of target.jump) this.#warnSettings(hop.unhonoured);
-    this.#warnSettings(target.unhonoured);
+    for (const hop of target.jump) this.#warnSettings(hop.unhonoured, hop.opensshNeeds);
+    this.#warnSettings(target.unhonoured, target.opensshNeeds);
   }
 
-  #warnSettings(settings: readonly UnhonouredSetting[]): void {
+  /**
+   * A setting that is also one of the host's OpenSSH needs is left to the connection's one warning
+   * about transport 'ssh2' being set for such a host (connection.ts), which names every need.
+   */
+  #warnSettings(settings: readonly UnhonouredSetting[], needs: readonly OpensshNeed[]): void {
     for (const u of settings) {
       const key = `ssh_config:${u.keyword.toLowerCase()}`;
-      if (!this.#warned.has(key)) this.#warn(unhonouredWarning(u), key);
+      if (this.#warned.has(key)) continue;
+      if (needs.length && needs.some((n) => sameSetting(n, u))) continue;
+      this.#warn(unhonouredWarning(u), key);
     }
   }
+}
+
+function sameSetting(need: OpensshNeed, setting: UnhonouredSetting): boolean {
+  return (
+    need.keyword.toLowerCase() === setting.keyword.toLowerCase() &&
+    need.file === setting.file &&
+    need.line === setting.line
+  );
 }
 
 /** The pool's numeric options, validated where they come in, each error naming its option. */

@@ -109,6 +109,18 @@ describe('fleetsh and ssh_config keywords', { skip }, () => {
     assert.doesNotMatch(r.stderr, /LogLevel|AddKeysToAgent|ForwardX11/);
   });
 
+  test('over the OpenSSH transport, which honours them, neither a run nor a dry run warns', async () => {
+    for (const extra of [[], ['--dry-run']]) {
+      const r = await fleetsh(
+        ['run', '--transport', 'openssh', ...extra, '-F', config, '-w', 'h[01-02]', '--', 'echo ok'],
+        { env },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      if (!extra.length) assert.equal(r.stdout.match(/^h0\d: +ok$/gm)?.length, 2, r.stdout);
+      assert.doesNotMatch(r.stderr, /warning/, r.stderr);
+    }
+  });
+
   test('through the fleetsh agent, each run is warned once too; SendEnv beyond LANG and LC_* is warned about', async () => {
     const runtime = agentRuntime();
     const agentEnv = { ...env, FLEETSH_NO_AGENT: '', XDG_RUNTIME_DIR: runtime };

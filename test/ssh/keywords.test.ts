@@ -98,6 +98,21 @@ describe('ssh_config keywords against sshd', { skip }, () => {
       assert.equal(none.exitCode, 2, 'no agent to talk to');
     });
 
+    test('over the OpenSSH transport: forwardAgent (and -A) reaches the system ssh; false wins over ssh_config', async () => {
+      const openssh = { transport: 'openssh' as const };
+      const opt = await run(0, fleet.sshConfigPath, 'ssh-add -l', {
+        ...openssh,
+        agent: socket,
+        forwardAgent: true,
+      });
+      assert.ok(opt.stdout.includes(fingerprint));
+      const config = configWith(fleet, 'fwd-openssh', [`ForwardAgent ${socket}`]);
+      const fromConfig = await run(1, config, 'ssh-add -l', openssh);
+      assert.ok(fromConfig.stdout.includes(fingerprint), 'ssh reads ForwardAgent itself');
+      const off = await run(1, config, 'echo "[$SSH_AUTH_SOCK]"', { ...openssh, forwardAgent: false });
+      assert.equal(off.stdout, '[]\n');
+    });
+
     test('a server that refuses agent forwarding still runs the command, with one warning', async () => {
       const config = configWith(fleet, 'fwd-refused', [`ForwardAgent ${socket}`]);
       const r = await run(2, config, 'echo ran; ssh-add -l').nothrow();
@@ -157,7 +172,7 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     assert.equal((await run(0, plus, 'echo ok')).stdout, 'ok\n');
   });
 
-  test('an IdentityFile that is a security key (sk-) is skipped with one warning naming --transport openssh', async () => {
+  test('an IdentityFile that is a security key (sk-) takes the OpenSSH transport; held to ssh2, it is skipped with one warning', async () => {
     // An openssh-key-v1 container whose public key is sk-ssh-ed25519 (no authenticator needed).
     const str = (b: Buffer | string) => {
       const body = Buffer.from(b);
@@ -182,12 +197,18 @@ describe('ssh_config keywords against sshd', { skip }, () => {
       { mode: 0o600 },
     );
     const config = configWith(fleet, 'sk', [`IdentityFile ${skFile}`]);
+    // Left to choose, the host takes the OpenSSH transport, which can use the key.
+    assert.equal(await ssh({ host: fleet.healthy[0]!.name, sshConfig: config }).transport(), 'openssh');
+    // Held to ssh2, the key is skipped with one warning, however many commands run.
     const before = warnings.length;
-    await run(0, config, 'true');
-    await run(1, config, 'true');
-    const said = warnings.slice(before).filter((w) => w.includes(skFile));
-    assert.equal(said.length, 1, said.join('\n'));
-    assert.match(said[0]!, /security key \(sk-ssh-ed25519@openssh\.com\).*skipped; --transport openssh/);
+    await run(0, config, 'true', { transport: 'ssh2' });
+    await run(1, config, 'true', { transport: 'ssh2' });
+    const said = warnings.slice(before).filter((w) => /security key \(sk-/.test(w) && w.includes(skFile));
+    assert.equal(said.length, 1, warnings.slice(before).join('\n'));
+    assert.match(
+      said[0]!,
+      /transport 'ssh2' is set .*security key \(sk-ssh-ed25519@openssh\.com\).*which the ssh2 transport cannot use/,
+    );
   });
 
   test('BindAddress: the host sees the connection come from that address', async () => {
@@ -274,5 +295,13 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     assert.equal(off.stdout, 'not a tty\n');
     const no = await run(1, configWith(fleet, 'notty', ['RequestTTY no']), 'tty').nothrow();
     assert.equal(no.stdout, 'not a tty\n');
+  });
+
+  test('RequestTTY over the OpenSSH transport: the same terminal unless a command says pty: false', async () => {
+    const config = configWith(fleet, 'tty-openssh', ['RequestTTY yes']);
+    const r = await run(2, config, 'tty', { transport: 'openssh' });
+    assert.match(r.stdout, /^\/dev\/pts\/\d+\r\n$/);
+    const off = await run(2, config, 'tty', { transport: 'openssh' }).pty(false).nothrow();
+    assert.equal(off.stdout, 'not a tty\n');
   });
 });

@@ -20,6 +20,7 @@ import {
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../../process/executor.js';
 import { commandSetup, JOB_VAR, killerScript, nextJobId, sudoOptions, wrapCommand } from '../ssh-executor.js';
 import { ptyRefused } from '../classify.js';
+import { ptyOf } from '../../process/exec-options.js';
 import { SudoDialog, type SudoDialogOptions } from '../sudo.js';
 import type { ResolvedTarget, SshTarget } from '../types.js';
 import { ControlMaster, ControlMasters, killGroup, SSH_BINARY } from './control-master.js';
@@ -84,15 +85,20 @@ export class OpensshExecutor implements Executor {
       );
     }
     try {
+      const target = await this.#ctx.resolve();
+      // As over ssh2: RequestTTY yes or force gives a terminal to a command that did not say;
+      // `pty: false` (the command said no) and undefined both mean none from here on.
+      const pty = req.pty === undefined && target.requestTty ? ptyOf(true) : req.pty || undefined;
+      const request: ExecRequest = req.pty === pty ? req : { ...req, pty };
       // This target's secrets: the master may have been started by another with the same pool key.
-      const sudo = req.sudo ? sudoOptions(this.host, req, await this.#ctx.resolve()) : undefined;
-      const { master, release } = await this.#session(req.signal);
+      const sudo = request.sudo ? sudoOptions(this.host, request, target) : undefined;
+      const { master, release } = await this.#session(request.signal);
       try {
-        return await runClient(this.host, master, req, {
+        return await runClient(this.host, master, request, {
           id: nextJobId(),
           master,
           sudo,
-          pty: req.pty !== undefined,
+          pty: pty !== undefined,
         });
       } finally {
         release();

@@ -32,6 +32,10 @@ export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: Pa
   if (x.privateKey && 'path' in x.privateKey) args.push('-i', x.privateKey.path);
   if (x.agent === false) o('IdentityAgent=none');
   else if (x.agent !== undefined) o(`IdentityAgent=${configWord(x.agent, 'agent', target.label)}`);
+  // -A / forwardAgent over ssh_config's ForwardAgent, as over ssh2.
+  if (x.forwardAgent === true || x.forwardAgent === false) o(`ForwardAgent=${x.forwardAgent ? 'yes' : 'no'}`);
+  else if (x.forwardAgent !== undefined)
+    o(`ForwardAgent=${configWord(x.forwardAgent, 'forwardAgent', target.label)}`);
   if (x.identitiesOnly !== undefined) o(`IdentitiesOnly=${x.identitiesOnly ? 'yes' : 'no'}`);
   if (x.hostKeyAlias !== undefined) o(`HostKeyAlias=${x.hostKeyAlias}`);
   if (x.jump !== undefined) args.push('-J', x.jump.length ? jumpSpec(x.jump, target.label) : 'none');
