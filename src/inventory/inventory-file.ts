@@ -21,6 +21,8 @@ export interface SettingsLayer {
   hostKeyPolicy?: HostKeyPolicy;
   /** Milliseconds. */
   connectTimeout?: number;
+  /** The scale-out zone whose fleetsh workers reach the host (docs/scale-out.md); default 'default'. */
+  zone?: string;
   vars?: Record<string, unknown>;
 }
 
@@ -34,6 +36,7 @@ export interface HostSettings {
   hostKeyPolicy?: HostKeyPolicy;
   /** Milliseconds. */
   connectTimeout?: number;
+  zone?: string;
   vars: Record<string, unknown>;
 }
 
@@ -45,6 +48,7 @@ const SETTING_KEYS = [
   'jump',
   'hostKeyPolicy',
   'connectTimeout',
+  'zone',
   'vars',
 ] as const;
 /** The keys of a group besides its settings. */
@@ -229,6 +233,9 @@ class Reader {
         case 'connectTimeout':
           layer.connectTimeout = this.duration(e);
           break;
+        case 'zone':
+          layer.zone = this.zone(e);
+          break;
         case 'vars':
           layer.vars = this.vars(e);
           break;
@@ -402,6 +409,14 @@ class Reader {
     } else if (!Number.isInteger(n.value) || n.value < 1 || n.value > 65535) {
       this.issue(e.value, e.path, `expected a port from 1 to 65535, got ${n.value}`);
     } else return n.value;
+    return undefined;
+  }
+
+  /** A zone is one NATS subject token: letters, digits, _ and -. */
+  zone(e: Entry): string | undefined {
+    const n = this.deref(e.value);
+    if (isScalar(n) && typeof n.value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(n.value)) return n.value;
+    this.issue(e.value, e.path, `expected a zone name (1 to 64 letters, digits, _ or -), got ${describe(n)}`);
     return undefined;
   }
 
