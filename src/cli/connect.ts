@@ -1,6 +1,8 @@
 // Targets for the selected hosts and the transport that reaches them: `$.ssh` with the connection
 // flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout) over what ssh_config and the
-// inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
+// inventory say; or, with --nats, fleetsh workers through NATS (src/scale-out/, loaded only then).
+// Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
+import type { Inventory } from '../inventory/inventory.js';
 import type { Connect, ServerObject } from '../fleet/target.js';
 import { addressName, splitAddress, withHost } from '../process/address.js';
 import { printable } from '../process/printable.js';
@@ -84,6 +86,44 @@ export async function sshTransport(options: { agent?: boolean } = {}): Promise<T
       await ssh.close();
     },
   };
+}
+
+/** --nats and its companions: the fleet's commands run on fleetsh workers (docs/scale-out.md). */
+export interface NatsFlags {
+  nats?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  natsPrefix?: string;
+}
+
+/**
+ * With --nats, a transport whose hosts run on fleetsh workers, zoned by the inventory's `zone:`
+ * (src/scale-out/, loaded only then); else the SSH transport, through the agent when `agent`.
+ */
+export async function fleetTransport(
+  flags: NatsFlags,
+  inventory: Inventory | undefined,
+  options: { agent?: boolean } = {},
+): Promise<Transport> {
+  if (flags.nats === undefined) return sshTransport(options);
+  const { natsConnect } = await import('../scale-out/coordinator.js');
+  const tls =
+    flags.natsTlsCa !== undefined || flags.natsTlsCert !== undefined || flags.natsTlsKey !== undefined
+      ? { ca: flags.natsTlsCa, cert: flags.natsTlsCert, key: flags.natsTlsKey }
+      : undefined;
+  const connect = natsConnect(
+    {
+      servers: flags.nats,
+      ...(flags.natsCreds !== undefined ? { creds: flags.natsCreds } : {}),
+      ...(tls ? { tls } : {}),
+      ...(flags.natsPrefix !== undefined ? { prefix: flags.natsPrefix } : {}),
+    },
+    inventory,
+  );
+  // The coordinator closes its NATS connection once no job is in flight.
+  return { connect, close: async () => {} };
 }
 
 /** FLEETSH_NO_AGENT=1 (or any value but '' and '0') turns the agent off, as --no-agent does. */

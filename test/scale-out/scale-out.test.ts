@@ -4,7 +4,8 @@
 // worker is unreachable with kind no-worker; a cancel kills the remote commands; NATS restarting
 // mid-run is survived; no job message carries a secret.
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +17,9 @@ import { namesFor } from '../../src/scale-out/wire.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import { natsAvailable, startNats, type TestNats } from '../harness/nats.js';
 import { settlesWithin } from '../harness/settle.js';
+import { CLI, ensureBuilt } from '../cli/helpers.js';
+
+const children = new Set<ChildProcess>();
 
 const skip =
   (!sshdAvailable() && 'OpenSSH sshd not installed') || (!natsAvailable() && 'nats-server not installed');
@@ -30,6 +34,7 @@ const ACK_WAIT = '4s';
 
 before(async () => {
   if (skip) return;
+  ensureBuilt();
   [tf, nats] = await Promise.all([startFleet({ healthy: 12 }), startNats()]);
   counts = join(tf.dir, 'runs');
   execFileSync('mkdir', ['-p', counts]);
@@ -43,6 +48,7 @@ before(async () => {
   await chmod(script, 0o755);
 });
 after(async () => {
+  for (const c of children) c.kill('SIGKILL');
   await $.close();
   await Promise.all([tf?.stop(), nats?.stop()]);
 });
@@ -80,6 +86,51 @@ async function workers(
       }),
     ),
   );
+}
+
+/** `fleetsh worker` as a child process (for SIGKILL); resolves once it says it is ready. */
+async function workerProcess(zone: string, concurrency = 4): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'worker',
+      '--nats',
+      nats.url,
+      '--zone',
+      zone,
+      '--concurrency',
+      String(concurrency),
+      '--heartbeat',
+      HEARTBEAT,
+      '--ack-wait',
+      ACK_WAIT,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let err = '';
+  await settlesWithin(
+    new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/ ready: zone /.test(err)) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`fleetsh worker exited (${code}): ${err}`)));
+    }),
+    60_000,
+    'fleetsh worker start',
+  );
+  return child;
+}
+
+async function waitUntil(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
 }
 
 async function runCounts(): Promise<Map<string, number>> {
@@ -143,6 +194,158 @@ describe('scale-out through NATS JetStream', { skip }, () => {
       assert.equal(through.counts.ok, 10, through.toText());
       assert.equal(through.counts.failed, 2);
     } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+  test('a worker killed with SIGKILL mid-run loses no host and runs none twice: its hosts are interrupted', async () => {
+    const killed = await workerProcess('a');
+    const ws = await workers([{ zone: 'a', concurrency: 2 }, { zone: 'b' }]);
+    try {
+      await clearCounts();
+      // Only the killed worker's slots first: it takes four of zone a's six hosts.
+      const run = $.fleet(targets(), { concurrency: 12, nats: natsOption() }).run`${script} 4`;
+      await waitUntil(async () => (await runCounts()).size >= 8, 60_000, 'eight hosts running');
+      process.kill(killed.pid!, 'SIGKILL');
+      const report = await settlesWithin(run, 120_000, 'the run after a worker died');
+      const counted = await runCounts();
+      assert.equal(report.counts.total, 12);
+      assert.ok(
+        [...counted.values()].every((n) => n === 1),
+        `no host ran twice: ${[...counted]}`,
+      );
+      assert.equal(counted.size, 12, report.toText());
+      const interrupted = report.hosts.filter((h) => h.kind === 'cancelled');
+      assert.ok(interrupted.length >= 1, report.toText());
+      for (const h of interrupted) {
+        assert.equal(h.status, 'failed');
+        assert.match(h.error!, /interrupted: worker .* stopped heartbeating .*fleetsh resume decides/);
+      }
+      assert.equal(report.counts.ok + interrupted.length, 12, report.toText());
+    } finally {
+      killed.kill('SIGKILL');
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
+  test('the failure budget stops every zone: hosts not started in either zone are skipped', async () => {
+    const ws = await workers([{ zone: 'a' }, { zone: 'a' }, { zone: 'b' }]);
+    try {
+      await clearCounts();
+      // Zones alternate a, b, a, b ...; the fourth host (zone b) fails at once.
+      const alternate = targets((i) => (i === 3 ? 3 : 0)).map((t, i) => ({ ...t, zone: i % 2 ? 'b' : 'a' }));
+      const report = await settlesWithin(
+        $.fleet(alternate, { concurrency: 4, maxFailures: 0, nats: natsOption() }).run`${script} 2`,
+        120_000,
+        'the run',
+      );
+      assert.ok(report.stopped, report.toText());
+      const skipped = report.hosts.filter((h) => h.status === 'skipped');
+      assert.ok(skipped.length >= 4, report.toText());
+      const zones = new Set(skipped.map((h) => alternate.find((t) => t.host === h.host)!.zone));
+      assert.deepEqual([...zones].sort(), ['a', 'b'], 'skipped in both zones');
+      assert.equal((await runCounts()).size, 12 - skipped.length, 'skipped hosts never ran');
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
+  test('a zone with no live worker: its hosts are unreachable with kind no-worker, the others run', async () => {
+    const ws = await workers([{ zone: 'a' }]);
+    try {
+      const t0 = Date.now();
+      const report = await settlesWithin(
+        $.fleet(targets(), { concurrency: 12, nats: natsOption() }).run`true`,
+        60_000,
+        'the run',
+      );
+      assert.equal(report.counts.ok, 6, report.toText());
+      assert.equal(report.counts.unreachable, 6);
+      for (const h of report.hosts.slice(6)) {
+        assert.equal(h.kind, 'no-worker');
+        assert.match(h.error!, /no live fleetsh worker in its zone: no fleetsh worker of zone "b"/);
+      }
+      assert.match(report.toText(), /fleetsh worker --nats URL --zone b/);
+      assert.ok(Date.now() - t0 < 30_000, 'bounded by workerWait, not a hang');
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
+  test('cancelling the run reaches the workers: the remote commands are killed', async () => {
+    const ws = await workers([{ zone: 'a' }, { zone: 'b' }]);
+    const marker = `${700 + Math.floor(Math.random() * 200)}.${process.pid % 1000}`;
+    const remote = () => {
+      const r = spawnSync('pgrep', ['-f', `sleep ${marker}`], { encoding: 'utf8' });
+      return r.stdout.trim() === '' ? 0 : r.stdout.trim().split('\n').length;
+    };
+    try {
+      const some = [...targets().slice(0, 2), ...targets().slice(6, 8)];
+      const run = $.fleet(some, { concurrency: 4, nats: natsOption() }).run`sleep ${marker}`;
+      await waitUntil(() => remote() >= 4, 60_000, 'four remote sleeps');
+      run.cancel();
+      const report = await settlesWithin(run, 60_000, 'the cancelled run');
+      assert.equal(report.counts.total, 4);
+      for (const h of report.hosts) assert.equal(h.kind, 'cancelled', report.toText());
+      await waitUntil(() => remote() === 0, 30_000, 'the remote sleeps killed');
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
+  test('NATS restarting mid-run (kill -9, then up again on its store) is survived: every host once, every report there', async () => {
+    const ws = await workers([{ zone: 'a' }, { zone: 'a' }, { zone: 'b' }]);
+    try {
+      await clearCounts();
+      const run = $.fleet(targets(), { concurrency: 12, nats: natsOption() }).run`${script} 3`;
+      await waitUntil(async () => (await runCounts()).size >= 6, 60_000, 'hosts running');
+      await nats.kill();
+      await sleep(1000);
+      await nats.restart();
+      const report = await settlesWithin(run, 120_000, 'the run across a NATS restart');
+      const counted = await runCounts();
+      assert.ok(
+        [...counted.values()].every((n) => n === 1),
+        `no host ran twice: ${[...counted]}`,
+      );
+      assert.equal(report.counts.total, 12);
+      // Either the run went on (ok) or a host says clearly what happened to it.
+      for (const h of report.hosts)
+        if (h.status !== 'ok') assert.match(h.error ?? '', /NATS|worker|interrupted/, report.toText());
+      assert.ok(report.counts.ok >= 6, report.toText());
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
+  test('no job message carries a secret: hosts with a password and a sudo password are refused', async () => {
+    const ws = await workers([{ zone: 'a' }]);
+    const { transport } = loadNats();
+    const spy = await transport.connect({ servers: nats.url });
+    const seen: string[] = [];
+    spy.subscribe(`${namesFor().jobSubject('>').replace('.>', '')}.>`, {
+      callback: (_e, m) => {
+        seen.push(m.string());
+      },
+    });
+    await spy.flush();
+    try {
+      const [plain, withPassword] = targets().slice(0, 2);
+      const report = await $.fleet([plain!, { ...withPassword!, password: 'hunter2-secret' }], {
+        nats: natsOption(),
+      }).run`true`;
+      assert.equal(report.hosts.find((h) => h.host === plain!.host)!.status, 'ok', report.toText());
+      const refused = report.hosts.find((h) => h.host === withPassword!.host)!;
+      assert.equal(refused.kind, 'usage');
+      assert.match(refused.error!, /its settings hold a password, which is never sent to a fleetsh worker/);
+      const sudo = await $.fleet([plain!], { nats: natsOption(), sudo: { password: 'sudo-secret' } })
+        .run`true`;
+      assert.equal(sudo.hosts[0]!.kind, 'usage');
+      assert.match(sudo.hosts[0]!.error!, /a sudo password is never sent to a fleetsh worker/);
+      await spy.flush();
+      assert.ok(seen.length >= 1, 'the job of the plain host was seen');
+      for (const m of seen) assert.doesNotMatch(m, /hunter2|sudo-secret|password/);
+    } finally {
+      await spy.close();
       await Promise.all(ws.map((w) => w.stop()));
     }
   });
