@@ -248,5 +248,27 @@ test('a ^file in a group is read relative to the inventory, and a missing one is
 test("selectList: a pasted list whose @groups are the inventory's", () => {
   const inv = parseInventory("groups:\n  web: 'web[1-3]'\n");
   assert.deepEqual(inv.selectList('@web\n# skip\nroot@db1\n').hosts, ['web1', 'web2', 'web3', 'root@db1']);
-  assert.throws(() => inv.selectList('web1\n@nope\n', { source: 'stdin' }), /in stdin:2: unknown group @nope/);
+  assert.throws(
+    () => inv.selectList('web1\n@nope\n', { source: 'stdin' }),
+    /in stdin:2: unknown group @nope/,
+  );
+});
+
+test('zone: a group or host names its scale-out zone (a host entry wins), validated at file:line', () => {
+  const inv = parseInventory(
+    [
+      'groups:',
+      "  eu: { hosts: 'web[1-2]', zone: eu-west }",
+      'hosts:',
+      '  web2: { zone: eu_2 }',
+      '  db1:',
+    ].join('\n'),
+  );
+  assert.equal(inv.settingsFor('web1').zone, 'eu-west');
+  assert.equal(inv.settingsFor('web2').zone, 'eu_2');
+  assert.equal(inv.settingsFor('db1').zone, undefined, 'no zone: the default one');
+  assert.equal('zone' in inv.targetFor('web1'), false, 'a zone is no SSH option');
+  assert.deepEqual(problems(['defaults:', '  zone: eu.west'].join('\n')), [
+    'fleetsh.yml:2: defaults.zone: expected a zone name (1 to 64 letters, digits, _ or -), got "eu.west"',
+  ]);
 });

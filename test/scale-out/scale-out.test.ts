@@ -13,6 +13,7 @@ import { $, startWorker, type Worker } from '../../src/index.js';
 import type { FleetReport } from '../../src/fleet/report.js';
 import type { ServerObject } from '../../src/fleet/target.js';
 import { loadNats } from '../../src/scale-out/nats.js';
+import { parseInventory } from '../../src/inventory/inventory.js';
 import { namesFor } from '../../src/scale-out/wire.js';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
 import { natsAvailable, startNats, type TestNats } from '../harness/nats.js';
@@ -346,6 +347,27 @@ describe('scale-out through NATS JetStream', { skip }, () => {
       for (const m of seen) assert.doesNotMatch(m, /hunter2|sudo-secret|password/);
     } finally {
       await spy.close();
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+  test("the inventory's zone: routes each host to its zone's workers", async () => {
+    const ws = await workers([{ zone: 'b' }]);
+    try {
+      const inventory = parseInventory(`groups:\n  far: { hosts: '${tf.healthy[0]!.name}', zone: b }\n`);
+      const plain = targets()
+        .slice(0, 3)
+        .map(({ zone: _z, ...t }) => t);
+      const report = await settlesWithin(
+        $.fleet(plain, { inventory, nats: natsOption() }).run`true`,
+        60_000,
+        'the run',
+      );
+      assert.equal(report.hosts[0]!.status, 'ok', report.toText());
+      for (const h of report.hosts.slice(1)) {
+        assert.equal(h.kind, 'no-worker');
+        assert.match(h.error!, /zone "default"/);
+      }
+    } finally {
       await Promise.all(ws.map((w) => w.stop()));
     }
   });
