@@ -3,6 +3,7 @@
 // inventory say; or, with --nats, fleetsh workers through NATS (src/scale-out/, loaded only then).
 // Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
 import type { Inventory } from '../inventory/inventory.js';
+import { CliUsageError } from './errors.js';
 import type { Connect, ServerObject } from '../fleet/target.js';
 import { addressName, splitAddress, withHost } from '../process/address.js';
 import { printable } from '../process/printable.js';
@@ -108,7 +109,11 @@ export async function fleetTransport(
   options: { agent?: boolean } = {},
 ): Promise<Transport> {
   if (flags.nats === undefined) return sshTransport(options);
-  const { natsConnect } = await import('../scale-out/coordinator.js');
+  const [{ natsConnect }, { hasPassword }] = await Promise.all([
+    import('../scale-out/coordinator.js'),
+    import('../scale-out/nats.js'),
+  ]);
+  if (hasPassword(flags.nats)) throw natsPasswordRefused('--nats');
   const tls =
     flags.natsTlsCa !== undefined || flags.natsTlsCert !== undefined || flags.natsTlsKey !== undefined
       ? { ca: flags.natsTlsCa, cert: flags.natsTlsCert, key: flags.natsTlsKey }
@@ -138,4 +143,12 @@ export function agentDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export function useAgent(flags: ConnectionFlags & { dryRun?: boolean }): boolean {
   return flags.agent !== false && !flags.dryRun;
+}
+
+/** A password in a --nats URL would be kept in the journal and seen by `ps`: a credentials file it is. */
+export function natsPasswordRefused(flag: string): CliUsageError {
+  return new CliUsageError(
+    `${flag}: the URL holds credentials, which would be kept in the run journal and shown by ps: ` +
+      'put the credentials in a file (--nats-creds, or --creds for a worker)',
+  );
 }

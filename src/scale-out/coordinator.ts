@@ -22,7 +22,14 @@ import { ConnectionError, FleetshError, SudoError, UsageError, formatMs } from '
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
 import { labelOf } from '../ssh/shell.js';
 import { fromWire } from '../agent/wire-error.js';
-import { loadNats, openNats, serversOf, type NatsConnection, type NatsConnectionOptions } from './nats.js';
+import {
+  loadNats,
+  openNats,
+  serversOf,
+  shown,
+  type NatsConnection,
+  type NatsConnectionOptions,
+} from './nats.js';
 import { ensureStreams } from './streams.js';
 import {
   checkToken,
@@ -358,7 +365,7 @@ class Coordinator {
               (job.state === 'running'
                 ? `; worker ${job.worker} was running this host's command: whether it ended is unknown`
                 : '; its command had not started'),
-            { hint: `Check the NATS server (${serversOf(this.options.servers).join(', ')}).` },
+            { hint: `Check the NATS server (${serversOf(this.options.servers).map(shown).join(', ')}).` },
           ),
         );
       return;

@@ -57,6 +57,16 @@ export function serversOf(servers: unknown, where = 'nats.servers'): string[] {
   return list;
 }
 
+/** A server URL as messages show it: credentials in it (nats://user:pass@host, nats://token@host) as `***`. */
+export function shown(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1***@');
+}
+
+/** Whether a URL carries credentials (the CLI refuses them: flags are kept in the journal and seen in ps). */
+export function hasPassword(url: string): boolean {
+  return shown(url) !== url;
+}
+
 /** What the client is given: the servers, and the credentials and TLS files read now (a bad path is a UsageError here). */
 export function connectionOptions(o: NatsConnectionOptions, name: string): Transport.NodeConnectionOptions {
   const { transport } = loadNats();
@@ -94,7 +104,7 @@ export async function openNats(o: NatsConnectionOptions, name: string): Promise<
     return await loadNats().transport.connect(options);
   } catch (e) {
     throw new NatsUnreachableError(
-      `cannot connect to the NATS server ${serversOf(o.servers).join(', ')}: ${(e as Error).message}`,
+      `cannot connect to the NATS server ${serversOf(o.servers).map(shown).join(', ')}: ${(e as Error).message}`,
       { cause: e },
     );
   }

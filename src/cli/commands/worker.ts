@@ -3,6 +3,7 @@
 // are killed on their hosts and their ends sent, then it exits.
 import { printable } from '../../process/printable.js';
 import { EXIT } from '../exit-codes.js';
+import { natsPasswordRefused } from '../connect.js';
 
 export interface WorkerFlags {
   nats: string;
@@ -18,10 +19,11 @@ export interface WorkerFlags {
 }
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
-  const [{ startWorker }, { NatsUnreachableError }] = await Promise.all([
+  const [{ startWorker }, { NatsUnreachableError, hasPassword }] = await Promise.all([
     import('../../scale-out/worker.js'),
     import('../../scale-out/nats.js'),
   ]);
+  if (hasPassword(flags.nats)) throw natsPasswordRefused('worker --nats');
   const say = (line: string) => process.stderr.write(printable(`fleetsh worker: ${line}`) + '\n');
   const tls =
     flags.tlsCa !== undefined || flags.tlsCert !== undefined || flags.tlsKey !== undefined
