@@ -371,4 +371,53 @@ describe('scale-out through NATS JetStream', { skip }, () => {
       await Promise.all(ws.map((w) => w.stop()));
     }
   });
+  test('a rolling deployment through workers gives the report a single controller gives, budget and batches included', async () => {
+    const ws = await workers([{ zone: 'a' }, { zone: 'a' }, { zone: 'b' }]);
+    try {
+      // The fifth host fails its deploy: with maxFailures 0 the deployment stops after its batch.
+      const code = (i: number) => (i === 4 ? 3 : 0);
+      const through = await settlesWithin(
+        $.rolling({
+          phases: [{ name: 'deploy', targets: targets(code), command: `${script} 0` }],
+          batches: [1, 3, '50%'],
+          healthCheck: 'true',
+          maxFailures: 0,
+          nats: natsOption(),
+        }),
+        120_000,
+        'the deployment through workers',
+      );
+      const direct = await settlesWithin(
+        $.rolling({
+          phases: [
+            { name: 'deploy', targets: targets(code).map(({ zone: _z, ...t }) => t), command: `${script} 0` },
+          ],
+          batches: [1, 3, '50%'],
+          healthCheck: 'true',
+          maxFailures: 0,
+        }),
+        120_000,
+        'the deployment from here',
+      );
+      const shape = (r: typeof through) => ({
+        ok: r.ok,
+        stopped: r.stopped,
+        done: r.done,
+        failed: r.failed,
+        notDone: r.notDone,
+        phases: r.phases.map((p) => ({
+          name: p.name,
+          status: p.status,
+          batches: p.batches.map((b) => ({ number: b.number, hosts: b.hosts, counts: b.report.counts })),
+          report: data(p.report),
+        })),
+      });
+      assert.deepEqual(shape(through), shape(direct));
+      assert.ok(through.stopped, through.toText());
+      assert.equal(through.failed.length, 1);
+      assert.equal(through.notDone.length, 2, through.toText());
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
 });
