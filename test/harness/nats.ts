@@ -13,7 +13,7 @@
 // accepts TCP. stop() (or `await using`) kills the server by its pid and removes the folder; an
 // 'exit' handler does the same for servers never stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,8 @@ export function natsAvailable(): boolean {
 export interface TestNats {
   url: string;
   port: number;
+  /** With `monitor`: the monitoring endpoint on loopback (`${monitorUrl}/varz` counts messages). */
+  monitorUrl?: string;
   dir: string;
   /** The running server's pid (changes on restart). */
   readonly pid: number;
@@ -45,15 +47,22 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-export async function startNats(options: { timeoutMs?: number } = {}): Promise<TestNats> {
+export async function startNats(options: { timeoutMs?: number; monitor?: boolean } = {}): Promise<TestNats> {
   if (!natsAvailable()) throw new Error(`${NATS_SERVER} is not installed: cannot start a test NATS server`);
   const dir = await mkdtemp(join(tmpdir(), 'fleetsh-nats-'));
   const timeoutMs = options.timeoutMs ?? 20_000;
   let port = 0;
+  let monitorPort = 0;
   let child: ChildProcess | undefined;
   let log = '';
   const launch = async (): Promise<void> => {
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store')];
+    if (monitorPort) {
+      // Monitoring on loopback only (-m alone would listen on every address).
+      const config = join(dir, 'monitor.conf');
+      writeFileSync(config, `http: "127.0.0.1:${monitorPort}"\n`);
+      args.push('-c', config);
+    }
     const p = spawn(NATS_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     live.add(p);
     child = p;
@@ -86,6 +95,7 @@ export async function startNats(options: { timeoutMs?: number } = {}): Promise<T
   for (let attempt = 1; ; attempt++) {
     port = await ephemeralPort('127.0.0.1');
     if (port === 4222) continue;
+    if (options.monitor) monitorPort = await ephemeralPort('127.0.0.1');
     log = '';
     try {
       await launch();
@@ -107,6 +117,7 @@ export async function startNats(options: { timeoutMs?: number } = {}): Promise<T
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    ...(monitorPort ? { monitorUrl: `http://127.0.0.1:${monitorPort}` } : {}),
     dir,
     get pid() {
       return child?.pid ?? -1;
