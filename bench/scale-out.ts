@@ -93,7 +93,8 @@ try {
       await new Promise((r) => setTimeout(r, 500)); // the coordinator's idle close, the workers' acks
       const workerCpu = workers.reduce((a, w) => a + procCpuMs(w.pid!), 0) - w0;
       const v1 = await varz();
-      if (report.counts.ok !== N) throw new Error(`${mode}: ${report.counts.ok}/${N} ok:\n${report.toText()}`);
+      if (report.counts.ok !== N)
+        throw new Error(`${mode}: ${report.counts.ok}/${N} ok:\n${report.toText()}`);
       const msgs = v1.in_msgs - v0.in_msgs + (v1.out_msgs - v0.out_msgs);
       const bytes = v1.in_bytes - v0.in_bytes + (v1.out_bytes - v0.out_bytes);
       const sample = { wall, cpu, workerCpu, msgs, bytes };
@@ -116,7 +117,9 @@ try {
   const m = (mode: 'direct' | 'nats', k: keyof Sample) => median(results[mode].map((x) => x[k]));
   console.log(
     `scale-out, ${N} hosts, window ${WIDTH}, ${WORKERS} workers, median of ${RUNS} interleaved runs ` +
-      `(${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}):`,
+      `(${cpus().length} CPUs, load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}):`,
   );
   console.log(
     `  wall: ${Math.round(m('direct', 'wall'))} ms direct, ${Math.round(m('nats', 'wall'))} ms through workers: ` +

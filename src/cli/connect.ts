@@ -104,7 +104,7 @@ export interface NatsFlags {
  * (src/scale-out/, loaded only then); else the SSH transport, through the agent when `agent`.
  */
 export async function fleetTransport(
-  flags: NatsFlags,
+  flags: NatsFlags & { dryRun?: boolean },
   inventory: Inventory | undefined,
   options: { agent?: boolean } = {},
 ): Promise<Transport> {
@@ -114,6 +114,11 @@ export async function fleetTransport(
     import('../scale-out/nats.js'),
   ]);
   if (hasPassword(flags.nats)) throw natsPasswordRefused('--nats');
+  if (flags.dryRun)
+    throw new CliUsageError(
+      '--dry-run with --nats: a dry run inspects hosts from this machine, while workers connect with ' +
+        "their own keys and ssh_config: run it on a worker's machine, without --nats",
+    );
   const tls =
     flags.natsTlsCa !== undefined || flags.natsTlsCert !== undefined || flags.natsTlsKey !== undefined
       ? { ca: flags.natsTlsCa, cert: flags.natsTlsCert, key: flags.natsTlsKey }

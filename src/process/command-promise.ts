@@ -269,7 +269,12 @@ export class CommandPromise implements PromiseLike<CommandResult>, AsyncIterable
           await this.#executor.ready(this.#controller.signal);
         } catch (e) {
           if (!this.#controller.signal.aborted) throw e;
-          throw new CancelledError(host, this.command, undefined, cancelled ? external?.reason : 'killed before it started');
+          throw new CancelledError(
+            host,
+            this.command,
+            undefined,
+            cancelled ? external?.reason : 'killed before it started',
+          );
         }
       }
       if (timeoutMs !== undefined)

@@ -10,10 +10,12 @@ export function parseDuration(value: Duration, option: string, host?: string): n
   const bad = (why: string): UsageError =>
     new UsageError(`${host ? `${host}: ` : ''}option ${option} ${why}`, host === undefined ? {} : { host });
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw bad(`must be a non-negative number of milliseconds, got ${value}`);
+    if (!Number.isFinite(value) || value < 0)
+      throw bad(`must be a non-negative number of milliseconds, got ${value}`);
     return Math.round(value);
   }
-  if (typeof value !== 'string') throw bad(`must be milliseconds or a string like '10s', got ${typeof value}`);
+  if (typeof value !== 'string')
+    throw bad(`must be milliseconds or a string like '10s', got ${typeof value}`);
   const text = value.replace(/\s+/g, '').toLowerCase();
   if (/^\d+(\.\d+)?$/.test(text)) throw bad(`"${value}" needs a unit, e.g. '${text}s' or '${text}ms'`);
   if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) {

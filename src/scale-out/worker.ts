@@ -68,7 +68,7 @@ export interface Worker {
 }
 
 /** A pull that found nothing ends after this long, and the next begins (so stop() is quick). */
-const PULL_EXPIRES_MS = 2000;
+const PULL_EXPIRES_MS = 5000;
 const CLAIM_TIMEOUT_MS = 5000;
 /** Output is sent in pieces of at most this (NATS's max_payload is 1 MiB by default). */
 const CHUNK = 64 * 1024;
@@ -234,21 +234,40 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   };
 
   const consumer = await js.consumers.get(names.jobStream, names.jobConsumer(zone));
-  const loops = Array.from({ length: slots }, async () => {
+  // One pull at a time, for as many jobs as there are free slots: an idle worker costs one pull
+  // per PULL_EXPIRES_MS, and no job waits here while another worker has a free slot (a pull per
+  // slot cost ~90 messages a second for two idle workers of 32 slots: bench/scale-out.ts).
+  let slotFreed = () => {};
+  let batch: Awaited<ReturnType<typeof consumer.fetch>> | undefined;
+  const jobs = new Set<Promise<void>>();
+  const pulling = (async () => {
     while (!stopping && !nc.isClosed()) {
-      let m: JsMsg | null = null;
+      const free = slots - running.size;
+      if (free <= 0) {
+        await new Promise<void>((r) => (slotFreed = r));
+        continue;
+      }
       try {
-        m = await consumer.next({ expires: PULL_EXPIRES_MS });
+        batch = await consumer.fetch({ max_messages: free, expires: PULL_EXPIRES_MS });
+        for await (const m of batch) {
+          if (stopping) {
+            m.nak();
+            continue;
+          }
+          const job = runJob(m).finally(() => {
+            jobs.delete(job);
+            slotFreed();
+          });
+          jobs.add(job);
+        }
       } catch (e) {
         if (stopping || nc.isClosed()) break;
         log(`pull: ${(e as Error).message}`);
         await sleep(500);
-        continue;
       }
-      if (m && !stopping) await runJob(m);
-      else if (m) m.nak();
     }
-  });
+  })();
+  const loops = [pulling];
 
   let closedResolve = () => {};
   const closed = new Promise<void>((r) => (closedResolve = r));
@@ -270,7 +289,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         stopping = true;
         clearInterval(beating);
         for (const c of running.values()) c.abort(new KillRequest());
+        slotFreed();
+        await batch?.close().catch(() => {});
         await Promise.all(loops);
+        await Promise.all(jobs);
         await nc.drain().catch(() => {});
         if (!options.pool) pool.close();
         await closed;

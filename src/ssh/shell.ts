@@ -107,7 +107,8 @@ export function createSsh(pool = new SshPool(), context: ResolveContext = {}): S
             });
           return key;
         },
-        inspect: async (o: { signal?: AbortSignal } = {}) => inspectTarget(await resolveOnce(), pool, o.signal),
+        inspect: async (o: { signal?: AbortSignal } = {}) =>
+          inspectTarget(await resolveOnce(), pool, o.signal),
         tunnel: (o: TunnelOptions) => openTunnel(executor, o),
         sudo: makeSudo(shell),
         close,

@@ -1,7 +1,7 @@
 // Scale-out through the CLI, against a real nats-server, `fleetsh worker` processes and real
 // OpenSSH hosts: `fleetsh run --nats` prints what a run without it prints; a coordinator killed with
 // SIGKILL mid-run is resumed (`fleetsh resume`) with every host run once; copy refuses --nats; a
-// URL with credentials in it is refused; a worker that cannot reach NATS says so.
+// URL with credentials in it is refused, and so is a dry run; a worker that cannot reach NATS says so.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
@@ -158,6 +158,9 @@ describe('fleetsh --nats and fleetsh worker', { skip }, () => {
     assert.equal(secret.code, 64);
     assert.match(secret.stderr, /--nats: the URL holds credentials/);
     assert.doesNotMatch(secret.stderr, /hunter2/);
+    const dry = await fleetsh(['run', '-w', 'h01', '--nats', nats.url, '--dry-run', '--', 'true']);
+    assert.equal(dry.code, 64);
+    assert.match(dry.stderr, /--dry-run with --nats: a dry run inspects hosts from this machine/);
     const lonely = await fleetsh(['worker', '--nats', 'nats://127.0.0.1:1']);
     assert.equal(lonely.code, 2);
     assert.match(lonely.stderr, /fleetsh worker: cannot connect to the NATS server nats:\/\/127.0.0.1:1/);
