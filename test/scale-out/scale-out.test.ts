@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { $, startWorker, type Worker } from '../../src/index.js';
@@ -417,6 +418,38 @@ describe('scale-out through NATS JetStream', { skip }, () => {
       assert.equal(through.failed.length, 1);
       assert.equal(through.notDone.length, 2, through.toText());
     } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+  test("a job whose coordinator is gone is never run: the worker's claim finds nobody and drops it", async () => {
+    const ws = await workers([{ zone: 'a' }]);
+    const { transport, jetstream } = loadNats();
+    const nc = await transport.connect({ servers: nats.url });
+    try {
+      const names = namesFor();
+      const marker = join(counts, 'orphan');
+      const job = {
+        v: 1,
+        coord: 'c0ffee00dead',
+        job: 'j1',
+        host: tf.healthy[0]!.name,
+        target: { host: tf.healthy[0]!.name, sshConfig: tf.sshConfigPath },
+        command: `touch ${marker}`,
+      };
+      await jetstream.jetstream(nc).publish(names.jobSubject('a'), JSON.stringify(job));
+      const jsm = await jetstream.jetstreamManager(nc);
+      await waitUntil(
+        async () => {
+          const info = await jsm.consumers.info(names.jobStream, names.jobConsumer('a'));
+          return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.consumer_seq >= 1;
+        },
+        30_000,
+        'the orphan job taken and dropped',
+      );
+      assert.equal((await jsm.streams.info(names.jobStream)).state.messages, 0, 'it left the queue');
+      assert.equal(existsSync(marker), false, 'it never ran');
+    } finally {
+      await nc.close();
       await Promise.all(ws.map((w) => w.stop()));
     }
   });
