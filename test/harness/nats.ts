@@ -47,7 +47,15 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-export async function startNats(options: { timeoutMs?: number; monitor?: boolean } = {}): Promise<TestNats> {
+export interface NatsOptions {
+  timeoutMs?: number;
+  /** Monitoring on loopback (`monitorUrl`). */
+  monitor?: boolean;
+  /** TLS for clients: the server's certificate and key files (clients then use tls://). */
+  tls?: { cert: string; key: string };
+}
+
+export async function startNats(options: NatsOptions = {}): Promise<TestNats> {
   if (!natsAvailable()) throw new Error(`${NATS_SERVER} is not installed: cannot start a test NATS server`);
   const dir = await mkdtemp(join(tmpdir(), 'fleetsh-nats-'));
   const timeoutMs = options.timeoutMs ?? 20_000;
@@ -57,11 +65,14 @@ export async function startNats(options: { timeoutMs?: number; monitor?: boolean
   let log = '';
   const launch = async (): Promise<void> => {
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'store')];
-    if (monitorPort) {
-      // Monitoring on loopback only (-m alone would listen on every address).
-      const config = join(dir, 'monitor.conf');
-      writeFileSync(config, `http: "127.0.0.1:${monitorPort}"\n`);
-      args.push('-c', config);
+    let config = '';
+    // Monitoring on loopback only (-m alone would listen on every address).
+    if (monitorPort) config += `http: "127.0.0.1:${monitorPort}"\n`;
+    if (options.tls)
+      config += `tls { cert_file: ${JSON.stringify(options.tls.cert)}, key_file: ${JSON.stringify(options.tls.key)} }\n`;
+    if (config) {
+      writeFileSync(join(dir, 'server.conf'), config);
+      args.push('-c', join(dir, 'server.conf'));
     }
     const p = spawn(NATS_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     live.add(p);
@@ -115,7 +126,7 @@ export async function startNats(options: { timeoutMs?: number; monitor?: boolean
     rmSync(dir, { recursive: true, force: true });
   };
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`,
     port,
     ...(monitorPort ? { monitorUrl: `http://127.0.0.1:${monitorPort}` } : {}),
     dir,

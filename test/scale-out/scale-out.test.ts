@@ -454,3 +454,88 @@ describe('scale-out through NATS JetStream', { skip }, () => {
     }
   });
 });
+
+describe(
+  'scale-out over TLS',
+  { skip: skip || (spawnSync('openssl', ['version']).status !== 0 && 'no openssl') },
+  () => {
+    test('workers and the coordinator reach a TLS-only NATS server with the CA file; without it the hosts fail clearly', async () => {
+      const dir = join(tf.dir, 'tls');
+      const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+      execFileSync('mkdir', ['-p', dir]);
+      ssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.pem',
+        '-subj',
+        '/CN=fleetsh test CA',
+        '-days',
+        '1',
+      );
+      ssl(
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'server.key',
+        '-out',
+        'server.csr',
+        '-subj',
+        '/CN=127.0.0.1',
+      );
+      await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        'server.pem',
+        '-days',
+        '1',
+        '-extfile',
+        'san.ext',
+      );
+      await using secure = await startNats({
+        tls: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key') },
+      });
+      assert.match(secure.url, /^tls:\/\//);
+      const tls = { ca: join(dir, 'ca.pem') };
+      const worker = await startWorker({ servers: secure.url, tls, zone: 'a', heartbeat: HEARTBEAT });
+      try {
+        const some = targets().slice(0, 2);
+        const ok = await settlesWithin(
+          $.fleet(some, { nats: { servers: secure.url, tls, workerWait: '10s' } }).run`echo over tls`,
+          60_000,
+          'the run over TLS',
+        );
+        assert.equal(ok.counts.ok, 2, ok.toText());
+        const refused = await settlesWithin(
+          $.fleet(some, { nats: { servers: secure.url } }).run`echo over tls`,
+          60_000,
+          'the run without the CA',
+        );
+        assert.equal(refused.counts.unreachable, 2, refused.toText());
+        assert.match(refused.hosts[0]!.error!, /cannot connect to the NATS server tls:\/\/127\.0\.0\.1/);
+      } finally {
+        await worker.stop();
+      }
+    });
+  },
+);
