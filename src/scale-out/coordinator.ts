@@ -23,6 +23,7 @@ import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from
 import { labelOf } from '../ssh/shell.js';
 import { fromWire } from '../agent/wire-error.js';
 import {
+  checkFiles,
   loadNats,
   openNats,
   serversOf,
@@ -169,6 +170,7 @@ class Coordinator {
     for (const k of Object.keys(options))
       if (!NATS_KEYS.has(k)) throw new UsageError(`unknown option nats.${k}`);
     serversOf(options.servers);
+    checkFiles(options);
     if (options.zoneOf !== undefined && typeof options.zoneOf !== 'function')
       throw new UsageError('option nats.zoneOf: expected a function of the host name');
     this.options = options;

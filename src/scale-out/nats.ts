@@ -67,6 +67,25 @@ export function hasPassword(url: string): boolean {
   return shown(url) !== url;
 }
 
+/** The credentials and TLS files, read now: a missing or unreadable one is a UsageError before any host runs. */
+export function checkFiles(o: NatsConnectionOptions): void {
+  const files: Array<[string, string | undefined]> = [
+    ['credentials file', o.creds],
+    ['TLS CA file', o.tls?.ca],
+    ['TLS certificate file', o.tls?.cert],
+    ['TLS key file', o.tls?.key],
+  ];
+  for (const [what, path] of files) {
+    if (path === undefined) continue;
+    if (typeof path !== 'string') throw new UsageError(`NATS ${what}: expected a file path`);
+    try {
+      readFileSync(path);
+    } catch (e) {
+      throw new UsageError(`NATS ${what} ${path}: ${describeIoError(e)}`);
+    }
+  }
+}
+
 /** What the client is given: the servers, and the credentials and TLS files read now (a bad path is a UsageError here). */
 export function connectionOptions(o: NatsConnectionOptions, name: string): Transport.NodeConnectionOptions {
   const { transport } = loadNats();

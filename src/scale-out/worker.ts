@@ -20,7 +20,7 @@ import { resolveTarget } from '../ssh/resolve.js';
 import { SshPool } from '../ssh/pool.js';
 import { SshExecutor } from '../ssh/ssh-executor.js';
 import type { ResolvedTarget, SshTargetOptions } from '../ssh/types.js';
-import { loadNats, openNats, type NatsConnection, type NatsConnectionOptions } from './nats.js';
+import { checkFiles, loadNats, openNats, type NatsConnection, type NatsConnectionOptions } from './nats.js';
 import { ensureStreams, ensureZoneConsumer } from './streams.js';
 import {
   checkToken,
@@ -85,6 +85,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const ackWaitMs = parseDuration(options.ackWait ?? '30s', 'worker ackWait');
   const outageMs = parseDuration(options.outageTimeout ?? '60s', 'worker outageTimeout');
   const log = options.log ?? (() => {});
+  checkFiles(options);
   const id = `${hostname()
     .replace(/[^A-Za-z0-9_-]/g, '_')
     .slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`;

@@ -93,6 +93,35 @@ describe('fleetsh --nats and fleetsh worker', { skip }, () => {
     }
   });
 
+  test('fleetsh script --nats: a local script goes to the workers as its input and runs on every host', async () => {
+    const w = await worker();
+    try {
+      const local = join(tmp.dir, 'hello.sh');
+      writeFileSync(local, '#!/bin/sh\necho "hello from $(id -un) with $1"\n');
+      const r = await fleetsh(
+        [
+          'script',
+          '-F',
+          tf.sshConfigPath,
+          '-w',
+          'h[01-03]',
+          '--no-journal',
+          '--gather',
+          '--nats',
+          nats.url,
+          local,
+          'arg1',
+        ],
+        { timeoutMs: 90_000 },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`hello from ${tf.user} with arg1`));
+      assert.match(r.stdout, /3 ok/);
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
   test('a coordinator killed with SIGKILL mid-run is resumed: every host runs once (the interrupted ones skipped)', async () => {
     const w = await worker();
     const dir = join(tmp.dir, 'resume');
@@ -161,6 +190,19 @@ describe('fleetsh --nats and fleetsh worker', { skip }, () => {
     const dry = await fleetsh(['run', '-w', 'h01', '--nats', nats.url, '--dry-run', '--', 'true']);
     assert.equal(dry.code, 64);
     assert.match(dry.stderr, /--dry-run with --nats: a dry run inspects hosts from this machine/);
+    const noCreds = await fleetsh([
+      'run',
+      '-w',
+      'h01',
+      '--nats',
+      nats.url,
+      '--nats-creds',
+      '/nonexistent/x.creds',
+      '--',
+      'true',
+    ]);
+    assert.equal(noCreds.code, 64);
+    assert.match(noCreds.stderr, /NATS credentials file \/nonexistent\/x.creds: /);
     const lonely = await fleetsh(['worker', '--nats', 'nats://127.0.0.1:1']);
     assert.equal(lonely.code, 2);
     assert.match(lonely.stderr, /fleetsh worker: cannot connect to the NATS server nats:\/\/127.0.0.1:1/);

@@ -421,6 +421,24 @@ describe('scale-out through NATS JetStream', { skip }, () => {
       await Promise.all(ws.map((w) => w.stop()));
     }
   });
+  test("a zone's last worker stopping: its running job is killed and reported, its queued ones leave the queue as no-worker", async () => {
+    const [only] = await workers([{ zone: 'b', concurrency: 1 }]);
+    try {
+      await clearCounts();
+      const three = targets().slice(6, 9);
+      const run = $.fleet(three, { concurrency: 3, nats: natsOption() }).run`${script} 30`;
+      await waitUntil(async () => (await runCounts()).size >= 1, 60_000, 'the first host running');
+      await only!.stop();
+      const report = await settlesWithin(run, 60_000, 'the run after its zone lost its worker');
+      assert.equal((await runCounts()).size, 1, 'the queued hosts never ran');
+      const kinds = report.hosts.map((h) => h.kind).sort();
+      assert.deepEqual(kinds, ['failed', 'no-worker', 'no-worker'], report.toText());
+      assert.match(report.toText(), /killed by signal|signal/i);
+    } finally {
+      await only!.stop();
+    }
+  });
+
   test("a job whose coordinator is gone is never run: the worker's claim finds nobody and drops it", async () => {
     const ws = await workers([{ zone: 'a' }]);
     const { transport, jetstream } = loadNats();
