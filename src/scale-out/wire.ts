@@ -2,6 +2,7 @@
 // prefix, and the messages on them (JSON, checked on receipt: a message is untrusted input). The
 // layout and why it is so are in docs/scale-out.md.
 import { UsageError } from '../process/errors.js';
+import { isEnvName } from '../process/env.js';
 import type { WireError } from '../agent/wire-error.js';
 import type { SudoFailureFacts } from '../process/errors.js';
 
@@ -155,8 +156,14 @@ export function parseJob(data: Uint8Array): JobMessage {
     throw new Error('a job without a target host');
   for (const k of SECRET_KEYS)
     if (k in m.target) throw new Error(`a job whose target holds ${k}: workers take no secret`);
-  if (m.env !== undefined && (typeof m.env !== 'object' || m.env === null))
-    throw new Error('a job with a bad env');
+  if (m.env !== undefined) {
+    if (typeof m.env !== 'object' || m.env === null) throw new Error('a job with a bad env');
+    for (const [k, v] of Object.entries(m.env))
+      if (!isEnvName(k) || typeof v !== 'string')
+        throw new Error(`a job with a bad variable ${JSON.stringify(k)}`);
+  }
+  if (m.cwd !== undefined && typeof m.cwd !== 'string') throw new Error('a job with a bad cwd');
+  if (m.stdin !== undefined && typeof m.stdin !== 'string') throw new Error('a job with a bad input');
   return m as JobMessage;
 }
 
