@@ -273,6 +273,26 @@ describe('scale-out through NATS JetStream', { skip }, () => {
     }
   });
 
+  test('a worker under another prefix (another team or account) takes none of these jobs', async () => {
+    const ws = await workers([{ zone: 'a' }], 'team2');
+    try {
+      const report = await settlesWithin(
+        $.fleet(targets().slice(0, 2), { nats: natsOption() }).run`true`,
+        60_000,
+        'the run',
+      );
+      assert.deepEqual(
+        report.hosts.map((h) => h.kind),
+        ['no-worker', 'no-worker'],
+        report.toText(),
+      );
+      const team2 = await $.fleet(targets().slice(0, 2), { nats: natsOption({ prefix: 'team2' }) }).run`true`;
+      assert.equal(team2.counts.ok, 2, team2.toText());
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
   test('cancelling the run reaches the workers: the remote commands are killed', async () => {
     const ws = await workers([{ zone: 'a' }, { zone: 'b' }]);
     const marker = `${700 + Math.floor(Math.random() * 200)}.${process.pid % 1000}`;
