@@ -272,7 +272,7 @@ class Coordinator {
           for await (const m of mine) {
             if (m.seq <= lastSeq) continue;
             lastSeq = m.seq;
-            this.#event(m.subject, m.data);
+            this.#eventOrFail(m.subject, m.data);
           }
         })().catch(() => {});
       };
@@ -325,6 +325,25 @@ class Coordinator {
     job.state = 'running';
     job.worker = String(c.worker);
     return { go: 'run' };
+  }
+
+  /** A malformed event (a broken or hostile worker) fails its host; the others' events go on. */
+  #eventOrFail(subject: string, data: Uint8Array): void {
+    try {
+      this.#event(subject, data);
+    } catch (e) {
+      const job = this.jobs.get(subject.slice(subject.lastIndexOf('.') + 1));
+      job?.settle(
+        new ConnectionError(
+          'protocol',
+          job.host,
+          `worker ${job.worker} sent a malformed event: ${(e as Error).message}`,
+          {
+            stage: 'connected',
+          },
+        ),
+      );
+    }
   }
 
   #event(subject: string, data: Uint8Array): void {

@@ -1,5 +1,6 @@
 // The two streams of a prefix and a zone's consumer, made on first use by whichever side comes
-// first (coordinator or worker), the same way by both.
+// first (coordinator or worker), the same way by both. The NATS client makes them; what is here is
+// fleetsh's choice of their settings (work-queue retention, file storage, ack wait, ages).
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { loadNats } from './nats.js';
 import type { Names } from './wire.js';

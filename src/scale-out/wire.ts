@@ -1,6 +1,7 @@
 // What crosses NATS between a coordinator and its workers: the subjects and streams under one
 // prefix, and the messages on them (JSON, checked on receipt: a message is untrusted input). The
-// layout and why it is so are in docs/scale-out.md.
+// layout and why it is so are in docs/scale-out.md. Hand-written: the messages are fleetsh's own
+// (a host command and its end), which no library defines.
 import { UsageError } from '../process/errors.js';
 import { isEnvName } from '../process/env.js';
 import type { WireError } from '../agent/wire-error.js';

@@ -459,6 +459,37 @@ describe('scale-out through NATS JetStream', { skip }, () => {
     }
   });
 
+  test('a malformed event from a worker fails its host as a protocol error; the run goes on', async () => {
+    const ws = await workers([{ zone: 'a' }]);
+    const { transport, jetstream } = loadNats();
+    const spy = await transport.connect({ servers: nats.url });
+    try {
+      const names = namesFor();
+      const js = jetstream.jetstream(spy);
+      spy.subscribe(names.jobSubject('a'), {
+        callback: (_e, m) => {
+          const job = JSON.parse(m.string()) as { coord: string; job: string; command: string };
+          if (job.command.includes('sleep 7'))
+            void js.publish(names.eventSubject(job.coord, job.job), Buffer.from('d{not json'));
+        },
+      });
+      await spy.flush();
+      const [one, two] = targets().slice(0, 2);
+      const report = await settlesWithin(
+        $.fleet([one!], { nats: natsOption() }).run`sleep 7`,
+        60_000,
+        'the run with a forged event',
+      );
+      assert.equal(report.hosts[0]!.kind, 'protocol', report.toText());
+      assert.match(report.hosts[0]!.error!, /sent a malformed event/);
+      const after = await $.fleet([two!], { nats: natsOption() }).run`echo fine`;
+      assert.equal(after.counts.ok, 1, after.toText());
+    } finally {
+      await spy.close();
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
   test("a job whose coordinator is gone is never run: the worker's claim finds nobody and drops it", async () => {
     const ws = await workers([{ zone: 'a' }]);
     const { transport, jetstream } = loadNats();
