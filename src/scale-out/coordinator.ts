@@ -195,6 +195,11 @@ class Coordinator {
   /** A job ended: with none left, the connection closes soon (a next run opens it again). */
   released(job: Job): void {
     this.jobs.delete(job.id);
+    this.idle();
+  }
+
+  /** With no job in flight, the connection closes soon (also after a host failed before its job: no-worker). */
+  idle(): void {
     if (this.jobs.size > 0 || !this.#session) return;
     const current = this.#session;
     clearTimeout(this.#idle);
@@ -490,15 +495,20 @@ class NatsExecutor implements Executor {
     try {
       s = await abortable(c.session(), req.signal);
     } catch (e) {
-      if (req.signal.aborted) throw e;
+      if (req.signal.aborted) {
+        c.idle(); // the connection still opening closes once open, unless another host uses it
+        throw e;
+      }
       throw new ConnectionError('refused', this.host, (e as Error).message, {
         cause: e,
         stage: 'tcp',
         hint: 'Check --nats (the NATS server URL), --nats-creds and the TLS files.',
       });
     }
-    if (!(await c.waitForZone(s, this.#zone, req.signal).catch(() => true)) && !req.signal.aborted)
+    if (!(await c.waitForZone(s, this.#zone, req.signal).catch(() => true)) && !req.signal.aborted) {
+      c.idle();
       throw noWorker(this.host, this.#zone, c.workerWaitMs);
+    }
 
     const id = randomBytes(8).toString('hex');
     const message: JobMessage = {
