@@ -490,6 +490,20 @@ describe('scale-out through NATS JetStream', { skip }, () => {
     }
   });
 
+  test("a command's input goes with its job (up to 512 KiB); more is refused with a message saying so", async () => {
+    const ws = await workers([{ zone: 'a' }]);
+    try {
+      const [one] = targets();
+      const small = await $.fleet([one!], { nats: natsOption(), stdin: 'through the queue\n' }).run`cat`;
+      assert.equal(small.hosts[0]!.stdout, 'through the queue\n', small.toText());
+      const big = await $.fleet([one!], { nats: natsOption(), stdin: Buffer.alloc(600 * 1024) }).run`cat`;
+      assert.equal(big.hosts[0]!.kind, 'usage');
+      assert.match(big.hosts[0]!.error!, /input is over 512 KiB, the most a job through NATS carries/);
+    } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+    }
+  });
+
   test("a job whose coordinator is gone is never run: the worker's claim finds nobody and drops it", async () => {
     const ws = await workers([{ zone: 'a' }]);
     const { transport, jetstream } = loadNats();
