@@ -35,8 +35,9 @@ await build({
   format: 'cjs',
   target: 'node20',
   // cpu-features is ssh2's optional native dependency, better-sqlite3 the journal's native addon
-  // (src/journal/sqlite.ts): both left to Node's resolver, from node_modules.
-  external: ['cpu-features', 'better-sqlite3'],
+  // (src/journal/sqlite.ts), the NATS client scale-out's (src/scale-out/nats.ts, loaded only with
+  // --nats and by `fleetsh worker`): all left to Node's resolver, from node_modules.
+  external: ['cpu-features', 'better-sqlite3', '@nats-io/transport-node', '@nats-io/jetstream'],
   plugins: [nativeAddons],
   minify: true,
   keepNames: true, // error classes and stack traces keep their names

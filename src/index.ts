@@ -15,6 +15,8 @@ import { planRolling } from './fleet/rolling-plan.js';
 import type { Target } from './fleet/target.js';
 import { attachProgress, attachRollingProgress, progressFor } from './render/progress.js';
 import { recordFleetRun, recordRolling } from './journal/record.js';
+import { UsageError } from './process/errors.js';
+import { natsConnect, type NatsFleetOptions } from './scale-out/coordinator.js';
 
 export interface Dollar extends Shell {
   /** Text inserted into a command line without quoting: ``$`ls ${$.raw('*.log')}` ``. */
@@ -30,7 +32,7 @@ export interface Dollar extends Shell {
    * Many hosts at once: ``$.fleet(servers, { concurrency: 32 }).run`uptime` `` is awaitable (a report),
    * an EventEmitter (`server:success`, ...) and an async iterable of host results. See docs/fleet.md.
    */
-  fleet(targets: Target | Iterable<Target>, options?: FleetOptions): Fleet;
+  fleet(targets: Target | Iterable<Target>, options?: DollarFleetOptions): Fleet;
   /**
    * A rolling deployment: phases in order, batches like [1, '10%', '100%'], health checks, budgets.
    * With `inventory`, each phase's targets expand through its groups and take its settings.
@@ -42,7 +44,29 @@ export interface Dollar extends Shell {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-type DollarRollingOptions = Omit<RollingOptions, 'connect'> & Partial<Pick<RollingOptions, 'connect'>>;
+/**
+ * `$.fleet()`'s options: a fleet's, and `nats` to run every host's commands on fleetsh workers
+ * through NATS JetStream instead of from this process (docs/scale-out.md).
+ */
+export type DollarFleetOptions = FleetOptions & { nats?: NatsFleetOptions };
+
+type DollarRollingOptions = Omit<RollingOptions, 'connect'> &
+  Partial<Pick<RollingOptions, 'connect'>> & { nats?: NatsFleetOptions };
+
+/** The transport a `$.fleet()` or `$.rolling()` asked for: its own `connect`, workers over NATS, or `$.ssh`. */
+function transport<
+  O extends {
+    connect?: FleetOptions['connect'];
+    nats?: NatsFleetOptions;
+    inventory?: FleetOptions['inventory'];
+  },
+>(options: O): Omit<O, 'nats'> & { connect: NonNullable<FleetOptions['connect']> } {
+  const { nats, ...rest } = options;
+  if (nats !== undefined && rest.connect !== undefined)
+    throw new UsageError('options nats and connect: give one (nats runs the commands on fleetsh workers)');
+  const connect = rest.connect ?? (nats !== undefined ? natsConnect(nats, rest.inventory) : sshConnect(ssh));
+  return { ...rest, connect };
+}
 
 export interface RollingFunction {
   (options: DollarRollingOptions): RollingRun;
@@ -56,15 +80,11 @@ export const $: Dollar = Object.assign(local, {
   raw,
   quote,
   ssh,
-  fleet: (targets: Target | Iterable<Target>, options: FleetOptions = {}) =>
-    fleet(targets, { ...options, connect: options.connect ?? sshConnect(ssh) }),
-  rolling: Object.assign(
-    (options: DollarRollingOptions) => rolling({ ...options, connect: options.connect ?? sshConnect(ssh) }),
-    {
-      plan: (options: DollarRollingOptions, plan?: PlanOptions) =>
-        planRolling({ ...options, connect: options.connect ?? sshConnect(ssh) }, plan),
-    },
-  ),
+  fleet: (targets: Target | Iterable<Target>, options: DollarFleetOptions = {}) =>
+    fleet(targets, transport(options)),
+  rolling: Object.assign((options: DollarRollingOptions) => rolling(transport(options)), {
+    plan: (options: DollarRollingOptions, plan?: PlanOptions) => planRolling(transport(options), plan),
+  }),
   close: () => ssh.close(),
   [Symbol.asyncDispose]: () => ssh.close(),
 });
@@ -198,6 +218,11 @@ export type {
   Expand,
 } from './fleet/target.js';
 export { attachProgress, type ProgressOptions } from './render/progress.js';
+
+// Scale-out: one run spread over workers through NATS JetStream (docs/scale-out.md)
+export { startWorker, type Worker, type WorkerOptions } from './scale-out/worker.js';
+export type { NatsFleetOptions } from './scale-out/coordinator.js';
+export type { NatsConnectionOptions } from './scale-out/nats.js';
 
 // The run journal
 export { openJournal, Journal, JournalError, type RunSummary, type RunSet } from './journal/journal.js';

@@ -1,6 +1,9 @@
 // Targets for the selected hosts and the transport that reaches them: `$.ssh` with the connection
 // flags (-l, -p, --identity, -F, --known-hosts, --connect-timeout, --transport) over what ssh_config and the
-// inventory say. Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
+// inventory say; or, with --nats, fleetsh workers through NATS (src/scale-out/, loaded only then).
+// Imported only by commands that connect, so `fleetsh hosts` never loads ssh2.
+import type { Inventory } from '../inventory/inventory.js';
+import { CliUsageError } from './errors.js';
 import type { Connect, ServerObject } from '../fleet/target.js';
 import type { SshShell } from '../ssh/shell.js';
 import type { ResolvedTarget } from '../ssh/types.js';
@@ -176,6 +179,54 @@ export function printWarning(message: string): void {
   process.stderr.write(printable(`fleetsh: warning: ${message.replace(/^fleetsh: /, '')}`) + '\n');
 }
 
+/** --nats and its companions: the fleet's commands run on fleetsh workers (docs/scale-out.md). */
+export interface NatsFlags {
+  nats?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  natsPrefix?: string;
+}
+
+/**
+ * With --nats, a transport whose hosts run on fleetsh workers, zoned by the inventory's `zone:`
+ * (src/scale-out/, loaded only then); else the SSH transport, through the agent when `agent`.
+ */
+export async function fleetTransport(
+  flags: NatsFlags & { dryRun?: boolean },
+  inventory: Inventory | undefined,
+  options: { agent?: boolean; verbose?: boolean } = {},
+): Promise<Transport> {
+  if (flags.nats === undefined) return sshTransport(options);
+  const [{ natsConnect }, { hasPassword }] = await Promise.all([
+    import('../scale-out/coordinator.js'),
+    import('../scale-out/nats.js'),
+  ]);
+  if (hasPassword(flags.nats)) throw natsPasswordRefused('--nats');
+  if (flags.dryRun)
+    throw new CliUsageError(
+      '--dry-run with --nats: a dry run inspects hosts from this machine, while workers connect with ' +
+        "their own keys and ssh_config: run it on a worker's machine, without --nats",
+    );
+  const tls =
+    flags.natsTlsCa !== undefined || flags.natsTlsCert !== undefined || flags.natsTlsKey !== undefined
+      ? { ca: flags.natsTlsCa, cert: flags.natsTlsCert, key: flags.natsTlsKey }
+      : undefined;
+  const connect = natsConnect(
+    {
+      servers: flags.nats,
+      ...(flags.natsCreds !== undefined ? { creds: flags.natsCreds } : {}),
+      ...(tls ? { tls } : {}),
+      ...(flags.natsPrefix !== undefined ? { prefix: flags.natsPrefix } : {}),
+    },
+    inventory,
+  );
+  // The coordinator closes its NATS connection once no job is in flight.
+  // No connection of this process to release or count: the workers hold them.
+  return { connect, close: async () => {}, releaseEachHost: () => {}, openConnections: () => 0 };
+}
+
 /** FLEETSH_NO_AGENT=1 (or any value but '' and '0') turns the agent off, as --no-agent does. */
 export function agentDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env.FLEETSH_NO_AGENT;
@@ -189,4 +240,12 @@ export function agentDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
  */
 export function useAgent(flags: ConnectionFlags & { dryRun?: boolean }): boolean {
   return flags.agent !== false && !flags.dryRun && flags.transport !== 'openssh';
+}
+
+/** A password in a --nats URL would be kept in the journal and seen by `ps`: a credentials file it is. */
+export function natsPasswordRefused(flag: string): CliUsageError {
+  return new CliUsageError(
+    `${flag}: the URL holds credentials, which would be kept in the run journal and shown by ps: ` +
+      'put the credentials in a file (--nats-creds, or --creds for a worker)',
+  );
 }

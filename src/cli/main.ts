@@ -83,6 +83,20 @@ function forwardAgent(cmd: Command): Command {
   );
 }
 
+/** --nats: the hosts' commands run on fleetsh workers through NATS JetStream (docs/scale-out.md). */
+function nats(cmd: Command): Command {
+  return cmd
+    .option(
+      '--nats <url>',
+      "run each host's command on a fleetsh worker of its zone, through this NATS server",
+    )
+    .option('--nats-creds <file>', 'NATS credentials file (JWT and NKey seed), as nats --creds')
+    .option('--nats-tls-ca <file>', "CA certificate to trust for the NATS server's TLS")
+    .option('--nats-tls-cert <file>', 'client certificate for NATS (mutual TLS)')
+    .option('--nats-tls-key <file>', "the client certificate's key")
+    .option('--nats-prefix <prefix>', "the workers' subjects and streams start with this (default: fleetsh)");
+}
+
 /** Flags of the commands that run something on many hosts. */
 function execution(cmd: Command): Command {
   return cmd
@@ -187,6 +201,7 @@ export function buildProgram(): Command {
   execution(run);
   privilege(run);
   output(run);
+  nats(run);
   pdshOutput(run).option(
     '--stdin-file <file>',
     "send this file to every host's command as its input (- for stdin; default: stdin unless a terminal)",
@@ -211,6 +226,7 @@ export function buildProgram(): Command {
   privilege(script);
   output(script);
   pdshOutput(script);
+  nats(script);
   forwardAgent(connection(script)).action(async (file: string, args: string[], opts) => {
     const { scriptCommand } = await import('./commands/script.js');
     await scriptCommand(file, args, opts);
@@ -231,6 +247,7 @@ export function buildProgram(): Command {
     .option('--reload <command>', 'run after the file changed, e.g. systemctl reload nginx');
   selection(copy);
   execution(copy);
+  nats(copy);
   output(copy);
   connection(copy).action(async (src: string, dest: string, opts) => {
     const { copyCommand } = await import('./commands/copy.js');
@@ -246,6 +263,7 @@ export function buildProgram(): Command {
     .argument('<localdir>', 'local folder: each host gets a folder of its own in it');
   selection(pull);
   execution(pull);
+  nats(pull);
   output(pull);
   connection(pull).action(async (remote: string, localDir: string, opts) => {
     const { pullCommand } = await import('./commands/pull.js');
@@ -263,11 +281,43 @@ export function buildProgram(): Command {
     .passThroughOptions();
   selection(rolling);
   execution(rolling);
+  nats(rolling);
   output(rolling);
   connection(rolling).action(async (words: string[], opts) => {
     const { rollingCommand } = await import('./commands/rolling.js');
     await rollingCommand(words, opts);
   });
+
+  program
+    .command('worker')
+    .description(
+      "run hosts' commands for fleetsh coordinators (--nats on run, script, rolling): pulled from NATS",
+    )
+    .requiredOption(
+      '--nats <url>',
+      'the NATS server (JetStream on): nats://host:4222, several comma-separated',
+    )
+    .option('--zone <name>', 'the zone whose jobs this worker runs (default: default)')
+    .option('--concurrency <n>', 'jobs at once (default: 32)', (v) => parseCount(v, '--concurrency'))
+    .option('--creds <file>', 'NATS credentials file (JWT and NKey seed), as nats --creds')
+    .option('--tls-ca <file>', "CA certificate to trust for the NATS server's TLS")
+    .option('--tls-cert <file>', 'client certificate for NATS (mutual TLS)')
+    .option('--tls-key <file>', "the client certificate's key")
+    .option('--prefix <prefix>', 'subjects and streams start with this (default: fleetsh)')
+    .option(
+      '--heartbeat <duration>',
+      'how often to tell coordinators this worker is alive (default: 2s)',
+      (v) => parseDurationFlag(v, '--heartbeat'),
+    )
+    .option(
+      '--ack-wait <duration>',
+      "the work queue's ack wait, as coordinators set it (default: 30s)",
+      (v) => parseDurationFlag(v, '--ack-wait'),
+    )
+    .action(async (opts) => {
+      const { workerCommand } = await import('./commands/worker.js');
+      await workerCommand(opts);
+    });
 
   const ping = program
     .command('ping')

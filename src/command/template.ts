@@ -23,7 +23,10 @@ export function raw(text: string): RawCommand {
  * The sole-interpolation rule: a template with no literal text except white space and exactly one
  * string value runs that string as the command line (``$.ssh(server)`${command}` `` in the batch-operations guide).
  */
-export function buildCommand(strings: TemplateStringsArray | readonly string[], values: readonly unknown[]): string {
+export function buildCommand(
+  strings: TemplateStringsArray | readonly string[],
+  values: readonly unknown[],
+): string {
   if (!Array.isArray(strings) || strings.length !== values.length + 1) {
     throw new UsageError('a command must be written as a tagged template: $`echo hello`');
   }
@@ -54,7 +57,11 @@ function quoteValue(value: unknown, index: number): string {
   if (Array.isArray(value)) return value.map((v) => quoteValue(v, index)).join(' ');
   if (value instanceof RawCommand) return value.text;
   if (value instanceof CommandResult) return quote(value.stdout.trim());
-  if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  ) {
     throw new UsageError(
       `value ${index + 1} of the command template is a command that has not finished: await it first`,
     );

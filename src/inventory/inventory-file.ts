@@ -23,6 +23,8 @@ export interface SettingsLayer {
   connectTimeout?: number;
   /** What carries the connection: 'ssh2' or 'openssh' (the system ssh). */
   transport?: SshTransport;
+  /** The scale-out zone whose fleetsh workers reach the host (docs/scale-out.md); default 'default'. */
+  zone?: string;
   vars?: Record<string, unknown>;
 }
 
@@ -37,6 +39,7 @@ export interface HostSettings {
   /** Milliseconds. */
   connectTimeout?: number;
   transport?: SshTransport;
+  zone?: string;
   vars: Record<string, unknown>;
 }
 
@@ -49,6 +52,7 @@ const SETTING_KEYS = [
   'hostKeyPolicy',
   'connectTimeout',
   'transport',
+  'zone',
   'vars',
 ] as const;
 /** The keys of a group besides its settings. */
@@ -236,6 +240,9 @@ class Reader {
         case 'transport':
           layer.transport = this.oneOf(e, SSH_TRANSPORTS);
           break;
+        case 'zone':
+          layer.zone = this.zone(e);
+          break;
         case 'vars':
           layer.vars = this.vars(e);
           break;
@@ -409,6 +416,14 @@ class Reader {
     } else if (!Number.isInteger(n.value) || n.value < 1 || n.value > 65535) {
       this.issue(e.value, e.path, `expected a port from 1 to 65535, got ${n.value}`);
     } else return n.value;
+    return undefined;
+  }
+
+  /** A zone is one NATS subject token: letters, digits, _ and -. */
+  zone(e: Entry): string | undefined {
+    const n = this.deref(e.value);
+    if (isScalar(n) && typeof n.value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(n.value)) return n.value;
+    this.issue(e.value, e.path, `expected a zone name (1 to 64 letters, digits, _ or -), got ${describe(n)}`);
     return undefined;
   }
 

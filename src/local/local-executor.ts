@@ -17,7 +17,9 @@ export class LocalExecutor implements Executor {
       return Promise.reject(new UsageError(message, { host: 'local' }));
     }
     if (req.cwd !== undefined && !existsSync(req.cwd)) {
-      return Promise.reject(new UsageError(`local: working directory ${req.cwd} does not exist`, { host: 'local' }));
+      return Promise.reject(
+        new UsageError(`local: working directory ${req.cwd} does not exist`, { host: 'local' }),
+      );
     }
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', req.command], {

@@ -14,7 +14,8 @@ export type ConnectionErrorKind =
   | 'protocol' // the SSH handshake or a channel failed
   | 'closed' // the connection was lost while a command was in flight
   | 'config' // the target's settings are invalid (bad option, unreadable ssh_config)
-  | 'resources'; // this machine could not make the connection (out of file descriptors)
+  | 'resources' // this machine could not make the connection (out of file descriptors)
+  | 'no-worker'; // scale-out (src/scale-out/): no live fleetsh worker serves the host's zone
 
 export type ErrorKind = 'failed' | 'timeout' | 'cancelled' | 'usage' | ConnectionErrorKind;
 
@@ -37,6 +38,7 @@ const STAGE_OF_KIND: Record<ConnectionErrorKind, ConnectionStage> = {
   protocol: 'kex',
   auth: 'auth',
   closed: 'connected',
+  'no-worker': 'resolve',
 };
 
 export class FleetshError extends Error {
@@ -232,6 +234,7 @@ const KIND_TEXT: Record<ConnectionErrorKind, string> = {
   closed: 'connection lost',
   config: 'invalid connection settings',
   resources: 'out of local resources',
+  'no-worker': 'no live fleetsh worker in its zone',
 };
 
 function describeKind(kind: ConnectionErrorKind): string {

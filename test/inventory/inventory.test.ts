@@ -271,3 +271,22 @@ test('transport: a group or a host says ssh2 or openssh; the most specific wins;
     'fleetsh.yml:2: defaults.transport: expected one of ssh2, openssh, got "opensh" (did you mean "openssh"?)',
   ]);
 });
+
+test('zone: a group or host names its scale-out zone (a host entry wins), validated at file:line', () => {
+  const inv = parseInventory(
+    [
+      'groups:',
+      "  eu: { hosts: 'web[1-2]', zone: eu-west }",
+      'hosts:',
+      '  web2: { zone: eu_2 }',
+      '  db1:',
+    ].join('\n'),
+  );
+  assert.equal(inv.settingsFor('web1').zone, 'eu-west');
+  assert.equal(inv.settingsFor('web2').zone, 'eu_2');
+  assert.equal(inv.settingsFor('db1').zone, undefined, 'no zone: the default one');
+  assert.equal('zone' in inv.targetFor('web1'), false, 'a zone is no SSH option');
+  assert.deepEqual(problems(['defaults:', '  zone: eu.west'].join('\n')), [
+    'fleetsh.yml:2: defaults.zone: expected a zone name (1 to 64 letters, digits, _ or -), got "eu.west"',
+  ]);
+});

@@ -5,7 +5,7 @@
 // the previous file is kept as a backup and put back when validation fails, reload runs on success.
 import { existsSync } from 'node:fs';
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
+import { targetsFor, sshTransport, useAgent, type ConnectionFlags, type NatsFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
   drawn,
@@ -22,10 +22,12 @@ import { selectHosts, type SelectOptions } from '../select.js';
 
 export type CopyFlags = SelectOptions &
   ConnectionFlags &
+  NatsFlags &
   ExecutionFlags &
   OutputFlags & { mode?: number; verify?: boolean; backup?: boolean; validate?: string; reload?: string };
 
 export async function copyCommand(src: string, dest: string, flags: CopyFlags): Promise<void> {
+  if (flags.nats !== undefined) throw natsRefused('copy');
   if (!existsSync(src)) throw new CliUsageError(`copy: ${src}: no such file or directory`);
   const selection = await selectHosts(flags);
   const { hosts } = selection;
@@ -71,4 +73,12 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
     text: (report, colors, opts) => copyText(report, colors, opts),
     cleanup: () => transport.close(),
   });
+}
+
+/** Files do not travel through NATS yet (docs/scale-out.md): copy and pull refuse --nats. */
+export function natsRefused(command: string): CliUsageError {
+  return new CliUsageError(
+    `${command}: --nats runs commands only (run, script, rolling): files do not travel through NATS. ` +
+      `Run ${command} from a machine that reaches the hosts, as a worker does`,
+  );
 }

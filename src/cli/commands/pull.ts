@@ -2,7 +2,8 @@
 // LOCALDIR/<host>/<name>, each file checked against the SHA-256 the host computed before it takes
 // its place (the library's fleet.download). The report and the exit status are run's.
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
+import { targetsFor, sshTransport, useAgent, type ConnectionFlags, type NatsFlags } from '../connect.js';
+import { natsRefused } from './copy.js';
 import { CliUsageError } from '../errors.js';
 import {
   drawn,
@@ -17,9 +18,10 @@ import { copyText } from '../render/copy.js';
 import { printPlan } from '../dry-run.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 
-export type PullFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags;
+export type PullFlags = SelectOptions & ConnectionFlags & NatsFlags & ExecutionFlags & OutputFlags;
 
 export async function pullCommand(remote: string, localDir: string, flags: PullFlags): Promise<void> {
+  if (flags.nats !== undefined) throw natsRefused('pull');
   if (remote.trim() === '') throw new CliUsageError('pull: the remote path is empty');
   if (localDir.trim() === '') throw new CliUsageError('pull: the local folder is empty');
   const selection = await selectHosts(flags);

@@ -5,7 +5,7 @@ import { rolling, type RollingOptions, type RollingReport } from '../../fleet/ro
 import { planRolling } from '../../fleet/rolling-plan.js';
 import { attachRollingProgress } from '../../render/progress.js';
 import { rollingText } from '../../render/rolling-text.js';
-import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
+import { fleetTransport, targetsFor, useAgent, type ConnectionFlags, type NatsFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
   fleetOptions,
@@ -23,6 +23,7 @@ import { currentResume } from '../journal.js';
 
 export type RollingFlags = SelectOptions &
   ConnectionFlags &
+  NatsFlags &
   ExecutionFlags &
   OutputFlags & {
     batches: (number | `${number}%`)[];
@@ -42,7 +43,10 @@ export async function rollingCommand(words: string[], flags: RollingFlags): Prom
   const resume = currentResume();
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport({ agent: useAgent(flags), verbose: flags.verbose });
+  const transport = await fleetTransport(flags, selection.inventory, {
+    agent: useAgent(flags),
+    verbose: flags.verbose,
+  });
   // Each batch runs all its hosts at once unless -f says otherwise.
   const options = fleetOptions(flags);
   if (flags.fanout === undefined) delete options.concurrency;

@@ -1,7 +1,7 @@
 // `fleetsh run -w HOSTS [flags] -- COMMAND...`: one command line on every selected host, with
 // fleetsh's stdin (or --stdin-file) as every host's input.
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
+import { fleetTransport, targetsFor, useAgent, type ConnectionFlags, type NatsFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
   drawn,
@@ -20,6 +20,7 @@ import { commandInput, type InputFlags } from '../stdin.js';
 
 export type RunFlags = SelectOptions &
   ConnectionFlags &
+  NatsFlags &
   ExecutionFlags &
   OutputFlags &
   InputFlags &
@@ -34,7 +35,9 @@ export async function runCommand(words: string[], flags: RunFlags): Promise<void
   if (hosts.size === 0) return noHosts(flags);
   const privilege = await privilegeOptions(flags, !flags.dryRun);
   // A sudo password is a secret the agent does not hold: those runs connect directly.
-  const transport = await sshTransport({
+  if (flags.nats !== undefined && flags.askSudoPass)
+    throw new CliUsageError(`run: --ask-sudo-pass with --nats: a sudo password is never sent to a worker`);
+  const transport = await fleetTransport(flags, selection.inventory, {
     agent: useAgent(flags) && !flags.askSudoPass,
     verbose: flags.verbose,
   });

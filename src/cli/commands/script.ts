@@ -2,7 +2,7 @@
 // without copying it there: its text goes over stdin to the interpreter its #! line names
 // (src/fleet/script.ts says which ones and how). The report, flags and exit codes are run's.
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, useAgent, type ConnectionFlags } from '../connect.js';
+import { fleetTransport, targetsFor, useAgent, type ConnectionFlags, type NatsFlags } from '../connect.js';
 import {
   drawn,
   fleetOptions,
@@ -19,7 +19,12 @@ import { privilegeOptions, type PrivilegeFlags } from '../privilege.js';
 import { selectHosts, type SelectOptions } from '../select.js';
 import { localScript } from '../../fleet/script.js';
 
-export type ScriptFlags = SelectOptions & ConnectionFlags & ExecutionFlags & OutputFlags & PrivilegeFlags;
+export type ScriptFlags = SelectOptions &
+  ConnectionFlags &
+  NatsFlags &
+  ExecutionFlags &
+  OutputFlags &
+  PrivilegeFlags;
 
 export async function scriptCommand(file: string, args: string[], flags: ScriptFlags): Promise<void> {
   if (flags.tty)
@@ -34,7 +39,9 @@ export async function scriptCommand(file: string, args: string[], flags: ScriptF
   if (hosts.size === 0) return noHosts(flags);
   const privilege = await privilegeOptions(flags, !flags.dryRun);
   // A sudo password is a secret the agent does not hold: those runs connect directly.
-  const transport = await sshTransport({
+  if (flags.nats !== undefined && flags.askSudoPass)
+    throw new CliUsageError(`script: --ask-sudo-pass with --nats: a sudo password is never sent to a worker`);
+  const transport = await fleetTransport(flags, selection.inventory, {
     agent: useAgent(flags) && !flags.askSudoPass,
     verbose: flags.verbose,
   });
