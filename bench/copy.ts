@@ -143,7 +143,9 @@ function variants(tf: TestFleet, payload: string, peerConfig: string): Variant[]
       payload,
       dest,
     ],
-    env: { FLEETSH_STATE_FILE: join(scratch, 'last-run.json') },
+    // Cold: each run connects itself. Without this, the CLI starts the per-user agent on demand and
+    // every later run (and another build's CLI) copies over its kept connections.
+    env: { FLEETSH_STATE_FILE: join(scratch, 'last-run.json'), FLEETSH_NO_AGENT: '1' },
   });
   const peer = (tool: string, bin: string, apt: string, cmd: (path: string) => Cmd): Variant => {
     const path = which(bin);

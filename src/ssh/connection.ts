@@ -48,6 +48,7 @@ import {
 import { Semaphore, type Release } from './semaphore.js';
 import { loadSsh2, type Ssh2 } from './ssh2-load.js';
 import { tuneProtocol } from './ssh2-protocol.js';
+import { startSftpSooner } from './ssh2-sftp-start.js';
 import type { HostKeyInfo, ResolvedTarget } from './types.js';
 
 type Client = InstanceType<Ssh2['Client']>;
@@ -739,6 +740,7 @@ export class SshConnection {
         client,
         ids.keys.map((k) => k.key),
       );
+      startSftpSooner(client);
     });
   }
 

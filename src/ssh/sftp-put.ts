@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Stats } from 'ssh2';
 import type { SftpSession } from './sftp-session.js';
 import { mkdirsRemote, modeFor, progress, tempName, type TransferJob } from './sftp-files.js';
+import { sharedContent } from './upload-source.js';
 
 /**
  * Bytes a WRITE request carries, and how many are in flight at once: OpenSSH's sftp client's own
@@ -125,8 +126,10 @@ async function writeData(
   // Settled at once: a request that fails while writes are still out must not go unhandled.
   const settle = (steps: Array<Promise<unknown>>) => Promise.allSettled(steps);
   let finishing = chunks === 0 ? settle(finish()) : undefined;
+  // A small file's bytes are read once for every host (upload-source.ts); a larger one is streamed.
+  const shared = chunks > 0 ? await sharedContent(local, size) : undefined;
   let file: fsp.FileHandle | undefined;
-  if (chunks > 0) {
+  if (chunks > 0 && !shared) {
     try {
       file = await fsp.open(local, 'r');
     } catch (e) {
@@ -140,15 +143,19 @@ async function writeData(
   let failure: { error: unknown } | undefined;
   const worker = async () => {
     // ssh2 copies the data into its packet at once: the buffer is free again once the request is sent.
-    const buf = Buffer.allocUnsafe(Math.min(chunk, size));
+    const buf = shared ? undefined : Buffer.allocUnsafe(Math.min(chunk, size));
     while (failure === undefined && next < size && !job.signal.aborted) {
       const at = next;
       const len = Math.min(chunk, size - at);
       next += len;
-      const { bytesRead } = await file!.read(buf, 0, len, at);
-      if (bytesRead !== len) throw new Error(`${local} became shorter while it was being copied`);
-      if (failure !== undefined) return;
-      const sent = job.session.call((s, cb) => s.write(handle, buf, 0, len, at, cb));
+      if (buf) {
+        const { bytesRead } = await file!.read(buf, 0, len, at);
+        if (bytesRead !== len) throw new Error(`${local} became shorter while it was being copied`);
+        if (failure !== undefined) return;
+      }
+      const sent = buf
+        ? job.session.call((s, cb) => s.write(handle, buf, 0, len, at, cb))
+        : job.session.call((s, cb) => s.write(handle, shared!.data, at, len, at, cb));
       if (++issued === chunks) finishing = settle(finish());
       await sent;
       written += len;
@@ -162,6 +169,7 @@ async function writeData(
       ),
     );
   } finally {
+    shared?.release();
     await file?.close().catch(() => {});
   }
   finishing ??= settle([job.session.call((s, cb) => s.close(handle, cb))]);
