@@ -238,7 +238,9 @@ export class ControlMasters {
     if (this.#dir && existsSync(this.#dir)) return this.#dir;
     // mkdtemp makes the folder with mode 0700.
     let base = tmpdir();
-    if (base.length + '/fsh-XXXXXX/'.length + 24 > SOCKET_PATH_MAX) base = '/tmp';
+    // ssh expands % tokens and ${VAR} in the socket's path (-S is ControlPath): a $TMPDIR that has
+    // them would name another file.
+    if (base.length + '/fsh-XXXXXX/'.length + 24 > SOCKET_PATH_MAX || /[%$]/.test(base)) base = '/tmp';
     this.#dir = mkdtempSync(join(base, 'fsh-'));
     folders.add(this.#dir);
     return this.#dir;

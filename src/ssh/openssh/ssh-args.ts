@@ -29,7 +29,10 @@ export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: Pa
   o('BatchMode=yes');
   if (x.user !== undefined) args.push('-l', x.user);
   if (x.port !== undefined) args.push('-p', String(x.port));
-  if (x.privateKey && 'path' in x.privateKey) args.push('-i', x.privateKey.path);
+  // Not `-i`: ssh checks -i's file as written, then reads it with its % tokens expanded, so a
+  // path with a % could not be given there at all.
+  if (x.privateKey && 'path' in x.privateKey)
+    o(`IdentityFile=${configWord(x.privateKey.path, 'privateKey', target.label)}`);
   if (x.agent === false) o('IdentityAgent=none');
   else if (x.agent !== undefined) o(`IdentityAgent=${configWord(x.agent, 'agent', target.label)}`);
   // -A / forwardAgent over ssh_config's ForwardAgent, as over ssh2.
@@ -120,14 +123,23 @@ function refuseSecrets(x: ExplicitSettings, label: string): void {
     throw refuse("a key's text (privateKey given inline)", 'Give privateKey as a key file path');
 }
 
-/** A path as one ssh_config word: double quotes around it when it has a space; `"` cannot be quoted. */
-function configWord(value: string, option: string, label: string): string {
-  if (/["\r\n\0]/.test(value))
-    throw new UsageError(
-      `${label}: option ${option}: the OpenSSH transport cannot pass a path with a double quote or a line break`,
+/**
+ * A path as one word of an `-o` option, read back by ssh as written: ssh splits the value as a
+ * config line (quotes, backslash escapes, `#` starts a comment), then expands `~`, `%` tokens and
+ * `${VAR}` in IdentityFile, IdentityAgent, ForwardAgent and UserKnownHostsFile. So the word is
+ * double-quoted with `\` and `"` escaped, and `%` doubled; `${` (which has no escape) and line
+ * breaks are refused.
+ */
+export function configWord(value: string, option: string, label: string): string {
+  const refuse = (what: string) =>
+    new UsageError(
+      `${label}: option ${option}: the OpenSSH transport cannot pass a path with ${what} to ssh (${JSON.stringify(value)}): rename the file, or use transport 'ssh2' for this host`,
       { host: label },
     );
-  return /[\s#']/.test(value) ? `"${value}"` : value;
+  if (/[\r\n\0]/.test(value)) throw refuse('a line break');
+  if (value.includes('${')) throw refuse("'${', which ssh would read as an environment variable");
+  const word = value.replace(/%/g, '%%');
+  return /[\s#'"\\]/.test(word) ? `"${word.replace(/[\\"]/g, (c) => `\\${c}`)}"` : word;
 }
 
 /** Jump hosts as `-J` takes them: `user@host:port,...`; an options object may say no more than that. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../../../src/process/errors.js';
 import { resolveTarget } from '../../../src/ssh/resolve.js';
-import { commandArgs, connectionArgs, masterArgs } from '../../../src/ssh/openssh/ssh-args.js';
+import { commandArgs, configWord, connectionArgs, masterArgs } from '../../../src/ssh/openssh/ssh-args.js';
 import type { SshTargetOptions } from '../../../src/ssh/types.js';
 
 const where = { homedir: '/home/u', cwd: '/work' };
@@ -52,7 +52,7 @@ test('explicit options become ssh options; paths are made absolute; the policy m
     '-F /work/cfg/ssh_config',
     '-l deploy',
     '-p 2222',
-    '-i /home/u/.ssh/id_ed25519',
+    '-o IdentityFile=/home/u/.ssh/id_ed25519',
     '-o IdentityAgent=none',
     '-o IdentitiesOnly=yes',
     '-o HostKeyAlias=web',
@@ -107,4 +107,34 @@ test('the master and a command over it', () => {
     c.join(' ').includes('-o ControlMaster=no -o LogLevel=ERROR -o EscapeChar=none -o RemoteCommand=none'),
   );
   assert.equal(commandArgs([], '/s', 'web1', 'x', false).at(-4), '-T');
+});
+
+test('a path reaches ssh as written: % doubled (ssh expands its tokens), quotes and backslashes escaped; ${ and line breaks refused', async () => {
+  // ssh splits an -o value as a config line, then expands %d, %h, ~ and ${VAR} in these paths.
+  assert.equal(configWord('/k/100%d', 'privateKey', 'web1'), '/k/100%%d');
+  assert.equal(configWord('/k/a b', 'privateKey', 'web1'), '"/k/a b"');
+  assert.equal(configWord('/k/"q"\\x #1', 'privateKey', 'web1'), '"/k/\\"q\\"\\\\x #1"');
+  const args = (
+    await argsOf({
+      host: 'web1',
+      privateKey: '/keys/%h key',
+      knownHosts: ['/kh/50%'],
+      agent: '/run/%u/agent',
+    })
+  ).join(' ');
+  assert.ok(args.includes('-o IdentityFile="/keys/%%h key"'), args);
+  assert.ok(!args.includes('-i '), 'not -i: ssh checks its file before expanding tokens');
+  assert.ok(args.includes('-o UserKnownHostsFile=/kh/50%%'), args);
+  assert.ok(args.includes('-o IdentityAgent=/run/%%u/agent'), args);
+  for (const [path, what] of [
+    ['/k/${HOME}/id', /environment variable/],
+    ['/k/a\nProxyCommand x', /line break/],
+  ] as const) {
+    await assert.rejects(argsOf({ host: 'web1', privateKey: path }), (e: UsageError) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match(e.message, /^web1: option privateKey: the OpenSSH transport cannot pass a path/);
+      assert.match(e.message, what);
+      return true;
+    });
+  }
 });
