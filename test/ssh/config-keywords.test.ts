@@ -155,6 +155,32 @@ describe('keywords ssh2 can honour', () => {
     );
   });
 
+  test('a BindAddress that is not one IP address is a config error naming the file and line', async () => {
+    assert.equal((await resolve('BindAddress ::1\n')).bindAddress, '::1');
+    for (const value of ['myhost.example', '127.0.0.1 127.0.0.2', '300.1.1.1']) {
+      const file = config(`Host web1\n  User me\n  BindAddress ${value}\n`);
+      await assert.rejects(resolveTarget({ host: 'web1', sshConfig: file }, ctx), (e: ConnectionError) => {
+        assert.ok(e instanceof ConnectionError, String(e));
+        assert.equal(e.kind, 'config');
+        assert.ok(
+          e.message.startsWith(
+            `web1: invalid connection settings: ssh_config ${file}:3: BindAddress: expected one IP address of this machine, got "${value}"\n`,
+          ),
+          e.message,
+        );
+        return true;
+      });
+    }
+  });
+
+  test("SendEnv never sends fleetsh's own variables, whatever its patterns", async () => {
+    const t = await resolveTarget(
+      { host: 'web1', sshConfig: config('SendEnv *\n') },
+      { ...ctx, env: { LANG: 'C', FLEETSH_JOB: 'outer', FLEETSH_HOST: 'h', FLEETSH_AGENT_READY_FD: '3' } },
+    );
+    assert.deepEqual({ ...t.env }, { LANG: 'C' });
+  });
+
   test('SendEnv patterns add up and -PATTERN takes them back; SetEnv wins; the env is not enumerable', async () => {
     const t = await resolve(
       'Host web*\n  SendEnv LANG LC_*\n  SetEnv LC_TIME=C.UTF-8 "GREETING=hello world"\nHost *\n  SendEnv -LC_* NOPE\n',

@@ -39,7 +39,7 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     fleet = await startFleet({
       healthy: 3,
       extraSshdConfig: [
-        'AcceptEnv FLEETSH_KW_* LANG',
+        'AcceptEnv FLEETSH_KW_* LANG FLEETSH_HOST FLEETSH_JOB',
         'Match LocalAddress 127.*.*.3',
         '  AllowAgentForwarding no',
       ].join('\n'),
@@ -282,6 +282,34 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     } finally {
       delete process.env.FLEETSH_KW_SENT;
       delete process.env.FLEETSH_NOT_ACCEPTED;
+      await withEnv.close();
+    }
+  });
+
+  test("SendEnv never sends fleetsh's own variables (a fleetsh run inside a fleetsh command has them), over either transport", async () => {
+    process.env.FLEETSH_HOST = 'outer-host';
+    process.env.FLEETSH_JOB = 'outer-job';
+    process.env.FLEETSH_KW_MINE = 'mine';
+    const withEnv = createSsh(new SshPool({ onWarning: () => {} }), {
+      homedir: fleet.dir,
+      systemConfigFile: false,
+      globalKnownHostsFiles: [],
+    });
+    try {
+      const config = configWith(fleet, 'own-env', ['SendEnv *']);
+      for (const transport of ['ssh2', 'openssh'] as const) {
+        // FLEETSH_JOB goes the same way; the command line sets its own, so it is not seen here.
+        const r = await withEnv({
+          host: fleet.healthy[0]!.name,
+          sshConfig: config,
+          transport,
+        })`echo "\${FLEETSH_HOST-unset} \${FLEETSH_KW_MINE-unset}"`;
+        assert.equal(r.stdout, 'unset mine\n', transport);
+      }
+    } finally {
+      delete process.env.FLEETSH_HOST;
+      delete process.env.FLEETSH_JOB;
+      delete process.env.FLEETSH_KW_MINE;
       await withEnv.close();
     }
   });
