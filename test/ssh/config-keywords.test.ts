@@ -189,6 +189,12 @@ describe('keywords ssh2 can honour', () => {
     assert.ok(!Object.keys(t).includes('env'));
     assert.ok(!JSON.stringify(t).includes('hello world'));
     await assert.rejects(resolve('SetEnv 1BAD=x\n'), /SetEnv: expected NAME=VALUE, got "1BAD=x"/);
+    // Quotes and backslashes as OpenSSH's argv_split reads the line (`ssh -G` shows the same values).
+    assert.deepEqual(
+      { ...(await resolve(`Host web1\n  SetEnv A="x y" B=it\\"s C='q"q' D=a\\ b E=c:\\d # F=no\r\n`)).env },
+      { A: 'x y', B: 'it"s', C: 'q"q', D: 'a b', E: 'c:\\d' },
+    );
+    assert.deepEqual({ ...(await resolve('SetEnv = G=1\n')).env }, { G: '1' });
     // Only the first SetEnv line counts, and in it a name's first value (OpenSSH 9.2).
     assert.deepEqual({ ...(await resolve('SetEnv A=1 A=2 B=3\nSetEnv C=4\n')).env }, { A: '1', B: '3' });
     // Through the agent, the environment holds a few variables only: patterns beyond LANG and LC_* warn.

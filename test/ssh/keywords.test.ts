@@ -272,13 +272,17 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     try {
       const config = configWith(fleet, 'env', [
         'SendEnv FLEETSH_*',
-        'SetEnv FLEETSH_KW_SET="two words" FLEETSH_ALSO_REFUSED=1',
+        'SetEnv FLEETSH_KW_SET="two words" FLEETSH_ALSO_REFUSED=1 FLEETSH_KW_Q=it\\"s\\ \\\\\'a"b\'',
       ]);
       const r = await withEnv({
         host: fleet.healthy[0]!.name,
         sshConfig: config,
       })`env | grep -E '^FLEETSH_(KW|NOT|ALSO)' | sort`;
-      assert.equal(r.stdout, 'FLEETSH_KW_SENT=from here\nFLEETSH_KW_SET=two words\n');
+      // Quotes and backslashes as OpenSSH reads them (ssh -G shows the same).
+      assert.equal(
+        r.stdout,
+        'FLEETSH_KW_Q=it"s \\a"b\nFLEETSH_KW_SENT=from here\nFLEETSH_KW_SET=two words\n',
+      );
     } finally {
       delete process.env.FLEETSH_KW_SENT;
       delete process.env.FLEETSH_NOT_ACCEPTED;
