@@ -40,7 +40,9 @@ export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: Pa
   else if (x.forwardAgent !== undefined)
     o(`ForwardAgent=${configWord(x.forwardAgent, 'forwardAgent', target.label)}`);
   if (x.identitiesOnly !== undefined) o(`IdentitiesOnly=${x.identitiesOnly ? 'yes' : 'no'}`);
-  if (x.hostKeyAlias !== undefined) o(`HostKeyAlias=${x.hostKeyAlias}`);
+  // Not a path (no % tokens), but split as a config line as well: `a"b` would be "invalid quotes".
+  if (x.hostKeyAlias !== undefined)
+    o(`HostKeyAlias=${configWord(x.hostKeyAlias, 'hostKeyAlias', target.label, false)}`);
   if (x.jump !== undefined) args.push('-J', x.jump.length ? jumpSpec(x.jump, target.label) : 'none');
   // ssh keeps the first value of an option: 'off' (below) names /dev/null instead.
   if (x.knownHosts !== undefined && x.hostKeyPolicy !== 'off')
@@ -127,10 +129,10 @@ function refuseSecrets(x: ExplicitSettings, label: string): void {
  * A path as one word of an `-o` option, read back by ssh as written: ssh splits the value as a
  * config line (quotes, backslash escapes, `#` starts a comment), then expands `~`, `%` tokens and
  * `${VAR}` in IdentityFile, IdentityAgent, ForwardAgent and UserKnownHostsFile. So the word is
- * double-quoted with `\` and `"` escaped, and `%` doubled; `${` (which has no escape) and line
- * breaks are refused.
+ * double-quoted with `\` and `"` escaped, and `%` doubled (`tokens`: the option expands them);
+ * `${` (which has no escape) and line breaks are refused.
  */
-export function configWord(value: string, option: string, label: string): string {
+export function configWord(value: string, option: string, label: string, tokens = true): string {
   const refuse = (what: string) =>
     new UsageError(
       `${label}: option ${option}: the OpenSSH transport cannot pass a path with ${what} to ssh (${JSON.stringify(value)}): rename the file, or use transport 'ssh2' for this host`,
@@ -138,7 +140,7 @@ export function configWord(value: string, option: string, label: string): string
     );
   if (/[\r\n\0]/.test(value)) throw refuse('a line break');
   if (value.includes('${')) throw refuse("'${', which ssh would read as an environment variable");
-  const word = value.replace(/%/g, '%%');
+  const word = tokens ? value.replace(/%/g, '%%') : value;
   return /[\s#'"\\]/.test(word) ? `"${word.replace(/[\\"]/g, (c) => `\\${c}`)}"` : word;
 }
 

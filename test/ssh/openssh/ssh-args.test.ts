@@ -126,6 +126,9 @@ test('a path reaches ssh as written: % doubled (ssh expands its tokens), quotes 
   assert.ok(!args.includes('-i '), 'not -i: ssh checks its file before expanding tokens');
   assert.ok(args.includes('-o UserKnownHostsFile=/kh/50%%'), args);
   assert.ok(args.includes('-o IdentityAgent=/run/%%u/agent'), args);
+  // HostKeyAlias has no tokens; its quote is escaped (ssh said "invalid quotes").
+  const alias = (await argsOf({ host: 'web1', hostKeyAlias: 'web"1%h' })).join(' ');
+  assert.ok(alias.includes('-o HostKeyAlias="web\\"1%h"'), alias);
   for (const [path, what] of [
     ['/k/${HOME}/id', /environment variable/],
     ['/k/a\nProxyCommand x', /line break/],
