@@ -6,7 +6,7 @@
 // transport means it. A password or a key's passphrase would need an askpass helper: refused.
 // No library builds these: the options are fleetsh's target options, mapped one by one.
 import { UsageError } from '../../process/errors.js';
-import { validateTargetOptions, type ExplicitSettings } from '../target-options.js';
+import { parseTargetString, validateTargetOptions, type ExplicitSettings } from '../target-options.js';
 import type { ResolvedTarget, SshTarget, SshTargetOptions } from '../types.js';
 
 /** Where `~` and relative paths in the target's options are read from (the resolve context's). */
@@ -27,7 +27,7 @@ export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: Pa
   if (x.sshConfig === false) args.push('-F', '/dev/null');
   else if (x.sshConfig !== undefined) args.push('-F', x.sshConfig);
   o('BatchMode=yes');
-  if (x.user !== undefined) args.push('-l', x.user);
+  if (x.user !== undefined) args.push('-l', shellSafeUser(x.user, target.label));
   if (x.port !== undefined) args.push('-p', String(x.port));
   // Not `-i`: ssh checks -i's file as written, then reads it with its % tokens expanded, so a
   // path with a % could not be given there at all.
@@ -144,11 +144,29 @@ export function configWord(value: string, option: string, label: string, tokens 
   return /[\s#'"\\]/.test(word) ? `"${word.replace(/[\\"]/g, (c) => `\\${c}`)}"` : word;
 }
 
+/**
+ * A user name the system ssh may put in a shell command line: a jump host's user goes into the
+ * ProxyCommand ssh builds for -J, and %r in an ssh_config ProxyCommand or Match exec is the
+ * target's. OpenSSH 9.6 refuses these characters itself (CVE-2023-51385); older ones run them.
+ */
+function shellSafeUser(user: string, label: string): string {
+  if (/['`";&<>|(){}\\]|\s-/.test(user) || user.startsWith('-'))
+    throw new UsageError(
+      `${label}: the OpenSSH transport cannot log in as ${JSON.stringify(user)}: ssh may hand a user name to a shell, and this one has a character the shell would read (' \` " ; & < > | ( ) { } \\). Use transport 'ssh2' for this host.`,
+      { host: label },
+    );
+  return user;
+}
+
 /** Jump hosts as `-J` takes them: `user@host:port,...`; an options object may say no more than that. */
 function jumpSpec(hops: Array<string | SshTargetOptions>, label: string): string {
   return hops
     .map((hop) => {
-      if (typeof hop === 'string') return hop;
+      if (typeof hop === 'string') {
+        const user = parseTargetString(hop, label).user;
+        if (user !== undefined) shellSafeUser(user, label);
+        return hop;
+      }
       const extra = Object.keys(hop).filter((k) => !['host', 'user', 'username', 'port'].includes(k));
       if (extra.length)
         throw new UsageError(
@@ -156,6 +174,7 @@ function jumpSpec(hops: Array<string | SshTargetOptions>, label: string): string
           { host: label },
         );
       const user = hop.username ?? hop.user;
+      if (user !== undefined) shellSafeUser(user, label);
       const host = hop.port !== undefined && hop.host.includes(':') ? `[${hop.host}]` : hop.host;
       return `${user !== undefined ? `${user}@` : ''}${host}${hop.port !== undefined ? `:${hop.port}` : ''}`;
     })

@@ -141,3 +141,23 @@ test('a path reaches ssh as written: % doubled (ssh expands its tokens), quotes 
     });
   }
 });
+
+test('a user name with a character a shell reads is refused, for the target and its jump hosts (ssh may run it in a ProxyCommand)', async () => {
+  for (const options of [
+    { host: 'u$(id)@web1' },
+    { host: 'web1', username: 'a;b' },
+    { host: 'web1', jump: 'x`id`@bastion' },
+    { host: 'web1', jump: [{ host: 'bastion', user: 'u|v' }] },
+  ] as SshTargetOptions[]) {
+    await assert.rejects(argsOf(options), (e: UsageError) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match(
+        e.message,
+        /^web1: the OpenSSH transport cannot log in as ".*": ssh may hand a user name to a shell/,
+      );
+      return true;
+    });
+  }
+  const ok = (await argsOf({ host: 'dom.user@web1', jump: 'ops+x@bastion' })).join(' ');
+  assert.ok(ok.includes('-l dom.user') && ok.includes('-J ops+x@bastion'), ok);
+});
