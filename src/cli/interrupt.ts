@@ -3,7 +3,7 @@
 import { EXIT } from './exit-codes.js';
 
 export interface Interrupt {
-  /** True once the first Ctrl-C (or SIGTERM) arrived. */
+  /** True once the first Ctrl-C (or SIGTERM, or SIGHUP) arrived. */
   readonly interrupted: boolean;
   /** Stops listening; call when the run is over. */
   dispose(): void;
@@ -27,6 +27,9 @@ export function onInterrupt(
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  // The terminal closed: Node would end at once, and the system ssh's clients and masters (in
+  // sessions of their own, so the hang-up does not reach them) would keep the commands running.
+  process.on('SIGHUP', handler);
   return {
     get interrupted() {
       return interrupted;
@@ -34,6 +37,7 @@ export function onInterrupt(
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      process.off('SIGHUP', handler);
     },
   };
 }

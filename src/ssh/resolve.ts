@@ -4,6 +4,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { ConnectionError, UsageError } from '../process/errors.js';
 import {
@@ -163,7 +164,7 @@ async function resolveInternal(
   });
   const get = (key: string): ConfigEntry | undefined => config.values.get(key);
   const fail = (entry: ConfigEntry, keyword: string, detail: string): ConnectionError =>
-    configError(x.label, entry.file, `${keyword}: ${detail}`);
+    configError(x.label, `${entry.file}:${entry.line}`, `${keyword}: ${detail}`);
 
   const hostNameEntry = get('hostname');
   const hostname = (
@@ -242,7 +243,7 @@ async function resolveInternal(
     algorithms: configAlgorithms(get, fail, unhonoured),
     hostKeyAlgorithmsAsGiven: !/^[+-]/.test(get('hostkeyalgorithms')?.args.join('') ?? '+'),
     forwardAgent: forwardedAgent(x, get('forwardagent'), agent, ctx, expandPath),
-    bindAddress: firstArg(get('bindaddress')),
+    bindAddress: configBindAddress(get('bindaddress'), fail),
     connectionAttempts: configCount(get('connectionattempts'), 'ConnectionAttempts', fail) || 1,
     env: {},
     requestTty: configRequestTty(get('requesttty'), fail),
@@ -552,7 +553,12 @@ function sessionEnv(
   const out: Record<string, string> = {};
   if (patterns.length > 0) {
     for (const [name, value] of Object.entries(env)) {
-      if (value !== undefined && isEnvName(name) && patterns.some((p) => matchPattern(name, p.pattern)))
+      if (
+        value !== undefined &&
+        isEnvName(name) &&
+        !isOwnVariable(name) &&
+        patterns.some((p) => matchPattern(name, p.pattern))
+      )
         out[name] = value;
     }
   }
@@ -573,6 +579,33 @@ function sessionEnv(
   }
   return out;
 }
+
+/**
+ * BindAddress as an address of this machine. Node's socket takes only an IP address (a name would
+ * throw a TypeError from inside the connect), so a name is refused here, naming the line.
+ */
+function configBindAddress(entry: ConfigEntry | undefined, fail: Fail): string | undefined {
+  if (entry === undefined) return undefined;
+  const value = entry.args[0] ?? '';
+  if (entry.args.length !== 1 || isIP(value) === 0)
+    throw fail(
+      entry,
+      'BindAddress',
+      `expected one IP address of this machine, got "${entry.args.join(' ').slice(0, 60)}"`,
+    );
+  return value;
+}
+
+/**
+ * The variables fleetsh sets for its own use (FLEETSH_JOB marks a command's processes for the kill
+ * helper, FLEETSH_HOST names the host): SendEnv never sends this machine's values of them (a
+ * fleetsh run from a fleetsh command has them), whatever its patterns say.
+ */
+export function isOwnVariable(name: string): boolean {
+  return OWN_VARIABLES.includes(name);
+}
+/** ssh-executor.ts's JOB_VAR, fleet/run.ts's HOST_VAR, the agent's start-up pipe (agent/start.ts). */
+const OWN_VARIABLES = ['FLEETSH_JOB', 'FLEETSH_HOST', 'FLEETSH_AGENT_READY_FD'];
 
 function firstArg(entry: ConfigEntry | undefined): string | undefined {
   return entry?.args[0];

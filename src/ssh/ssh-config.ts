@@ -384,24 +384,36 @@ function argsOf(line: Directive): string[] {
   const value = line.value;
   if (typeof value === 'string') {
     if (value === '') return [];
-    // ssh-config keeps SetEnv's NAME=VALUE words as one string; OpenSSH splits them as a shell would.
-    if (!line.quoted && line.param.toLowerCase() === 'setenv') return splitWords(value);
+    // ssh-config keeps SetEnv's NAME=VALUE words as one string, its backslashes already taken
+    // out (`B=it\"s` became `B=it"s`); OpenSSH splits the line as written.
+    if (!line.quoted && line.param.toLowerCase() === 'setenv')
+      return splitWords(setEnvText.get(line) ?? value);
     return [value];
   }
   return value.map((v) => v.val);
 }
 
-/** OpenSSH's argv_split: words split at white space, double or single quotes group, `\` escapes. */
+/**
+ * OpenSSH's argv_split: words split at white space, double or single quotes group, `\` escapes a
+ * quote, a backslash or (outside quotes) a space and is kept before anything else; an unquoted `#`
+ * starting a word ends the line.
+ */
 function splitWords(text: string): string[] {
   const words: string[] = [];
   let word: string | undefined;
   let quote: string | undefined;
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
+    const next = text[i + 1];
     if (quote === undefined && /\s/.test(c)) {
       if (word !== undefined) words.push(word);
       word = undefined;
-    } else if (c === '\\' && i + 1 < text.length) {
+    } else if (quote === undefined && c === '#' && word === undefined) {
+      break;
+    } else if (
+      c === '\\' &&
+      (next === '"' || next === "'" || next === '\\' || (quote === undefined && next === ' '))
+    ) {
       word = (word ?? '') + text[++i];
     } else if (c === quote) {
       quote = undefined;
@@ -433,6 +445,22 @@ const lineNumbers = new WeakMap<Line, number>();
 
 function lineOf(line: Line): number {
   return lineNumbers.get(line) ?? 0;
+}
+
+/** A SetEnv line's words as written in the file (ssh-config has unescaped them). */
+const setEnvText = new WeakMap<Line, string>();
+
+function keepSetEnvText(lines: readonly Line[], text: string[]): void {
+  for (const line of lines) {
+    if (line.type !== LineType.DIRECTIVE) continue;
+    const d = line as Directive;
+    if (d.param.toLowerCase() === 'setenv') {
+      // The keyword, then white space or `=` (with white space around it), then the words.
+      const raw = /^\s*setenv(?:\s*=\s*|\s+)(.*?)\s*$/i.exec(text[lineOf(line) - 1] ?? '');
+      if (raw) setEnvText.set(line, raw[1]!);
+    }
+    if ((line as Section).config) keepSetEnvText((line as Section).config, text);
+  }
 }
 
 /** Numbers every line: each keeps the text around it, newlines included, so they are counted. */
@@ -472,6 +500,7 @@ async function readAndParse(file: string, label: string): Promise<Line[]> {
   try {
     const lines = [...parse(text)];
     numberLines(lines);
+    keepSetEnvText(lines, text.split('\n'));
     return lines;
   } catch (e) {
     throw configError(label, file, `cannot parse it: ${(e as Error).message}`, e);

@@ -182,15 +182,20 @@ export function sudoOptions(host: string, req: ExecRequest, target: ResolvedTarg
   return { password, user: req.sudo!.user, pty: req.pty !== undefined };
 }
 
-/** `export FLEETSH_JOB=…; export VAR=…; cd DIR || exit; COMMAND` (env names are validated upstream). */
+/** `export VAR=…; export FLEETSH_JOB=…; cd DIR || exit; COMMAND` (env names are validated upstream). */
 export function wrapCommand(req: Pick<ExecRequest, 'command' | 'env' | 'cwd'>, job: string): string {
   return `${commandSetup(req, job)}\n${req.command}`;
 }
 
-/** The line before a command: its job marker, environment and directory. */
+/**
+ * The line before a command: its environment, job marker and directory. The marker comes after
+ * the environment: an env of FLEETSH_JOB (an inventory's vars are untrusted) would otherwise hide
+ * the command from the kill helper, and a timeout would leave it running.
+ */
 export function commandSetup(req: Pick<ExecRequest, 'env' | 'cwd'>, job: string): string {
-  let prefix = `export ${JOB_VAR}=${job}`;
-  for (const [name, value] of Object.entries(req.env ?? {})) prefix += `; export ${name}=${quote(value)}`;
+  let prefix = '';
+  for (const [name, value] of Object.entries(req.env ?? {})) prefix += `export ${name}=${quote(value)}; `;
+  prefix += `export ${JOB_VAR}=${job}`;
   if (req.cwd !== undefined) prefix += `; cd ${quote(req.cwd)} || exit`;
   return prefix;
 }

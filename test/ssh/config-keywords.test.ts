@@ -155,6 +155,32 @@ describe('keywords ssh2 can honour', () => {
     );
   });
 
+  test('a BindAddress that is not one IP address is a config error naming the file and line', async () => {
+    assert.equal((await resolve('BindAddress ::1\n')).bindAddress, '::1');
+    for (const value of ['myhost.example', '127.0.0.1 127.0.0.2', '300.1.1.1']) {
+      const file = config(`Host web1\n  User me\n  BindAddress ${value}\n`);
+      await assert.rejects(resolveTarget({ host: 'web1', sshConfig: file }, ctx), (e: ConnectionError) => {
+        assert.ok(e instanceof ConnectionError, String(e));
+        assert.equal(e.kind, 'config');
+        assert.ok(
+          e.message.startsWith(
+            `web1: invalid connection settings: ssh_config ${file}:3: BindAddress: expected one IP address of this machine, got "${value}"\n`,
+          ),
+          e.message,
+        );
+        return true;
+      });
+    }
+  });
+
+  test("SendEnv never sends fleetsh's own variables, whatever its patterns", async () => {
+    const t = await resolveTarget(
+      { host: 'web1', sshConfig: config('SendEnv *\n') },
+      { ...ctx, env: { LANG: 'C', FLEETSH_JOB: 'outer', FLEETSH_HOST: 'h', FLEETSH_AGENT_READY_FD: '3' } },
+    );
+    assert.deepEqual({ ...t.env }, { LANG: 'C' });
+  });
+
   test('SendEnv patterns add up and -PATTERN takes them back; SetEnv wins; the env is not enumerable', async () => {
     const t = await resolve(
       'Host web*\n  SendEnv LANG LC_*\n  SetEnv LC_TIME=C.UTF-8 "GREETING=hello world"\nHost *\n  SendEnv -LC_* NOPE\n',
@@ -163,6 +189,12 @@ describe('keywords ssh2 can honour', () => {
     assert.ok(!Object.keys(t).includes('env'));
     assert.ok(!JSON.stringify(t).includes('hello world'));
     await assert.rejects(resolve('SetEnv 1BAD=x\n'), /SetEnv: expected NAME=VALUE, got "1BAD=x"/);
+    // Quotes and backslashes as OpenSSH's argv_split reads the line (`ssh -G` shows the same values).
+    assert.deepEqual(
+      { ...(await resolve(`Host web1\n  SetEnv A="x y" B=it\\"s C='q"q' D=a\\ b E=c:\\d # F=no\r\n`)).env },
+      { A: 'x y', B: 'it"s', C: 'q"q', D: 'a b', E: 'c:\\d' },
+    );
+    assert.deepEqual({ ...(await resolve('SetEnv = G=1\n')).env }, { G: '1' });
     // Only the first SetEnv line counts, and in it a name's first value (OpenSSH 9.2).
     assert.deepEqual({ ...(await resolve('SetEnv A=1 A=2 B=3\nSetEnv C=4\n')).env }, { A: '1', B: '3' });
     // Through the agent, the environment holds a few variables only: patterns beyond LANG and LC_* warn.

@@ -185,6 +185,20 @@ for (const path of ['exec requests', 'persistent shell', 'openssh'] as const)
       assert.equal(left, '', 'no process of the timed-out command is left on the host');
     });
 
+    test('an env of FLEETSH_JOB (an inventory var) does not hide the command from the kill', async () => {
+      const s = host(1);
+      // A sleep only this test runs; the pattern does not match pgrep's own command line.
+      const seconds = `302.${process.pid}`;
+      await assert.rejects(s`sleep ${seconds}`.env({ FLEETSH_JOB: 'forged' }).timeout('400ms'), TimeoutError);
+      let left = '';
+      for (let i = 0; i < 50; i++) {
+        left = (await s`pgrep -f ${`sleep 30[2].${process.pid}`} || true`).stdout.trim();
+        if (left === '') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(left, '', 'no process of the timed-out command is left on the host');
+    });
+
     test('a command that ignores SIGTERM is killed with SIGKILL after the grace period', async () => {
       const s = host(1);
       const p = s`trap '' TERM; sleep 302 & sleep 303`;

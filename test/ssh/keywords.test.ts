@@ -39,7 +39,7 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     fleet = await startFleet({
       healthy: 3,
       extraSshdConfig: [
-        'AcceptEnv FLEETSH_KW_* LANG',
+        'AcceptEnv FLEETSH_KW_* LANG FLEETSH_HOST FLEETSH_JOB',
         'Match LocalAddress 127.*.*.3',
         '  AllowAgentForwarding no',
       ].join('\n'),
@@ -272,16 +272,48 @@ describe('ssh_config keywords against sshd', { skip }, () => {
     try {
       const config = configWith(fleet, 'env', [
         'SendEnv FLEETSH_*',
-        'SetEnv FLEETSH_KW_SET="two words" FLEETSH_ALSO_REFUSED=1',
+        'SetEnv FLEETSH_KW_SET="two words" FLEETSH_ALSO_REFUSED=1 FLEETSH_KW_Q=it\\"s\\ \\\\\'a"b\'',
       ]);
       const r = await withEnv({
         host: fleet.healthy[0]!.name,
         sshConfig: config,
       })`env | grep -E '^FLEETSH_(KW|NOT|ALSO)' | sort`;
-      assert.equal(r.stdout, 'FLEETSH_KW_SENT=from here\nFLEETSH_KW_SET=two words\n');
+      // Quotes and backslashes as OpenSSH reads them (ssh -G shows the same).
+      assert.equal(
+        r.stdout,
+        'FLEETSH_KW_Q=it"s \\a"b\nFLEETSH_KW_SENT=from here\nFLEETSH_KW_SET=two words\n',
+      );
     } finally {
       delete process.env.FLEETSH_KW_SENT;
       delete process.env.FLEETSH_NOT_ACCEPTED;
+      await withEnv.close();
+    }
+  });
+
+  test("SendEnv never sends fleetsh's own variables (a fleetsh run inside a fleetsh command has them), over either transport", async () => {
+    process.env.FLEETSH_HOST = 'outer-host';
+    process.env.FLEETSH_JOB = 'outer-job';
+    process.env.FLEETSH_KW_MINE = 'mine';
+    const withEnv = createSsh(new SshPool({ onWarning: () => {} }), {
+      homedir: fleet.dir,
+      systemConfigFile: false,
+      globalKnownHostsFiles: [],
+    });
+    try {
+      const config = configWith(fleet, 'own-env', ['SendEnv *']);
+      for (const transport of ['ssh2', 'openssh'] as const) {
+        // FLEETSH_JOB goes the same way; the command line sets its own, so it is not seen here.
+        const r = await withEnv({
+          host: fleet.healthy[0]!.name,
+          sshConfig: config,
+          transport,
+        })`echo "\${FLEETSH_HOST-unset} \${FLEETSH_KW_MINE-unset}"`;
+        assert.equal(r.stdout, 'unset mine\n', transport);
+      }
+    } finally {
+      delete process.env.FLEETSH_HOST;
+      delete process.env.FLEETSH_JOB;
+      delete process.env.FLEETSH_KW_MINE;
       await withEnv.close();
     }
   });

@@ -482,7 +482,7 @@ Host *
     const badPort = config('badport.conf', 'Host *\n  Port http\n');
     await assert.rejects(
       resolveTarget({ host: 'x', sshConfig: badPort }, ctx),
-      /badport\.conf: Port: "http" is not a port/,
+      /badport\.conf:2: Port: "http" is not a port/,
     );
   });
 });

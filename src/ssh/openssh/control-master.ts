@@ -20,6 +20,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, formatMs } from '../../process/errors.js';
+import { isOwnVariable } from '../resolve.js';
 import { Semaphore } from '../semaphore.js';
 import type { ResolvedTarget } from '../types.js';
 import { controlArgs, masterArgs } from './ssh-args.js';
@@ -238,7 +239,9 @@ export class ControlMasters {
     if (this.#dir && existsSync(this.#dir)) return this.#dir;
     // mkdtemp makes the folder with mode 0700.
     let base = tmpdir();
-    if (base.length + '/fsh-XXXXXX/'.length + 24 > SOCKET_PATH_MAX) base = '/tmp';
+    // ssh expands % tokens and ${VAR} in the socket's path (-S is ControlPath): a $TMPDIR that has
+    // them would name another file.
+    if (base.length + '/fsh-XXXXXX/'.length + 24 > SOCKET_PATH_MAX || /[%$]/.test(base)) base = '/tmp';
     this.#dir = mkdtempSync(join(base, 'fsh-'));
     folders.add(this.#dir);
     return this.#dir;
@@ -285,6 +288,18 @@ function runSsh(args: string[], timeoutMs: number): Promise<SshRun> {
       if (child.stderr.closed) done();
     });
   });
+}
+
+/**
+ * A client's environment: each ssh that opens a session sends what ssh_config's SendEnv names from it, so fleetsh's own
+ * variables (resolve.ts's isOwnVariable: the job marker the kill helper looks for) are left out,
+ * as the ssh2 transport leaves them out.
+ */
+export function clientEnv(term: string | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!isOwnVariable(name)) env[name] = value;
+  if (term !== undefined) env.TERM = term;
+  return env;
 }
 
 /** Signals a child's process group (it was spawned detached), ignoring one that is gone. */

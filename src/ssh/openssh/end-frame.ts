@@ -80,8 +80,12 @@ export class EndFrame {
   push(chunk: Buffer): Buffer {
     if (this.#outcome) return chunk;
     const data = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
-    const at = data.indexOf(this.#prefix);
-    if (at >= 0) {
+    this.#pending = Buffer.alloc(0);
+    // The prefix may come before the frame without being one: the command line itself holds it,
+    // and a command that lists processes (`ps -ef >&2`) prints it. The search goes on past it.
+    for (let from = 0; ;) {
+      const at = data.indexOf(this.#prefix, from);
+      if (at < 0) break;
       const rest = data.subarray(at + this.#prefix.length);
       const close = rest.subarray(0, MAX_TAIL + 1).indexOf(0x5d); // ]
       if (close < 0 && rest.length <= MAX_TAIL) {
@@ -92,7 +96,6 @@ export class EndFrame {
       const before = data.subarray(0, at);
       if (said === 'go' && !this.#started) {
         this.#started = true;
-        this.#pending = Buffer.alloc(0);
         this.onStart();
         return Buffer.concat([before, this.push(rest.subarray(close + 1))]);
       }
@@ -105,12 +108,10 @@ export class EndFrame {
       if (outcome) {
         this.#ptyRefused = said === 'nopty';
         this.#outcome = outcome;
-        this.#pending = Buffer.alloc(0);
         return Buffer.concat([before, rest.subarray(close + 1)]);
       }
-      // Not a frame after all: everything goes on.
-      this.#pending = Buffer.alloc(0);
-      return data;
+      // Not a frame after all: it goes on as output, and so does the search.
+      from = at + 1;
     }
     const keep = partialAtEnd(data, this.#prefix);
     this.#pending = Buffer.from(data.subarray(data.length - keep));

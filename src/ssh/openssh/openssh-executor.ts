@@ -23,7 +23,7 @@ import { ptyRefused } from '../classify.js';
 import { ptyOf } from '../../process/exec-options.js';
 import { SudoDialog, type SudoDialogOptions } from '../sudo.js';
 import type { ResolvedTarget, SshTarget } from '../types.js';
-import { ControlMaster, ControlMasters, killGroup, SSH_BINARY } from './control-master.js';
+import { clientEnv, ControlMaster, ControlMasters, killGroup, SSH_BINARY } from './control-master.js';
 import { EndFrame } from './end-frame.js';
 import { commandArgs, connectionArgs, type PathContext } from './ssh-args.js';
 import { connectionLost, lostConnection } from './ssh-errors.js';
@@ -154,7 +154,7 @@ function runClient(
   const args = commandArgs(master.common, master.socket, master.host, line, job.pty);
   // ssh asks for the terminal type it has in TERM. Its own process group: Ctrl-C reaches fleetsh,
   // which kills the remote command itself.
-  const env = pty ? { ...process.env, TERM: pty.term } : process.env;
+  const env = clientEnv(pty ? pty.term : undefined);
   const child = spawn(SSH_BINARY, args, {
     stdio: 'pipe',
     detached: true,
@@ -303,6 +303,7 @@ function killJob(job: Job, signal: string): void {
       const child = spawn(SSH_BINARY, args, {
         stdio: 'pipe',
         detached: true,
+        env: clientEnv(undefined),
       }) as ChildProcessWithoutNullStreams;
       const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), HELPER_TIMEOUT_MS);
       const done = () => {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import type { SftpSource } from '../sftp.js';
 import { processSftp } from '../sftp-stdio.js';
-import { SSH_BINARY, type ControlMaster } from './control-master.js';
+import { clientEnv, SSH_BINARY, type ControlMaster } from './control-master.js';
 import type { OpensshExecutor } from './openssh-executor.js';
 
 /** The SFTP sessions of a target reached through the system ssh. */
@@ -18,6 +18,7 @@ export function opensshSftp(executor: OpensshExecutor): SftpSource {
       const child = spawn(SSH_BINARY, subsystemArgs(master), {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
+        env: clientEnv(undefined),
       });
       return { child, release };
     } catch (e) {

@@ -6,7 +6,7 @@
 // transport means it. A password or a key's passphrase would need an askpass helper: refused.
 // No library builds these: the options are fleetsh's target options, mapped one by one.
 import { UsageError } from '../../process/errors.js';
-import { validateTargetOptions, type ExplicitSettings } from '../target-options.js';
+import { parseTargetString, validateTargetOptions, type ExplicitSettings } from '../target-options.js';
 import type { ResolvedTarget, SshTarget, SshTargetOptions } from '../types.js';
 
 /** Where `~` and relative paths in the target's options are read from (the resolve context's). */
@@ -27,9 +27,12 @@ export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: Pa
   if (x.sshConfig === false) args.push('-F', '/dev/null');
   else if (x.sshConfig !== undefined) args.push('-F', x.sshConfig);
   o('BatchMode=yes');
-  if (x.user !== undefined) args.push('-l', x.user);
+  if (x.user !== undefined) args.push('-l', shellSafeUser(x.user, target.label));
   if (x.port !== undefined) args.push('-p', String(x.port));
-  if (x.privateKey && 'path' in x.privateKey) args.push('-i', x.privateKey.path);
+  // Not `-i`: ssh checks -i's file as written, then reads it with its % tokens expanded, so a
+  // path with a % could not be given there at all.
+  if (x.privateKey && 'path' in x.privateKey)
+    o(`IdentityFile=${configWord(x.privateKey.path, 'privateKey', target.label)}`);
   if (x.agent === false) o('IdentityAgent=none');
   else if (x.agent !== undefined) o(`IdentityAgent=${configWord(x.agent, 'agent', target.label)}`);
   // -A / forwardAgent over ssh_config's ForwardAgent, as over ssh2.
@@ -37,7 +40,9 @@ export function connectionArgs(raw: SshTarget, target: ResolvedTarget, where: Pa
   else if (x.forwardAgent !== undefined)
     o(`ForwardAgent=${configWord(x.forwardAgent, 'forwardAgent', target.label)}`);
   if (x.identitiesOnly !== undefined) o(`IdentitiesOnly=${x.identitiesOnly ? 'yes' : 'no'}`);
-  if (x.hostKeyAlias !== undefined) o(`HostKeyAlias=${x.hostKeyAlias}`);
+  // Not a path (no % tokens), but split as a config line as well: `a"b` would be "invalid quotes".
+  if (x.hostKeyAlias !== undefined)
+    o(`HostKeyAlias=${configWord(x.hostKeyAlias, 'hostKeyAlias', target.label, false)}`);
   if (x.jump !== undefined) args.push('-J', x.jump.length ? jumpSpec(x.jump, target.label) : 'none');
   // ssh keeps the first value of an option: 'off' (below) names /dev/null instead.
   if (x.knownHosts !== undefined && x.hostKeyPolicy !== 'off')
@@ -120,21 +125,48 @@ function refuseSecrets(x: ExplicitSettings, label: string): void {
     throw refuse("a key's text (privateKey given inline)", 'Give privateKey as a key file path');
 }
 
-/** A path as one ssh_config word: double quotes around it when it has a space; `"` cannot be quoted. */
-function configWord(value: string, option: string, label: string): string {
-  if (/["\r\n\0]/.test(value))
-    throw new UsageError(
-      `${label}: option ${option}: the OpenSSH transport cannot pass a path with a double quote or a line break`,
+/**
+ * A path as one word of an `-o` option, read back by ssh as written: ssh splits the value as a
+ * config line (quotes, backslash escapes, `#` starts a comment), then expands `~`, `%` tokens and
+ * `${VAR}` in IdentityFile, IdentityAgent, ForwardAgent and UserKnownHostsFile. So the word is
+ * double-quoted with `\` and `"` escaped, and `%` doubled (`tokens`: the option expands them);
+ * `${` (which has no escape) and line breaks are refused.
+ */
+export function configWord(value: string, option: string, label: string, tokens = true): string {
+  const refuse = (what: string) =>
+    new UsageError(
+      `${label}: option ${option}: the OpenSSH transport cannot pass a path with ${what} to ssh (${JSON.stringify(value)}): rename the file, or use transport 'ssh2' for this host`,
       { host: label },
     );
-  return /[\s#']/.test(value) ? `"${value}"` : value;
+  if (/[\r\n\0]/.test(value)) throw refuse('a line break');
+  if (value.includes('${')) throw refuse("'${', which ssh would read as an environment variable");
+  const word = tokens ? value.replace(/%/g, '%%') : value;
+  return /[\s#'"\\]/.test(word) ? `"${word.replace(/[\\"]/g, (c) => `\\${c}`)}"` : word;
+}
+
+/**
+ * A user name the system ssh may put in a shell command line: a jump host's user goes into the
+ * ProxyCommand ssh builds for -J, and %r in an ssh_config ProxyCommand or Match exec is the
+ * target's. OpenSSH 9.6 refuses these characters itself (CVE-2023-51385); older ones run them.
+ */
+function shellSafeUser(user: string, label: string): string {
+  if (/['`";&<>|(){}\\]|\s-/.test(user) || user.startsWith('-'))
+    throw new UsageError(
+      `${label}: the OpenSSH transport cannot log in as ${JSON.stringify(user)}: ssh may hand a user name to a shell, and this one has a character the shell would read (' \` " ; & < > | ( ) { } \\). Use transport 'ssh2' for this host.`,
+      { host: label },
+    );
+  return user;
 }
 
 /** Jump hosts as `-J` takes them: `user@host:port,...`; an options object may say no more than that. */
 function jumpSpec(hops: Array<string | SshTargetOptions>, label: string): string {
   return hops
     .map((hop) => {
-      if (typeof hop === 'string') return hop;
+      if (typeof hop === 'string') {
+        const user = parseTargetString(hop, label).user;
+        if (user !== undefined) shellSafeUser(user, label);
+        return hop;
+      }
       const extra = Object.keys(hop).filter((k) => !['host', 'user', 'username', 'port'].includes(k));
       if (extra.length)
         throw new UsageError(
@@ -142,6 +174,7 @@ function jumpSpec(hops: Array<string | SshTargetOptions>, label: string): string
           { host: label },
         );
       const user = hop.username ?? hop.user;
+      if (user !== undefined) shellSafeUser(user, label);
       const host = hop.port !== undefined && hop.host.includes(':') ? `[${hop.host}]` : hop.host;
       return `${user !== undefined ? `${user}@` : ''}${host}${hop.port !== undefined ? `:${hop.port}` : ''}`;
     })

@@ -68,3 +68,19 @@ test('the command line runs the command in a child shell and prints the frame la
   assert.match(line, /exit "\$s"$/);
   assert.doesNotMatch(new EndFrame(TOKEN).wrap(':', 'tty', false), /setsid/);
 });
+
+test('the prefix printed as part of a command line (`ps -ef >&2`) does not hide the frame after it in the same read', () => {
+  const listing = `root 12 sh -c printf '%send %s %s]' '[fleetsh:${TOKEN}:' "$s" "$r" >&2\n`;
+  for (const tail of ['', 'late\n']) {
+    const f = new EndFrame(TOKEN);
+    assert.equal(through(f, [`${listing}${frame('end 3 3')}${tail}`]), `${listing}${tail}`);
+    assert.deepEqual(f.outcome, { exitCode: 3, signal: null });
+  }
+  // A start of the prefix at the end after such a line is still held back for the next read.
+  const f = new EndFrame(TOKEN);
+  const cut = frame('end 0 0').length - 4;
+  let out = f.push(Buffer.from(`${listing}${frame('end 0 0').slice(0, cut)}`)).toString();
+  out += f.push(Buffer.from(frame('end 0 0').slice(cut))).toString();
+  assert.equal(out, listing);
+  assert.deepEqual(f.outcome, { exitCode: 0, signal: null });
+});

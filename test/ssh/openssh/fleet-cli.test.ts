@@ -116,37 +116,38 @@ describe('fleets over the OpenSSH transport', { skip }, () => {
     assert.deepEqual(masters(), []);
   });
 
-  test('Ctrl-C: the first SIGINT kills the remote commands (the ssh processes are not in its process group)', async () => {
-    const sleep = uniqueSleep(773);
-    let sent = false;
-    const r = await fleetsh(
-      [
-        'run',
-        '-F',
-        fleet.sshConfigPath,
-        '-w',
-        'h[01-03]',
-        '--transport',
-        'openssh',
-        '--',
-        `echo started; ${sleep}`,
-      ],
-      {
-        env,
-        timeoutMs: 60_000,
-        onSpawn: (child) => {
-          void waitFor(() => pids(sleep).length >= 3, 30_000, 'three remote sleeps').then(() => {
-            sent = child.kill('SIGINT');
-          });
+  for (const signal of ['SIGINT', 'SIGHUP'] as const)
+    test(`${signal === 'SIGINT' ? 'Ctrl-C' : 'the terminal closed'}: the first ${signal} kills the remote commands (the ssh processes are not in its process group)`, async () => {
+      const sleep = uniqueSleep(773);
+      let sent = false;
+      const r = await fleetsh(
+        [
+          'run',
+          '-F',
+          fleet.sshConfigPath,
+          '-w',
+          'h[01-03]',
+          '--transport',
+          'openssh',
+          '--',
+          `echo started; ${sleep}`,
+        ],
+        {
+          env,
+          timeoutMs: 60_000,
+          onSpawn: (child) => {
+            void waitFor(() => pids(sleep).length >= 3, 30_000, 'three remote sleeps').then(() => {
+              sent = child.kill(signal);
+            });
+          },
         },
-      },
-    );
-    assert.ok(sent, 'SIGINT was sent');
-    assert.equal(r.code, 130, r.stderr);
-    assert.match(r.stdout, /^failed \(cancelled\): .* \(3\)$/m);
-    await waitFor(() => pids(sleep).length === 0, 10_000, 'the remote sleeps to be gone');
-    assert.deepEqual(masters(), []);
-  });
+      );
+      assert.ok(sent, 'SIGINT was sent');
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stdout, /^failed \(cancelled\): .* \(3\)$/m);
+      await waitFor(() => pids(sleep).length === 0, 10_000, 'the remote sleeps to be gone');
+      assert.deepEqual(masters(), []);
+    });
 
   test('fleetsh script and rolling --transport openssh: a local script over stdin, batches with a health check', async () => {
     const script = `${tmp.dir}/check.sh`;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../../../src/process/errors.js';
 import { resolveTarget } from '../../../src/ssh/resolve.js';
-import { commandArgs, connectionArgs, masterArgs } from '../../../src/ssh/openssh/ssh-args.js';
+import { commandArgs, configWord, connectionArgs, masterArgs } from '../../../src/ssh/openssh/ssh-args.js';
 import type { SshTargetOptions } from '../../../src/ssh/types.js';
 
 const where = { homedir: '/home/u', cwd: '/work' };
@@ -52,7 +52,7 @@ test('explicit options become ssh options; paths are made absolute; the policy m
     '-F /work/cfg/ssh_config',
     '-l deploy',
     '-p 2222',
-    '-i /home/u/.ssh/id_ed25519',
+    '-o IdentityFile=/home/u/.ssh/id_ed25519',
     '-o IdentityAgent=none',
     '-o IdentitiesOnly=yes',
     '-o HostKeyAlias=web',
@@ -107,4 +107,57 @@ test('the master and a command over it', () => {
     c.join(' ').includes('-o ControlMaster=no -o LogLevel=ERROR -o EscapeChar=none -o RemoteCommand=none'),
   );
   assert.equal(commandArgs([], '/s', 'web1', 'x', false).at(-4), '-T');
+});
+
+test('a path reaches ssh as written: % doubled (ssh expands its tokens), quotes and backslashes escaped; ${ and line breaks refused', async () => {
+  // ssh splits an -o value as a config line, then expands %d, %h, ~ and ${VAR} in these paths.
+  assert.equal(configWord('/k/100%d', 'privateKey', 'web1'), '/k/100%%d');
+  assert.equal(configWord('/k/a b', 'privateKey', 'web1'), '"/k/a b"');
+  assert.equal(configWord('/k/"q"\\x #1', 'privateKey', 'web1'), '"/k/\\"q\\"\\\\x #1"');
+  const args = (
+    await argsOf({
+      host: 'web1',
+      privateKey: '/keys/%h key',
+      knownHosts: ['/kh/50%'],
+      agent: '/run/%u/agent',
+    })
+  ).join(' ');
+  assert.ok(args.includes('-o IdentityFile="/keys/%%h key"'), args);
+  assert.ok(!args.includes('-i '), 'not -i: ssh checks its file before expanding tokens');
+  assert.ok(args.includes('-o UserKnownHostsFile=/kh/50%%'), args);
+  assert.ok(args.includes('-o IdentityAgent=/run/%%u/agent'), args);
+  // HostKeyAlias has no tokens; its quote is escaped (ssh said "invalid quotes").
+  const alias = (await argsOf({ host: 'web1', hostKeyAlias: 'web"1%h' })).join(' ');
+  assert.ok(alias.includes('-o HostKeyAlias="web\\"1%h"'), alias);
+  for (const [path, what] of [
+    ['/k/${HOME}/id', /environment variable/],
+    ['/k/a\nProxyCommand x', /line break/],
+  ] as const) {
+    await assert.rejects(argsOf({ host: 'web1', privateKey: path }), (e: UsageError) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match(e.message, /^web1: option privateKey: the OpenSSH transport cannot pass a path/);
+      assert.match(e.message, what);
+      return true;
+    });
+  }
+});
+
+test('a user name with a character a shell reads is refused, for the target and its jump hosts (ssh may run it in a ProxyCommand)', async () => {
+  for (const options of [
+    { host: 'u$(id)@web1' },
+    { host: 'web1', username: 'a;b' },
+    { host: 'web1', jump: 'x`id`@bastion' },
+    { host: 'web1', jump: [{ host: 'bastion', user: 'u|v' }] },
+  ] as SshTargetOptions[]) {
+    await assert.rejects(argsOf(options), (e: UsageError) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match(
+        e.message,
+        /^web1: the OpenSSH transport cannot log in as ".*": ssh may hand a user name to a shell/,
+      );
+      return true;
+    });
+  }
+  const ok = (await argsOf({ host: 'dom.user@web1', jump: 'ops+x@bastion' })).join(' ');
+  assert.ok(ok.includes('-l dom.user') && ok.includes('-J ops+x@bastion'), ok);
 });

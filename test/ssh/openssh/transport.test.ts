@@ -5,7 +5,15 @@
 // transfer over it: openssh-sftp.test.ts.)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionError, UsageError } from '../../../src/process/errors.js';
@@ -158,6 +166,33 @@ describe('the OpenSSH transport', { skip }, () => {
       assert.match(e.message, /^h01: the OpenSSH transport/);
       assert.match(e.message, what);
       assert.ok(!e.message.includes('secret-Xy7'), 'no secret shown');
+    }
+  });
+
+  test('a key and known_hosts in a folder named with %, a space, a quote and a backslash: ssh reads those files, not others its tokens name', async () => {
+    // ssh expands %d (the home folder) in IdentityFile and UserKnownHostsFile: unescaped, this
+    // folder's name would point at another file and the login fail.
+    const odd = join(fleet.dir, 'keys %d "q" \\ #1');
+    mkdirSync(odd);
+    const key = join(odd, 'id');
+    copyFileSync(fleet.clientKeyPath, key);
+    chmodSync(key, 0o600);
+    const known = join(odd, 'known_hosts');
+    copyFileSync(fleet.knownHostsPath, known);
+    const own = sshFor(fleet);
+    try {
+      const s = own(
+        directOf(fleet, fleet.host('h01'), {
+          transport: 'openssh',
+          privateKey: key,
+          knownHosts: known,
+          hostKeyPolicy: 'strict',
+          connectTimeout: '5s',
+        }),
+      );
+      assert.equal((await s`echo odd`).stdout, 'odd\n');
+    } finally {
+      await own.close();
     }
   });
 
