@@ -5,22 +5,25 @@
 import { readFileSync } from 'node:fs';
 import { ConnectionError } from '../process/errors.js';
 
-let cached: number | null | undefined;
+/** The last limit read: an error about running out of descriptors may not be able to read it again. */
+let lastRead: number | null = null;
 
-/** The soft limit on open files of this process (Linux: /proc/self/limits), or null when unknown. */
+/**
+ * The soft limit on open files of this process (Linux: /proc/self/limits), or null when unknown.
+ * Read at each call (a pool's creation, an error), since it can change while the process runs
+ * (`prlimit --pid`); when the read itself finds no descriptor, the last value read.
+ */
 export function openFilesLimit(): number | null {
-  if (cached !== undefined) return cached;
-  cached = null;
   try {
     const line = readFileSync('/proc/self/limits', 'utf8')
       .split('\n')
       .find((l) => l.startsWith('Max open files'));
     const soft = line?.split(/\s{2,}/)[1];
-    if (soft && /^\d+$/.test(soft)) cached = Number(soft);
+    if (soft && /^\d+$/.test(soft)) lastRead = Number(soft);
   } catch {
-    // not Linux, or /proc is not mounted
+    // not Linux, /proc is not mounted, or no descriptor left to read it with
   }
-  return cached;
+  return lastRead;
 }
 
 /** True when `e`, or an error it was caused by, is EMFILE or ENFILE. */

@@ -73,7 +73,8 @@ export class SshPool {
   /** The OpenSSH transport's masters, one per target (src/ssh/openssh/control-master.ts). */
   readonly masters: ControlMasters;
   #idleTimeoutMs: number;
-  #maxIdle: number;
+  /** Unset: the default, read from the open-files limit when the first connection goes idle. */
+  #maxIdle: number | undefined;
   #maxSessions: number;
   #persistentShell: boolean;
   #onWarning: (message: string) => void;
@@ -91,7 +92,10 @@ export class SshPool {
     checkPoolOptions(options);
     this.handshakes = new Semaphore(options.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES);
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.#maxIdle = options.maxIdle ?? defaultMaxIdle();
+    // The default waits for the first idle connection: the limit may be changed after the pool is
+    // made (`$`'s pool is made when the library loads).
+    this.#maxIdle = options.maxIdle;
+    openFilesLimit(); // read now too, for when no descriptor is left to read it with
     this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.#persistentShell = options.persistentShell ?? DEFAULT_PERSISTENT_SHELL;
     this.#onWarning = options.onWarning ?? ((m) => process.emitWarning(m, { code: 'FLEETSH_SSH' }));
@@ -236,10 +240,11 @@ export class SshPool {
     this.#idle.delete(conn);
     if (!idle) return;
     this.#idle.add(conn);
-    while (this.#idle.size > this.#maxIdle) {
+    const maxIdle = (this.#maxIdle ??= defaultMaxIdle());
+    while (this.#idle.size > maxIdle) {
       const oldest = this.#idle.values().next().value!;
       this.#idle.delete(oldest);
-      oldest.close(`the connection was closed to keep at most ${this.#maxIdle} unused (maxIdle)`);
+      oldest.close(`the connection was closed to keep at most ${maxIdle} unused (maxIdle)`);
     }
   }
 

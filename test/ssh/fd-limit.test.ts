@@ -4,7 +4,7 @@
 // before); a fleet run with a small window needs descriptors for its window and the pool's bounded
 // idle connections, not one per host it has visited.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
@@ -14,7 +14,7 @@ import { settlesWithin } from '../harness/settle.js';
 const skip =
   (!sshdAvailable() && 'OpenSSH sshd not installed') || (!existsSync('/usr/bin/prlimit') && 'no prlimit');
 const fixture = new URL('./fixtures/fd-limit.mjs', import.meta.url).pathname;
-/** Node with the library loaded holds about 20 descriptors (measured); this leaves room for 44 more. */
+/** Node with the library loaded holds about 20 descriptors (measured); this leaves room for 44 more. Set once it is loaded. */
 const LIMIT = 64;
 
 describe('a low open-files limit', { skip }, () => {
@@ -28,17 +28,23 @@ describe('a low open-files limit', { skip }, () => {
   // Spawned, not spawnSync: the harness's sshd write their logs to this process, which must keep
   // reading them while the child runs.
   const run = async (arg: object) => {
-    const child = spawn(
-      'prlimit',
-      [`--nofile=${LIMIT}:${LIMIT}`, process.execPath, fixture, JSON.stringify(arg)],
-      {
-        env: { ...process.env, SSH_AUTH_SOCK: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, [fixture, JSON.stringify(arg)], {
+      env: { ...process.env, SSH_AUTH_SOCK: '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
+    let limited = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      // The library is loaded: the limit applies from here on, to what the test is about.
+      if (!limited && out.startsWith('loaded\n')) {
+        limited = true;
+        const r = spawnSync('prlimit', ['--pid', String(child.pid), `--nofile=${LIMIT}:${LIMIT}`]);
+        if (r.status !== 0) child.kill('SIGKILL');
+        else child.stdin.write('go\n');
+      }
+    });
     child.stderr.on('data', (d) => (err += d));
     const code = await settlesWithin(
       new Promise<number | null>((r) => child.on('close', r)),
