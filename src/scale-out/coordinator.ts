@@ -127,6 +127,14 @@ export function natsConnect(options: NatsFleetOptions, inventory?: Inventory): C
       return makeShell(executor, {}, () => ({
         uploadFile: (local: string, remote: string, o?: FleetUploadOptions) =>
           executor.upload(local, remote, o),
+        uploadDirectory: (local: string) =>
+          Promise.reject(
+            new UsageError(
+              `${label}: ${local} is a directory, and a directory does not travel through fleetsh workers yet: ` +
+                'upload an archive of it, or upload without the nats option',
+              { host: label },
+            ),
+          ),
       })) as FleetShell;
     };
     return sshConnect(factory)(rest, connectOptions);
