@@ -162,6 +162,56 @@ esac
       assert.equal((await stat(join(roots, d, 'preserve', 'empty'))).size, 0);
   });
 
+  test('a config sync through workers: changed hosts get the file, backup kept, validate and reload run; unchanged ones are left alone', async () => {
+    const src = join(work, 'app.conf');
+    await writeFile(src, 'setting = 2\n');
+    // Host 1 already has it; hosts 2-4 have an older one.
+    const dirs = (await readdir(roots)).sort();
+    for (const [i, d] of dirs.entries()) {
+      mkdirSync(join(roots, d, 'sync'), { recursive: true });
+      writeFileSync(join(roots, d, 'sync', 'app.conf'), i === 0 ? 'setting = 2\n' : 'setting = 1\n');
+    }
+    const r = await $.fleet(targets(), { nats: nats_() }).syncConfig({
+      files: { local: src, remote: 'sync/app.conf' },
+      validate: 'grep -q "setting = 2" sync/app.conf',
+      reload: 'touch sync/reloaded',
+      verify: true,
+    });
+    assert.equal(r.counts.ok, 4, r.toText());
+    assert.deepEqual(r.hosts.map((h) => h.value!.files[0]!.status).sort(), [
+      'unchanged',
+      'updated',
+      'updated',
+      'updated',
+    ]);
+    for (const [i, d] of dirs.entries()) {
+      assert.equal(await readFile(join(roots, d, 'sync', 'app.conf'), 'utf8'), 'setting = 2\n');
+      const l = await readdir(join(roots, d, 'sync'));
+      assert.equal(l.includes('reloaded'), i !== 0, `${d}: ${l.join(' ')}`);
+      if (i !== 0)
+        assert.equal(
+          await readFile(join(roots, d, 'sync', 'app.conf.fleetsh-backup'), 'utf8'),
+          'setting = 1\n',
+        );
+      else assert.ok(!l.includes('app.conf.fleetsh-backup'), `${d}: ${l.join(' ')}`);
+    }
+  });
+
+  test('a directory is refused per host with a message saying so', async () => {
+    const tree = join(work, 'tree');
+    mkdirSync(tree, { recursive: true });
+    await writeFile(join(tree, 'a'), 'A');
+    const r = await $.fleet(targets(), { nats: nats_() }).upload(tree, 'tree');
+    assert.equal(r.counts.failed, 4, r.toText());
+    assert.ok(
+      r.hosts.every(
+        (h) =>
+          h.kind === 'usage' && /a directory does not travel through fleetsh workers/.test(h.error ?? ''),
+      ),
+      r.toText(),
+    );
+  });
+
   test('a file over the limit is refused on every host with a message saying so; nothing is stored', async () => {
     const big = join(work, 'big.img');
     await writeFile(big, '');
