@@ -185,6 +185,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
    * when the last of them ends.
    */
   const files = new Map<string, { users: number; path: Promise<string>; dir: Promise<string> }>();
+  const fetches = new AbortController();
   const fetchFile = async (
     coord: string,
     up: UploadJob,
@@ -201,7 +202,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         const consumer = await js.consumers.get(names.fileStream, {
           filter_subjects: names.fileSubject(coord, up.file),
         });
-        const messages = await consumer.consume();
+        // At most 16 messages (4 MiB) buffered ahead of the disk.
+        const messages = await consumer.consume({ max_messages: 16 });
         // Bounded: a file purged meanwhile (its run ended) or a stalled server ends the wait.
         let idle: NodeJS.Timeout | undefined;
         const stall = () => {
@@ -229,7 +231,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     } finally {
       await fh.close();
     }
-    if (signal.aborted) throw new Error('cancelled');
+    if (signal.aborted) throw new Error('the worker stopped while it read the file');
     if (got !== up.chunks || size !== up.size)
       throw new Error(
         `the file on NATS is incomplete (${size} of ${up.size} bytes, ${got} of ${up.chunks} messages): ` +
@@ -246,8 +248,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     let entry = files.get(key);
     if (!entry) {
       const dir = mkdtemp(join(tmpdir(), 'fleetsh-worker-'));
-      // The first job's signal does not stop the others' fetch: a file fetch is not a host's.
-      const path = dir.then((d) => fetchFile(job.coord, up, d, new AbortController().signal));
+      // The first job's signal does not stop the others' fetch: a file fetch is the worker's, ended by stop().
+      const path = dir.then((d) => fetchFile(job.coord, up, d, fetches.signal));
       entry = { users: 0, path, dir };
       files.set(key, entry);
     }
@@ -399,6 +401,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         stopping = true;
         clearInterval(beating);
         for (const c of running.values()) c.abort(new KillRequest());
+        fetches.abort();
         slotFreed();
         await batch?.close().catch(() => {});
         await Promise.all(loops);
