@@ -1,7 +1,8 @@
 // Files through fleetsh workers, against a real nats-server and real OpenSSH hosts: a copy through
 // three workers in two zones lands the file with its bytes and mode on every host (read back over
-// SSH), gives the report a direct copy gives, and leaves nothing on the NATS server; a file over
-// the limit is refused per host with a message saying so.
+// SSH), gives the report a direct copy gives, and leaves nothing on the NATS server; a config sync
+// goes through them too; a worker refuses a file whose SHA-256 is not the job's; a directory and a
+// file over the limit are refused per host with a message saying so.
 //
 // The harness's hosts share this machine's disk, so each host's sshd runs its sessions in a folder
 // of its own (named after the address it answers on): a relative destination is a different file
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -210,6 +211,62 @@ esac
       ),
       r.toText(),
     );
+  });
+
+  test("a worker checks the file's SHA-256 before any host gets it: a file that does not match fails the host, and nothing is written", async () => {
+    const { transport, jetstream } = loadNats();
+    const nc = await transport.connect({ servers: nats.url });
+    try {
+      const names = namesFor();
+      const coord = 'c0ffee00beef';
+      // A coordinator of our own: says run to every claim.
+      nc.subscribe(names.claim(coord), {
+        callback: (_e, m) => {
+          m.respond(JSON.stringify({ go: 'run' }));
+        },
+      });
+      const js = jetstream.jetstream(nc);
+      await js.publish(names.fileSubject(coord, 'f1'), Buffer.from('what NATS holds\n'));
+      const host = tf.healthy[0]!.name;
+      const job = {
+        v: 1,
+        coord,
+        job: 'j1',
+        host,
+        target: { host, sshConfig: tf.sshConfigPath },
+        command: '',
+        upload: {
+          file: 'f1',
+          size: 16,
+          sha256: createHash('sha256').update('what was meant!\n').digest('hex'),
+          chunks: 1,
+          remote: 'tampered/app.conf',
+        },
+      };
+      const consumer = await js.consumers.get(names.eventStream, {
+        filter_subjects: names.eventFilter(coord),
+      });
+      await js.publish(names.jobSubject('a'), JSON.stringify(job));
+      const m = await settlesWithin(consumer.next({ expires: 60_000 }), 70_000, "the job's end");
+      assert.ok(m, 'an end came back');
+      assert.equal(m.data[0], 0x78, 'an error'); // EVENT.error
+      const body = JSON.parse(Buffer.from(m.data.subarray(1)).toString()) as { error: { message: string } };
+      assert.match(
+        body.error.message,
+        /the file read from NATS has SHA-256 [0-9a-f]{64}, not [0-9a-f]{64}: it was not copied/,
+      );
+      for (const d of await readdir(roots)) assert.ok(!(await readdir(join(roots, d))).includes('tampered'));
+      await jetstream
+        .jetstreamManager(nc)
+        .then((jsm) =>
+          Promise.all([
+            jsm.streams.purge(names.fileStream, { filter: names.fileFilter(coord) }),
+            jsm.streams.purge(names.eventStream, { filter: names.eventFilter(coord) }),
+          ]),
+        );
+    } finally {
+      await nc.close();
+    }
   });
 
   test('a file over the limit is refused on every host with a message saying so; nothing is stored', async () => {
