@@ -562,7 +562,7 @@ class Coordinator {
 function fileTooBig(host: string, local: string, size: number): UsageError {
   return new UsageError(
     `${host}: ${local} is ${size} bytes, over the ${FILE_LIMIT / (1024 * 1024)} MiB a copy through fleetsh workers ` +
-      'carries (the file is stored on the NATS server while it is copied): copy it from a machine that reaches the hosts, without --nats',
+      'carries (the file is stored on the NATS server while it is copied): upload it without the nats option, from a machine that reaches the hosts',
     { host },
   );
 }

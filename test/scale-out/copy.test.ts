@@ -280,7 +280,7 @@ esac
       assert.equal(h.kind, 'usage', r.toText());
       assert.match(
         h.error ?? '',
-        /is 67108865 bytes, over the 64 MiB a copy through fleetsh workers carries .*without --nats/,
+        /is 67108865 bytes, over the 64 MiB a copy through fleetsh workers carries .*without the nats option/,
       );
     }
     assert.equal(await filesOnNats(), 0);
