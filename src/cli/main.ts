@@ -291,7 +291,7 @@ export function buildProgram(): Command {
   program
     .command('worker')
     .description(
-      "run hosts' commands for fleetsh coordinators (--nats on run, script, rolling): pulled from NATS",
+      "run hosts' commands and copies for fleetsh coordinators (--nats on run, script, rolling, copy): pulled from NATS",
     )
     .requiredOption(
       '--nats <url>',

@@ -9,11 +9,18 @@
 // heartbeating is failed as interrupted (its outcome is unknown: `fleetsh resume` decides), a host
 // whose zone has no live worker as unreachable (kind `no-worker`). No library does this: NATS gives
 // the queue, the store and the redelivery; what a fleet command needs on top is here.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { makeShell } from '../command/shell.js';
 import { sshConnect } from '../fleet/connect.js';
-import { targetName, type Connect, type FleetShell, type Target } from '../fleet/target.js';
+import {
+  targetName,
+  type Connect,
+  type FleetShell,
+  type FleetUploadOptions,
+  type Target,
+} from '../fleet/target.js';
 import type { Inventory } from '../inventory/inventory.js';
 import { abortable, sleep } from '../process/abort.js';
 import { splitAddress } from '../process/address.js';
@@ -21,6 +28,8 @@ import { parseDuration, type Duration } from '../process/duration.js';
 import { ConnectionError, FleetshError, SudoError, UsageError, formatMs } from '../process/errors.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../process/executor.js';
 import { labelOf } from '../ssh/shell.js';
+import { TransferError } from '../ssh/sftp.js';
+import { describeIoError } from '../process/io-error.js';
 import { fromWire } from '../agent/wire-error.js';
 import {
   checkFiles,
@@ -36,6 +45,8 @@ import {
   checkToken,
   DEFAULT_ZONE,
   EVENT,
+  FILE_CHUNK,
+  FILE_LIMIT,
   jobTarget,
   json,
   namesFor,
@@ -49,6 +60,7 @@ import {
   type Heartbeat,
   type JobMessage,
   type Names,
+  type UploadJob,
 } from './wire.js';
 
 /** The `nats` option of `$.fleet()` and `$.rolling()`. */
@@ -111,7 +123,19 @@ export function natsConnect(options: NatsFleetOptions, inventory?: Inventory): C
       } catch {
         label = name;
       }
-      return makeShell(new NatsExecutor(coordinator, label, t, zone), {}) as FleetShell;
+      const executor = new NatsExecutor(coordinator, label, t, zone);
+      return makeShell(executor, {}, () => ({
+        uploadFile: (local: string, remote: string, o?: FleetUploadOptions) =>
+          executor.upload(local, remote, o),
+        uploadDirectory: (local: string) =>
+          Promise.reject(
+            new UsageError(
+              `${label}: ${local} is a directory, and a directory does not travel through fleetsh workers yet: ` +
+                'upload an archive of it, or upload without the nats option',
+              { host: label },
+            ),
+          ),
+      })) as FleetShell;
     };
     return sshConnect(factory)(rest, connectOptions);
   };
@@ -136,7 +160,18 @@ interface Session {
   lostAt: number | undefined;
   /** Zones that asked for a worker: waiters woken by the next heartbeat. */
   wake: Set<() => void>;
+  /** The files stored on the files stream in this session, by local path, size and time (stored once for all hosts). */
+  files: Map<string, Promise<StoredFile>>;
   stop(): Promise<void>;
+}
+
+/** A local file as stored on the files stream: where, how big, its SHA-256, in how many messages. */
+interface StoredFile {
+  file: string;
+  size: number;
+  sha256: string;
+  chunks: number;
+  mode: number;
 }
 
 type JobState = 'queued' | 'running' | 'ended';
@@ -163,6 +198,8 @@ class Coordinator {
   readonly jobs = new Map<string, Job>();
   #session: Promise<Session> | undefined;
   #idle: NodeJS.Timeout | undefined;
+  /** Hosts between their session and their job (storing a file): the connection stays open for them. */
+  #holds = 0;
 
   constructor(options: NatsFleetOptions) {
     if (typeof options !== 'object' || options === null)
@@ -198,13 +235,25 @@ class Coordinator {
     this.idle();
   }
 
+  /** Keeps the connection open until the returned function is called (then idle() as usual). */
+  hold(): () => void {
+    this.#holds++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#holds--;
+      this.idle();
+    };
+  }
+
   /** With no job in flight, the connection closes soon (also after a host failed before its job: no-worker). */
   idle(): void {
-    if (this.jobs.size > 0 || !this.#session) return;
+    if (this.jobs.size > 0 || this.#holds > 0 || !this.#session) return;
     const current = this.#session;
     clearTimeout(this.#idle);
     this.#idle = setTimeout(() => {
-      if (this.jobs.size > 0 || this.#session !== current) return;
+      if (this.jobs.size > 0 || this.#holds > 0 || this.#session !== current) return;
       this.#session = undefined;
       void current.then((s) => s.stop()).catch(() => {});
     }, IDLE_CLOSE_MS);
@@ -227,6 +276,7 @@ class Coordinator {
         workers: new Map(),
         lostAt: undefined,
         wake: new Set(),
+        files: new Map(),
         stop: async () => {},
       };
       nc.subscribe(this.names.heartbeatAll, {
@@ -312,6 +362,10 @@ class Coordinator {
         // What the workers sent back for this coordinator is read: it goes.
         await jsm.streams
           .purge(this.names.eventStream, { filter: this.names.eventFilter(coord) })
+          .catch(() => {});
+        // And the files this session copied: the run that needed them is over.
+        await jsm.streams
+          .purge(this.names.fileStream, { filter: this.names.fileFilter(coord) })
           .catch(() => {});
         await nc.close().catch(() => {});
       };
@@ -428,6 +482,59 @@ class Coordinator {
     return w !== undefined && now - w.seen < Math.max(MIN_DEAD_MS, MISSED_BEATS * w.intervalMs);
   }
 
+  /**
+   * The local file on the files stream, stored once per session for every host (a file changed since,
+   * by size or time, is stored again). Bounded: a file over FILE_LIMIT is refused.
+   */
+  async storeFile(s: Session, local: string, host: string): Promise<StoredFile> {
+    const st = await stat(local).catch((e: unknown) => {
+      throw new UsageError(`${host}: upload: ${local}: ${describeIoError(e)}`, { host });
+    });
+    if (!st.isFile())
+      throw new UsageError(
+        `${host}: upload through fleetsh workers: ${local} is not a regular file (a directory does not travel through NATS yet)`,
+        { host },
+      );
+    if (st.size > FILE_LIMIT) throw fileTooBig(host, local, st.size);
+    const key = `${local}\0${st.size}\0${st.mtimeMs}`;
+    let stored = s.files.get(key);
+    if (!stored) {
+      stored = this.#storeFile(s, local, host, st.mode & 0o7777);
+      s.files.set(key, stored);
+      stored.catch(() => s.files.delete(key));
+    }
+    return stored;
+  }
+
+  async #storeFile(s: Session, local: string, host: string, mode: number): Promise<StoredFile> {
+    const file = randomBytes(8).toString('hex');
+    const subject = this.names.fileSubject(s.coord, file);
+    const hash = createHash('sha256');
+    let size = 0;
+    let chunks = 0;
+    const fh = await open(local, 'r');
+    try {
+      for (;;) {
+        const buf = Buffer.allocUnsafe(FILE_CHUNK);
+        const { bytesRead } = await fh.read(buf, 0, FILE_CHUNK, null);
+        if (bytesRead === 0) break;
+        size += bytesRead;
+        if (size > FILE_LIMIT) throw fileTooBig(host, local, size); // it grew while read
+        const chunk = buf.subarray(0, bytesRead);
+        hash.update(chunk);
+        // One at a time, each stored before the next: the chunks are in order on their subject.
+        await s.js.publish(subject, chunk, { timeout: this.outageMs });
+        chunks++;
+      }
+    } catch (e) {
+      await s.jsm.streams.purge(this.names.fileStream, { filter: subject }).catch(() => {});
+      throw e;
+    } finally {
+      await fh.close();
+    }
+    return { file, size, sha256: hash.digest('hex'), chunks, mode };
+  }
+
   liveIn(s: Session, zone: string, now = Date.now()): boolean {
     for (const [id, w] of s.workers) if (w.zone === zone && this.#alive(s, id, now)) return true;
     return false;
@@ -450,6 +557,14 @@ class Coordinator {
     }
     return true;
   }
+}
+
+function fileTooBig(host: string, local: string, size: number): UsageError {
+  return new UsageError(
+    `${host}: ${local} is ${size} bytes, over the ${FILE_LIMIT / (1024 * 1024)} MiB a copy through fleetsh workers ` +
+      'carries (the file is stored on the NATS server while it is copied): upload it without the nats option, from a machine that reaches the hosts',
+    { host },
+  );
 }
 
 function noWorker(host: string, zone: string, waitMs: number): ConnectionError {
@@ -475,8 +590,8 @@ class NatsExecutor implements Executor {
     this.#zone = zone;
   }
 
-  async exec(req: ExecRequest): Promise<ExecOutcome> {
-    const c = this.#coordinator;
+  /** The target as a job carries it; one holding a secret is refused. */
+  #jobTarget(): Record<string, unknown> {
     const t = jobTarget(this.#target);
     if ('refused' in t)
       throw new UsageError(
@@ -484,18 +599,17 @@ class NatsExecutor implements Executor {
           'give the worker its own key or agent, or run this host without --nats',
         { host: this.host },
       );
-    if (req.sudo?.password !== undefined)
-      throw new UsageError(
-        `${this.host}: a sudo password is never sent to a fleetsh worker: ` +
-          'use passwordless sudo on the hosts, or run without --nats',
-        { host: this.host },
-      );
-    const stdin = req.stdin === undefined ? undefined : await readInput(req.stdin, this.host, req.signal);
+    return t.target;
+  }
+
+  /** The session, once a worker of this host's zone is alive (else the host is unreachable: no-worker). */
+  async #ready(signal: AbortSignal): Promise<Session> {
+    const c = this.#coordinator;
     let s: Session;
     try {
-      s = await abortable(c.session(), req.signal);
+      s = await abortable(c.session(), signal);
     } catch (e) {
-      if (req.signal.aborted) {
+      if (signal.aborted) {
         c.idle(); // the connection still opening closes once open, unless another host uses it
         throw e;
       }
@@ -505,25 +619,105 @@ class NatsExecutor implements Executor {
         hint: 'Check --nats (the NATS server URL), --nats-creds and the TLS files.',
       });
     }
-    if (!(await c.waitForZone(s, this.#zone, req.signal).catch(() => true)) && !req.signal.aborted) {
+    if (!(await c.waitForZone(s, this.#zone, signal).catch(() => true)) && !signal.aborted) {
       c.idle();
       throw noWorker(this.host, this.#zone, c.workerWaitMs);
     }
+    return s;
+  }
 
+  /**
+   * One file to this host through a worker: the file is stored once on the files stream for every
+   * host of the session, the job names it, and the worker checks its size and SHA-256 before it
+   * uploads it with its own SSH. The fleet's `beforeReplace` (its only use: the check of the written
+   * copy's SHA-256 against this file's, src/fleet/files.ts) runs on the worker as that same check.
+   */
+  async upload(
+    local: string,
+    remote: string,
+    o: FleetUploadOptions = {},
+  ): Promise<{ files: number; bytes: number }> {
+    const c = this.#coordinator;
+    const signal = o.signal ?? new AbortController().signal;
+    const target = this.#jobTarget();
+    const release = c.hold();
+    try {
+      const s = await this.#ready(signal);
+      const f = await abortable(c.storeFile(s, local, this.host), signal).catch((e: unknown) => {
+        if (e instanceof UsageError || signal.aborted) throw e;
+        throw new TransferError(
+          'failed',
+          this.host,
+          `upload of ${local} to ${remote} failed: the file could not be stored on NATS: ${(e as Error).message}`,
+          local,
+          remote,
+          { cause: e },
+        );
+      });
+      const mode = o.mode === 'preserve' ? f.mode : o.mode;
+      const upload: UploadJob = {
+        file: f.file,
+        size: f.size,
+        sha256: f.sha256,
+        chunks: f.chunks,
+        remote,
+        ...(mode !== undefined ? { mode } : {}),
+        mkdirs: o.mkdirs === true,
+        atomic: o.atomic !== false,
+        check: o.beforeReplace !== undefined,
+      };
+      const outcome = await this.#submit(s, { target, command: '', upload }, signal, () => {});
+      if (outcome.exitCode !== 0)
+        throw new TransferError(
+          'cancelled',
+          this.host,
+          `upload of ${local} to ${remote} was cancelled`,
+          local,
+          remote,
+        );
+      return { files: 1, bytes: f.size };
+    } finally {
+      release();
+    }
+  }
+
+  async exec(req: ExecRequest): Promise<ExecOutcome> {
+    const target = this.#jobTarget();
+    if (req.sudo?.password !== undefined)
+      throw new UsageError(
+        `${this.host}: a sudo password is never sent to a fleetsh worker: ` +
+          'use passwordless sudo on the hosts, or run without --nats',
+        { host: this.host },
+      );
+    const stdin = req.stdin === undefined ? undefined : await readInput(req.stdin, this.host, req.signal);
+    const s = await this.#ready(req.signal);
+    return this.#submit(
+      s,
+      {
+        target,
+        command: req.command,
+        ...(req.env ? { env: req.env } : {}),
+        ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+        ...(req.pty ? { pty: req.pty } : {}),
+        ...(req.sudo ? { sudo: { user: req.sudo.user } } : {}),
+        ...(stdin ? { stdin: stdin.toString('base64') } : {}),
+      },
+      req.signal,
+      req.onData,
+    );
+  }
+
+  /** Queues one job for this host's zone; settles with its end (or the failure that ended it). */
+  #submit(
+    s: Session,
+    body: Omit<JobMessage, 'v' | 'coord' | 'job' | 'host'>,
+    signal: AbortSignal,
+    onData: ExecRequest['onData'],
+  ): Promise<ExecOutcome> {
+    const c = this.#coordinator;
     const id = randomBytes(8).toString('hex');
-    const message: JobMessage = {
-      v: WIRE_VERSION,
-      coord: s.coord,
-      job: id,
-      host: this.host,
-      target: t.target,
-      command: req.command,
-      ...(req.env ? { env: req.env } : {}),
-      ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
-      ...(req.pty ? { pty: req.pty } : {}),
-      ...(req.sudo ? { sudo: { user: req.sudo.user } } : {}),
-      ...(stdin ? { stdin: stdin.toString('base64') } : {}),
-    };
+    const message: JobMessage = { v: WIRE_VERSION, coord: s.coord, job: id, host: this.host, ...body };
+    const req = { signal, onData };
     return new Promise<ExecOutcome>((resolve, reject) => {
       let killTimer: NodeJS.Timeout | undefined;
       const job: Job = {

@@ -10,10 +10,15 @@ const EVENTS_MAX_AGE_MS = 60 * 60 * 1000;
 /** A job nobody took within a day is stale: its coordinator is long gone. */
 const JOBS_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
+/** A file being copied stays at most this long if its coordinator died before deleting it. */
+const FILES_MAX_AGE_MS = 60 * 60 * 1000;
+/** The files of all coordinators of a prefix together: past this, a new file is refused (not an old one dropped). */
+export const FILES_MAX_BYTES = 1024 * 1024 * 1024;
+
 const NS = 1_000_000;
 
 export async function ensureStreams(jsm: JetStreamManager, names: Names): Promise<void> {
-  const { RetentionPolicy, StorageType } = loadNats().jetstream;
+  const { DiscardPolicy, RetentionPolicy, StorageType } = loadNats().jetstream;
   const want = [
     {
       name: names.jobStream,
@@ -29,6 +34,15 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names): Promis
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: EVENTS_MAX_AGE_MS * NS,
+    },
+    {
+      name: names.fileStream,
+      subjects: [names.fileFilter('*')],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: FILES_MAX_AGE_MS * NS,
+      max_bytes: FILES_MAX_BYTES,
+      discard: DiscardPolicy.New,
     },
   ];
   for (const config of want) {

@@ -41,6 +41,10 @@ export interface Names {
   heartbeatAll: string;
   /** A coordinator asks every worker to heartbeat now. */
   ping: string;
+  /** The stream of files being copied, subjects `P.file.COORD.FILE` (a file's chunks, in order). */
+  fileStream: string;
+  fileSubject(coord: string, file: string): string;
+  fileFilter(coord: string): string;
 }
 
 export function namesFor(prefix = DEFAULT_PREFIX): Names {
@@ -58,10 +62,35 @@ export function namesFor(prefix = DEFAULT_PREFIX): Names {
     heartbeat: (zone, worker) => `${p}.hb.${zone}.${worker}`,
     heartbeatAll: `${p}.hb.>`,
     ping: `${p}.ping`,
+    fileStream: `${p}-files`,
+    fileSubject: (coord, file) => `${p}.file.${coord}.${file}`,
+    fileFilter: (coord) => `${p}.file.${coord}.>`,
   };
 }
 
-/** One host's command, as a worker gets it. It carries no password, passphrase or key text. */
+/**
+ * One host's upload: the file's bytes are on the files stream (`file`, in `chunks` messages), the
+ * worker checks their size and SHA-256 before it puts them on the host with its own SSH.
+ */
+export interface UploadJob {
+  file: string;
+  size: number;
+  sha256: string;
+  chunks: number;
+  remote: string;
+  mode?: number;
+  mkdirs?: boolean;
+  atomic?: boolean;
+  /** Check the written copy's SHA-256 on the host before it replaces `remote` (the fleet's `verify`). */
+  check?: boolean;
+}
+
+/** A file over this is refused for --nats (docs/scale-out.md: it is stored on the NATS server while copied). */
+export const FILE_LIMIT = 64 * 1024 * 1024;
+/** A file travels in messages of this size (NATS's max_payload is 1 MiB by default). */
+export const FILE_CHUNK = 256 * 1024;
+
+/** One host's command or upload, as a worker gets it. It carries no password, passphrase or key text. */
 export interface JobMessage {
   v: number;
   coord: string;
@@ -70,7 +99,9 @@ export interface JobMessage {
   host: string;
   /** SSH target options as `$.ssh` takes them, without secrets; paths are the worker's. */
   target: Record<string, unknown>;
+  /** The command; an upload job has `upload` instead (and an empty command). */
   command: string;
+  upload?: UploadJob;
   env?: Record<string, string>;
   cwd?: string;
   pty?: unknown;
@@ -165,7 +196,24 @@ export function parseJob(data: Uint8Array): JobMessage {
   }
   if (m.cwd !== undefined && typeof m.cwd !== 'string') throw new Error('a job with a bad cwd');
   if (m.stdin !== undefined && typeof m.stdin !== 'string') throw new Error('a job with a bad input');
+  if (m.upload !== undefined) checkUpload(m.upload);
   return m as JobMessage;
+}
+
+function checkUpload(u: unknown): void {
+  if (typeof u !== 'object' || u === null) throw new Error('a job with a bad upload');
+  const up = u as Partial<UploadJob>;
+  checkToken(up.file, 'upload file');
+  if (!Number.isSafeInteger(up.size) || up.size! < 0 || up.size! > FILE_LIMIT)
+    throw new Error(`an upload of a bad size ${String(up.size)}`);
+  if (!Number.isSafeInteger(up.chunks) || up.chunks! < 0 || up.chunks! > Math.ceil(FILE_LIMIT / FILE_CHUNK))
+    throw new Error('an upload with a bad chunk count');
+  if (typeof up.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(up.sha256))
+    throw new Error('an upload without a SHA-256');
+  if (typeof up.remote !== 'string' || up.remote === '' || up.remote.includes('\0'))
+    throw new Error('an upload without a remote path');
+  if (up.mode !== undefined && (!Number.isInteger(up.mode) || up.mode < 0 || up.mode > 0o7777))
+    throw new Error('an upload with a bad mode');
 }
 
 export function json(value: unknown): Uint8Array {

@@ -6,8 +6,10 @@
 // and free slots; a kill from the coordinator kills the remote command (through the SSH executor,
 // which ends the remote process). NATS does the queueing, storage and redelivery; no library runs
 // fleet commands from a queue, so this file does.
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { JsMsg } from '@nats-io/jetstream';
 import { toWire } from '../agent/wire-error.js';
 import { sleep } from '../process/abort.js';
@@ -19,6 +21,8 @@ import { CommandResult } from '../process/result.js';
 import { resolveTarget } from '../ssh/resolve.js';
 import { SshPool } from '../ssh/pool.js';
 import { SshExecutor } from '../ssh/ssh-executor.js';
+import { makeTransfers, TransferError } from '../ssh/sftp.js';
+import { quote } from '../command/quote.js';
 import type { ResolvedTarget, SshTargetOptions } from '../ssh/types.js';
 import { checkFiles, loadNats, openNats, type NatsConnection, type NatsConnectionOptions } from './nats.js';
 import { ensureStreams, ensureZoneConsumer } from './streams.js';
@@ -35,6 +39,7 @@ import {
   type DoneBody,
   type Heartbeat,
   type JobMessage,
+  type UploadJob,
 } from './wire.js';
 
 export interface WorkerOptions extends NatsConnectionOptions {
@@ -174,6 +179,110 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     return new SshExecutor(job.host, { pool, resolve: () => promise });
   };
 
+  /**
+   * A file of an upload job, read from the files stream into a private temporary folder and checked
+   * (size, SHA-256) before any host gets it; shared by this worker's jobs for the same file, removed
+   * when the last of them ends.
+   */
+  const files = new Map<string, { users: number; path: Promise<string>; dir: Promise<string> }>();
+  const fetches = new AbortController();
+  const fetchFile = async (
+    coord: string,
+    up: UploadJob,
+    dir: string,
+    signal: AbortSignal,
+  ): Promise<string> => {
+    const path = join(dir, 'file');
+    const fh = await open(path, 'wx', 0o600);
+    const hash = createHash('sha256');
+    let size = 0;
+    let got = 0;
+    try {
+      if (up.chunks > 0) {
+        const consumer = await js.consumers.get(names.fileStream, {
+          filter_subjects: names.fileSubject(coord, up.file),
+        });
+        // At most 16 messages (4 MiB) buffered ahead of the disk.
+        const messages = await consumer.consume({ max_messages: 16 });
+        // Bounded: a file purged meanwhile (its run ended) or a stalled server ends the wait.
+        let idle: NodeJS.Timeout | undefined;
+        const stall = () => {
+          clearTimeout(idle);
+          idle = setTimeout(() => void messages.close(), outageMs);
+        };
+        const onAbort = () => void messages.close();
+        signal.addEventListener('abort', onAbort, { once: true });
+        stall();
+        try {
+          for await (const m of messages) {
+            stall();
+            size += m.data.length;
+            if (size > up.size) break;
+            hash.update(m.data);
+            await fh.write(m.data);
+            if (++got === up.chunks) break;
+          }
+        } finally {
+          clearTimeout(idle);
+          signal.removeEventListener('abort', onAbort);
+          await messages.close().catch(() => {});
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+    if (signal.aborted) throw new Error('the worker stopped while it read the file');
+    if (got !== up.chunks || size !== up.size)
+      throw new Error(
+        `the file on NATS is incomplete (${size} of ${up.size} bytes, ${got} of ${up.chunks} messages): ` +
+          'its run may have ended, or the NATS server lost it',
+      );
+    const sha = hash.digest('hex');
+    if (sha !== up.sha256)
+      throw new Error(`the file read from NATS has SHA-256 ${sha}, not ${up.sha256}: it was not copied`);
+    return path;
+  };
+
+  const runUpload = async (job: JobMessage, up: UploadJob, signal: AbortSignal): Promise<void> => {
+    const key = `${job.coord}.${up.file}`;
+    let entry = files.get(key);
+    if (!entry) {
+      const dir = mkdtemp(join(tmpdir(), 'fleetsh-worker-'));
+      // The first job's signal does not stop the others' fetch: a file fetch is the worker's, ended by stop().
+      const path = dir.then((d) => fetchFile(job.coord, up, d, fetches.signal));
+      entry = { users: 0, path, dir };
+      files.set(key, entry);
+    }
+    entry.users++;
+    try {
+      const local = await entry.path.catch((e: unknown) => {
+        throw new TransferError(
+          'failed',
+          job.host,
+          `upload to ${up.remote} failed on worker ${id}: ${(e as Error).message}`,
+          up.file,
+          up.remote,
+          { cause: e },
+        );
+      });
+      const executor = executorFor(job);
+      await makeTransfers(executor).uploadFile(local, up.remote, {
+        ...(up.mode !== undefined ? { mode: up.mode } : {}),
+        mkdirs: up.mkdirs === true,
+        atomic: up.atomic !== false,
+        signal,
+        ...(up.check
+          ? { beforeReplace: (written: string) => checkWritten(executor, job, up, written, signal) }
+          : {}),
+      });
+    } finally {
+      if (--entry.users === 0) {
+        files.delete(key);
+        void entry.dir.then((d) => rm(d, { recursive: true, force: true })).catch(() => {});
+      }
+    }
+  };
+
   const runJob = async (m: JsMsg): Promise<void> => {
     let job: JobMessage;
     try {
@@ -202,22 +311,24 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       const subject = names.eventSubject(job.coord, job.job);
       let end: Uint8Array;
       try {
-        const outcome = await executorFor(job).exec({
-          command: job.command,
-          env: job.env,
-          cwd: job.cwd,
-          pty: ptyOf(job.pty),
-          sudo: job.sudo
-            ? { user: typeof job.sudo.user === 'string' ? job.sudo.user : undefined }
-            : undefined,
-          stdin: job.stdin === undefined ? undefined : Buffer.from(job.stdin, 'base64'),
-          signal: controller.signal,
-          onData: (stream, chunk) => {
-            const type = stream === 'stderr' ? EVENT.stderr : EVENT.stdout;
-            for (let at = 0; at < chunk.length; at += CHUNK)
-              nc.publish(subject, event(type, chunk.subarray(at, at + CHUNK)));
-          },
-        });
+        const outcome: ExecOutcome = job.upload
+          ? await runUpload(job, job.upload, controller.signal).then(() => ({ exitCode: 0, signal: null }))
+          : await executorFor(job).exec({
+              command: job.command,
+              env: job.env,
+              cwd: job.cwd,
+              pty: ptyOf(job.pty),
+              sudo: job.sudo
+                ? { user: typeof job.sudo.user === 'string' ? job.sudo.user : undefined }
+                : undefined,
+              stdin: job.stdin === undefined ? undefined : Buffer.from(job.stdin, 'base64'),
+              signal: controller.signal,
+              onData: (stream, chunk) => {
+                const type = stream === 'stderr' ? EVENT.stderr : EVENT.stdout;
+                for (let at = 0; at < chunk.length; at += CHUNK)
+                  nc.publish(subject, event(type, chunk.subarray(at, at + CHUNK)));
+              },
+            });
         end = event(EVENT.done, json(doneBody(outcome, job)));
       } catch (e) {
         end = event(EVENT.error, json({ error: toWire(e) }));
@@ -290,6 +401,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         stopping = true;
         clearInterval(beating);
         for (const c of running.values()) c.abort(new KillRequest());
+        fetches.abort();
         slotFreed();
         await batch?.close().catch(() => {});
         await Promise.all(loops);
@@ -299,6 +411,35 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         await closed;
       })()),
   };
+}
+
+/** The written copy's SHA-256, computed on the host, must be the file's: else it does not replace the destination. */
+async function checkWritten(
+  executor: SshExecutor,
+  job: JobMessage,
+  up: UploadJob,
+  written: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const p = quote(written);
+  let out = '';
+  await executor.exec({
+    command: `sum=$(sha256sum -- ${p} 2>/dev/null || shasum -a 256 -- ${p} 2>/dev/null); echo "\${sum%% *}"`,
+    signal,
+    onData: (stream, chunk) => {
+      if (stream === 'stdout' && out.length < 200) out += chunk.toString('utf8');
+    },
+  });
+  const got = out.trim();
+  if (got !== up.sha256)
+    throw new TransferError(
+      'failed',
+      job.host,
+      `upload of ${up.remote} failed its checksum: the written copy has SHA-256 ${got || '(none: no sha256sum or shasum on the host)'}, ` +
+        `not ${up.sha256}; the file was not replaced`,
+      up.file,
+      up.remote,
+    );
 }
 
 function doneBody(outcome: ExecOutcome, job: JobMessage): DoneBody {

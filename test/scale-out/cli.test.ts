@@ -1,10 +1,22 @@
 // Scale-out through the CLI, against a real nats-server, `fleetsh worker` processes and real
 // OpenSSH hosts: `fleetsh run --nats` prints what a run without it prints; a coordinator killed with
-// SIGKILL mid-run is resumed (`fleetsh resume`) with every host run once; copy refuses --nats; a
+// SIGKILL mid-run is resumed (`fleetsh resume`) with every host run once; `copy --nats` prints what a
+// direct copy prints and refuses a directory or a file over the limit; pull refuses --nats; a
 // URL with credentials in it is refused, and so is a dry run; a worker that cannot reach NATS says so.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sshdAvailable, startFleet, type TestFleet } from '../harness/fleet.js';
@@ -168,12 +180,59 @@ describe('fleetsh --nats and fleetsh worker', { skip }, () => {
     }
   });
 
-  test('copy and pull refuse --nats; a URL holding credentials is refused; a worker without NATS says so', async () => {
-    const copy = await fleetsh(['copy', '-w', 'h01', '--nats', nats.url, script, '/tmp/x']);
-    assert.equal(copy.code, 64);
+  test('fleetsh copy --nats: the file through a worker, the report a direct copy prints; a directory or a file over 64 MiB is refused', async () => {
+    const w = await worker();
+    try {
+      const src = join(tmp.dir, 'app.conf');
+      const bytes = randomBytes(300 * 1024 + 7); // two NATS messages
+      writeFileSync(src, bytes);
+      const dest = join(tmp.dir, 'copied', 'etc', 'app.conf');
+      const args = [
+        'copy',
+        '-F',
+        tf.sshConfigPath,
+        '-w',
+        'h[01-04]',
+        '--no-journal',
+        '--mode',
+        '0640',
+        '--verify',
+      ];
+      const through = await fleetsh([...args, '--nats', nats.url, src, dest], { timeoutMs: 90_000 });
+      assert.equal(through.code, 0, through.stderr);
+      // The hosts share this machine's disk: the copy is there, with its bytes and mode.
+      assert.ok(readFileSync(dest).equals(bytes));
+      assert.equal(statSync(dest).mode & 0o7777, 0o640);
+      rmSync(join(tmp.dir, 'copied'), { recursive: true });
+      const direct = await fleetsh([...args, src, dest], { timeoutMs: 90_000 });
+      assert.equal(direct.code, 0, direct.stderr);
+      const noTimes = (s: string) => s.replace(/ in [\d.]+ m?s.*$/gm, '');
+      assert.equal(noTimes(through.stdout), noTimes(direct.stdout));
+      assert.match(through.stdout, /4 ok/);
+
+      const dir = await fleetsh(['copy', '-w', 'h01', '--nats', nats.url, tmp.dir, '/tmp/x']);
+      assert.equal(dir.code, 64);
+      assert.match(dir.stderr, /is a directory: with --nats a copy is one file/);
+      const big = join(tmp.dir, 'big.img');
+      writeFileSync(big, '');
+      truncateSync(big, 64 * 1024 * 1024 + 1); // sparse
+      const tooBig = await fleetsh(['copy', '-w', 'h01', '--nats', nats.url, big, '/tmp/x']);
+      assert.equal(tooBig.code, 64);
+      assert.match(
+        tooBig.stderr,
+        /copy: .*big\.img is 67108865 bytes, over the 64 MiB a copy through fleetsh workers carries/,
+      );
+    } finally {
+      await stopWorker(w);
+    }
+  });
+
+  test('pull refuses --nats; a URL holding credentials is refused; a worker without NATS says so', async () => {
+    const pull = await fleetsh(['pull', '-w', 'h01', '--nats', nats.url, '/etc/hostname', tmp.dir]);
+    assert.equal(pull.code, 64);
     assert.match(
-      copy.stderr,
-      /copy: --nats runs commands only \(run, script, rolling\): files do not travel/,
+      pull.stderr,
+      /pull: --nats runs commands .* and copies files to hosts \(copy\): files do not come back/,
     );
     const secret = await fleetsh([
       'run',

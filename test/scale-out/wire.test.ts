@@ -43,6 +43,24 @@ test('a worker reads a well-formed job, and refuses malformed ones and ones carr
   assert.throws(() => parseJob(Buffer.from('not json')));
 });
 
+test("an upload job is checked too: its file's name, size, SHA-256, message count, destination and mode", () => {
+  const upload = (extra: object = {}) => ({
+    upload: { file: 'f1', size: 10, sha256: 'a'.repeat(64), chunks: 1, remote: '/etc/app.conf', ...extra },
+    command: '',
+  });
+  assert.equal(parseJob(job(upload())).upload?.remote, '/etc/app.conf');
+  assert.throws(() => parseJob(job(upload({ file: 'a.>' }))), /upload file/);
+  assert.throws(() => parseJob(job(upload({ size: 64 * 1024 * 1024 + 1 }))), /bad size/);
+  assert.throws(() => parseJob(job(upload({ size: -1 }))), /bad size/);
+  assert.throws(() => parseJob(job(upload({ chunks: 1e9 }))), /chunk count/);
+  assert.throws(() => parseJob(job(upload({ sha256: 'xyz' }))), /without a SHA-256/);
+  assert.throws(() => parseJob(job(upload({ remote: '' }))), /remote path/);
+  assert.throws(() => parseJob(job(upload({ remote: 'a\0b' }))), /remote path/);
+  assert.throws(() => parseJob(job(upload({ mode: 0o17777 }))), /bad mode/);
+  assert.throws(() => parseJob(job({ upload: 'x', command: '' })), /bad upload/);
+  assert.equal(namesFor('team1').fileSubject('c1', 'f1'), 'team1.file.c1.f1');
+});
+
 test('zones and prefixes are one subject token each', () => {
   assert.equal(checkToken('eu-west_1', 'zone'), 'eu-west_1');
   for (const bad of ['', 'a.b', 'a b', '*', '>', 'x'.repeat(65)])

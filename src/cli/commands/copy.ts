@@ -3,9 +3,9 @@
 // on the host before it takes its place. With
 // --backup, --validate or --reload it is a configuration sync: unchanged hosts are left alone,
 // the previous file is kept as a backup and put back when validation fails, reload runs on success.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fleet } from '../../fleet/fleet.js';
-import { targetsFor, sshTransport, useAgent, type ConnectionFlags, type NatsFlags } from '../connect.js';
+import { fleetTransport, targetsFor, useAgent, type ConnectionFlags, type NatsFlags } from '../connect.js';
 import { CliUsageError } from '../errors.js';
 import {
   drawn,
@@ -27,12 +27,29 @@ export type CopyFlags = SelectOptions &
   OutputFlags & { mode?: number; verify?: boolean; backup?: boolean; validate?: string; reload?: string };
 
 export async function copyCommand(src: string, dest: string, flags: CopyFlags): Promise<void> {
-  if (flags.nats !== undefined) throw natsRefused('copy');
   if (!existsSync(src)) throw new CliUsageError(`copy: ${src}: no such file or directory`);
+  // Through workers a copy is one regular file, bounded (docs/scale-out.md): said before any host runs.
+  if (flags.nats !== undefined) {
+    const st = statSync(src);
+    if (st.isDirectory())
+      throw new CliUsageError(
+        `copy: ${src} is a directory: with --nats a copy is one file (directories do not travel through NATS yet); ` +
+          'copy an archive of it, or run copy from a machine that reaches the hosts',
+      );
+    const { FILE_LIMIT } = await import('../../scale-out/wire.js');
+    if (st.size > FILE_LIMIT)
+      throw new CliUsageError(
+        `copy: ${src} is ${st.size} bytes, over the ${FILE_LIMIT / (1024 * 1024)} MiB a copy through fleetsh workers ` +
+          'carries (the file is stored on the NATS server while it is copied): run copy without --nats, from a machine that reaches the hosts',
+      );
+  }
   const selection = await selectHosts(flags);
   const { hosts } = selection;
   if (hosts.size === 0) return noHosts(flags);
-  const transport = await sshTransport({ agent: useAgent(flags), verbose: flags.verbose });
+  const transport = await fleetTransport(flags, selection.inventory, {
+    agent: useAgent(flags),
+    verbose: flags.verbose,
+  });
   const f = fleet(targetsFor(hosts.hosts, flags, selection.settings), {
     ...fleetOptions(flags),
     connect: transport.connect,
@@ -75,10 +92,10 @@ export async function copyCommand(src: string, dest: string, flags: CopyFlags): 
   });
 }
 
-/** Files do not travel through NATS yet (docs/scale-out.md): copy and pull refuse --nats. */
+/** Files travel through NATS to hosts only (copy, docs/scale-out.md): pull refuses --nats. */
 export function natsRefused(command: string): CliUsageError {
   return new CliUsageError(
-    `${command}: --nats runs commands only (run, script, rolling): files do not travel through NATS. ` +
-      `Run ${command} from a machine that reaches the hosts, as a worker does`,
+    `${command}: --nats runs commands (run, script, rolling) and copies files to hosts (copy): ` +
+      `files do not come back through NATS. Run ${command} from a machine that reaches the hosts, as a worker does`,
   );
 }
