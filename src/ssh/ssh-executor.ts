@@ -14,7 +14,7 @@
 // A command may ask for a pseudo-terminal (requested on the channel before the command) and for
 // sudo (src/ssh/sudo.ts wraps its command line, input and output).
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { quote } from '../command/quote.js';
 import { abortable } from '../process/abort.js';
@@ -26,6 +26,7 @@ import { claimSession } from './shell-session.js';
 import { SudoDialog, type SudoDialogOptions } from './sudo.js';
 import { ptyOf, type Pty } from '../process/exec-options.js';
 import type { ResolvedTarget } from './types.js';
+import { EOT, feedCommandInput } from './command-input.js';
 
 export const JOB_VAR = 'FLEETSH_JOB';
 /** Job markers: random per process, then a counter (a random draw per command costs more than it buys). */
@@ -33,7 +34,6 @@ const JOB_PREFIX = randomBytes(6).toString('hex');
 let jobCounter = 0;
 export const nextJobId = (): string => `${JOB_PREFIX}${(jobCounter++).toString(36)}`;
 /** ^D, end of input typed on a terminal. */
-const EOT = 0x04;
 /** How long after the signal request the /proc helper is sent if the command is still running. */
 const HELPER_DELAY_MS = 200;
 /** How long the /proc helper may take, from asking for its channel to its end. */
@@ -266,39 +266,7 @@ function runChannel(
     channel.on('data', (chunk: Buffer) => req.onData('stdout', chunk));
     channel.stderr.on('data', (chunk: Buffer) => req.onData('stderr', chunk));
 
-    // stdin: nothing means end of input at once (as </dev/null locally). On a terminal, the end of
-    // input is typed, as ^D (twice after a partial line: the first ends the line), and the channel
-    // stays open for writing: sshd may hang the terminal up on the channel's EOF (it did for root
-    // logins here: `cat` got SIGHUP before it could print what it read).
-    const input = req.stdin;
-    let last = 0x0a;
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      if (req.pty) channel.write(Buffer.from(last === 0x0a ? [EOT] : [EOT, EOT]));
-      else channel.end();
-    };
-    if (input === undefined) end();
-    else if (input instanceof Readable && !req.pty) {
-      input.on('error', end);
-      input.pipe(channel);
-    } else if (input instanceof Readable) {
-      const typed = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          if (chunk.length > 0) last = chunk[chunk.length - 1]!;
-          done(null, chunk);
-        },
-      });
-      input.on('error', end);
-      typed.on('end', end);
-      input.pipe(typed).pipe(channel, { end: false });
-    } else {
-      const bytes = Buffer.from(input);
-      if (bytes.length > 0) last = bytes.at(-1)!;
-      channel.write(bytes);
-      end();
-    }
+    feedCommandInput(channel, req.stdin, Boolean(req.pty));
 
     const onAbort = () => {
       const { signal, graceMs } = killRequestOf(req.signal);

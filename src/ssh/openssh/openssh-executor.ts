@@ -8,7 +8,7 @@
 // to send a signal request, so the helper goes at once.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { homedir } from 'node:os';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { abortable } from '../../process/abort.js';
 import {
   abbreviate,
@@ -27,9 +27,9 @@ import { clientEnv, ControlMaster, ControlMasters, killGroup, SSH_BINARY } from 
 import { EndFrame } from './end-frame.js';
 import { commandArgs, connectionArgs, type PathContext } from './ssh-args.js';
 import { connectionLost, lostConnection } from './ssh-errors.js';
+import { EOT, feedCommandInput } from '../command-input.js';
 
 /** ^D, end of input typed on a terminal. */
-const EOT = 0x04;
 /** How long the kill helper may take, from asking for a session to its end. */
 const HELPER_TIMEOUT_MS = 10_000;
 /** How long after SIGKILL a killed command's client may take before it is killed here. */
@@ -242,42 +242,10 @@ function runClient(
   });
 }
 
-/**
- * The command's input on the client's stdin. None: end of input at once. On a terminal the end is
- * typed (^D, twice after a partial line) and stdin stays open, as the ssh2 transport does.
- */
+/** The command's input on the client's stdin, by the same rule as over ssh2 (command-input.ts). */
 function feedInput(child: ChildProcessWithoutNullStreams, req: ExecRequest, pty: boolean): void {
-  const stdin = child.stdin;
-  stdin.on('error', () => {}); // the command ended without reading it all
-  let last = 0x0a;
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    if (pty) stdin.write(Buffer.from(last === 0x0a ? [EOT] : [EOT, EOT]));
-    else stdin.end();
-  };
-  const input = req.stdin;
-  if (input === undefined) end();
-  else if (input instanceof Readable && !pty) {
-    input.on('error', end);
-    input.pipe(stdin);
-  } else if (input instanceof Readable) {
-    const typed = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        if (chunk.length > 0) last = chunk[chunk.length - 1]!;
-        done(null, chunk);
-      },
-    });
-    input.on('error', end);
-    typed.on('end', end);
-    input.pipe(typed).pipe(stdin, { end: false });
-  } else {
-    const bytes = Buffer.from(input);
-    if (bytes.length > 0) last = bytes.at(-1)!;
-    stdin.write(bytes);
-    end();
-  }
+  child.stdin.on('error', () => {}); // the command ended without reading it all
+  feedCommandInput(child.stdin, req.stdin, pty);
 }
 
 /**
