@@ -86,7 +86,10 @@ describe('NATS credentials in operator mode', { skip }, () => {
           `the run with ${what}`,
         );
         assert.equal(refused.counts.unreachable, 4, `${what}: ${refused.toText()}`);
-        for (const h of refused.hosts) assert.match(h.error ?? '', refusedBy(), `${what}: ${h.host}`);
+        for (const h of refused.hosts) {
+          assert.equal(h.kind, 'refused', `${what}: ${h.host}`);
+          assert.match(h.error ?? '', refusedBy(), `${what}: ${h.host}`);
+        }
         noSeed(refused.toText() + JSON.stringify(refused), `the report with ${what}`);
 
         const err = await settlesWithin(
