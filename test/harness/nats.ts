@@ -19,6 +19,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ephemeralPort } from './sshd.js';
+import type { OperatorAuth } from './nats-operator.js';
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
 
@@ -53,6 +54,8 @@ export interface NatsOptions {
   monitor?: boolean;
   /** TLS for clients: the server's certificate and key files (clients then use tls://). */
   tls?: { cert: string; key: string };
+  /** Operator mode (decentralized JWT authentication, test/harness/nats-operator.ts): only its users connect. */
+  operator?: OperatorAuth;
 }
 
 export async function startNats(options: NatsOptions = {}): Promise<TestNats> {
@@ -70,6 +73,14 @@ export async function startNats(options: NatsOptions = {}): Promise<TestNats> {
     if (monitorPort) config += `http: "127.0.0.1:${monitorPort}"\n`;
     if (options.tls)
       config += `tls { cert_file: ${JSON.stringify(options.tls.cert)}, key_file: ${JSON.stringify(options.tls.key)} }\n`;
+    if (options.operator) {
+      // The accounts' JWTs preloaded in memory: no resolver to run (nats-server's MEMORY resolver).
+      const o = options.operator;
+      config += `operator: ${JSON.stringify(o.operatorJwt)}\nsystem_account: ${o.systemAccount}\nresolver: MEMORY\n`;
+      config += `resolver_preload: {\n${Object.entries(o.preload)
+        .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`)
+        .join('')}}\n`;
+    }
     if (config) {
       writeFileSync(join(dir, 'server.conf'), config);
       args.push('-c', join(dir, 'server.conf'));
