@@ -93,8 +93,12 @@ for (const transport of ['ssh2', 'openssh'] as const)
       const done = p.then((r) => r);
       while (pgrep(`sleep ${seconds}`).length === 0) await new Promise((r) => setTimeout(r, 50));
       p.kill();
-      const r = await done;
-      assert.equal(r.ok, false);
+      // The host may run the command before its exec reply reaches this process (a loaded
+      // machine): then the kill is one "before it started", a cancellation, and the late
+      // start is killed on the host all the same.
+      const r = await done.catch((e: unknown) => e);
+      if (r instanceof Error) assert.equal((r as { kind?: string }).kind, 'cancelled');
+      else assert.equal((r as { ok: boolean }).ok, false);
       assert.deepEqual(await gone(`sleep ${seconds}`, 3000), []);
 
       const s2 = uniqueSleep();
