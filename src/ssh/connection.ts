@@ -57,6 +57,9 @@ type KnownHosts = { lookup: KnownHostsLookup | undefined; algorithms: string[] }
 
 /** How long after its caller gave up a request may still be answered before the connection is retired. */
 export const LATE_ANSWER_MS = 2000;
+/** How long a kept SFTP session waits unused for the next transfer before it is closed. */
+export const SFTP_IDLE_MS = 60_000;
+const noop = () => {};
 /** OpenSSH's default MaxSessions. */
 export const DEFAULT_MAX_SESSIONS = 10;
 /** What a host key probe authenticates with: nothing (it stops before authentication). */
@@ -134,6 +137,8 @@ export class SshConnection {
   readonly #retiring = new AbortController();
   /** The server refused agent forwarding once: it is not asked again on this connection. */
   #agentForwardingRefused = false;
+  /** An SFTP session a transfer ended cleanly and gave back, for the next transfer (see keepSftp). */
+  #idleSftp: { sftp: SFTPWrapper; release: Release; drop: () => void } | undefined;
 
   constructor(target: ResolvedTarget, opts: ConnectionOptions) {
     this.target = target;
@@ -325,8 +330,17 @@ export class SshConnection {
     }
   }
 
-  /** An SFTP session (it counts against the channel cap like any session). */
+  /**
+   * An SFTP session (it counts against the channel cap like any session): the one a previous
+   * transfer gave back with keepSftp if there is one, else a new one.
+   */
   async sftp(options: { signal?: AbortSignal } = {}): Promise<{ sftp: SFTPWrapper; release: Release }> {
+    const idle = this.#idleSftp;
+    if (idle && this.#state === 'ready' && this.#retiredBecause === undefined && !options.signal?.aborted) {
+      this.#idleSftp = undefined;
+      idle.drop();
+      return { sftp: idle.sftp, release: idle.release };
+    }
     const { channel, release } = await this.#openWithRetry<SFTPWrapper>(
       (client, cb) => client.sftp(cb as (err: Error | undefined, sftp: SFTPWrapper) => void),
       options,
@@ -334,6 +348,62 @@ export class SshConnection {
       (sftp) => sftp.end(),
     );
     return { sftp: channel, release };
+  }
+
+  /**
+   * Takes back an SFTP session whose transfer ended cleanly (every request answered, no error, no
+   * timeout), so the next transfer skips the channel open, subsystem request and INIT/VERSION: two
+   * round trips a copy. One is kept at most; it does not hold the connection open, closes with it,
+   * after SFTP_IDLE_MS unused, when its channel slot is wanted, or when the server refuses a session
+   * (it is past its MaxSessions). A session that failed is closed by its transfer, never given back.
+   */
+  keepSftp(sftp: SFTPWrapper, release: Release): void {
+    const end = () => {
+      sftp.on('error', noop);
+      sftp.once('close', release);
+      sftp.end();
+    };
+    // Not kept while another request waits for its channel slot.
+    if (
+      this.#state !== 'ready' ||
+      this.#retiredBecause !== undefined ||
+      this.#idleSftp ||
+      this.channels.waiting > 0
+    )
+      return end();
+    const onClose = () => {
+      if (this.#idleSftp?.sftp === sftp) this.#idleSftp = undefined;
+      clearTimeout(timer);
+      release();
+    };
+    const timer = setTimeout(() => this.#closeIdleSftp(), SFTP_IDLE_MS);
+    timer.unref();
+    sftp.on('error', noop); // a protocol error ends the session: 'close' follows
+    sftp.once('close', onClose);
+    this.#idleSftp = {
+      sftp,
+      release,
+      drop: () => {
+        clearTimeout(timer);
+        sftp.removeListener('close', onClose);
+        sftp.removeListener('error', noop);
+      },
+    };
+  }
+
+  /** Ends the kept SFTP session, if any; its channel slot is given back once the server closed it. */
+  #closeIdleSftp(): void {
+    const idle = this.#idleSftp;
+    if (!idle) return;
+    this.#idleSftp = undefined;
+    idle.drop();
+    idle.sftp.on('error', noop);
+    idle.sftp.once('close', idle.release);
+    try {
+      idle.sftp.end();
+    } catch {
+      idle.release(); // the channel is already gone
+    }
   }
 
   /**
@@ -754,6 +824,8 @@ export class SshConnection {
   ): Promise<{ channel: T; release: Release }> {
     let lonelyRefusals = 0;
     for (;;) {
+      // No slot free: the kept SFTP session gives its own back (it closes, then the slot frees).
+      if (this.#idleSftp && this.channels.active >= this.channels.limit) this.#closeIdleSftp();
       const release = await this.channels.acquire(options);
       if (this.#state !== 'ready') {
         release();
@@ -770,6 +842,7 @@ export class SshConnection {
         if (options.signal?.aborted && e === options.signal.reason) throw e;
         if (e instanceof AgentForwardingRefused) throw e;
         if (!isChannelRefused(e)) throw e instanceof ConnectionError ? e : channelError(this.label, e);
+        this.#closeIdleSftp();
         for (const l of this.#refusalListeners) l();
         // Sessions the server has confirmed, not slots taken: opens still in flight are not sessions
         // on the server yet (counting them learned 3 for a MaxSessions of 2 under load).
@@ -926,6 +999,10 @@ export class SshConnection {
     this.#stopIdle();
     if (this.#keepaliveTimer) clearInterval(this.#keepaliveTimer);
     this.channels.rejectAll(err);
+    const idle = this.#idleSftp;
+    this.#idleSftp = undefined;
+    idle?.drop();
+    idle?.release(); // the session ends with the connection
     const client = this.#client;
     if (client) {
       client.on('error', () => {});

@@ -39,12 +39,8 @@ export class SftpSession {
     this.#release = release;
     this.#retire = retire;
     this.#signal = signal;
-    sftp.on('error', () => {}); // a protocol error ends the session: its requests fail with 'close'
-    sftp.once('close', () => {
-      this.#closed = true;
-      this.#end(new Error('the SFTP session was closed'));
-      this.#releaseSlot();
-    });
+    sftp.on('error', this.#onError); // a protocol error ends the session: its requests fail with 'close'
+    sftp.once('close', this.#onClose);
     if (signal.aborted) this.#onAbort();
     else signal.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -114,6 +110,35 @@ export class SftpSession {
   close(): void {
     this.#end(new Error('the SFTP session was closed'));
   }
+
+  /**
+   * Lets go of a session that is sound, for another transfer: not ended, not closed, every request
+   * answered. Returns its channel slot's release (now the caller's), or undefined if it is not
+   * sound; then it is closed as by close().
+   */
+  detach(): Release | undefined {
+    if (this.#endedFlag || this.#closed || this.#outstanding > 0 || this.#signal.aborted) {
+      this.close();
+      return undefined;
+    }
+    this.#endedFlag = true;
+    this.#ended = new Error('the SFTP session was handed to another transfer');
+    this.#signal.removeEventListener('abort', this.#onAbort);
+    this.sftp.removeListener('error', this.#onError);
+    this.sftp.removeListener('close', this.#onClose);
+    const release = this.#release;
+    this.#release = undefined;
+    this.#closedResolve();
+    return release;
+  }
+
+  #onError = () => {};
+
+  #onClose = () => {
+    this.#closed = true;
+    this.#end(new Error('the SFTP session was closed'));
+    this.#releaseSlot();
+  };
 
   #onAbort = () => this.#end(this.#signal.reason);
 

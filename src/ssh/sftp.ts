@@ -105,6 +105,8 @@ export interface OpenedSftp {
   retire(reason: string): void;
   /** The transfer is over: the connection may go idle. */
   done(): void;
+  /** Takes back a sound session for the next transfer (its release is then the taker's), if the source keeps them. */
+  keep?(sftp: SFTPWrapper, release: Release): void;
 }
 
 /** The ssh2 transport's sessions: a channel on the target's pooled connection, held while in use. */
@@ -116,7 +118,13 @@ export function executorSftp(executor: SshExecutor): SftpSource {
       const done = conn.hold();
       try {
         const { sftp, release } = await conn.sftp({ signal });
-        return { sftp, release, retire: (reason) => conn.retire(reason), done };
+        return {
+          sftp,
+          release,
+          retire: (reason) => conn.retire(reason),
+          done,
+          keep: (kept, keptRelease) => conn.keepSftp(kept, keptRelease),
+        };
       } catch (e) {
         done();
         throw e;
@@ -167,12 +175,19 @@ export function transfersOver(source: SftpSource): SshTransfers {
       skipped: [],
     };
     let hold: (() => void) | undefined;
+    let opened: OpenedSftp | undefined;
     try {
-      const opened = await source.open(controller.signal);
+      opened = await source.open(controller.signal);
       hold = opened.done;
       job.session = new SftpSession(opened.sftp, opened.release, opened.retire, controller.signal);
       const result = await work(job);
       if (controller.signal.aborted) throw controller.signal.reason;
+      // A session that served a whole transfer cleanly serves the next one to this host (a warm copy
+      // is then OPEN, WRITEs, fsync, CLOSE, rename); one that failed in any way is closed below.
+      if (opened.keep && !job.rejected.length) {
+        const release = job.session.detach();
+        if (release) opened.keep(opened.sftp, release);
+      }
       const done: TransferResult = { ...result, durationMs: Math.round(performance.now() - started) };
       if (job.skipped.length) done.skipped = job.skipped;
       if (job.rejected.length) {

@@ -204,6 +204,73 @@ describe('ssh file transfer', { skip }, () => {
     assert.equal((await s`echo fine`).stdout, 'fine\n');
   });
 
+  test('one SFTP session per connection serves transfer after transfer; one that failed is never reused', async () => {
+    const conn = ssh.pool.connection(await s.resolve());
+    const handed: unknown[] = [];
+    const open = conn.sftp.bind(conn);
+    conn.sftp = async (o) => {
+      const got = await open(o);
+      handed.push(got.sftp);
+      return got;
+    };
+    try {
+      const src = path.join(local, 'reuse.txt');
+      const dir = path.join(remote, 'reuse');
+      mkdirSync(dir);
+      for (let i = 0; i < 3; i++) {
+        writeFileSync(src, `copy ${i}\n`);
+        await s.uploadFile(src, path.join(dir, 'f.txt'));
+        assert.equal(readFileSync(path.join(dir, 'f.txt'), 'utf8'), `copy ${i}\n`);
+      }
+      assert.equal(handed.length, 3);
+      assert.equal(handed[1], handed[0], "the second copy reused the first one's session");
+      assert.equal(handed[2], handed[0], 'and so did the third');
+      await assert.rejects(s.uploadFile(src, path.join(dir, 'missing', 'f.txt')), TransferError);
+      assert.equal(handed[3], handed[0], 'the failed copy was given the kept session');
+      // (its clean-up of the temporary name may open a session of its own: not counted here)
+      const before = handed.length;
+      await s.uploadFile(src, path.join(dir, 'g.txt'));
+      const fresh = handed[before];
+      assert.equal(handed.length, before + 1);
+      assert.ok(
+        !handed.slice(0, before).includes(fresh),
+        'a session whose transfer failed is not given back',
+      );
+      // Downloads share it too, and several transfers at once each get a session of their own.
+      await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          s.downloadFile(path.join(dir, 'g.txt'), path.join(local, `g${i}`)),
+        ),
+      );
+      for (let i = 0; i < 4; i++) assert.equal(readFileSync(path.join(local, `g${i}`), 'utf8'), 'copy 2\n');
+      const together = handed.slice(before + 1);
+      assert.equal(together.length, 4);
+      assert.equal(new Set(together).size, 4, 'concurrent transfers never share one session');
+      assert.ok(together.includes(fresh), 'one of them took the kept session');
+    } finally {
+      delete (conn as { sftp?: unknown }).sftp; // back to the prototype's method
+    }
+  });
+
+  test('a kept SFTP session gives its channel back when commands want it (MaxSessions 2)', async () => {
+    const m = ssh(targetOf(fleet, fleet.host('h-max-sessions-2')));
+    const src = path.join(local, 'kept.txt');
+    writeFileSync(src, 'kept');
+    await m.uploadFile(src, path.join(remote, 'kept.txt'));
+    // The kept session holds one of the two channels: three commands at once still all run.
+    const outs = await settlesWithin(
+      Promise.all([1, 2, 3].map((i) => m`sleep 0.2; echo ${i}`)),
+      30_000,
+      'three commands beside a kept SFTP session',
+    );
+    assert.deepEqual(
+      outs.map((r) => r.stdout),
+      ['1\n', '2\n', '3\n'],
+    );
+    await m.uploadFile(src, path.join(remote, 'kept2.txt'));
+    assert.equal(readFileSync(path.join(remote, 'kept2.txt'), 'utf8'), 'kept');
+  });
+
   test('SFTP sessions count against the channel cap (MaxSessions 2): many transfers and commands at once', async () => {
     const m = ssh(targetOf(fleet, fleet.host('h-max-sessions-2')));
     const files = Array.from({ length: 12 }, (_, i) => {
