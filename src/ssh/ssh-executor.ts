@@ -33,18 +33,17 @@ export const JOB_VAR = 'FLEETSH_JOB';
 const JOB_PREFIX = randomBytes(6).toString('hex');
 let jobCounter = 0;
 export const nextJobId = (): string => `${JOB_PREFIX}${(jobCounter++).toString(36)}`;
-/** ^D, end of input typed on a terminal. */
 /** How long after the signal request the /proc helper is sent if the command is still running. */
 const HELPER_DELAY_MS = 200;
 /** How long the /proc helper may take, from asking for its channel to its end. */
-const HELPER_TIMEOUT_MS = 10_000;
+export const HELPER_TIMEOUT_MS = 10_000;
 /**
  * How long after SIGKILL a killed command's channel may stay open before the call ends without it.
  * sshd closes it within milliseconds of the process's end (a few hundred under a loaded CPU).
  */
 const KILLED_CHANNEL_WAIT_MS = 1000;
 /** A command the server started after its caller gave up is swept for again this long after the first kill. */
-const LATE_SWEEP_MS = 1000;
+export const LATE_SWEEP_MS = 1000;
 
 export interface SshContext {
   pool: SshPool;

@@ -18,7 +18,16 @@ import {
   UsageError,
 } from '../../process/errors.js';
 import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from '../../process/executor.js';
-import { commandSetup, JOB_VAR, killerScript, nextJobId, sudoOptions, wrapCommand } from '../ssh-executor.js';
+import {
+  commandSetup,
+  HELPER_TIMEOUT_MS,
+  JOB_VAR,
+  killerScript,
+  LATE_SWEEP_MS,
+  nextJobId,
+  sudoOptions,
+  wrapCommand,
+} from '../ssh-executor.js';
 import { ptyRefused } from '../classify.js';
 import { ptyOf } from '../../process/exec-options.js';
 import { SudoDialog, type SudoDialogOptions } from '../sudo.js';
@@ -29,13 +38,8 @@ import { commandArgs, connectionArgs, type PathContext } from './ssh-args.js';
 import { connectionLost, lostConnection } from './ssh-errors.js';
 import { EOT, feedCommandInput } from '../command-input.js';
 
-/** ^D, end of input typed on a terminal. */
-/** How long the kill helper may take, from asking for a session to its end. */
-const HELPER_TIMEOUT_MS = 10_000;
 /** How long after SIGKILL a killed command's client may take before it is killed here. */
 const KILLED_CLIENT_WAIT_MS = 1000;
-/** A command the server started after the first sweep is swept for again this long after it. */
-const LATE_SWEEP_MS = 1000;
 /** ssh's own last words kept from a client's stderr, to tell a lost connection. */
 const STDERR_TAIL = 2048;
 
