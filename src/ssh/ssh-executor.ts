@@ -23,7 +23,7 @@ import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from
 import type { SshConnection } from './connection.js';
 import type { SshPool } from './pool.js';
 import { claimSession } from './shell-session.js';
-import { SudoDialog, type SudoDialogOptions } from './sudo.js';
+import { SUDO_EXIT_WAIT_MS, SudoDialog, type SudoDialogOptions } from './sudo.js';
 import { ptyOf, type Pty } from '../process/exec-options.js';
 import type { ResolvedTarget } from './types.js';
 import { EOT, feedCommandInput } from './command-input.js';
@@ -128,7 +128,7 @@ export class SshExecutor implements Executor {
         });
         opened = true;
         try {
-          const outcome = await runChannel(channel, run!, sudo?.wire(req) ?? req, job);
+          const outcome = await runChannel(channel, run!, sudo?.wire(req) ?? req, job, sudo);
           return sudo ? sudo.outcome(outcome) : outcome;
         } finally {
           release();
@@ -247,6 +247,7 @@ function runChannel(
   state: { exit: ExecOutcome | undefined },
   req: ExecRequest,
   job: Job,
+  sudo?: SudoDialog,
 ): Promise<ExecOutcome> {
   const conn = job.conn;
   return new Promise((resolve, reject) => {
@@ -294,7 +295,23 @@ function runChannel(
     if (req.signal.aborted) onAbort();
     else req.signal.addEventListener('abort', onAbort, { once: true });
 
+    // sudo on a terminal that has not exited a while after its command ended: stuck (sudo.ts's
+    // header). Closing the channel hangs its terminal up, which ends it.
+    if (sudo) {
+      sudo.onCommandEnd = () =>
+        timers.push(
+          setTimeout(() => {
+            channel.close();
+            settle(sudo.commandOutcome!);
+          }, SUDO_EXIT_WAIT_MS),
+        );
+    }
+
     channel.on('close', () => {
+      sudo?.flush();
+      // On a terminal, sudo's command told how it ended (its signal, where sudo's status is 128+N).
+      const told = sudo?.commandOutcome;
+      if (told) return settle(told);
       if (state.exit) return settle(state.exit);
       if (killSignal) return settle({ exitCode: null, signal: killSignal });
       const lost = conn.closedError;

@@ -11,6 +11,15 @@
 // sudo says ("Sorry, try again.") is passed on. Without a password, sudo runs with `-n` and fails
 // at once where it would ask.
 //
+// On a terminal, sudo (1.9.13 in Debian 12, with use_pty, its default there) sometimes does not
+// exit after its command has: input that reaches the terminal as the command ends (the ^D that
+// ends a command's input is typed once it runs, the earliest the command's terminal takes it)
+// leaves sudo waiting for good, holding the session open. Here 6 of 4000 runs beside
+// `stress-ng --cpu 3` stayed so; hanging up the terminal ended each, with the command's status.
+// So on a terminal the command runs in a child shell that prints an end frame (end-frame.ts) once
+// it has ended, and the transport gives sudo SUDO_EXIT_WAIT_MS from then to exit before it closes
+// the session and reports the status the frame told.
+//
 // How it ended is read from these facts, never from sudo's words: the marker seen (the command
 // ran), the prompt seen twice (the password was rejected: fleetsh does not answer again but gives
 // sudo end of input), exit status 127 without the marker (no sudo on the host).
@@ -22,6 +31,13 @@ import type { CommandPromise } from '../process/command-promise.js';
 import { SudoError, type SudoFailure } from '../process/errors.js';
 import type { SudoOptions } from '../process/exec-options.js';
 import type { ExecOutcome, ExecRequest } from '../process/executor.js';
+import { EndFrame } from './end-frame.js';
+
+/**
+ * How long sudo on a terminal may take to exit once its command has ended (the end frame came)
+ * before the session is closed: sudo exits within milliseconds when it is not stuck.
+ */
+export const SUDO_EXIT_WAIT_MS = 5000;
 
 /** ``ssh.sudo`cmd` `` runs as root; `ssh.sudo({ user, password })` is a shell whose commands run through sudo that way. */
 export interface SudoTemplate {
@@ -58,6 +74,12 @@ export class SudoDialog {
   readonly #marker: Buffer;
   #prompts = 0;
   #started = false;
+  /** On a terminal: the frame the command's shell prints once the command has ended. */
+  readonly #end: EndFrame | undefined;
+  /** Called once the command has ended (on a terminal, where the end frame tells it). */
+  onCommandEnd: () => void = () => {};
+  /** Gives the output held back at the end of the stream (a possible start of the end frame). */
+  #flush: () => void = () => {};
 
   constructor(options: SudoDialogOptions) {
     this.#o = options;
@@ -65,6 +87,17 @@ export class SudoDialog {
     const token = randomBytes(9).toString('hex');
     this.#prompt = Buffer.from(`[fleetsh:${token}:password]`);
     this.#marker = Buffer.from(`[fleetsh:${token}:start]`);
+    if (options.pty) this.#end = new EndFrame();
+  }
+
+  /** How the command ended, once its end frame came (only on a terminal); sudo may still be running. */
+  get commandOutcome(): ExecOutcome | undefined {
+    return this.#end?.outcome;
+  }
+
+  /** At the end of the stream: passes on what was held back as a possible start of the end frame. */
+  flush(): void {
+    this.#flush();
   }
 
   /** Whether sudo started the command (the marker came). */
@@ -86,7 +119,11 @@ export class SudoDialog {
           ? ['-p', this.#prompt.toString()]
           : ['-S', '-p', this.#prompt.toString()];
     if (user !== undefined) flags.push('-u', user);
-    const shell = `printf '%s' ${quote(this.#marker.toString())} >&2; ${inner}`;
+    const start = `printf '%s' ${quote(this.#marker.toString())} >&2`;
+    // On a terminal, the command in a child /bin/sh, and the end frame after it (see the header).
+    const shell = this.#end
+      ? this.#end.wrap(start, inner, false, { shell: '/bin/sh', outlast: true })
+      : `${start}; ${inner}`;
     return `${setup}\nexec sudo ${flags.map(quote).join(' ')} -- /bin/sh -c ${quote(shell)}`;
   }
 
@@ -96,8 +133,19 @@ export class SudoDialog {
     const scanned = this.#o.pty ? 'stdout' : 'stderr';
     let pending: Buffer = Buffer.alloc(0);
     let newlineAfterPrompt = false;
-    const emit = (chunk: Buffer) => {
+    const end = this.#end;
+    // The command's output on the scanned stream, less the end frame (on a terminal).
+    const pass = (chunk: Buffer) => {
+      if (end && !end.outcome) {
+        chunk = end.push(chunk);
+        if (end.outcome) this.onCommandEnd();
+      }
       if (chunk.length > 0) req.onData(scanned, chunk);
+    };
+    this.#flush = () => {
+      const rest = Buffer.concat([end ? end.flush() : Buffer.alloc(0), pending]);
+      pending = Buffer.alloc(0);
+      if (rest.length > 0) req.onData(scanned, rest);
     };
     const scan = () => {
       for (;;) {
@@ -115,16 +163,16 @@ export class SudoDialog {
         const p = pending.indexOf(this.#prompt);
         const m = pending.indexOf(this.#marker);
         if (m >= 0 && (p < 0 || m < p)) {
-          emit(pending.subarray(0, m));
+          pass(pending.subarray(0, m));
           const rest = pending.subarray(m + this.#marker.length);
           pending = Buffer.alloc(0);
           this.#started = true;
-          emit(rest);
+          pass(rest);
           startInput(req.stdin, input);
           return;
         }
         if (p >= 0) {
-          emit(pending.subarray(0, p));
+          pass(pending.subarray(0, p));
           pending = pending.subarray(p + this.#prompt.length);
           this.#answer(input);
           newlineAfterPrompt = this.#o.pty;
@@ -132,7 +180,7 @@ export class SudoDialog {
         }
         // Keep what could be the start of a prompt or the marker split across reads.
         const keep = Math.max(partialAtEnd(pending, this.#prompt), partialAtEnd(pending, this.#marker));
-        emit(pending.subarray(0, pending.length - keep));
+        pass(pending.subarray(0, pending.length - keep));
         pending = Buffer.from(pending.subarray(pending.length - keep));
         return;
       }
@@ -141,7 +189,8 @@ export class SudoDialog {
       ...req,
       stdin: input,
       onData: (stream, chunk) => {
-        if (this.#started || stream !== scanned) return req.onData(stream, chunk);
+        if (stream !== scanned) return req.onData(stream, chunk);
+        if (this.#started) return pass(chunk);
         pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
         scan();
       },

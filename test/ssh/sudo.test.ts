@@ -8,12 +8,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import util from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { raw } from '../../src/command/template.js';
 import { SudoError } from '../../src/process/errors.js';
 import type { SshFunction, SshShell } from '../../src/ssh/shell.js';
+import { SUDO_EXIT_WAIT_MS } from '../../src/ssh/sudo.js';
 import type { SshTargetOptions } from '../../src/ssh/types.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import {
@@ -53,10 +56,17 @@ for (const transport of ['ssh2', 'openssh'] as const)
     let ssh: SshFunction;
     let logins: SudoLogins;
     let password: string;
+    /** First on the host's PATH, and empty but for the test that puts a stand-in sudo there. */
+    let standIn: string;
     before(async () => {
       password = ensureSudoUsers().password;
       logins = sudoLogins();
-      fleet = await startFleet({ healthy: 1, extraSshdConfig: logins.sshdConfig });
+      standIn = mkdtempSync(join(tmpdir(), 'fleetsh-sudo-stand-in-'));
+      chmodSync(standIn, 0o755);
+      fleet = await startFleet({
+        healthy: 1,
+        extraSshdConfig: `${logins.sshdConfig}\nSetEnv PATH=${standIn}:/usr/sbin:/usr/bin:/sbin:/bin\n`,
+      });
       logins.authorize(fleet);
       ssh = sshFor(fleet);
     });
@@ -64,6 +74,7 @@ for (const transport of ['ssh2', 'openssh'] as const)
       await ssh?.close();
       await fleet?.stop();
       logins?.remove();
+      if (standIn) rmSync(standIn, { recursive: true, force: true });
     });
     /** A shell logged in (with the fleet's key, no password) as one of the sudo users. */
     const as = (user: string, extra: Partial<SshTargetOptions> = {}): SshShell =>
@@ -163,6 +174,66 @@ for (const transport of ['ssh2', 'openssh'] as const)
       // Input on a terminal: after the password, echoed as typed, then ^D ends it.
       const c = await s.sudo`cat`.pty().stdin('typed\n');
       assert.equal(c.stdout, 'typed\r\ntyped\r\n');
+    });
+
+    test('on a terminal without input, a command that reads gets end of input at once: after a password (echo off, or pwfeedback) or with none asked', async () => {
+      // The ^D must be typed once the command runs: typed earlier, sudo takes it or turns it into a
+      // NUL when it sets the terminal up for the command, and `cat` waits forever.
+      const cases = [
+        [SUDO_USERS.password, password], // sudo turns echo off to read the password
+        [SUDO_USERS.requiretty, password], // pwfeedback: sudo reads it character by character
+        [SUDO_USERS.nopasswd, undefined], // sudo -n
+      ] as const;
+      for (const [user, sudoPassword] of cases) {
+        const r = await as(user, sudoPassword ? { sudoPassword } : {}).sudo`cat; echo "read to the end"`
+          .pty()
+          .timeout('30s');
+        assert.equal(r.stdout, 'read to the end\r\n', user);
+      }
+      // A wrong password still fails without the typed end of input being taken as a second one.
+      const e = await as(SUDO_USERS.requiretty, { sudoPassword: 'not-it' }).sudo`cat`
+        .pty()
+        .timeout('30s')
+        .then(
+          () => assert.fail('expected a SudoError'),
+          (err: unknown) => err,
+        );
+      assert.ok(e instanceof SudoError, String(e));
+      assert.equal(e.reason, 'password-rejected');
+    });
+
+    test('a sudo on a terminal that stays after its command has ended: the session is closed a few seconds later, with the output and status the command left', async () => {
+      // The real sudo, then a stay in its place, as sudo 1.9.13 with use_pty sometimes does when
+      // input reaches the terminal as the command ends (src/ssh/sudo.ts's header): found first
+      // through the host's PATH.
+      const stay = `600.${Date.now() % 1e6}${Math.floor(Math.random() * 1e6)}`;
+      const fake = join(standIn, 'sudo');
+      writeFileSync(fake, `#!/bin/sh\n/usr/bin/sudo "$@"\nexec sleep ${stay}\n`, { mode: 0o755 });
+      try {
+        const s = as(SUDO_USERS.password, { sudoPassword: password });
+        assert.equal((await s`command -v sudo`).stdout, `${fake}\n`, 'the stand-in is the sudo found');
+        const started = performance.now();
+        const r = await s.sudo`id -un; echo out; exit 3`.pty().nothrow().timeout('60s');
+        const took = performance.now() - started;
+        assert.equal(r.stdout, 'root\r\nout\r\n');
+        assert.equal(r.exitCode, 3);
+        assert.ok(took >= SUDO_EXIT_WAIT_MS, `ended after ${Math.round(took)} ms, before the wait`);
+        // Closing the session hung the terminal up, which ended the stand-in too.
+        assert.deepEqual(await gone(`sleep ${stay}`, 5000), [], 'the stuck sudo was left running');
+      } finally {
+        rmSync(fake, { force: true });
+      }
+      // Where sudo exits, the frame is taken out all the same and the status is sudo's.
+      const q = await as(SUDO_USERS.password, { sudoPassword: password }).sudo`echo fine; exit 4`
+        .pty()
+        .nothrow();
+      assert.equal(q.stdout, 'fine\r\n');
+      assert.equal(q.exitCode, 4);
+      // A command killed by a signal is reported so, as sudo itself reports it.
+      const k = await as(SUDO_USERS.password, { sudoPassword: password }).sudo`echo bye; kill -KILL $$`
+        .pty()
+        .nothrow();
+      assert.deepEqual([k.stdout, k.exitCode, k.signal], ['bye\r\n', null, 'SIGKILL']);
     });
 
     test('timestamp_timeout=0: one sudo is given the password and runs the command (no credential cache needed)', async () => {

@@ -30,10 +30,10 @@ import {
 } from '../ssh-executor.js';
 import { ptyRefused } from '../classify.js';
 import { ptyOf } from '../../process/exec-options.js';
-import { SudoDialog, type SudoDialogOptions } from '../sudo.js';
+import { SUDO_EXIT_WAIT_MS, SudoDialog, type SudoDialogOptions } from '../sudo.js';
 import type { ResolvedTarget, SshTarget } from '../types.js';
 import { clientEnv, ControlMaster, ControlMasters, killGroup, SSH_BINARY } from './control-master.js';
-import { EndFrame } from './end-frame.js';
+import { EndFrame } from '../end-frame.js';
 import { commandArgs, connectionArgs, type PathContext } from './ssh-args.js';
 import { connectionLost, lostConnection } from './ssh-errors.js';
 import { EOT, feedCommandInput } from '../command-input.js';
@@ -190,7 +190,20 @@ function runClient(
     child[framed].on('end', () => {
       const rest = frame.flush();
       if (rest.length > 0) req.onData(framed, rest);
+      sudo?.flush();
     });
+
+    // sudo on a terminal that has not exited a while after its command ended: stuck (sudo.ts's
+    // header). Ending the client closes the session, which hangs its terminal up and ends it.
+    if (sudo) {
+      sudo.onCommandEnd = () =>
+        timers.push(
+          setTimeout(() => {
+            killGroup(child.pid, 'SIGTERM');
+            settle(sudo.commandOutcome!);
+          }, SUDO_EXIT_WAIT_MS),
+        );
+    }
 
     // On a terminal, input waits until the terminal is set up (ssh's client gives a master's
     // terminal no modes: the host's `stty sane` gives it a line discipline, echo and ^D).
@@ -232,6 +245,8 @@ function runClient(
     );
     child.on('close', (code) => {
       if (frame.ptyRefused) return settle(ptyRefused(label, undefined));
+      // sudo's command on a terminal told how it ended (its signal, where sudo's status is 128+N).
+      if (sudo?.commandOutcome) return settle(sudo.commandOutcome);
       if (frame.outcome) return settle(frame.outcome);
       if (killSignal) return settle({ exitCode: null, signal: killSignal });
       if (code !== null && code !== 255) return settle({ exitCode: code, signal: null });

@@ -2,7 +2,7 @@
 // split across reads or not; bytes that only look like a frame pass on untouched.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EndFrame } from '../../../src/ssh/openssh/end-frame.js';
+import { EndFrame } from '../../src/ssh/end-frame.js';
 
 const TOKEN = 'aabbccdd';
 const frame = (said: string) => `[fleetsh:${TOKEN}:${said}]`;

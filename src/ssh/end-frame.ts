@@ -13,11 +13,14 @@
 // command and not the shell that reports it. On a terminal, two more frames: `go` once the host
 // has set the terminal up (input waits for it), `nopty` when the server gave none.
 //
+// sudo on a terminal (sudo.ts) wraps the command it runs in a frame too: there the frame tells that
+// the command has ended while sudo, which sometimes does not exit, still holds the session.
+//
 // No library does this: ssh's exit status is all that Ansible, pdsh and ClusterShell read.
 import { randomBytes } from 'node:crypto';
-import { quote } from '../../command/quote.js';
-import type { ExecOutcome } from '../../process/executor.js';
-import { outcomeOf } from '../session-frames.js';
+import { quote } from '../command/quote.js';
+import type { ExecOutcome } from '../process/executor.js';
+import { outcomeOf } from './session-frames.js';
 
 /** The longest word a frame may have after its prefix: `end 255 255`. */
 const MAX_TAIL = 12;
@@ -65,13 +68,25 @@ export class EndFrame {
   /**
    * The command line: `setup` (the job marker, environment and directory, for the login shell),
    * then `command` in a child shell, then the frame. `setsid`: the child leads its own session.
+   * `shell`: the child's (default: the login shell's). `outlast`: the shell that prints the frame
+   * catches TERM, HUP and INT, and so waits for the child, which gets them at their default (a
+   * signal ignored here would stay ignored in the command): where both are in one process group,
+   * the command decides whether a signal ends it, as it would alone.
    */
-  wrap(setup: string, command: string, setsid: boolean): string {
+  wrap(
+    setup: string,
+    command: string,
+    setsid: boolean,
+    { shell = '"${SHELL:-/bin/sh}"', outlast = false }: { shell?: string; outlast?: boolean } = {},
+  ): string {
+    if (outlast) setup = `${setup}\ntrap : TERM HUP INT`;
     const inner = `{ ${command}\n} 3>&-\ns=$?; echo "$s" >&3; exit "$s"`;
     const runner = setsid ? 'f=; command -v setsid >/dev/null 2>&1 && f=setsid\n' : 'f=\n';
     return (
-      `${setup}\n${runner}exec 4>&1\n` +
-      `r=$($f "\${SHELL:-/bin/sh}" -c ${quote(inner)} 3>&1 1>&4 4>&-)\ns=$?\nexec 4>&-\n` +
+      // While the child runs, this shell's own stderr goes nowhere (dash reports a child killed
+      // by a signal there: "Killed"); the child keeps the real one, kept aside on fd 5.
+      `${setup}\n${runner}exec 4>&1 5>&2 2>/dev/null\n` +
+      `r=$($f ${shell} -c ${quote(inner)} 3>&1 1>&4 4>&- 2>&5 5>&-)\ns=$?\nexec 4>&- 2>&5 5>&-\n` +
       `printf '%send %s %s]' ${quote(this.#prefix.toString())} "$s" "$r" >&2\nexit "$s"`
     );
   }
