@@ -9,6 +9,7 @@
 // part of an OpenSSH private key file, so no security key or passphrase is needed to tell.
 import { promises as fsp } from 'node:fs';
 import { ConnectionError } from '../process/errors.js';
+import { FileCache } from './file-cache.js';
 import { lookupKnownHosts } from './known-hosts.js';
 import type { ComputedSshConfig, ConfigEntry } from './ssh-config.js';
 import type { HostKeyPolicy, IdentitySource, OpensshNeed } from './types.js';
@@ -117,13 +118,22 @@ async function isFile(file: string): Promise<boolean> {
   return (await fsp.stat(file).catch(() => undefined))?.isFile() ?? false;
 }
 
+/** Key types by file, read again when the file's stat changes (file-cache.ts): a fan-out reads each once. */
+const keyTypes = new FileCache<string | undefined>();
+
 /** A key's type: the first word of its `.pub`, else the public key inside an OpenSSH private key file. */
 export async function keyType(keyFile: string): Promise<string | undefined> {
-  const pub = await readHead(`${keyFile}.pub`);
-  const fromPub = pub?.toString('latin1').trim().split(/\s+/)[0];
-  if (fromPub) return fromPub;
-  const head = await readHead(keyFile);
-  return head ? opensshPrivateKeyType(head.toString('latin1')) : undefined;
+  const fromPub = await typeIn(`${keyFile}.pub`, (head) => head.trim().split(/\s+/)[0] || undefined);
+  return fromPub ?? typeIn(keyFile, opensshPrivateKeyType);
+}
+
+async function typeIn(file: string, read: (head: string) => string | undefined): Promise<string | undefined> {
+  const st = await fsp.stat(file).catch(() => undefined);
+  if (!st?.isFile()) return undefined; // missing or unreadable: resolution and authentication say so
+  return keyTypes.get(file, st, async () => {
+    const head = await readHead(file);
+    return head ? read(head.toString('latin1')) : undefined;
+  });
 }
 
 async function readHead(file: string): Promise<Buffer | undefined> {
