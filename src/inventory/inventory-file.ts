@@ -23,6 +23,8 @@ export interface SettingsLayer {
   connectTimeout?: number;
   /** What carries the connection: 'ssh2' or 'openssh' (the system ssh). */
   transport?: SshTransport;
+  /** Agent forwarding (`ssh -A`): true, false, or the ssh-agent socket to forward (absolute or `~/`). */
+  forwardAgent?: boolean | string;
   /** The scale-out zone whose fleetsh workers reach the host (docs/scale-out.md); default 'default'. */
   zone?: string;
   vars?: Record<string, unknown>;
@@ -39,6 +41,7 @@ export interface HostSettings {
   /** Milliseconds. */
   connectTimeout?: number;
   transport?: SshTransport;
+  forwardAgent?: boolean | string;
   zone?: string;
   vars: Record<string, unknown>;
 }
@@ -52,6 +55,7 @@ const SETTING_KEYS = [
   'hostKeyPolicy',
   'connectTimeout',
   'transport',
+  'forwardAgent',
   'zone',
   'vars',
 ] as const;
@@ -239,6 +243,9 @@ class Reader {
           break;
         case 'transport':
           layer.transport = this.oneOf(e, SSH_TRANSPORTS);
+          break;
+        case 'forwardAgent':
+          layer.forwardAgent = this.forwardAgent(e);
           break;
         case 'zone':
           layer.zone = this.zone(e);
@@ -433,6 +440,20 @@ class Reader {
     if (HOST_KEY_POLICIES.includes(value as HostKeyPolicy)) return value as HostKeyPolicy;
     const hint = typeof value === 'string' ? didYouMean(value, HOST_KEY_POLICIES) : '';
     this.issue(e.value, e.path, `expected one of ${HOST_KEY_POLICIES.join(', ')}, got ${describe(n)}${hint}`);
+    return undefined;
+  }
+
+  /** true, false, or an ssh-agent socket's path (absolute, or `~/` expanded here). */
+  forwardAgent(e: Entry): boolean | string | undefined {
+    const n = this.deref(e.value);
+    if (isScalar(n) && typeof n.value === 'boolean') return n.value;
+    if (isScalar(n) && typeof n.value === 'string' && /^(\/|~\/)./.test(n.value))
+      return this.expandPath(n.value);
+    this.issue(
+      e.value,
+      e.path,
+      `expected true, false or an ssh-agent socket path (absolute or ~/...), got ${describe(n)}`,
+    );
     return undefined;
   }
 

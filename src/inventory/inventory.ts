@@ -12,6 +12,7 @@
 //     hostKeyPolicy: strict        # strict | accept-new | off
 //     connectTimeout: 10s          # a unit is required: 500ms, 10s, 2m
 //     transport: openssh           # ssh2 (default) | openssh: the system ssh (docs/ssh.md)
+//     forwardAgent: true           # ssh -A; or the agent socket to forward: ~/.ssh/agent.sock
 //     zone: eu-west                # scale-out: the workers that reach the host (default: default)
 //     vars: { region: eu }
 //   hosts:                         # optional, per host; a key may be a pattern: web[1-3].prod

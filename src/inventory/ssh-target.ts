@@ -14,7 +14,7 @@ import type { HostSettings } from './inventory-file.js';
  */
 export type InventoryTarget = Pick<
   SshTargetOptions,
-  'host' | 'username' | 'port' | 'hostKeyPolicy' | 'transport'
+  'host' | 'username' | 'port' | 'hostKeyPolicy' | 'transport' | 'forwardAgent'
 > & {
   name: string;
   /** The identity file: absolute, or starting with `~`. */
@@ -37,6 +37,7 @@ export function inventoryTarget(host: string, settings: HostSettings): Inventory
   if (settings.hostKeyPolicy !== undefined) target.hostKeyPolicy = settings.hostKeyPolicy;
   if (settings.connectTimeout !== undefined) target.connectTimeout = settings.connectTimeout;
   if (settings.transport !== undefined) target.transport = settings.transport;
+  if (settings.forwardAgent !== undefined) target.forwardAgent = settings.forwardAgent;
   const env = environment(host, settings.vars);
   if (env) target.env = env;
   return target;

@@ -171,4 +171,24 @@ describe('fleetsh and ssh_config keywords', { skip }, () => {
       await stopAgent(runtime, viaAgent);
     }
   });
+
+  test("the inventory's forwardAgent: true forwards SSH_AUTH_SOCK's agent to its hosts only; a socket path forwards that agent", async () => {
+    const inventory = join(fleet.dir, 'forward-agent.yml');
+    writeFileSync(inventory, 'groups:\n  ops: { hosts: h01, forwardAgent: true }\n  rest: { hosts: h02 }\n');
+    const args = ['-i', inventory, '-F', fleet.sshConfigPath, '-w', '@ops,@rest', '--', 'ssh-add -l'];
+    const r = await fleetsh(['run', '--json', ...args], { env: { ...env, SSH_AUTH_SOCK: socket } });
+    const hosts = (JSON.parse(r.stdout) as { hosts: Array<{ host: string; status: string; stdout: string }> })
+      .hosts;
+    const by = (h: string) => hosts.find((x) => x.host === h)!;
+    assert.equal(by('h01').status, 'ok', r.stderr);
+    assert.ok(by('h01').stdout.includes(fingerprint), by('h01').stdout);
+    assert.equal(by('h02').status, 'failed', 'no agent forwarded to the host outside the group');
+    // A path: that socket is forwarded, with no SSH_AUTH_SOCK at all.
+    writeFileSync(inventory, `defaults: { forwardAgent: ${socket} }\n`);
+    const p = await fleetsh(['run', ...args.slice(0, 4), '-w', 'h02', '--', 'ssh-add -l'], {
+      env: { ...env, SSH_AUTH_SOCK: '' },
+    });
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(p.stdout.includes(fingerprint), p.stdout);
+  });
 });

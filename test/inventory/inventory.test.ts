@@ -272,6 +272,30 @@ test('transport: a group or a host says ssh2 or openssh; the most specific wins;
   ]);
 });
 
+test('forwardAgent: true, false or an agent socket path, for a group or a host (the host wins); anything else named at file:line', () => {
+  const inv = parseInventory(
+    [
+      'defaults: { forwardAgent: false }',
+      'groups:',
+      "  ops: { hosts: 'bastion[1-2]', forwardAgent: true }",
+      'hosts:',
+      '  bastion2: { forwardAgent: ~/.ssh/ops-agent.sock }',
+      '  db1: { forwardAgent: /run/user/1000/agent.sock }',
+    ].join('\n'),
+    { file: 'fleetsh.yml', readFile: () => '' },
+  );
+  assert.equal(inv.targetFor('bastion1').forwardAgent, true);
+  assert.equal(inv.targetFor('bastion2').forwardAgent, '~/.ssh/ops-agent.sock', 'the host entry wins');
+  assert.equal(inv.targetFor('db1').forwardAgent, '/run/user/1000/agent.sock');
+  assert.equal(inv.targetFor('web1').forwardAgent, false, 'the default');
+  assert.deepEqual(problems('defaults:\n  forwardAgent: yes please\n'), [
+    'fleetsh.yml:2: defaults.forwardAgent: expected true, false or an ssh-agent socket path (absolute or ~/...), got "yes please"',
+  ]);
+  assert.deepEqual(problems('defaults:\n  forwardAgent: agent.sock\n'), [
+    'fleetsh.yml:2: defaults.forwardAgent: expected true, false or an ssh-agent socket path (absolute or ~/...), got "agent.sock"',
+  ]);
+});
+
 test('zone: a group or host names its scale-out zone (a host entry wins), validated at file:line', () => {
   const inv = parseInventory(
     [
