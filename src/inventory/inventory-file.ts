@@ -443,7 +443,7 @@ class Reader {
     return undefined;
   }
 
-  /** true, false, or an ssh-agent socket's path (absolute, or `~/` expanded here). */
+  /** true, false, or an ssh-agent socket's path: absolute, or from `~/` (kept for the target to expand). */
   forwardAgent(e: Entry): boolean | string | undefined {
     const n = this.deref(e.value);
     if (isScalar(n) && typeof n.value === 'boolean') return n.value;
