@@ -38,6 +38,7 @@ export const HONOURED_KEYWORDS: readonly string[] = [
   'SetEnv',
   'SendEnv',
   'RequestTTY',
+  'Compression',
 ];
 
 /** Keywords that change nothing about a connection fleetsh makes, ignored without a warning, and why. */
@@ -201,7 +202,6 @@ export const UNHONOURED_KEYWORDS: Readonly<Record<string, Unhonoured>> = {
     quietWhen: ['any'],
   },
   BindInterface: { instead: 'it binds to no interface', openssh: true },
-  Compression: { instead: 'it does not compress', openssh: true, quietWhen: ['no'] },
   RekeyLimit: { instead: "it rekeys at ssh2's defaults", openssh: true, quietWhen: ['default none'] },
   ProxyUseFdpass: { instead: 'it reads the ProxyCommand stream itself', openssh: true, quietWhen: ['no'] },
   EnableSSHKeysign: { instead: 'it does not use ssh-keysign', openssh: true, quietWhen: ['no'] },

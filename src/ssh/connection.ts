@@ -774,6 +774,8 @@ export class SshConnection {
           ...target.algorithms,
           serverHostKey: knownHosts.algorithms as never,
           kex: (target.algorithms.kex ?? DEFAULT_ALGORITHMS.kex) as never,
+          // Compression yes, as OpenSSH offers it; ssh2's default puts none first.
+          ...(target.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as never } : {}),
         },
         // The agent forwarded to the host (ssh2 answers the host's agent channels from it).
         ...(target.forwardAgent !== undefined ? { agent: target.forwardAgent } : {}),

@@ -247,6 +247,7 @@ async function resolveInternal(
     connectionAttempts: configCount(get('connectionattempts'), 'ConnectionAttempts', fail) || 1,
     env: {},
     requestTty: configRequestTty(get('requesttty'), fail),
+    compression: configYesNo(get('compression'), 'Compression', fail) ?? false,
     unhonoured,
     transport: x.transport,
     poolKey: '',
@@ -648,6 +649,7 @@ function poolKeyOf(t: ResolvedTarget): string {
     );
   if (t.forwardAgent !== undefined) parts.push(`fwd=${t.forwardAgent}`);
   if (t.bindAddress !== undefined) parts.push(`bind=${t.bindAddress}`);
+  if (t.compression) parts.push('zlib');
   const env = Object.entries(t.env);
   if (env.length > 0) parts.push(`env=${digest(JSON.stringify(env))}`);
   if (t.proxyCommand !== undefined) parts.push(`proxy=${t.proxyCommand}`);

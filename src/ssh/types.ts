@@ -186,6 +186,8 @@ export interface ResolvedTarget {
   readonly env: Readonly<Record<string, string>>;
   /** RequestTTY: true (yes, force) or false (no) when a command does not say; undefined (auto) is none. */
   requestTty: boolean | undefined;
+  /** Compression yes: zlib offered first (zlib@openssh.com, after login), as ssh -C does. */
+  compression: boolean;
   /** ssh_config keywords that apply to this host and that this transport does not honour (warned once each). */
   unhonoured: UnhonouredSetting[];
   /** The target's transport option; undefined: not given (chooseTransport decides). */

@@ -6,7 +6,7 @@
 // the warning for a security key (sk-) IdentityFile.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LookupFunction } from 'node:net';
 import { promisify } from 'node:util';
@@ -316,6 +316,48 @@ describe('ssh_config keywords against sshd', { skip }, () => {
       delete process.env.FLEETSH_KW_MINE;
       await withEnv.close();
     }
+  });
+
+  test('Compression yes: zlib on the wire (the bytes from the host shrink), the output whole; no compression by default', async () => {
+    // A ProxyCommand relay that counts the bytes the host sends, written to a file when it ends.
+    const relay = join(fleet.dir, 'count-relay.cjs');
+    writeFileSync(
+      relay,
+      [
+        "const fs = require('fs');",
+        "const sock = require('net').connect(Number(process.argv[3]), process.argv[2]);",
+        'let n = 0;',
+        "sock.on('data', (d) => { n += d.length; process.stdout.write(d); });",
+        'process.stdin.pipe(sock);',
+        'const done = () => { fs.writeFileSync(process.argv[4], String(n)); process.exit(0); };',
+        "sock.on('close', done);",
+        "process.stdin.on('end', () => sock.end());",
+      ].join('\n'),
+    );
+    const received = async (name: string, lines: string[]): Promise<number> => {
+      const count = join(fleet.dir, `${name}.count`);
+      const config = configWith(fleet, name, [
+        ...lines,
+        `ProxyCommand ${process.execPath} ${relay} %h %p ${count}`,
+      ]);
+      const own = sshFor(fleet);
+      try {
+        const r = await own({
+          host: fleet.healthy[0]!.name,
+          sshConfig: config,
+        })`head -c 3000000 /dev/zero`.timeout('60s');
+        assert.equal(r.stdoutBuffer.length, 3_000_000, `${name}: the output whole`);
+      } finally {
+        await own.close();
+      }
+      for (let i = 0; i < 50 && !existsSync(count); i++) await new Promise((r) => setTimeout(r, 100));
+      return Number(readFileSync(count, 'utf8'));
+    };
+    const zlib = await received('compressed', ['Compression yes']);
+    const plain = await received('uncompressed', []);
+    assert.ok(zlib < 200_000, `with Compression yes the host sent ${zlib} bytes for 3 MB of zeros`);
+    assert.ok(plain > 3_000_000, `without it the host sent ${plain} bytes for 3 MB of zeros`);
+    assert.ok(!warnings.some((w) => /Compression/.test(w)), 'no warning: the keyword is honoured');
   });
 
   test('RequestTTY yes gives commands a terminal unless they say pty: false; no gives none', async () => {
