@@ -60,16 +60,20 @@ const HELLO = /^FLEETSH-SESSION 1 (\d+)\n/;
 
 /**
  * The driver, run by `/bin/sh`. `held` says whether a process of group $1 holds the driver's
- * stdout or stderr (the group outlived its shell). Every variable is set before use; the private
- * folder (mktemp -d in $TMPDIR or /tmp, mode 0700) holds the command shell's process id and
- * recorded status; a driver killed with SIGKILL leaves it behind (two small files).
+ * stdout or stderr (the group outlived its shell). Every variable is set before use. The command
+ * shell's process id and recorded status go through two files made in a private folder (mktemp -d
+ * in $TMPDIR or /tmp, mode 0700) that is removed at once, once the driver holds them open: a
+ * driver killed with SIGKILL leaves nothing behind. Before each command the driver empties them
+ * by opening them again through /proc/$$/fd (fd 4 and 6, which the command shell writes), and
+ * reads them the same way after it.
  */
-const DRIVER = `d=$(mktemp -d "\${TMPDIR:-/tmp}/fleetsh-session.XXXXXXXXXX") || exit 97
-case $d in *[!A-Za-z0-9._/-]*) exit 97;; esac
-trap 'rm -rf "$d"' EXIT
-trap 'exit 1' HUP TERM
-command -v setsid >/dev/null 2>&1 || exit 98
+const DRIVER = `command -v setsid >/dev/null 2>&1 || exit 98
 [ -d /proc/$$/fd ] || exit 99
+d=$(mktemp -d "\${TMPDIR:-/tmp}/fleetsh-session.XXXXXXXXXX") || exit 97
+case $d in *[!A-Za-z0-9._/-]*) exit 97;; esac
+exec 4>"$d/p" 6>"$d/s" || exit 97
+rm -rf "$d"
+trap 'exit 1' HUP TERM
 x=\${SHELL:-/bin/sh}
 exec 3>&2 2>/dev/null
 [ "$("$x" -c 'a=$$; echo "$((a - a + 2))"' </dev/null)" = 2 ] || exit 96
@@ -95,20 +99,20 @@ while IFS=' ' read -r t n j; do
 "
     i=$((i + 1))
   done
-  : >"$d/s"
-  : >"$d/p"
+  exec 4>/proc/$$/fd/4 6>/proc/$$/fd/6
   printf '%sS\\n' "$t"
   printf '%sS\\n' "$t" >&3
-  FLEETSH_JOB=$j setsid "$x" -c "echo \\$\\$ >$d/p
+  FLEETSH_JOB=$j setsid "$x" -c "echo \\$\\$ >&4
+exec 4>&-
 $c
 s=\\$?
-echo \\$s >$d/s
+echo \\$s >&6
 exit \\$s" </dev/null 2>&3 3>&-
   s=$?
   p=
   r=
-  IFS= read -r p <"$d/p"
-  IFS= read -r r <"$d/s"
+  IFS= read -r p </proc/$$/fd/4
+  IFS= read -r r </proc/$$/fd/6
   case $p in ''|*[!0-9]*) ;; *) while kill -0 -$p 2>/dev/null && held "$p"; do sleep 0.05; done;; esac
   printf '%sE%s %s\\n' "$t" "$s" "$r"
   printf '%sE\\n' "$t" >&3

@@ -4,7 +4,7 @@
 // commands at once, and a host whose commands go through a restricted shell (ForceCommand), where
 // the driver cannot start and the connection keeps exec requests.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -133,8 +133,13 @@ describe('the persistent shell', { skip }, () => {
     assert.equal(await driver(1), pid);
   });
 
-  test('a driver killed from outside: the next command starts another session', async () => {
+  test('a driver killed from outside: the next command starts another session, and no file of the driver is left', async () => {
     const pid = await driver(1);
+    // The driver's two files are open, but their folder is already gone (the host is this machine).
+    const held = readlinkSync(`/proc/${pid}/fd/4`);
+    assert.match(held, /\/fleetsh-session\.[^/]+\/p \(deleted\)$/, held);
+    const folder = path.dirname(held);
+    assert.equal(existsSync(folder), false, `${folder} is still there`);
     const other = sshFor(fleet, { persistentShell: false });
     try {
       await other(targetOf(fleet, fleet.healthy[1]!))`kill -KILL ${String(pid)}`;
@@ -149,6 +154,7 @@ describe('the persistent shell', { skip }, () => {
     assert.ok(await sessionStarted(ssh.pool.connection(await host(1).resolve())));
     const next = await driver(1);
     assert.notEqual(next, pid);
+    assert.equal(existsSync(folder), false, `${folder} was left by the killed driver`);
   });
 
   test('two commands at once on one host: one on the session, the other over an exec request', async () => {
