@@ -216,7 +216,16 @@ describe('a host where the driver cannot start', { skip }, () => {
     const conn = ssh.pool.connection(await s.resolve());
     assert.equal(await sessionStarted(conn), false);
     assert.equal(sessionOf(conn), undefined);
-    assert.match(sessionUnsupported(conn) ?? '', /ended \(exit status \d+\) before it was ready/);
+    // On a loaded machine a start may first time out (HANDSHAKE_MS), which the connection does
+    // not hold against the host until it happens twice: a few more commands settle it.
+    for (let i = 0; i < 6 && sessionUnsupported(conn) === undefined; i++) {
+      assert.equal((await settlesWithin(s`echo more`, 15_000, 'a command')).stdout, 'more\n');
+      assert.equal(await sessionStarted(conn), false);
+    }
+    assert.match(
+      sessionUnsupported(conn) ?? '',
+      /ended \(exit status \d+\) before it was ready|did not answer within \d+ ms/,
+    );
     const r = await s`exit 3`.nothrow();
     assert.equal(r.exitCode, 3);
   });
