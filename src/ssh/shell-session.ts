@@ -63,9 +63,11 @@ const HELLO = /^FLEETSH-SESSION 1 (\d+)\n/;
  * stdout or stderr (the group outlived its shell). Every variable is set before use. The command
  * shell's process id and recorded status go through two files made in a private folder (mktemp -d
  * in $TMPDIR or /tmp, mode 0700) that is removed at once, once the driver holds them open: a
- * driver killed with SIGKILL leaves nothing behind. Before each command the driver empties them
- * by opening them again through /proc/$$/fd (fd 4 and 6, which the command shell writes), and
- * reads them the same way after it.
+ * driver killed with SIGKILL leaves nothing behind. They are reached by their paths under the
+ * driver's /proc/PID/fd (its fd 4 and 6, which the command's shell closes first: a redirection
+ * of the setsid line would make dash move them aside while the command runs), so the command has
+ * no descriptor of them and its own fd 4 or 6 (`exec 6>log`) cannot take the status. The driver
+ * empties them before each command and reads them after it.
  */
 const DRIVER = `command -v setsid >/dev/null 2>&1 || exit 98
 [ -d /proc/$$/fd ] || exit 99
@@ -99,14 +101,15 @@ while IFS=' ' read -r t n j; do
 "
     i=$((i + 1))
   done
-  exec 4>/proc/$$/fd/4 6>/proc/$$/fd/6
+  : >/proc/$$/fd/4
+  : >/proc/$$/fd/6
   printf '%sS\\n' "$t"
   printf '%sS\\n' "$t" >&3
-  FLEETSH_JOB=$j setsid "$x" -c "echo \\$\\$ >&4
-exec 4>&-
+  FLEETSH_JOB=$j setsid "$x" -c "exec 4>&- 6>&-
+echo \\$\\$ >/proc/$$/fd/4
 $c
 s=\\$?
-echo \\$s >&6
+echo \\$s >/proc/$$/fd/6
 exit \\$s" </dev/null 2>&3 3>&-
   s=$?
   p=

@@ -4,7 +4,7 @@
 // commands at once, and a host whose commands go through a restricted shell (ForceCommand), where
 // the driver cannot start and the connection keeps exec requests.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -62,6 +62,19 @@ describe('the persistent shell', { skip }, () => {
     const segv = await host()`kill -SEGV $$`.nothrow();
     assert.equal(segv.signal, 'SIGSEGV');
     await assert.rejects(host()`exit 1`, (e: CommandError) => e.exitCode === 1);
+  });
+
+  test("the driver's files are no descriptors of the command: its own fd 4 and 6 are its own, and its status still arrives", async () => {
+    const pid = await driver();
+    const log = path.join(fleet.dir, `fd-six-${process.pid}.log`);
+    const r = await host()`[ -e /proc/$$/fd/4 ] || [ -e /proc/$$/fd/6 ] && echo inherited
+exec 4>${log}.4 6>${log}
+echo mine >&6; echo four >&4; exit 5`.nothrow();
+    assert.equal(r.stdout, '', 'no descriptor of the driver reached the command');
+    assert.equal(r.exitCode, 5);
+    assert.equal(readFileSync(log, 'utf8'), 'mine\n', "the status did not go into the command's own fd 6");
+    assert.equal(readFileSync(`${log}.4`, 'utf8'), 'four\n');
+    assert.equal(await driver(), pid, 'the same session served it');
   });
 
   test('a command that closes its stdout early ends when it exits; the next command is unaffected', async () => {
