@@ -273,6 +273,10 @@ function runChannel(
       killSignal = signal;
       sendSignal(channel, signal);
       timers.push(setTimeout(() => killJob(job, signal), Math.min(HELPER_DELAY_MS, graceMs)));
+      // A last sweep once the grace is over, even if the call has ended by then: a process the
+      // command started after the first sweep, or one its shell left when it died of the signal,
+      // is found by the job marker (as the OpenSSH transport's late sweep does).
+      setTimeout(() => killJob(job, 'SIGKILL'), graceMs + LATE_SWEEP_MS).unref();
       if (signal !== 'SIGKILL') {
         timers.push(
           setTimeout(() => {
