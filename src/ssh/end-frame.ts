@@ -141,7 +141,8 @@ export class EndFrame {
   }
 }
 
-function partialAtEnd(data: Buffer, token: Buffer): number {
+/** The length of the longest end of `data` that is a beginning of `token` (shorter than the token). */
+export function partialAtEnd(data: Buffer, token: Buffer): number {
   for (let n = Math.min(token.length - 1, data.length); n > 0; n--) {
     if (data.subarray(data.length - n).equals(token.subarray(0, n))) return n;
   }

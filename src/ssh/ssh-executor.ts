@@ -23,7 +23,7 @@ import { killRequestOf, type ExecOutcome, type ExecRequest, type Executor } from
 import type { SshConnection } from './connection.js';
 import type { SshPool } from './pool.js';
 import { claimSession } from './shell-session.js';
-import { SUDO_EXIT_WAIT_MS, SudoDialog, type SudoDialogOptions } from './sudo.js';
+import { SudoDialog, type SudoDialogOptions } from './sudo.js';
 import { ptyOf, type Pty } from '../process/exec-options.js';
 import type { ResolvedTarget } from './types.js';
 import { EOT, feedCommandInput } from './command-input.js';
@@ -301,15 +301,7 @@ function runChannel(
 
     // sudo on a terminal that has not exited a while after its command ended: stuck (sudo.ts's
     // header). Closing the channel hangs its terminal up, which ends it.
-    if (sudo) {
-      sudo.onCommandEnd = () =>
-        timers.push(
-          setTimeout(() => {
-            channel.close();
-            settle(sudo.commandOutcome!);
-          }, SUDO_EXIT_WAIT_MS),
-        );
-    }
+    sudo?.watchExit(timers, () => channel.close(), settle);
 
     channel.on('close', () => {
       sudo?.flush();

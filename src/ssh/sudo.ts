@@ -31,7 +31,7 @@ import type { CommandPromise } from '../process/command-promise.js';
 import { SudoError, type SudoFailure } from '../process/errors.js';
 import type { SudoOptions } from '../process/exec-options.js';
 import type { ExecOutcome, ExecRequest } from '../process/executor.js';
-import { EndFrame } from './end-frame.js';
+import { EndFrame, partialAtEnd } from './end-frame.js';
 
 /**
  * How long sudo on a terminal may take to exit once its command has ended (the end frame came)
@@ -77,7 +77,7 @@ export class SudoDialog {
   /** On a terminal: the frame the command's shell prints once the command has ended. */
   readonly #end: EndFrame | undefined;
   /** Called once the command has ended (on a terminal, where the end frame tells it). */
-  onCommandEnd: () => void = () => {};
+  #onCommandEnd: () => void = () => {};
   /** Gives the output held back at the end of the stream (a possible start of the end frame). */
   #flush: () => void = () => {};
 
@@ -93,6 +93,21 @@ export class SudoDialog {
   /** How the command ended, once its end frame came (only on a terminal); sudo may still be running. */
   get commandOutcome(): ExecOutcome | undefined {
     return this.#end?.outcome;
+  }
+
+  /**
+   * The transport's part for a sudo that outlives its command (see the header): once the end frame
+   * has come, sudo gets SUDO_EXIT_WAIT_MS to exit; then `hangUp()` ends the session and the call
+   * settles with the command's outcome. The timer goes in `timers`, which the call clears on settling.
+   */
+  watchExit(timers: NodeJS.Timeout[], hangUp: () => void, settle: (outcome: ExecOutcome) => void): void {
+    this.#onCommandEnd = () =>
+      timers.push(
+        setTimeout(() => {
+          hangUp();
+          settle(this.#end!.outcome!);
+        }, SUDO_EXIT_WAIT_MS),
+      );
   }
 
   /** At the end of the stream: passes on what was held back as a possible start of the end frame. */
@@ -138,7 +153,7 @@ export class SudoDialog {
     const pass = (chunk: Buffer) => {
       if (end && !end.outcome) {
         chunk = end.push(chunk);
-        if (end.outcome) this.onCommandEnd();
+        if (end.outcome) this.#onCommandEnd();
       }
       if (chunk.length > 0) req.onData(scanned, chunk);
     };
@@ -242,12 +257,4 @@ function literal(password: string): Buffer {
     out.push(b);
   }
   return Buffer.from(out);
-}
-
-/** The length of the longest end of `data` that is a beginning of `token` (shorter than the token). */
-function partialAtEnd(data: Buffer, token: Buffer): number {
-  for (let n = Math.min(token.length - 1, data.length); n > 0; n--) {
-    if (data.subarray(data.length - n).equals(token.subarray(0, n))) return n;
-  }
-  return 0;
 }

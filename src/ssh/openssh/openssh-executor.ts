@@ -30,7 +30,7 @@ import {
 } from '../ssh-executor.js';
 import { ptyRefused } from '../classify.js';
 import { ptyOf } from '../../process/exec-options.js';
-import { SUDO_EXIT_WAIT_MS, SudoDialog, type SudoDialogOptions } from '../sudo.js';
+import { SudoDialog, type SudoDialogOptions } from '../sudo.js';
 import type { ResolvedTarget, SshTarget } from '../types.js';
 import { clientEnv, ControlMaster, ControlMasters, killGroup, SSH_BINARY } from './control-master.js';
 import { EndFrame } from '../end-frame.js';
@@ -195,15 +195,7 @@ function runClient(
 
     // sudo on a terminal that has not exited a while after its command ended: stuck (sudo.ts's
     // header). Ending the client closes the session, which hangs its terminal up and ends it.
-    if (sudo) {
-      sudo.onCommandEnd = () =>
-        timers.push(
-          setTimeout(() => {
-            killGroup(child.pid, 'SIGTERM');
-            settle(sudo.commandOutcome!);
-          }, SUDO_EXIT_WAIT_MS),
-        );
-    }
+    sudo?.watchExit(timers, () => killGroup(child.pid, 'SIGTERM'), settle);
 
     // On a terminal, input waits until the terminal is set up (ssh's client gives a master's
     // terminal no modes: the host's `stty sane` gives it a line discipline, echo and ^D).
