@@ -1,9 +1,10 @@
-// ssh2's client, changed to sign a loaded key's first request at once and to leave the host keys
-// OpenSSH announces unproved: logins with every key type against real sshd, a refused key followed
-// by the next, and what the protocol object is given (with a stand-in for ssh2's protocol).
+// ssh2's client, changed to sign a loaded key's first request at once, to leave the host keys
+// OpenSSH announces unproved and to hand keys to OpenSSL as key objects: logins with every key type
+// against real sshd, a refused key followed by the next, a raw ssh2 client's curve25519 exchange,
+// and what the protocol object is given (with a stand-in for ssh2's protocol).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, diffieHellman, generateKeyPairSync, verify } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConnectionError } from '../../src/process/errors.js';
 import { parsePrivateKey } from '../../src/ssh/identity.js';
 import { loadSsh2 } from '../../src/ssh/ssh2-load.js';
-import { tuneProtocol } from '../../src/ssh/ssh2-protocol.js';
+import { toMpint, tuneProtocol } from '../../src/ssh/ssh2-protocol.js';
 import { startFleet, sshdAvailable, type TestFleet } from '../harness/fleet.js';
 import { directOf, sshFor } from './helpers.js';
 
@@ -56,6 +57,42 @@ describe('logins that sign at once (real sshd)', { skip }, () => {
     const authorized = path.join(fleet.dir, 'authorized_keys');
     for (const key of keys.slice(1)) appendFileSync(authorized, readFileSync(`${key}.pub`));
     for (const key of keys) assert.equal(await echo({ privateKey: key }), 'ok\n', key);
+  });
+
+  test('a raw ssh2 client logs in through the replaced curve25519 exchange and runs a command', async () => {
+    const { Client } = await loadSsh2();
+    const host = fleet.healthy[0]!;
+    const key = await parsePrivateKey(readFileSync(fleet.clientKeyPath), undefined, about);
+    const client = new Client();
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        client.on('error', reject);
+        client.on('ready', () => {
+          const kex = (client as unknown as { _protocol: { _kex: object } })._protocol._kex;
+          // ssh2's own methods live on its class; the replaced ones on the exchange itself.
+          assert.ok(Object.hasOwn(kex, 'getPublicKey') && Object.hasOwn(kex, 'computeSecret'));
+          client.exec('echo ok', (err, ch) => {
+            if (err) return reject(err);
+            let text = '';
+            ch.on('data', (d: Buffer) => (text += d.toString()));
+            ch.on('close', () => resolve(text));
+          });
+        });
+        client.connect({
+          host: host.address,
+          port: host.port,
+          username: fleet.user,
+          privateKey: readFileSync(fleet.clientKeyPath),
+          algorithms: { kex: ['curve25519-sha256'] },
+          hostVerifier: () => true,
+          readyTimeout: 20_000,
+        });
+        tuneProtocol(client, [key]);
+      });
+      assert.equal(out, 'ok\n');
+    } finally {
+      client.end();
+    }
   });
 
   test('a key the server refuses is followed by the next one, which logs in', async () => {
@@ -130,6 +167,42 @@ describe('tuneProtocol', () => {
     const rsaSigned = await signOf(f.calls[1]!.sign);
     assert.ok(verify('sha512', rsaSigned.data, rsaPub, rsaSigned.signature));
     assert.ok(!verify('sha256', rsaSigned.data, rsaPub, rsaSigned.signature));
+  });
+
+  test('a curve25519 exchange gets raw-key steps with the results of ssh2 DER ones; others are left alone', () => {
+    const f = fakeClient();
+    const proto = f.proto as typeof f.proto & { _kex?: unknown };
+    tuneProtocol(f.client as never, []);
+    const keys = generateKeyPairSync('x25519');
+    const exchange = {
+      type: '25519',
+      _keys: keys,
+      generateKeys() {},
+      getPublicKey: () => Buffer.alloc(0),
+      computeSecret: (_other: Buffer): Buffer | Error => Buffer.alloc(0),
+    };
+    proto._kex = exchange;
+    assert.equal(proto._kex, exchange);
+    const der = keys.publicKey.export({ type: 'spki', format: 'der' });
+    assert.deepEqual(exchange.getPublicKey(), der.subarray(-32));
+    const server = generateKeyPairSync('x25519');
+    const serverRaw = server.publicKey.export({ type: 'spki', format: 'der' }).subarray(-32);
+    const expected = toMpint(diffieHellman({ privateKey: keys.privateKey, publicKey: server.publicKey }));
+    assert.deepEqual(exchange.computeSecret(serverRaw), expected);
+    assert.ok(
+      exchange.computeSecret(serverRaw.subarray(1)) instanceof Error,
+      'a short key is an error, as in ssh2',
+    );
+    const other = { type: 'ecdh', _keys: null, generateKeys() {}, getPublicKey: () => Buffer.from('own') };
+    proto._kex = other;
+    assert.ok(!Object.hasOwn(other, 'computeSecret') && other.getPublicKey().toString() === 'own');
+  });
+
+  test('an SSH mpint: leading zeros go, a zero goes before a high bit', () => {
+    assert.deepEqual(toMpint(Buffer.from([0, 0, 0x12, 0x34])), Buffer.from([0x12, 0x34]));
+    assert.deepEqual(toMpint(Buffer.from([0, 0x92, 0x34])), Buffer.from([0, 0x92, 0x34]));
+    assert.deepEqual(toMpint(Buffer.from([0x92])), Buffer.from([0, 0x92]));
+    assert.deepEqual(toMpint(Buffer.from([0x12])), Buffer.from([0x12]));
   });
 
   test('the host keys announcement is acknowledged, not proved; other global requests go to ssh2', () => {
