@@ -1,5 +1,5 @@
 // ssh2's client, changed to sign a loaded key's first request at once, to leave the host keys
-// OpenSSH announces unproved and to hand keys to OpenSSL as key objects: logins with every key type
+// OpenSSH announces unproved and to give its curve25519 exchange raw keys: logins with every key type
 // against real sshd, a refused key followed by the next, a raw ssh2 client's curve25519 exchange,
 // and what the protocol object is given (with a stand-in for ssh2's protocol).
 import assert from 'node:assert/strict';
