@@ -57,7 +57,7 @@ export function scenarios(agent: boolean, commands: number): Scenario[] {
     {
       name: `warm: ${commands} fan-outs, the agent on persistent shells`,
       fleet: agent ? 'warm/agent-shell' : undefined,
-      absent: noAgent,
+      absent: agent ? undefined : noAgent,
       lib: 'warm/lib',
       peers: 'cm-peer',
       metric: 'wall',
