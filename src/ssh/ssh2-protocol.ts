@@ -49,7 +49,7 @@ const RSA_HASH: Record<string, string> = {
   'ssh-rsa': 'sha1',
 };
 
-/** Applies both changes to a client whose connect() was just called; `ownKeys`: keys loaded here. */
+/** Applies the changes to a client whose connect() was just called; `ownKeys`: keys loaded here. */
 export function tuneProtocol(client: Client, ownKeys: readonly ParsedKey[]): void {
   const proto = (client as unknown as { _protocol?: Protocol })._protocol;
   if (!proto) return;
