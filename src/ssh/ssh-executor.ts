@@ -278,11 +278,13 @@ function runChannel(
       // is found by the job marker (as the OpenSSH transport's late sweep does).
       setTimeout(() => killJob(job, 'SIGKILL'), graceMs + LATE_SWEEP_MS).unref();
       if (signal !== 'SIGKILL') {
+        // The SIGKILL sweep too outlives the call: a shell that the first sweep ended before its
+        // background job had started leaves that job to this sweep and the last one.
+        setTimeout(() => killJob(job, 'SIGKILL'), graceMs).unref();
         timers.push(
           setTimeout(() => {
             killSignal = 'SIGKILL';
             sendSignal(channel, 'SIGKILL');
-            killJob(job, 'SIGKILL');
           }, graceMs),
         );
       }

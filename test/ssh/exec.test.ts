@@ -178,7 +178,7 @@ for (const path of ['exec requests', 'persistent shell', 'openssh'] as const)
       // Give the kill a moment to land (its last sweep comes after the 2 s grace), then look for
       // the processes on the host.
       let left = '';
-      for (let i = 0; i < 60; i++) {
+      for (let i = 0; i < 100; i++) {
         left = (await s`pgrep -f ${'sleep 30[01]'} || true`).stdout.trim();
         if (left === '') break;
         await new Promise((r) => setTimeout(r, 100));
