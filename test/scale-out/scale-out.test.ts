@@ -215,9 +215,15 @@ describe('scale-out through NATS JetStream', { skip }, () => {
         [...counted.values()].every((n) => n === 1),
         `no host ran twice: ${[...counted]}`,
       );
-      assert.equal(counted.size, 12, report.toText());
       const interrupted = report.hosts.filter((h) => h.kind === 'cancelled');
       assert.ok(interrupted.length >= 1, report.toText());
+      // Every other host ran once. An interrupted host ran at most once: the worker may have died
+      // before its command began (the run counts each host's runs by its address).
+      const addressOf = new Map(tf.healthy.map((h) => [h.name, h.address]));
+      for (const h of report.hosts)
+        if (h.kind !== 'cancelled')
+          assert.equal(counted.get(addressOf.get(h.host)!), 1, `${h.host} ran once\n${report.toText()}`);
+      assert.ok(counted.size >= 12 - interrupted.length, report.toText());
       for (const h of interrupted) {
         assert.equal(h.status, 'failed');
         assert.match(h.error!, /interrupted: worker .* stopped heartbeating .*fleetsh resume decides/);
