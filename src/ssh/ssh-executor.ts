@@ -200,17 +200,31 @@ export function commandSetup(req: Pick<ExecRequest, 'env' | 'cwd'>, job: string)
 }
 
 /**
- * A shell script that signals every process whose environment has the job marker, and its process
- * group. The group reaches the command's own shell, whose environment has no marker (the marker is
+ * A shell script that signals every process whose environment has the job marker, the command's
+ * login shell (the child of sshd whose command line carries the marker), and their process groups.
+ * The group reaches the command's own shell, whose environment has no marker (the marker is
  * exported inside it): a kill that found only a first child (`touch` in `touch x; sleep 30`) once
- * left the shell to start the next one.
+ * left the shell to start the next one. The command line reaches that shell even before it has
+ * started anything (`bash -c 'export FLEETSH_JOB=...; ...'`): a sweep that came first found
+ * nothing, and a background job the shell started after the last sweep outlived the kill (a
+ * fresh-clone run, on a loaded machine). Only sshd's children count: on a host that is also the
+ * client, the OpenSSH transport's own `ssh ... -- COMMAND` carries the marker too.
+ *
+ * The marker is put together when the script runs, so the script's own text (its shell's command
+ * line, and sudo's) does not carry it; a grep that does has ended before anything is signalled.
  */
 export function killerScript(job: string, signal: string): string {
   const sig = signal.replace(/^SIG/, '');
+  const field = (pid: string, n: number) =>
+    `$(sed 's/.*) //' /proc/${pid}/stat 2>/dev/null | cut -d' ' -f${n})`;
   return (
-    `for f in $(grep -lzx ${JOB_VAR}=${job} /proc/[0-9]*/environ 2>/dev/null); do ` +
-    `p=\${f#/proc/}; p=\${p%/environ}; ` +
-    `g=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f3); ` +
+    `m=${JOB_VAR}; m="$m=${job}"; ` +
+    `for f in $(grep -lzx -e "$m" /proc/[0-9]*/environ 2>/dev/null; ` +
+    `for c in $(grep -lzF -e "$m" /proc/[0-9]*/cmdline 2>/dev/null); do ` +
+    `q=\${c#/proc/}; q=\${q%/*}; r=${field('$q', 2)}; ` +
+    `case $(cat /proc/$r/comm 2>/dev/null) in sshd|sshd-session) echo $c;; esac; done); do ` +
+    `p=\${f#/proc/}; p=\${p%/*}; [ "$p" = "$$" ] && continue; ` +
+    `g=${field('$p', 3)}; ` +
     `case $g in ''|0|1) ;; *) kill -s ${sig} -- -$g 2>/dev/null;; esac; ` +
     `kill -s ${sig} -- -$p 2>/dev/null; kill -s ${sig} $p 2>/dev/null; done; true`
   );

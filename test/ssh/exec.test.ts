@@ -3,6 +3,9 @@
 // times: with an exec request per command, on the connection's persistent shell (shell-session.ts),
 // and through the OpenSSH transport (the system ssh on a ControlMaster, src/ssh/openssh/).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { CommandError, ConnectionError, TimeoutError, UsageError } from '../../src/process/errors.js';
@@ -184,6 +187,33 @@ for (const path of ['exec requests', 'persistent shell', 'openssh'] as const)
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(left, '', 'no process of the timed-out command is left on the host');
+    });
+
+    test('a timeout ends the command even when its shell had started nothing yet', async () => {
+      // The shell waits on a FIFO with a builtin (no child, so nothing carries the marker in its
+      // environment) until the call has timed out and every sweep has run. Were it still waiting,
+      // it would still hold the FIFO open for reading; the hosts are this machine.
+      const fifo = join(fleet.dir, `wait-${process.pid}-${path}.fifo`);
+      execFileSync('mkfifo', [fifo]);
+      const readerLeft = () => {
+        try {
+          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+          return true; // a reader has it open: closing it gives that reader end of input
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENXIO') return false;
+          throw e;
+        }
+      };
+      try {
+        await assert.rejects(host(1)`read x < ${fifo}; echo "read $x"`.timeout('300ms'), TimeoutError);
+        // Every sweep has run by now (the last 1 s after the 2 s grace); the sweep must have ended
+        // the shell, not its end of input.
+        await new Promise((r) => setTimeout(r, 3500));
+        assert.equal(readerLeft(), false, "the command's shell still waits on the FIFO");
+      } finally {
+        readerLeft();
+        rmSync(fifo, { force: true });
+      }
     });
 
     test('an env of FLEETSH_JOB (an inventory var) does not hide the command from the kill', async () => {
