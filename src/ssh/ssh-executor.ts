@@ -207,8 +207,9 @@ export function commandSetup(req: Pick<ExecRequest, 'env' | 'cwd'>, job: string)
  * left the shell to start the next one. The command line reaches that shell even before it has
  * started anything (`bash -c 'export FLEETSH_JOB=...; ...'`): a sweep that came first found
  * nothing, and a background job the shell started after the last sweep outlived the kill (a
- * fresh-clone run, on a loaded machine). Only sshd's children count: on a host that is also the
- * client, the OpenSSH transport's own `ssh ... -- COMMAND` carries the marker too.
+ * fresh-clone run, on a loaded machine). Only the SSH server's children count (OpenSSH's `sshd`
+ * or `sshd-session`, Dropbear's `dropbear`): on a host that is also the client, the OpenSSH
+ * transport's own `ssh ... -- COMMAND` carries the marker too.
  *
  * The marker is put together when the script runs, so the script's own text (its shell's command
  * line, and sudo's) does not carry it; a grep that does has ended before anything is signalled.
@@ -222,7 +223,7 @@ export function killerScript(job: string, signal: string): string {
     `for f in $(grep -lzx -e "$m" /proc/[0-9]*/environ 2>/dev/null; ` +
     `for c in $(grep -lzF -e "$m" /proc/[0-9]*/cmdline 2>/dev/null); do ` +
     `q=\${c#/proc/}; q=\${q%/*}; r=${field('$q', 2)}; ` +
-    `case $(cat /proc/$r/comm 2>/dev/null) in sshd|sshd-session) echo $c;; esac; done); do ` +
+    `case $(cat /proc/$r/comm 2>/dev/null) in sshd|sshd-session|dropbear) echo $c;; esac; done); do ` +
     `p=\${f#/proc/}; p=\${p%/*}; [ "$p" = "$$" ] && continue; ` +
     `g=${field('$p', 3)}; ` +
     `case $g in ''|0|1) ;; *) kill -s ${sig} -- -$g 2>/dev/null;; esac; ` +
