@@ -3,7 +3,7 @@
 // times: with an exec request per command, on the connection's persistent shell (shell-session.ts),
 // and through the OpenSSH transport (the system ssh on a ControlMaster, src/ssh/openssh/).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -191,27 +191,28 @@ for (const path of ['exec requests', 'persistent shell', 'openssh'] as const)
 
     test('a timeout ends the command even when its shell had started nothing yet', async () => {
       // The shell waits on a FIFO with a builtin (no child, so nothing carries the marker in its
-      // environment) until the call has timed out and every sweep has run. Were it still waiting,
-      // it would still hold the FIFO open for reading; the hosts are this machine.
-      const fifo = join(fleet.dir, `wait-${process.pid}-${path}.fifo`);
+      // environment) through the sweeps. The hosts are this machine, so the shell is looked for
+      // here, by the FIFO's name in its command line; writing to the FIFO would end it by itself.
+      const name = `wait-${process.pid}-${path.replace(/\W/g, '-')}`;
+      const fifo = join(fleet.dir, `${name}.fifo`);
       execFileSync('mkfifo', [fifo]);
-      const readerLeft = () => {
-        try {
-          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-          return true; // a reader has it open: closing it gives that reader end of input
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENXIO') return false;
-          throw e;
-        }
-      };
+      const waiting = () => spawnSync('pgrep', ['-f', name], { encoding: 'utf8' }).stdout.trim();
       try {
         await assert.rejects(host(1)`read x < ${fifo}; echo "read $x"`.timeout('300ms'), TimeoutError);
-        // Every sweep has run by now (the last 1 s after the 2 s grace); the sweep must have ended
-        // the shell, not its end of input.
-        await new Promise((r) => setTimeout(r, 3500));
-        assert.equal(readerLeft(), false, "the command's shell still waits on the FIFO");
+        // The sweeps come at 0.2 s, at the end of the 2 s grace and 1 s after it.
+        let left = waiting();
+        for (let i = 0; i < 100 && left !== ''; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          left = waiting();
+        }
+        assert.equal(left, '', "the command's shell still waits on the FIFO");
       } finally {
-        readerLeft();
+        // A shell left waiting gets end of input and ends.
+        try {
+          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch {
+          // no reader: nothing waits
+        }
         rmSync(fifo, { force: true });
       }
     });
