@@ -44,6 +44,9 @@ export function runCommand(
       reject(new CommandRunError('ran out of time (commandTimeout) before it could start'));
       return;
     }
+    // Hooked before the spawn: a Ctrl-C that comes as soon as the program runs (before this
+    // process has run another line) must not take the default action and leave the program behind.
+    hook();
     let child: ChildProcess;
     try {
       child = spawn(program, args, {
@@ -53,6 +56,7 @@ export function runCommand(
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     } catch (e) {
+      if (running.size === 0) unhook();
       reject(new CommandRunError(spawnFailure(program, e)));
       return;
     }
@@ -102,6 +106,7 @@ export function runCommand(
     };
 
     if (pid !== undefined) register(pid);
+    else if (running.size === 0) unhook(); // not started: its 'error' comes next
     timers.push(
       setTimeout(
         () =>
